@@ -1,0 +1,47 @@
+// Package scenario holds the failure matrix of the harness: the capabilities it
+// samples, the expectation each scenario file sets for every capability while
+// one component is held at zero replicas, and the pure functions that turn
+// recorded samples into verdicts.
+//
+// # Scenario files
+//
+// A scenario is a YAML file, data only, one per component (scenarios/<name>.yaml):
+//
+//	component: backend-worker           # a catalog name or alias
+//	doc:
+//	  section: backend-worker           # heading in docs/3scale-component-failures.md
+//	  summary: >-                       # the section paraphrased, never copied
+//	    ...
+//	timing:
+//	  observe: 90s                      # how long the fault is held once pods are gone
+//	  recoveryBudget: 60s               # default time to be healthy after restore
+//	  minSamples: 3                     # optional; judged samples a cell needs
+//	expectations:                       # every capability, no more, no fewer
+//	  rate-limiting: {expect: lost, onsetGrace: 60s, reason: "..."}
+//	  analytics:     {expect: deferred, recoveryBudget: 90s, reason: "..."}
+//	  alerts:        {expect: unasserted, reason: "..."}  # reason required here
+//	  ...
+//	docGaps:                            # optional
+//	  - capability: rate-limiting
+//	    documented: "..."               # what the doc says, paraphrased
+//	    observed: "..."                 # what 3scale does
+//	    citation: "research/apicast-apisonator.md §5 (apisonator lib/...)"
+//
+// An expectation has expect (lost, kept, degraded, deferred, unasserted) and
+// optionally reason, recoveryBudget, and: onsetGrace and onsetPasses (lost only),
+// maxLatency (degraded only). Durations are Go duration strings ("30s", "2m").
+//
+// LoadFile and LoadDir decode strictly: unknown fields, duplicate keys, unknown
+// components or capabilities, a missing capability, an unasserted cell without a
+// reason and negative durations are errors, each reported as a *FieldError that
+// names the file, the field path and why. LoadDir also rejects two files for one
+// component.
+//
+// # Verdicts
+//
+// Evaluate judges one capability's samples over the window in which the fault
+// held; EvaluateRecovery judges how long it took to be healthy after restore;
+// EvaluateWork judges a no-lost-work check for deferred (and lost) cells;
+// EvaluateCell does all three and combines them with Worst (FAIL over INVALID
+// over PASS). None of them has side effects or looks at a clock.
+package scenario
