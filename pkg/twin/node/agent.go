@@ -228,36 +228,38 @@ func (a *Agent) register(ctx context.Context) error {
 			},
 		},
 	}
-	existing, err := a.cs.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		existing, err = a.cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	if _, err := a.cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("register node %s: %w", node.Name, err)
+	}
+	// Controllers touch a new Node too (taints, annotations): retry on conflict.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		existing, err := a.cs.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
 		if err != nil {
-			return fmt.Errorf("register node %s: %w", node.Name, err)
+			return err
 		}
-	case err != nil:
-		return fmt.Errorf("get node %s: %w", node.Name, err)
-	}
-	now := metav1.Now()
-	existing.Status = corev1.NodeStatus{
-		Capacity:    capacity,
-		Allocatable: capacity,
-		Phase:       corev1.NodeRunning,
-		Addresses: []corev1.NodeAddress{
-			{Type: corev1.NodeInternalIP, Address: a.cfg.HostIP},
-			{Type: corev1.NodeHostName, Address: hostname},
-		},
-		Conditions: a.conditions(now, now),
-		NodeInfo: corev1.NodeSystemInfo{
-			KubeletVersion:          a.cfg.KubeletVersion,
-			OperatingSystem:         runtime.GOOS,
-			Architecture:            runtime.GOARCH,
-			ContainerRuntimeVersion: "twin-process://1",
-			KernelVersion:           kernelVersion(),
-			OSImage:                 "threescale twin node",
-		},
-	}
-	if _, err := a.cs.CoreV1().Nodes().UpdateStatus(ctx, existing, metav1.UpdateOptions{}); err != nil {
+		now := metav1.Now()
+		existing.Status = corev1.NodeStatus{
+			Capacity:    capacity,
+			Allocatable: capacity,
+			Phase:       corev1.NodeRunning,
+			Addresses: []corev1.NodeAddress{
+				{Type: corev1.NodeInternalIP, Address: a.cfg.HostIP},
+				{Type: corev1.NodeHostName, Address: hostname},
+			},
+			Conditions: a.conditions(now, now),
+			NodeInfo: corev1.NodeSystemInfo{
+				KubeletVersion:          a.cfg.KubeletVersion,
+				OperatingSystem:         runtime.GOOS,
+				Architecture:            runtime.GOARCH,
+				ContainerRuntimeVersion: "twin-process://1",
+				KernelVersion:           kernelVersion(),
+				OSImage:                 "threescale twin node",
+			},
+		}
+		_, err = a.cs.CoreV1().Nodes().UpdateStatus(ctx, existing, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("set node %s status: %w", node.Name, err)
 	}
 	return a.untaint(ctx, node.Name)
