@@ -8,10 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/threescale-chaos/harness/pkg/twin/reuseport"
 )
 
 // shutdownGrace is how long in-flight requests may take to finish once Run's context ends.
@@ -142,16 +141,7 @@ func listenOr(ctx context.Context, l net.Listener, addr string) (net.Listener, e
 	if l != nil {
 		return l, nil
 	}
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	return lc.Listen(ctx, "tcp", addr)
+	return reuseport.Listen(ctx, addr)
 }
 
 func closeIf(l net.Listener) {

@@ -8,13 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/threescale-chaos/harness/pkg/twin/reuseport"
 )
 
 // Config of one echo server.
@@ -26,20 +24,6 @@ type Config struct {
 	ReadyFile string
 	// Name is reported in every answer (the pod name, for example).
 	Name string
-}
-
-// Listen opens a TCP listener with SO_REUSEPORT.
-func Listen(ctx context.Context, addr string) (net.Listener, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	return lc.Listen(ctx, "tcp", addr)
 }
 
 // Handler answers /healthz (always 200), /ready (see Config.ReadyFile) and echoes anything else.
@@ -72,7 +56,7 @@ func Handler(cfg Config) http.Handler {
 // Serve runs the server until ctx ends, then shuts down gracefully (in-flight requests
 // finish), as a well-behaved pod does on SIGTERM.
 func Serve(ctx context.Context, cfg Config) error {
-	l, err := Listen(ctx, cfg.Addr)
+	l, err := reuseport.Listen(ctx, cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("echo: listen on %s: %w", cfg.Addr, err)
 	}
