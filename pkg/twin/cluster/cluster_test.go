@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/threescale-chaos/harness/pkg/twin/cluster"
+	"github.com/threescale-chaos/harness/pkg/twin/echo"
 	"github.com/threescale-chaos/harness/pkg/twin/node"
 )
 
@@ -87,7 +88,9 @@ func TestDeploymentScaleCycle(t *testing.T) {
 		return d.Status.ReadyReplicas == 2 && d.Status.AvailableReplicas == 2, "", nil
 	})
 	var pids []int
+	var logs []string
 	for _, p := range pods {
+		logs = append(logs, filepath.Join(p.Annotations[node.LogDirAnnotation], "echo.log"))
 		pid := pidOf(t, p.Status.ContainerStatuses[0])
 		if !alive(pid) {
 			t.Fatalf("pod %s reports pid %d, which is not running", p.Name, pid)
@@ -108,6 +111,12 @@ func TestDeploymentScaleCycle(t *testing.T) {
 	for _, pid := range pids {
 		if alive(pid) {
 			t.Errorf("process %d still running after its pod was removed", pid)
+		}
+	}
+	// Both servers stopped on SIGTERM within the grace period: a SIGKILL leaves no such line.
+	for _, l := range logs {
+		if b, err := os.ReadFile(l); err != nil || !strings.Contains(string(b), echo.ShutdownMessage) {
+			t.Errorf("%s does not show a graceful stop on SIGTERM: %q %v", l, b, err)
 		}
 	}
 	if _, _, err := get("http://127.0.0.1:" + itoa(port) + "/hello"); err == nil {

@@ -15,6 +15,9 @@ import (
 	"github.com/threescale-chaos/harness/pkg/twin/reuseport"
 )
 
+// ShutdownMessage is printed when the server stops on its context (SIGTERM in the binary).
+const ShutdownMessage = "echo: shutting down gracefully"
+
 // Config of one echo server.
 type Config struct {
 	// Addr is host:port to listen on.
@@ -68,6 +71,8 @@ func Serve(ctx context.Context, cfg Config) error {
 		return err
 	case <-ctx.Done():
 	}
+	// Said on stdout so that a test can tell a graceful stop from a SIGKILL.
+	fmt.Println(ShutdownMessage)
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
