@@ -1,0 +1,71 @@
+package backend
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// xmlContentType is what apisonator sends with every Service Management API body
+// (research/apicast-apisonator.md §4.1, §4.2).
+const xmlContentType = "application/vnd.3scale-v2.0+xml"
+
+const xmlHeader = `<?xml version="1.0" encoding="UTF-8"?>`
+
+// timeFormat is apisonator's TIME_FORMAT for period_start and period_end.
+const timeFormat = "2006-01-02 15:04:05 -0700"
+
+var (
+	textEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+	attrEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;")
+)
+
+// statusXML renders <status> without whitespace, as apisonator concatenates it (§4.2). For an
+// authorized authrep current_value includes this request's usage; for authorize and for
+// denials it is the stored value.
+func statusXML(st *authStatus, authrep bool) string {
+	var b strings.Builder
+	b.WriteString(xmlHeader)
+	b.WriteString("<status><authorized>")
+	b.WriteString(strconv.FormatBool(st.authorized))
+	b.WriteString("</authorized>")
+	if st.reason != nil {
+		b.WriteString("<reason>" + textEscaper.Replace(st.reason.msg) + "</reason>")
+	}
+	b.WriteString("<plan>" + textEscaper.Replace(st.plan) + "</plan>")
+	if len(st.reports) > 0 {
+		b.WriteString("<usage_reports>")
+		for _, r := range st.reports {
+			cur := r.current
+			if authrep && st.authorized {
+				cur = r.after
+			}
+			// A report is flagged when it is over its limit, or would be with this request's
+			// usage (the report that caused a limits_exceeded denial).
+			exceeded := cur > r.max || (r.affected && r.exceededAfter() && !st.authorized)
+			b.WriteString(`<usage_report metric="` + attrEscaper.Replace(r.metric.Name) + `" period="` + string(r.period) + `"`)
+			if exceeded {
+				b.WriteString(` exceeded="true"`)
+			}
+			b.WriteString(">")
+			if r.period != periodEternity {
+				b.WriteString("<period_start>" + r.period.start(st.now).Format(timeFormat) + "</period_start>")
+				b.WriteString("<period_end>" + r.period.end(st.now).Format(timeFormat) + "</period_end>")
+			}
+			b.WriteString("<max_value>" + itoa(r.max) + "</max_value>")
+			b.WriteString("<current_value>" + itoa(cur) + "</current_value>")
+			b.WriteString("</usage_report>")
+		}
+		b.WriteString("</usage_reports>")
+	}
+	b.WriteString("</status>")
+	return b.String()
+}
+
+// errorXML renders a raised error (§4.2, Rack::ExceptionCatcher).
+func errorXML(e *apiError) string {
+	return xmlHeader + `<error code="` + attrEscaper.Replace(e.code) + `">` + textEscaper.Replace(e.msg) + "</error>"
+}
+
+// rubyTime is how Ruby's Time#to_s renders a UTC time in apisonator's JSON (events, alerts).
+func rubyTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
