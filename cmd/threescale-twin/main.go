@@ -17,7 +17,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(clusterCmd(), echoCmd())
+	root.AddCommand(clusterCmd(), echoCmd(), apicastCmd(), backendListenerCmd(), backendWorkerCmd(), backendCronCmd(), deployCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "threescale-twin:", err)
 		os.Exit(1)

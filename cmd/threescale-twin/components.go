@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/threescale-chaos/harness/pkg/twin/apicast"
+	"github.com/threescale-chaos/harness/pkg/twin/backend"
+)
+
+// The 3scale processes read the environment variables the 3scale operator gives the real ones
+// (research/3scale-operator.md, research/apicast-apisonator.md); flags exist only for what the
+// twin needs beyond them, such as a listen address on the host network.
+
+// signalContext ends on SIGTERM or SIGINT, as a pod's process is asked to stop.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: %w", name, v, err)
+	}
+	return d, nil
+}
+
+func apicastCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "apicast",
+		Short: "Run APIcast (THREESCALE_DEPLOYMENT_ENV, THREESCALE_PORTAL_ENDPOINT, APICAST_* as the operator sets them)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := apicast.ConfigFromEnv(os.Getenv)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return apicast.Run(ctx, cfg)
+		},
+	}
+}
+
+// backendRedis reads the storage and queues Redis URLs the operator passes apisonator.
+func backendRedis() (storage, queues string, err error) {
+	storage = os.Getenv("CONFIG_REDIS_PROXY")
+	queues = os.Getenv("CONFIG_QUEUES_MASTER_NAME")
+	if storage == "" {
+		return "", "", fmt.Errorf("CONFIG_REDIS_PROXY (backend-redis storage URL) is not set")
+	}
+	return storage, queues, nil
+}
+
+func backendListenerCmd() *cobra.Command {
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "backend-listener",
+		Short: "Run backend-listener (CONFIG_REDIS_PROXY, CONFIG_QUEUES_MASTER_NAME, CONFIG_INTERNAL_API_USER/PASSWORD)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			storage, queues, err := backendRedis()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return backend.RunListener(ctx, backend.ListenerConfig{
+				Addr:             listen,
+				RedisURL:         storage,
+				QueuesRedisURL:   queues,
+				InternalUser:     os.Getenv("CONFIG_INTERNAL_API_USER"),
+				InternalPassword: os.Getenv("CONFIG_INTERNAL_API_PASSWORD"),
+			})
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", envOr("LISTEN_ADDR", "127.0.0.1:3000"), "address to serve the Service Management and internal APIs on")
+	return cmd
+}
+
+func backendWorkerCmd() *cobra.Command {
+	var metrics string
+	cmd := &cobra.Command{
+		Use:   "backend-worker",
+		Short: "Run backend-worker (CONFIG_REDIS_PROXY, CONFIG_QUEUES_MASTER_NAME, CONFIG_EVENTS_HOOK)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			storage, queues, err := backendRedis()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return backend.RunWorker(ctx, backend.WorkerConfig{
+				RedisURL:         storage,
+				QueuesRedisURL:   queues,
+				EventsHookURL:    os.Getenv("CONFIG_EVENTS_HOOK"),
+				EventsHookSecret: os.Getenv("CONFIG_EVENTS_HOOK_SHARED_SECRET"),
+				MetricsAddr:      metrics,
+			})
+		},
+	}
+	cmd.Flags().StringVar(&metrics, "metrics-listen", envOr("METRICS_ADDR", ""), "address for /metrics (the operator's liveness probe); none when empty")
+	return cmd
+}
+
+func backendCronCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "backend-cron",
+		Short: "Run backend-cron (CONFIG_REDIS_PROXY, CONFIG_QUEUES_MASTER_NAME, RESCHEDULE_EVERY)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			storage, queues, err := backendRedis()
+			if err != nil {
+				return err
+			}
+			every, err := envDuration("RESCHEDULE_EVERY", 0)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return backend.RunCron(ctx, backend.CronConfig{RedisURL: storage, QueuesRedisURL: queues, RescheduleEvery: every})
+		},
+	}
+}

@@ -1,0 +1,6 @@
+// Package deploy renders the 3scale twin's manifests (fixtures/twin) for this machine and
+// applies them to a cluster: server-side apply of every object, then a wait until every
+// Deployment is Ready. Rendering fills in what differs per machine and per run: the twin
+// binary's path, the persistent data directory, the uids of Debian's service users, the
+// PostgreSQL binaries' directory, ports, and freshly generated secrets.
+package deploy
