@@ -1,0 +1,156 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+)
+
+// eventually polls cond until it holds, failing the test with the last state seen.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, string)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	last := "nothing observed"
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		ok, seen := cond(ctx)
+		if seen != "" {
+			last = seen
+		}
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("waited %s for %s: last seen: %s", timeout, what, last)
+	}
+}
+
+// scaleDown takes a component's Deployment to zero, waits until its pods are gone (not only
+// the replica count), and registers the restore first, so a failing test never leaves the
+// twin broken for the next one.
+func scaleDown(t *testing.T, name string) {
+	t.Helper()
+	t.Cleanup(func() { scaleUp(t, name) })
+	setReplicas(t, name, 0)
+	eventually(t, 60*time.Second, name+" pods gone", func(ctx context.Context) (bool, string) {
+		pods, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "deployment=" + name})
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(pods.Items) == 0, fmt.Sprintf("%d pods", len(pods.Items))
+	})
+}
+
+// scaleUp brings a component back to one replica and waits until it is Ready.
+func scaleUp(t *testing.T, name string) {
+	t.Helper()
+	setReplicas(t, name, 1)
+	eventually(t, 120*time.Second, name+" Ready again", func(ctx context.Context) (bool, string) {
+		d, err := client.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return d.Status.ReadyReplicas == 1 && d.Status.Replicas == 1, fmt.Sprintf("ready=%d replicas=%d", d.Status.ReadyReplicas, d.Status.Replicas)
+	})
+}
+
+func setReplicas(t *testing.T, name string, n int32) {
+	t.Helper()
+	_, err := client.AppsV1().Deployments(namespace).UpdateScale(context.Background(), name, &autoscalingv1.Scale{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec:       autoscalingv1.ScaleSpec{Replicas: n},
+	}, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatalf("scale %s to %d: %v", name, n, err)
+	}
+}
+
+// secret reads one key of one of the twin's Secrets.
+func secret(t *testing.T, name, key string) string {
+	t.Helper()
+	s, err := client.CoreV1().Secrets(namespace).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("secret %s: %v", name, err)
+	}
+	v, ok := s.Data[key]
+	if !ok {
+		t.Fatalf("secret %s has no key %s", name, key)
+	}
+	return string(v)
+}
+
+var httpc = &http.Client{Timeout: 5 * time.Second}
+
+type response struct {
+	status int
+	body   string
+	header http.Header
+}
+
+// call makes one HTTP request; err is a transport error (refused, timeout).
+func call(method, rawURL string, form url.Values, user, pass string) (response, error) {
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, rawURL, body)
+	if err != nil {
+		return response{}, err
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := httpc.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, body: string(b), header: resp.Header}, nil
+}
+
+func mustCall(t *testing.T, method, rawURL string, form url.Values, user, pass string, want int) response {
+	t.Helper()
+	r, err := call(method, rawURL, form, user, pass)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, redact(rawURL), err)
+	}
+	if r.status != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, redact(rawURL), r.status, want, r.body)
+	}
+	return r
+}
+
+// redact keeps credentials in query strings out of test logs.
+func redact(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i] + "?…"
+	}
+	return u
+}
+
+func podNames(ctx context.Context, name string) []string {
+	pods, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "deployment=" + name})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
