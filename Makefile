@@ -23,8 +23,9 @@ DEB_PACKAGES := etcd-server redis-server mariadb-server memcached sphinxsearch p
 
 TEST_TIMEOUT ?= 30m
 DEMO_DIR ?= $(CURDIR)/.twin/demo
+TWIN_DIR ?= $(CURDIR)/.twin
 
-.PHONY: deps deb-packages kube-binaries build vet test bench demo cluster-up cluster-down kubectl-path clean
+.PHONY: deps deb-packages kube-binaries build vet test bench demo cluster-up cluster-down twin-up twin-down kubectl-path clean
 
 deps: deb-packages kube-binaries
 	$(GO) mod download
@@ -63,6 +64,15 @@ cluster-up: deps build
 cluster-down:
 	@[ -d $(DEMO_DIR) ] && bin/threescale-twin cluster down --dir $(DEMO_DIR) || echo "no local cluster in $(DEMO_DIR)"
 
+# The 3scale twin on a local cluster: writes $(TWIN_DIR)/kubeconfig and $(TWIN_DIR)/target.yaml.
+twin-up: deps build
+	bin/threescale-twin cluster up --dir $(TWIN_DIR)/cluster
+	ln -sf cluster/kubeconfig $(TWIN_DIR)/kubeconfig
+	bin/threescale-twin deploy --kubeconfig $(TWIN_DIR)/kubeconfig --data-dir $(TWIN_DIR)/data --target $(TWIN_DIR)/target.yaml
+
+twin-down:
+	@if [ -d $(TWIN_DIR)/cluster ]; then bin/threescale-twin cluster down --dir $(TWIN_DIR)/cluster; else echo "no twin in $(TWIN_DIR)"; fi
+
 # The outage matrix against the 3scale twin is not built yet (issues 3 and 4); until then the
 # demo shows the local cluster doing what the harness relies on: a Deployment of a real
 # server taken to zero replicas and back.
@@ -80,5 +90,5 @@ demo: cluster-up
 	$$K rollout status deploy/echo --timeout=120s; \
 	curl -fsS http://127.0.0.1:18080/demo; echo
 
-clean: cluster-down
+clean: cluster-down twin-down
 	rm -rf bin .twin

@@ -16,7 +16,7 @@ import (
 )
 
 func deployCmd() *cobra.Command {
-	var kubeconfig, namespace, dataDir string
+	var kubeconfig, namespace, dataDir, targetPath string
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "deploy",
@@ -66,6 +66,13 @@ func deployCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if targetPath != "" {
+				abs, _ := filepath.Abs(kubeconfig)
+				if err := deploy.WriteTarget(targetPath, deploy.NewTarget(v, abs)); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "target file: %s\n", targetPath)
+			}
 			fmt.Fprintf(out, "3scale twin ready in namespace %s\n", namespace)
 			return nil
 		},
@@ -74,6 +81,7 @@ func deployCmd() *cobra.Command {
 	_ = cmd.MarkFlagRequired("kubeconfig")
 	cmd.Flags().StringVar(&namespace, "namespace", "3scale", "namespace to deploy into")
 	cmd.Flags().StringVar(&dataDir, "data-dir", ".twin/data", "persistent data of the datastores (hostPath volumes)")
+	cmd.Flags().StringVar(&targetPath, "target", "", "write the harness's target file here once the twin is ready")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for every Deployment to be Ready")
 	return cmd
 }

@@ -1,0 +1,118 @@
+package deploy
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"sigs.k8s.io/yaml"
+)
+
+// The target file tells the harness how to reach a 3scale install (DESIGN.md §3). The twin
+// writes one for itself; on kind or OpenShift the harness builds it from the cluster or the
+// user writes it. Credentials are never in the file: it names the Secret and keys to read.
+
+// Target is the twin's target file.
+type Target struct {
+	Kubeconfig      string          `json:"kubeconfig,omitempty"`
+	Namespace       string          `json:"namespace"`
+	Version         string          `json:"version"`
+	WildcardDomain  string          `json:"wildcardDomain"`
+	Gateways        TargetGateways  `json:"gateways"`
+	Admin           Endpoint        `json:"admin"`
+	Master          Endpoint        `json:"master"`
+	DeveloperPortal Endpoint        `json:"developerPortal"`
+	Credentials     TargetSecrets   `json:"credentials"`
+	Stores          TargetStores    `json:"stores"`
+	Upstream        Endpoint        `json:"upstream"`
+	Operator        *TargetOperator `json:"operator,omitempty"`
+}
+
+// Endpoint is a base URL, and the Host header to send when the URL's host is not the name
+// 3scale routes on (no Routes or DNS in front of it).
+type Endpoint struct {
+	URL  string `json:"url"`
+	Host string `json:"host,omitempty"`
+}
+
+// TargetGateways are APIcast's proxy ports. Products get their Host from the wildcard domain.
+type TargetGateways struct {
+	Production Endpoint `json:"production"`
+	Staging    Endpoint `json:"staging"`
+}
+
+// SecretKeyRef names one key of a Secret in the target's namespace.
+type SecretKeyRef struct {
+	Secret string `json:"secret"`
+	Key    string `json:"key"`
+}
+
+// TargetSecrets say where the harness reads its tokens.
+type TargetSecrets struct {
+	AdminAccessToken  SecretKeyRef `json:"adminAccessToken"`
+	MasterAccessToken SecretKeyRef `json:"masterAccessToken"`
+}
+
+// Store is how to reach one internal datastore: a URL from a Secret, and an address that
+// replaces the URL's host:port when the in-cluster one cannot be reached (a direct address
+// here; a port-forward on real clusters).
+type Store struct {
+	URL     SecretKeyRef `json:"url"`
+	Address string       `json:"address,omitempty"`
+}
+
+// TargetStores are the internal stores the harness inspects for queues and lost work.
+type TargetStores struct {
+	BackendRedisStorage Store `json:"backendRedisStorage"`
+	BackendRedisQueues  Store `json:"backendRedisQueues"`
+	SystemRedis         Store `json:"systemRedis"`
+	ZyncDatabase        Store `json:"zyncDatabase"`
+}
+
+// TargetOperator names the APIManager that owns the components' replicas, if any.
+type TargetOperator struct {
+	APIManager string `json:"apiManager"`
+}
+
+// NewTarget describes the twin deployed with v.
+func NewTarget(v Values, kubeconfig string) Target {
+	local := func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
+	addr := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+	return Target{
+		Kubeconfig:     kubeconfig,
+		Namespace:      v.Namespace,
+		Version:        "2.16",
+		WildcardDomain: v.Domain,
+		Gateways: TargetGateways{
+			Production: Endpoint{URL: local(v.Ports.ApicastProduction)},
+			Staging:    Endpoint{URL: local(v.Ports.ApicastStaging)},
+		},
+		Admin:           Endpoint{URL: local(v.Ports.SystemProvider), Host: v.TenantName + "-admin." + v.Domain},
+		Master:          Endpoint{URL: local(v.Ports.SystemMaster), Host: "master." + v.Domain},
+		DeveloperPortal: Endpoint{URL: local(v.Ports.SystemDeveloper), Host: v.TenantName + "." + v.Domain},
+		Credentials: TargetSecrets{
+			AdminAccessToken:  SecretKeyRef{Secret: "system-seed", Key: "ADMIN_ACCESS_TOKEN"},
+			MasterAccessToken: SecretKeyRef{Secret: "system-seed", Key: "MASTER_ACCESS_TOKEN"},
+		},
+		Stores: TargetStores{
+			BackendRedisStorage: Store{URL: SecretKeyRef{Secret: "backend-redis", Key: "REDIS_STORAGE_URL"}, Address: addr(v.Ports.BackendRedis)},
+			BackendRedisQueues:  Store{URL: SecretKeyRef{Secret: "backend-redis", Key: "REDIS_QUEUES_URL"}, Address: addr(v.Ports.BackendRedis)},
+			SystemRedis:         Store{URL: SecretKeyRef{Secret: "system-redis", Key: "URL"}, Address: addr(v.Ports.SystemRedis)},
+			ZyncDatabase:        Store{URL: SecretKeyRef{Secret: "zync", Key: "DATABASE_URL"}, Address: addr(v.Ports.ZyncDatabase)},
+		},
+		Upstream: Endpoint{URL: local(v.Ports.EchoAPI)},
+	}
+}
+
+// WriteTarget writes the target file (YAML, mode 0644: it holds no secret).
+func WriteTarget(path string, t Target) error {
+	b, err := yaml.Marshal(t)
+	if err != nil {
+		return err
+	}
+	header := "# How the chaos harness reaches this 3scale twin (written by threescale-twin deploy).\n# Tokens are read from the named Secrets; none is stored here.\n"
+	if err := os.WriteFile(path, append([]byte(header), b...), 0o644); err != nil {
+		return fmt.Errorf("write target file: %w", err)
+	}
+	return nil
+}
