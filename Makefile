@@ -3,7 +3,7 @@
 #   make deps    Debian packages + kube binaries (idempotent; the first set-up step)
 #   make test    deps, vet, and every test (what CI runs)
 #   make demo    deps, a local cluster, a Deployment taken to zero and back, then down
-#   make bench   benchmarks (cold start, Deployment 0 -> Ready)
+#   make bench   benchmarks (cluster cold start, Deployment 0 -> Ready, twin-up, each component 0 -> Ready)
 
 SHELL := /bin/bash
 GO ?= go
@@ -52,8 +52,9 @@ vet:
 test: deps vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
+# -p 1: the twin benchmarks use the twin's fixed ports, one package at a time.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 5x -count 3 ./pkg/twin/cluster/
+	$(GO) test -p 1 -run '^$$' -bench . -benchtime 3x -count 3 ./pkg/twin/cluster/ ./pkg/twin/deploy/ ./pkg/twin/conformance/
 
 kubectl-path:
 	@echo $(KUBECTL)
