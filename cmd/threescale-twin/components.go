@@ -9,9 +9,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/threescale-chaos/harness/pkg/twin/apicast"
 	"github.com/threescale-chaos/harness/pkg/twin/backend"
+	"github.com/threescale-chaos/harness/pkg/twin/operator"
+	"github.com/threescale-chaos/harness/pkg/twin/zync"
 )
 
 // The 3scale processes read the environment variables the 3scale operator gives the real ones
@@ -134,6 +137,68 @@ func backendCronCmd() *cobra.Command {
 			ctx, stop := signalContext()
 			defer stop()
 			return backend.RunCron(ctx, backend.CronConfig{RedisURL: storage, QueuesRedisURL: queues, RescheduleEvery: every})
+		},
+	}
+}
+
+func zyncCmd() *cobra.Command {
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "zync",
+		Short: "Run zync's API (DATABASE_URL, ZYNC_AUTHENTICATION_TOKEN)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db := os.Getenv("DATABASE_URL")
+			if db == "" {
+				return fmt.Errorf("DATABASE_URL (zync-database) is not set")
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return zync.RunAPI(ctx, zync.APIConfig{Addr: listen, DatabaseURL: db, AuthToken: os.Getenv("ZYNC_AUTHENTICATION_TOKEN")})
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", envOr("LISTEN_ADDR", "127.0.0.1:8080"), "address of zync's API")
+	return cmd
+}
+
+func zyncQueCmd() *cobra.Command {
+	var metrics string
+	cmd := &cobra.Command{
+		Use:   "zync-que",
+		Short: "Run zync-que (DATABASE_URL; KUBECONFIG and POD_NAMESPACE to create Routes, none when unset)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db := os.Getenv("DATABASE_URL")
+			if db == "" {
+				return fmt.Errorf("DATABASE_URL (zync-database) is not set")
+			}
+			cfg := zync.QueConfig{DatabaseURL: db, MetricsAddr: metrics, SystemProviderURL: os.Getenv("SYSTEM_PROVIDER_URL")}
+			if kc := os.Getenv("KUBECONFIG"); kc != "" && os.Getenv("DISABLE_K8S_ROUTES_CREATION") == "" {
+				rc, err := clientcmd.BuildConfigFromFlags("", kc)
+				if err != nil {
+					return fmt.Errorf("KUBECONFIG %s: %w", kc, err)
+				}
+				cfg.RESTConfig, cfg.Namespace = rc, os.Getenv("POD_NAMESPACE")
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return zync.RunQue(ctx, cfg)
+		},
+	}
+	cmd.Flags().StringVar(&metrics, "metrics-listen", envOr("METRICS_ADDR", ""), "address for /metrics (the operator's liveness probe); none when empty")
+	return cmd
+}
+
+func operatorCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "operator",
+		Short: "Run the twin 3scale operator: APIManager replicas reconciliation (WATCH_NAMESPACE, KUBECONFIG)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ns := os.Getenv("WATCH_NAMESPACE")
+			if ns == "" {
+				return fmt.Errorf("WATCH_NAMESPACE is not set")
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return operator.Run(ctx, operator.Config{Kubeconfig: os.Getenv("KUBECONFIG"), Namespace: ns})
 		},
 	}
 }

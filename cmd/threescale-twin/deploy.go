@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/threescale-chaos/harness/pkg/twin/deploy"
@@ -38,22 +37,11 @@ func deployCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			objs, err := deploy.Render(v)
-			if err != nil {
-				return fmt.Errorf("render manifests: %w", err)
-			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			if err := deploy.Apply(ctx, cfg, objs); err != nil {
-				return err
-			}
-			cs, err := kubernetes.NewForConfig(cfg)
-			if err != nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
 			last := ""
-			err = deploy.WaitReady(ctx, cs, namespace, func(ready, total int, waiting []string) {
+			err = deploy.Up(ctx, cfg, v, func(ready, total int, waiting []string) {
 				line := fmt.Sprintf("%d/%d deployments ready", ready, total)
 				if len(waiting) > 0 {
 					line += "; waiting for " + strings.Join(waiting, ", ")

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
 	"github.com/threescale-chaos/harness/pkg/twin/cluster"
 	"github.com/threescale-chaos/harness/pkg/twin/deploy"
 )
@@ -35,11 +33,7 @@ func BenchmarkTwinUp(b *testing.B) {
 		start := time.Now()
 		v, err := deploy.NewValues("3scale", bin, filepath.Join(dir, "data"))
 		if err == nil {
-			var objs = mustRender(b, v)
-			err = deploy.Apply(ctx, c.RESTConfig(), objs)
-		}
-		if err == nil {
-			err = deploy.WaitReady(ctx, c.Client, "3scale", nil)
+			err = deploy.Up(ctx, c.RESTConfig(), v, nil)
 		}
 		deployTime += time.Since(start)
 		cancel()
@@ -54,12 +48,4 @@ func BenchmarkTwinUp(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(deployTime.Milliseconds())/float64(b.N), "ms-deploy/op")
-}
-
-func mustRender(b *testing.B, v deploy.Values) []*unstructured.Unstructured {
-	objs, err := deploy.Render(v)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return objs
 }

@@ -18,7 +18,7 @@ type Ports struct {
 	SystemProvider, SystemDeveloper, SystemMaster                                       int
 	ApicastStaging, ApicastStagingManagement                                            int
 	ApicastProduction, ApicastProductionManagement                                      int
-	Zync                                                                                int
+	Zync, ZyncQueMetrics                                                                int
 	EchoAPI                                                                             int
 }
 
@@ -30,7 +30,7 @@ func DefaultPorts() Ports {
 		SystemProvider: 23000, SystemDeveloper: 23001, SystemMaster: 23002,
 		ApicastStaging: 28080, ApicastStagingManagement: 28090,
 		ApicastProduction: 28081, ApicastProductionManagement: 28091,
-		Zync:    28082,
+		Zync: 28082, ZyncQueMetrics: 29394,
 		EchoAPI: 28083,
 	}
 }
