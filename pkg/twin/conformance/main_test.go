@@ -58,16 +58,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	objs, err := deploy.Render(values)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "render:", err)
-		return 1
-	}
-	if err := deploy.Apply(ctx, c.RESTConfig(), objs); err != nil {
-		fmt.Fprintln(os.Stderr, "apply:", err)
-		return 1
-	}
-	if err := deploy.WaitReady(ctx, client, namespace, nil); err != nil {
+	if err := deploy.Up(ctx, c.RESTConfig(), values, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "twin not ready:", err)
 		dumpPods(ctx)
 		return 1
