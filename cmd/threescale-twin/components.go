@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -53,6 +54,15 @@ func apicastCmd() *cobra.Command {
 			cfg, err := apicast.ConfigFromEnv(os.Getenv)
 			if err != nil {
 				return err
+			}
+			// APIcast listens on every interface; on the host network the twin keeps it on
+			// loopback when APICAST_LISTEN_HOST says so.
+			if host := os.Getenv("APICAST_LISTEN_HOST"); host != "" {
+				for _, a := range []*string{&cfg.Addr, &cfg.ManagementAddr} {
+					if _, port, err := net.SplitHostPort(*a); err == nil {
+						*a = net.JoinHostPort(host, port)
+					}
+				}
 			}
 			ctx, stop := signalContext()
 			defer stop()

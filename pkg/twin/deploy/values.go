@@ -43,6 +43,7 @@ type Secrets struct {
 	BackendInternalUser               string
 	BackendInternalPassword           string
 	ZyncToken, ZyncDatabasePassword   string
+	MySQLPassword, EventsHookPassword string
 }
 
 // NewSecrets generates fresh random credentials.
@@ -55,7 +56,7 @@ func NewSecrets() (Secrets, error) {
 		return hex.EncodeToString(b), nil
 	}
 	var s Secrets
-	for _, f := range []*string{&s.MasterPassword, &s.MasterAccessToken, &s.AdminPassword, &s.AdminAccessToken, &s.APIcastAccessToken, &s.BackendInternalPassword, &s.ZyncToken, &s.ZyncDatabasePassword} {
+	for _, f := range []*string{&s.MasterPassword, &s.MasterAccessToken, &s.AdminPassword, &s.AdminAccessToken, &s.APIcastAccessToken, &s.BackendInternalPassword, &s.ZyncToken, &s.ZyncDatabasePassword, &s.MySQLPassword, &s.EventsHookPassword} {
 		v, err := gen(16)
 		if err != nil {
 			return s, fmt.Errorf("generate secret: %w", err)
