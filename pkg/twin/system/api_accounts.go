@@ -1,0 +1,733 @@
+package system
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Accounts (signup, list, find, delete), applications (create, keys, list with account_query,
+// find) and the provider: research/porta-zync.md §2. Application and key writes sync to backend
+// inside the request (§4.2); index, zync and mail jobs follow the commit.
+
+func (ac *account) json() map[string]any {
+	self := fmtID("/admin/api/accounts/", ac.ID)
+	body := map[string]any{"id": ac.ID, "org_name": ac.OrgName, "state": ac.State,
+		"created_at": ts(ac.CreatedAt), "updated_at": ts(ac.UpdatedAt), "extra_fields": map[string]any{},
+		"monthly_billing_enabled": true, "monthly_charging_enabled": true, "credit_card_stored": false,
+		"links": []any{link("self", self), link("users", self+"/users")}}
+	if ac.Kind != "buyer" {
+		body["admin_domain"] = ac.AdminDomain
+		body["domain"] = ac.Domain
+		body["from_email"] = "no-reply@" + ac.AdminDomain
+	}
+	return map[string]any{"account": body}
+}
+
+// buyer loads an account the tenant provides for (a buyer, or a provider when tenant is master).
+func (a *app) buyer(ctx context.Context, rc *reqCtx, aid int64) (*account, error) {
+	ac, err := scanAccount(a.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id=? AND provider_account_id=?`, aid, rc.tenant.ID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNotFound
+	}
+	return ac, err
+}
+
+func (a *app) provider(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	return ok(w, rc, rc.tenant.json())
+}
+
+func (a *app) listAccounts(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	p := parseParams(r)
+	limit, offset := page(p)
+	q := `SELECT ` + accountCols + ` FROM accounts WHERE provider_account_id=?`
+	args := []any{rc.tenant.ID}
+	if st := p.get("state"); st != "" {
+		q += ` AND state=?`
+		args = append(args, st)
+	}
+	rows, err := a.db.QueryContext(r.Context(), q+` ORDER BY id LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	out := []any{}
+	for rows.Next() {
+		ac, err := scanAccount(rows)
+		if err != nil {
+			return err
+		}
+		out = append(out, ac.json())
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return ok(w, rc, map[string]any{"accounts": out})
+}
+
+// findAccount is a DB-only lookup by username, email or user_id; 404 when none (§2).
+func (a *app) findAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	p := parseParams(r)
+	var cond string
+	var arg any
+	switch {
+	case p.get("username") != "":
+		cond, arg = "u.username=?", p.get("username")
+	case p.get("email") != "":
+		cond, arg = "u.email=?", p.get("email")
+	case p.get("user_id") != "":
+		cond, arg = "u.id=?", p.int64("user_id")
+	default:
+		return errNotFound
+	}
+	ac, err := scanAccount(a.db.QueryRowContext(r.Context(), `SELECT a.id, a.org_name, a.kind, COALESCE(a.provider_account_id,0), a.state, COALESCE(a.admin_domain,''),
+		COALESCE(a.domain,''), COALESCE(a.api_key,''), a.created_at, a.updated_at FROM accounts a JOIN users u ON u.account_id=a.id
+		WHERE a.provider_account_id=? AND `+cond+` LIMIT 1`, rc.tenant.ID, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return ok(w, rc, ac.json())
+}
+
+func (a *app) showAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	aid, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	ac, err := a.buyer(r.Context(), rc, aid)
+	if err != nil {
+		return err
+	}
+	return ok(w, rc, ac.json())
+}
+
+// appRow is a cinstance: an application of a buyer on an application plan.
+type appRow struct {
+	ID, PlanID, AccountID, ServiceID int64
+	Name, Description, State         string
+	UserKey                          sql.NullString
+	AppID                            string
+	CreatedAt, UpdatedAt             time.Time
+	keys                             []string
+	planName, backendVersion         string
+}
+
+const appCols = `c.id, c.plan_id, c.user_account_id, c.service_id, c.name, COALESCE(c.description,''), c.state, c.user_key, c.application_id, c.created_at, c.updated_at, p.name, s.backend_version`
+
+const appFrom = ` FROM cinstances c JOIN plans p ON p.id=c.plan_id JOIN services s ON s.id=c.service_id JOIN accounts b ON b.id=c.user_account_id`
+
+func scanApp(row interface{ Scan(...any) error }) (*appRow, error) {
+	var c appRow
+	err := row.Scan(&c.ID, &c.PlanID, &c.AccountID, &c.ServiceID, &c.Name, &c.Description, &c.State, &c.UserKey, &c.AppID, &c.CreatedAt, &c.UpdatedAt, &c.planName, &c.backendVersion)
+	return &c, err
+}
+
+func (c *appRow) json() map[string]any {
+	self := fmtID(fmtID("/admin/api/accounts/", c.AccountID)+"/applications/", c.ID)
+	body := map[string]any{"id": c.ID, "state": c.State, "enabled": c.State == "live", "end_user_required": false,
+		"created_at": ts(c.CreatedAt), "updated_at": ts(c.UpdatedAt), "service_id": c.ServiceID, "plan_id": c.PlanID,
+		"account_id": c.AccountID, "first_traffic_at": nil, "first_daily_traffic_at": nil,
+		"application_id": c.AppID, "name": c.Name, "description": c.Description,
+		"links": []any{link("self", self), link("account", fmtID("/admin/api/accounts/", c.AccountID)),
+			link("plan", fmtID(fmtID("/admin/api/services/", c.ServiceID)+"/application_plans/", c.PlanID)),
+			link("service", fmtID("/admin/api/services/", c.ServiceID))}}
+	if c.UserKey.Valid {
+		body["user_key"] = c.UserKey.String
+	}
+	if c.backendVersion != "1" {
+		body["keys"] = c.keys
+	}
+	return map[string]any{"application": body}
+}
+
+func (a *app) loadKeys(ctx context.Context, q querier, apps ...*appRow) error {
+	for _, c := range apps {
+		rows, err := q.QueryContext(ctx, `SELECT value FROM application_keys WHERE application_id=? ORDER BY id`, c.ID)
+		if err != nil {
+			return err
+		}
+		c.keys = []string{}
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return err
+			}
+			c.keys = append(c.keys, v)
+		}
+		rows.Close()
+	}
+	return nil
+}
+
+func (a *app) application(ctx context.Context, rc *reqCtx, cond string, args ...any) (*appRow, error) {
+	c, err := scanApp(a.db.QueryRowContext(ctx, `SELECT `+appCols+appFrom+` WHERE b.provider_account_id=? AND `+cond+` LIMIT 1`,
+		append([]any{rc.tenant.ID}, args...)...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, a.loadKeys(ctx, a.db, c)
+}
+
+// newApp inserts a cinstance and its keys, and records the ZyncEvent (Application created).
+func newApp(ctx context.Context, tx *sql.Tx, tenantID, accountID int64, pl *planRow, backendVersion, name, description, userKey, appID string, keys []string) (int64, job, error) {
+	if backendVersion == "1" {
+		if userKey == "" {
+			userKey = randomHex(16)
+		}
+	} else {
+		userKey = ""
+		if len(keys) == 0 {
+			keys = []string{randomHex(16)}
+		}
+	}
+	if appID == "" {
+		appID = randomHex(4)
+	}
+	t := now()
+	cid, err := lastID(tx.ExecContext(ctx, `INSERT INTO cinstances (plan_id, user_account_id, service_id, name, description, state, user_key, application_id, created_at, updated_at)
+		VALUES (?,?,?,?,?,?,?,?,?,?)`, pl.ID, accountID, pl.ServiceID, name, description, "live", nullStr(userKey), appID, t, t))
+	if isDuplicate(err) {
+		return 0, job{}, invalid("user_key", "has already been taken")
+	}
+	if err != nil {
+		return 0, job{}, err
+	}
+	for _, k := range keys {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO application_keys (application_id, value, created_at) VALUES (?,?,?)`, cid, k, t); err != nil {
+			return 0, job{}, err
+		}
+	}
+	zj, err := zyncEvent(ctx, tx, "Application", cid, tenantID, "Applications::ApplicationCreatedEvent", map[string]any{"service_id": pl.ServiceID})
+	return cid, zj, err
+}
+
+// syncApp is the synchronous backend sync of an application: Application.save,
+// save_id_by_key and each ApplicationKey.save (§4.2 sync table).
+func (a *app) syncApp(ctx context.Context, c *appRow) error {
+	if err := a.backend.saveApplication(ctx, c.ServiceID, c.AppID, backendState(c.State), c.PlanID, c.planName); err != nil {
+		return err
+	}
+	if c.UserKey.Valid {
+		if err := a.backend.saveUserKey(ctx, c.ServiceID, c.AppID, c.UserKey.String); err != nil {
+			return err
+		}
+	}
+	for _, k := range c.keys {
+		if err := a.backend.saveAppKey(ctx, c.ServiceID, c.AppID, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backendState maps porta's cinstance state to backend's (live → active).
+func backendState(s string) string {
+	if s == "live" {
+		return "active"
+	}
+	return s
+}
+
+// signup is Signup::DeveloperAccountManager: a buyer account, its admin user, and one
+// application per requested plan (application_plan_id, else each service's default plan).
+func (a *app) signup(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	p := parseParams(r)
+	org, user, email := p.get("org_name"), p.get("username"), p.get("email")
+	switch {
+	case org == "":
+		return invalid("org_name", "can't be blank")
+	case user == "":
+		return invalid("username", "can't be blank")
+	case email == "":
+		return invalid("email", "can't be blank")
+	}
+	var plans []*planRow
+	if pid := p.int64("application_plan_id"); pid != 0 {
+		pl, err := a.plan(ctx, rc, pid)
+		if err != nil {
+			return invalid("application_plan_id", "is invalid")
+		}
+		plans = append(plans, pl)
+	} else {
+		rows, err := a.db.QueryContext(ctx, `SELECT p.id, p.issuer_id, p.name, p.system_name, p.state, p.approval_required, p.is_default, p.created_at, p.updated_at
+			FROM plans p JOIN services s ON s.id=p.issuer_id WHERE s.account_id=? AND s.state<>'deleted' AND p.is_default=1`, rc.tenant.ID)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			pl, err := scanPlan(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			plans = append(plans, pl)
+		}
+		rows.Close()
+	}
+	var aid int64
+	var appIDs []int64
+	var jobs []job
+	err := a.inTx(ctx, func(tx *sql.Tx) error {
+		var dup int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users u JOIN accounts b ON b.id=u.account_id WHERE b.provider_account_id=? AND (u.username=? OR u.email=?)`,
+			rc.tenant.ID, user, email).Scan(&dup); err != nil {
+			return err
+		}
+		if dup > 0 {
+			return invalid("username", "has already been taken")
+		}
+		t := now()
+		var err error
+		aid, err = lastID(tx.ExecContext(ctx, `INSERT INTO accounts (org_name, kind, provider_account_id, state, created_at, updated_at) VALUES (?,?,?,?,?,?)`,
+			org, "buyer", rc.tenant.ID, "approved", t, t))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users (account_id, username, email, password, role, created_at) VALUES (?,?,?,?,?,?)`,
+			aid, user, email, p.get("password"), "admin", t); err != nil {
+			return err
+		}
+		for _, pl := range plans {
+			var bv string
+			if err := tx.QueryRowContext(ctx, `SELECT backend_version FROM services WHERE id=?`, pl.ServiceID).Scan(&bv); err != nil {
+				return err
+			}
+			cid, zj, err := newApp(ctx, tx, rc.tenant.ID, aid, pl, bv, org+"'s App", "Default application created on signup.", "", "", nil)
+			if err != nil {
+				return err
+			}
+			appIDs = append(appIDs, cid)
+			jobs = append(jobs, zj)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, cid := range appIDs {
+		c, err := a.application(ctx, rc, "c.id=?", cid)
+		if err != nil {
+			return err
+		}
+		if err := a.syncApp(ctx, c); err != nil {
+			return err
+		}
+	}
+	jobs = append([]job{accountIndexJob(aid), mailJob("AccountMailer", "confirmed", map[string]any{"_aj_globalid": "gid://system/Account/" + id(aid)})}, jobs...)
+	if err := a.enqueue(ctx, jobs...); err != nil {
+		return err
+	}
+	ac, err := a.buyer(ctx, rc, aid)
+	if err != nil {
+		return err
+	}
+	return created(w, rc, fmtID("/admin/api/accounts/", aid), ac.json())
+}
+
+// deleteAccount removes a buyer with its users and applications; each application's backend
+// data is removed by BackendDeleteApplicationWorker (queue low), and the index entry by
+// SphinxAccountIndexationWorker.
+func (a *app) deleteAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	aid, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	ac, err := a.buyer(ctx, rc, aid)
+	if err != nil {
+		return err
+	}
+	if ac.Kind != "buyer" {
+		return &httpError{http.StatusForbidden, nil}
+	}
+	var jobs []job
+	err = a.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT c.id FROM cinstances c WHERE c.user_account_id=?`, aid)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for rows.Next() {
+			var cid int64
+			if err := rows.Scan(&cid); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, cid)
+		}
+		rows.Close()
+		for _, cid := range ids {
+			j, err := deleteAppTx(ctx, tx, rc.tenant.ID, cid)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, j...)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE account_id=?`, aid); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM accounts WHERE id=?`, aid)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.enqueue(ctx, append([]job{accountIndexJob(aid)}, jobs...)...); err != nil {
+		return err
+	}
+	return deleted(w)
+}
+
+// deleteAppTx deletes a cinstance and its keys inside tx and records the
+// ApplicationDeletedEvent whose id BackendDeleteApplicationWorker receives.
+func deleteAppTx(ctx context.Context, tx *sql.Tx, tenantID, cid int64) ([]job, error) {
+	var sid int64
+	var appID string
+	var userKey sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT service_id, application_id, user_key FROM cinstances WHERE id=?`, cid).Scan(&sid, &appID, &userKey); err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT value FROM application_keys WHERE application_id=?`, cid)
+	if err != nil {
+		return nil, err
+	}
+	keys := []string{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		keys = append(keys, v)
+	}
+	rows.Close()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM application_keys WHERE application_id=?`, cid); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM cinstances WHERE id=?`, cid); err != nil {
+		return nil, err
+	}
+	data, _ := json.Marshal(map[string]any{"service_id": sid, "application_id": appID, "user_key": userKey.String, "keys": keys, "id": cid})
+	eventID := randomHex(16)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO event_store_events (event_id, event_type, provider_id, data, created_at) VALUES (?,?,?,?,?)`,
+		eventID, "Applications::ApplicationDeletedEvent", tenantID, string(data), now()); err != nil {
+		return nil, err
+	}
+	zj, err := zyncEvent(ctx, tx, "Application", cid, tenantID, "Applications::ApplicationDeletedEvent", map[string]any{"service_id": sid})
+	if err != nil {
+		return nil, err
+	}
+	return []job{{false, "low", ClassBackendDeleteApplication, []any{eventID}}, zj}, nil
+}
+
+// --- applications ---
+
+func (a *app) listAccountApps(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	aid, err := pathID(r, "aid")
+	if err != nil {
+		return err
+	}
+	if _, err := a.buyer(ctx, rc, aid); err != nil {
+		return err
+	}
+	return a.renderApps(w, r, rc, "c.user_account_id=?", aid)
+}
+
+func (a *app) renderApps(w http.ResponseWriter, r *http.Request, rc *reqCtx, cond string, args ...any) error {
+	ctx := r.Context()
+	limit, offset := page(parseParams(r))
+	rows, err := a.db.QueryContext(ctx, `SELECT `+appCols+appFrom+` WHERE b.provider_account_id=? AND s.state<>'deleted' AND `+cond+` ORDER BY c.id LIMIT ? OFFSET ?`,
+		append(append([]any{rc.tenant.ID}, args...), limit, offset)...)
+	if err != nil {
+		return err
+	}
+	var apps []*appRow
+	for rows.Next() {
+		c, err := scanApp(rows)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		apps = append(apps, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if err := a.loadKeys(ctx, a.db, apps...); err != nil {
+		return err
+	}
+	out := []any{}
+	for _, c := range apps {
+		out = append(out, c.json())
+	}
+	return ok(w, rc, map[string]any{"applications": out})
+}
+
+// listApps is GET /admin/api/applications with Cinstance's search scopes. account_query goes
+// to searchd and, with no rescue around it, answers 500 when searchd is down (§3.2).
+func (a *app) listApps(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	p := parseParams(r)
+	conds := []string{"1=1"}
+	var args []any
+	add := func(c string, v any) { conds = append(conds, c); args = append(args, v) }
+	if v := p.get("service_id"); v != "" {
+		add("c.service_id=?", p.int64("service_id"))
+	}
+	if v := p.get("plan_id"); v != "" {
+		add("c.plan_id=?", p.int64("plan_id"))
+	}
+	if v := p.get("state"); v != "" {
+		add("c.state=?", v)
+	}
+	if v := p.get("account"); v != "" {
+		add("c.user_account_id=?", p.int64("account"))
+	}
+	if v := p.get("name"); v != "" {
+		add("c.name LIKE ?", "%"+v+"%")
+	}
+	if v := p.get("user_key"); v != "" {
+		add("c.user_key=?", v)
+	}
+	if q := p.get("account_query"); q != "" {
+		ids, err := a.search.query(r.Context(), "account_core", rc.tenant.ID, q)
+		if err != nil {
+			return err
+		}
+		conds = append(conds, "c.user_account_id IN "+sqlIn(len(ids)))
+		for _, id := range ids {
+			args = append(args, id)
+		}
+	}
+	return a.renderApps(w, r, rc, strings.Join(conds, " AND "), args...)
+}
+
+// findApp looks an application up by application_id (DB id), user_key or app_id; zync calls
+// it with application_id (§2, §5.2).
+func (a *app) findApp(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	p := parseParams(r)
+	var c *appRow
+	var err error
+	switch {
+	case p.get("application_id") != "":
+		c, err = a.application(r.Context(), rc, "c.id=?", p.int64("application_id"))
+	case p.get("user_key") != "":
+		c, err = a.application(r.Context(), rc, "c.user_key=?", p.get("user_key"))
+	case p.get("app_id") != "":
+		c, err = a.application(r.Context(), rc, "c.application_id=?", p.get("app_id"))
+	default:
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return ok(w, rc, c.json())
+}
+
+// createApp is POST /admin/api/accounts/{id}/applications: plan_id required, optional
+// user_key, application_id and application_key[].
+func (a *app) createApp(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	aid, err := pathID(r, "aid")
+	if err != nil {
+		return err
+	}
+	if _, err := a.buyer(ctx, rc, aid); err != nil {
+		return err
+	}
+	p := parseParams(r)
+	if p.get("plan_id") == "" {
+		return invalid("plan", "can't be blank")
+	}
+	pl, err := a.plan(ctx, rc, p.int64("plan_id"))
+	if err != nil {
+		return invalid("plan", "can't be blank")
+	}
+	name := p.get("name")
+	if name == "" {
+		return invalid("name", "can't be blank")
+	}
+	var cid int64
+	var zj job
+	err = a.inTx(ctx, func(tx *sql.Tx) error {
+		var bv string
+		if err := tx.QueryRowContext(ctx, `SELECT backend_version FROM services WHERE id=?`, pl.ServiceID).Scan(&bv); err != nil {
+			return err
+		}
+		var err error
+		cid, zj, err = newApp(ctx, tx, rc.tenant.ID, aid, pl, bv, name, p.get("description"), p.get("user_key"), p.get("application_id"), p.list("application_key"))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c, err := a.application(ctx, rc, "c.id=?", cid)
+	if err != nil {
+		return err
+	}
+	if err := a.syncApp(ctx, c); err != nil {
+		return err
+	}
+	if err := a.enqueue(ctx, zj, accountIndexJob(aid)); err != nil {
+		return err
+	}
+	return created(w, rc, fmtID(fmtID("/admin/api/accounts/", aid)+"/applications/", cid), c.json())
+}
+
+func (a *app) accountApp(ctx context.Context, rc *reqCtx, r *http.Request) (*appRow, error) {
+	aid, err := pathID(r, "aid")
+	if err != nil {
+		return nil, err
+	}
+	cid, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	return a.application(ctx, rc, "c.id=? AND c.user_account_id=?", cid, aid)
+}
+
+// appAction serves GET/PUT/DELETE of one application. An update re-syncs backend inline and
+// publishes the zync event outside a transaction: with system-redis down that job is lost and
+// the request still succeeds (§4.3 path B).
+func (a *app) appAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	c, err := a.accountApp(ctx, rc, r)
+	if err != nil {
+		return err
+	}
+	switch r.Method {
+	case http.MethodGet:
+		return ok(w, rc, c.json())
+	case http.MethodDelete:
+		var jobs []job
+		err := a.inTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			jobs, err = deleteAppTx(ctx, tx, rc.tenant.ID, c.ID)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := a.enqueue(ctx, append(jobs, accountIndexJob(c.AccountID))...); err != nil {
+			return err
+		}
+		return deleted(w)
+	default:
+		p := parseParams(r)
+		if v := p.get("name"); v != "" {
+			c.Name = v
+		}
+		if p.has("description") {
+			c.Description = p.get("description")
+		}
+		var zj job
+		err := a.inTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE cinstances SET name=?, description=?, updated_at=? WHERE id=?`, c.Name, c.Description, now(), c.ID); err != nil {
+				return err
+			}
+			var err error
+			zj, err = zyncEvent(ctx, tx, "Application", c.ID, rc.tenant.ID, "Applications::ApplicationUpdatedEvent", map[string]any{"service_id": c.ServiceID})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := a.syncApp(ctx, c); err != nil {
+			return err
+		}
+		a.publish(ctx, zj)
+		return ok(w, rc, c.json())
+	}
+}
+
+func keysJSON(keys []string) map[string]any {
+	out := []any{}
+	for _, k := range keys {
+		out = append(out, map[string]any{"key": map[string]any{"value": k}})
+	}
+	return map[string]any{"keys": out}
+}
+
+func (a *app) listKeys(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	c, err := a.accountApp(r.Context(), rc, r)
+	if err != nil {
+		return err
+	}
+	return ok(w, rc, keysJSON(c.keys))
+}
+
+// createKey adds an application key and saves it to backend inline (§4.2).
+func (a *app) createKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	c, err := a.accountApp(ctx, rc, r)
+	if err != nil {
+		return err
+	}
+	key := parseParams(r).get("key")
+	if key == "" {
+		return invalid("value", "can't be blank")
+	}
+	var zj job
+	err = a.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO application_keys (application_id, value, created_at) VALUES (?,?,?)`, c.ID, key, now()); err != nil {
+			if isDuplicate(err) {
+				return invalid("value", "has already been taken")
+			}
+			return err
+		}
+		var err error
+		zj, err = zyncEvent(ctx, tx, "Application", c.ID, rc.tenant.ID, "Applications::ApplicationUpdatedEvent", map[string]any{"service_id": c.ServiceID})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.backend.saveAppKey(ctx, c.ServiceID, c.AppID, key); err != nil {
+		return err
+	}
+	if err := a.enqueue(ctx, zj); err != nil {
+		return err
+	}
+	c.keys = append(c.keys, key)
+	return created(w, rc, "", c.json())
+}
+
+func (a *app) deleteKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	c, err := a.accountApp(ctx, rc, r)
+	if err != nil {
+		return err
+	}
+	key := r.PathValue("key")
+	res, err := a.db.ExecContext(ctx, `DELETE FROM application_keys WHERE application_id=? AND value=?`, c.ID, key)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errNotFound
+	}
+	if err := a.backend.deleteAppKey(ctx, id(c.ServiceID), c.AppID, key); err != nil {
+		return err
+	}
+	kept := c.keys[:0]
+	for _, k := range c.keys {
+		if k != key {
+			kept = append(kept, k)
+		}
+	}
+	c.keys = kept
+	return ok(w, rc, c.json())
+}

@@ -1,0 +1,1041 @@
+package system
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Products (services), their metrics and methods, mapping rules, application plans and limits,
+// backend APIs and backend usages: the §2 rows of research/porta-zync.md, with what porta does
+// after commit (§4.2): backend syncs inline, Sidekiq jobs through enqueue (path A of §4.3).
+
+type serviceRow struct {
+	ID                                                               int64
+	AccountID                                                        int64
+	Name, SystemName, Description, State, DeploymentOption, BVersion string
+	CreatedAt, UpdatedAt                                             time.Time
+}
+
+const serviceCols = `id, account_id, name, system_name, COALESCE(description,''), state, deployment_option, backend_version, created_at, updated_at`
+
+func scanService(row interface{ Scan(...any) error }) (*serviceRow, error) {
+	var s serviceRow
+	err := row.Scan(&s.ID, &s.AccountID, &s.Name, &s.SystemName, &s.Description, &s.State, &s.DeploymentOption, &s.BVersion, &s.CreatedAt, &s.UpdatedAt)
+	return &s, err
+}
+
+func (s *serviceRow) json() map[string]any {
+	self := fmtID("/admin/api/services/", s.ID)
+	return map[string]any{"service": map[string]any{
+		"id": s.ID, "account_id": s.AccountID, "name": s.Name, "system_name": s.SystemName,
+		"description": s.Description, "state": s.State, "deployment_option": s.DeploymentOption,
+		"backend_version": s.BVersion, "created_at": ts(s.CreatedAt), "updated_at": ts(s.UpdatedAt),
+		"links": []any{link("self", self), link("metrics", self+"/metrics"), link("proxy", self+"/proxy")},
+	}}
+}
+
+// service loads a live (not soft-deleted) service of the tenant; 404 otherwise.
+func (a *app) service(ctx context.Context, q querier, rc *reqCtx, sid int64) (*serviceRow, error) {
+	s, err := scanService(q.QueryRowContext(ctx, `SELECT `+serviceCols+` FROM services WHERE id=? AND account_id=? AND state<>'deleted'`, sid, rc.tenant.ID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNotFound
+	}
+	return s, err
+}
+
+// denyMaster is porta's deny_on_premises_for_master: product APIs are refused on master (§1.2).
+func denyMaster(rc *reqCtx) error {
+	if rc.tenant.Kind == "master" {
+		return errMasterOnPremise
+	}
+	return nil
+}
+
+func (a *app) listServices(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	if err := denyMaster(rc); err != nil {
+		return err
+	}
+	limit, offset := page(parseParams(r))
+	rows, err := a.db.QueryContext(r.Context(), `SELECT `+serviceCols+` FROM services WHERE account_id=? AND state<>'deleted' ORDER BY id LIMIT ? OFFSET ?`, rc.tenant.ID, limit, offset)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	out := []any{}
+	for rows.Next() {
+		s, err := scanService(rows)
+		if err != nil {
+			return err
+		}
+		out = append(out, s.json())
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return ok(w, rc, map[string]any{"services": out})
+}
+
+func (a *app) showService(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	if err := denyMaster(rc); err != nil {
+		return err
+	}
+	sid, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	s, err := a.service(r.Context(), a.db, rc, sid)
+	if err != nil {
+		return err
+	}
+	return ok(w, rc, s.json())
+}
+
+// defaultEndpoint builds a new proxy's staging or production endpoint.
+func (a *app) defaultEndpoint(sysName, env string) string {
+	host := sysName + "-" + a.cfg.Seed.TenantName + "-apicast-" + env + "." + a.cfg.Seed.Superdomain
+	if env == "staging" && a.cfg.ApicastStagingDomain != "" {
+		host = sysName + "-" + a.cfg.Seed.TenantName + "." + a.cfg.ApicastStagingDomain
+	}
+	if env == "production" && a.cfg.ApicastProductionDomain != "" {
+		host = sysName + "-" + a.cfg.Seed.TenantName + "." + a.cfg.ApicastProductionDomain
+	}
+	return "https://" + strings.ReplaceAll(host, "_", "-") + ":443"
+}
+
+// createService is ServiceCreator: the service, its proxy, service token, the default hits
+// metric and the default "GET /" mapping rule in one transaction; after commit the service
+// and its token are synced to backend (§4.2 sync table), then the index, metric-sync and zync
+// jobs are enqueued (§4.2 async table). A failed enqueue answers 500 with the service created
+// (§4.3 path A).
+func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	if err := denyMaster(rc); err != nil {
+		return err
+	}
+	p := parseParams(r)
+	name := p.get("name")
+	if name == "" {
+		return invalid("name", "can't be blank")
+	}
+	sys := p.get("system_name")
+	if sys == "" {
+		sys = systemName(name)
+	}
+	bv := p.get("backend_version")
+	if bv == "" {
+		bv = "1"
+	}
+	switch bv {
+	case "1", "2", "oidc", "oauth":
+	default:
+		return invalid("backend_version", "is not included in the list")
+	}
+	dep := p.get("deployment_option")
+	if dep == "" {
+		dep = "hosted"
+	}
+	ctx := r.Context()
+	var sid, proxyID, hitsID int64
+	var token string
+	var jobs []job
+	err := a.inTx(ctx, func(tx *sql.Tx) error {
+		t := now()
+		var err error
+		sid, err = lastID(tx.ExecContext(ctx, `INSERT INTO services (account_id, name, system_name, description, state, deployment_option, backend_version, created_at, updated_at)
+			VALUES (?,?,?,?,?,?,?,?,?)`, rc.tenant.ID, name, sys, p.get("description"), "incomplete", dep, bv, t, t))
+		if isDuplicate(err) {
+			return invalid("system_name", "has already been taken")
+		}
+		if err != nil {
+			return err
+		}
+		proxyID, err = lastID(tx.ExecContext(ctx, `INSERT INTO proxies (service_id, api_backend, endpoint, sandbox_endpoint, policies_config, created_at, updated_at)
+			VALUES (?,?,?,?,?,?,?)`, sid, a.cfg.DefaultAPIBackend, a.defaultEndpoint(sys, "production"), a.defaultEndpoint(sys, "staging"),
+			`[{"name":"apicast","version":"builtin","configuration":{},"enabled":true}]`, t, t))
+		if err != nil {
+			return err
+		}
+		token = randomHex(32)
+		if _, err = tx.ExecContext(ctx, `INSERT INTO service_tokens (service_id, value) VALUES (?,?)`, sid, token); err != nil {
+			return err
+		}
+		hitsID, err = lastID(tx.ExecContext(ctx, `INSERT INTO metrics (owner_type, owner_id, system_name, friendly_name, unit, description, created_at, updated_at)
+			VALUES ('Service',?,?,?,?,?,?,?)`, sid, "hits", "Hits", "hit", "Number of API hits", t, t))
+		if err != nil {
+			return err
+		}
+		ruleID, err := lastID(tx.ExecContext(ctx, `INSERT INTO proxy_rules (owner_type, owner_id, http_method, pattern, metric_id, delta, position, last, created_at, updated_at)
+			VALUES ('Proxy',?,?,?,?,?,?,?,?,?)`, proxyID, "GET", "/", hitsID, 1, 1, false, t, t))
+		if err != nil {
+			return err
+		}
+		zp, err := zyncEvent(ctx, tx, "Proxy", proxyID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": sid})
+		if err != nil {
+			return err
+		}
+		zs, err := zyncEvent(ctx, tx, "Service", sid, rc.tenant.ID, "OIDC::ServiceChangedEvent", map[string]any{"service_id": sid})
+		if err != nil {
+			return err
+		}
+		// The Service event goes first: zync refuses a Proxy whose Service it does not know (422).
+		jobs = []job{indexJob("Service", sid), metricSyncJob(sid, hitsID), indexJob("Metric", hitsID), indexJob("ProxyRule", ruleID), zs, zp}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.backend.saveService(ctx, sid, rc.tenant.APIKey, bv, "active"); err != nil {
+		return err
+	}
+	if err := a.backend.saveServiceToken(ctx, token, sid); err != nil {
+		return err
+	}
+	if err := a.enqueue(ctx, jobs...); err != nil {
+		return err
+	}
+	s, err := a.service(ctx, a.db, rc, sid)
+	if err != nil {
+		return err
+	}
+	return created(w, rc, fmtID("/admin/api/services/", sid), s.json())
+}
+
+func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	if err := denyMaster(rc); err != nil {
+		return err
+	}
+	sid, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	s, err := a.service(ctx, a.db, rc, sid)
+	if err != nil {
+		return err
+	}
+	p := parseParams(r)
+	if v := p.get("name"); v != "" {
+		s.Name = v
+	}
+	if p.has("description") {
+		s.Description = p.get("description")
+	}
+	if v := p.get("deployment_option"); v != "" {
+		s.DeploymentOption = v
+	}
+	if v := p.get("backend_version"); v != "" {
+		s.BVersion = v
+	}
+	switch p.get("state_event") {
+	case "publish":
+		s.State = "published"
+	case "hide":
+		s.State = "hidden"
+	}
+	var zs job
+	err = a.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE services SET name=?, description=?, deployment_option=?, backend_version=?, state=?, updated_at=? WHERE id=?`,
+			s.Name, s.Description, s.DeploymentOption, s.BVersion, s.State, now(), sid); err != nil {
+			return err
+		}
+		zs, err = zyncEvent(ctx, tx, "Service", sid, rc.tenant.ID, "OIDC::ServiceChangedEvent", map[string]any{"service_id": sid})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.backend.saveService(ctx, sid, rc.tenant.APIKey, s.BVersion, "active"); err != nil {
+		return err
+	}
+	if err := a.enqueue(ctx, indexJob("Service", sid), zs); err != nil {
+		return err
+	}
+	s, err = a.service(ctx, a.db, rc, sid)
+	if err != nil {
+		return err
+	}
+	return ok(w, rc, s.json())
+}
+
+// deleteService is mark_as_deleted!: the service is soft-deleted and 200 comes back at once;
+// DeleteObjectHierarchyWorker (queue deletion) removes the rest and then enqueues
+// BackendDeleteServiceWorker (queue default) (§2 "Delete service", §4.2).
+func (a *app) deleteService(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	if err := denyMaster(rc); err != nil {
+		return err
+	}
+	sid, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	if _, err := a.service(ctx, a.db, rc, sid); err != nil {
+		return err
+	}
+	var n int
+	if err := a.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM services WHERE account_id=? AND state<>'deleted'`, rc.tenant.ID).Scan(&n); err != nil {
+		return err
+	}
+	if n <= 1 {
+		// porta refuses to delete the last product: a failed DELETE is 403 (§1.5).
+		return &httpError{http.StatusForbidden, map[string]any{"errors": map[string][]string{"base": {"This service cannot be removed"}}}}
+	}
+	if _, err := a.db.ExecContext(ctx, `UPDATE services SET state='deleted', updated_at=? WHERE id=?`, now(), sid); err != nil {
+		return err
+	}
+	if err := a.enqueue(ctx, job{true, "deletion", ClassDeleteObjectHierarchy, []any{modelArg("Service"), sid}}, indexJob("Service", sid)); err != nil {
+		return err
+	}
+	return deleted(w)
+}
+
+// --- metrics and methods ---
+
+type metricRow struct {
+	ID, OwnerID                                 int64
+	OwnerType                                   string
+	ParentID                                    sql.NullInt64
+	SystemName, FriendlyName, Unit, Description string
+	CreatedAt, UpdatedAt                        time.Time
+}
+
+const metricCols = `id, owner_type, owner_id, parent_id, system_name, friendly_name, unit, COALESCE(description,''), created_at, updated_at`
+
+func scanMetric(row interface{ Scan(...any) error }) (*metricRow, error) {
+	var m metricRow
+	err := row.Scan(&m.ID, &m.OwnerType, &m.OwnerID, &m.ParentID, &m.SystemName, &m.FriendlyName, &m.Unit, &m.Description, &m.CreatedAt, &m.UpdatedAt)
+	return &m, err
+}
+
+func (m *metricRow) json() map[string]any {
+	key := "metric"
+	if m.ParentID.Valid {
+		key = "method"
+	}
+	base := fmtID("/admin/api/services/", m.OwnerID)
+	if m.OwnerType == "BackendApi" {
+		base = fmtID("/admin/api/backend_apis/", m.OwnerID)
+	}
+	body := map[string]any{"id": m.ID, "name": m.SystemName, "system_name": m.SystemName, "friendly_name": m.FriendlyName,
+		"unit": m.Unit, "description": m.Description, "created_at": ts(m.CreatedAt), "updated_at": ts(m.UpdatedAt),
+		"links": []any{link("self", fmtID(base+"/metrics/", m.ID))}}
+	if m.ParentID.Valid {
+		body["parent_id"] = m.ParentID.Int64
+	}
+	return map[string]any{key: body}
+}
+
+// backendName is the metric name backend knows: backend API metrics carry a ".<backend_api_id>"
+// suffix so they cannot clash with a product's own metrics.
+func (m *metricRow) backendName() string {
+	if m.OwnerType == "BackendApi" {
+		return m.SystemName + "." + id(m.OwnerID)
+	}
+	return m.SystemName
+}
+
+// metricOwner resolves the owner of metric routes: a service (products) or a backend API.
+type metricOwner struct {
+	typ string
+	id  int64
+	// services are the products whose backend sees these metrics.
+	services []int64
+}
+
+func (a *app) serviceOwner(ctx context.Context, rc *reqCtx, r *http.Request, name string) (*metricOwner, error) {
+	if err := denyMaster(rc); err != nil {
+		return nil, err
+	}
+	sid, err := pathID(r, name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.service(ctx, a.db, rc, sid); err != nil {
+		return nil, err
+	}
+	return &metricOwner{"Service", sid, []int64{sid}}, nil
+}
+
+func (a *app) backendAPIOwner(ctx context.Context, rc *reqCtx, r *http.Request, name string) (*metricOwner, error) {
+	bid, err := pathID(r, name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.backendAPI(ctx, rc, bid); err != nil {
+		return nil, err
+	}
+	rows, err := a.db.QueryContext(ctx, `SELECT u.service_id FROM backend_usages u JOIN services s ON s.id=u.service_id WHERE u.backend_api_id=? AND s.state<>'deleted'`, bid)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	o := &metricOwner{typ: "BackendApi", id: bid}
+	for rows.Next() {
+		var sid int64
+		if err := rows.Scan(&sid); err != nil {
+			return nil, err
+		}
+		o.services = append(o.services, sid)
+	}
+	return o, rows.Err()
+}
+
+func (a *app) metric(ctx context.Context, o *metricOwner, mid int64) (*metricRow, error) {
+	m, err := scanMetric(a.db.QueryRowContext(ctx, `SELECT `+metricCols+` FROM metrics WHERE id=? AND owner_type=? AND owner_id=?`, mid, o.typ, o.id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNotFound
+	}
+	return m, err
+}
+
+func (a *app) listMetrics(ownerOf func(context.Context, *reqCtx, *http.Request, string) (*metricOwner, error), methods bool) apiHandler {
+	return func(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+		ctx := r.Context()
+		o, err := ownerOf(ctx, rc, r, "id")
+		if err != nil {
+			return err
+		}
+		q := `SELECT ` + metricCols + ` FROM metrics WHERE owner_type=? AND owner_id=?`
+		args := []any{o.typ, o.id}
+		key := "metrics"
+		if methods {
+			mid, err := pathID(r, "mid")
+			if err != nil {
+				return err
+			}
+			q += ` AND parent_id=?`
+			args = append(args, mid)
+			key = "methods"
+		}
+		rows, err := a.db.QueryContext(ctx, q+` ORDER BY id`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		out := []any{}
+		for rows.Next() {
+			m, err := scanMetric(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, m.json())
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return ok(w, rc, map[string]any{key: out})
+	}
+}
+
+// createMetric adds a metric (or a method under parent mid); BackendMetricWorker on
+// backend_sync and SphinxIndexationWorker follow the commit (§4.2).
+func (a *app) createMetric(ownerOf func(context.Context, *reqCtx, *http.Request, string) (*metricOwner, error), method bool) apiHandler {
+	return func(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+		ctx := r.Context()
+		o, err := ownerOf(ctx, rc, r, "id")
+		if err != nil {
+			return err
+		}
+		p := parseParams(r)
+		friendly := p.get("friendly_name")
+		if friendly == "" {
+			return invalid("friendly_name", "can't be blank")
+		}
+		sys := p.get("system_name")
+		if sys == "" {
+			sys = p.get("name")
+		}
+		if sys == "" {
+			sys = systemName(friendly)
+		}
+		unit := p.get("unit")
+		if unit == "" {
+			unit = "hit"
+		}
+		var parent any
+		if method {
+			mid, err := pathID(r, "mid")
+			if err != nil {
+				return err
+			}
+			if _, err := a.metric(ctx, o, mid); err != nil {
+				return err
+			}
+			parent = mid
+		}
+		t := now()
+		newID, err := lastID(a.db.ExecContext(ctx, `INSERT INTO metrics (owner_type, owner_id, parent_id, system_name, friendly_name, unit, description, created_at, updated_at)
+			VALUES (?,?,?,?,?,?,?,?,?)`, o.typ, o.id, parent, sys, friendly, unit, p.get("description"), t, t))
+		if isDuplicate(err) {
+			return invalid("system_name", "has already been taken")
+		}
+		if err != nil {
+			return err
+		}
+		jobs := []job{indexJob("Metric", newID)}
+		for _, sid := range o.services {
+			jobs = append(jobs, metricSyncJob(sid, newID))
+		}
+		if err := a.enqueue(ctx, jobs...); err != nil {
+			return err
+		}
+		m, err := a.metric(ctx, o, newID)
+		if err != nil {
+			return err
+		}
+		base := fmtID("/admin/api/services/", o.id)
+		if o.typ == "BackendApi" {
+			base = fmtID("/admin/api/backend_apis/", o.id)
+		}
+		return created(w, rc, fmtID(base+"/metrics/", newID), m.json())
+	}
+}
+
+func (a *app) metricAction(ownerOf func(context.Context, *reqCtx, *http.Request, string) (*metricOwner, error)) apiHandler {
+	return func(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+		ctx := r.Context()
+		o, err := ownerOf(ctx, rc, r, "sid")
+		if err != nil {
+			return err
+		}
+		mid, err := pathID(r, "mid")
+		if err != nil {
+			return err
+		}
+		m, err := a.metric(ctx, o, mid)
+		if err != nil {
+			return err
+		}
+		switch r.Method {
+		case http.MethodGet:
+			return ok(w, rc, m.json())
+		case http.MethodDelete:
+			if m.OwnerType == "Service" && m.SystemName == "hits" && !m.ParentID.Valid {
+				return &httpError{http.StatusForbidden, map[string]any{"errors": map[string][]string{"base": {"cannot delete the default metric"}}}}
+			}
+			err := a.inTx(ctx, func(tx *sql.Tx) error {
+				for _, q := range []string{`DELETE FROM metrics WHERE id=? OR parent_id=?`} {
+					if _, err := tx.ExecContext(ctx, q, mid, mid); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.ExecContext(ctx, `DELETE FROM usage_limits WHERE metric_id=?`, mid); err != nil {
+					return err
+				}
+				_, err := tx.ExecContext(ctx, `DELETE FROM proxy_rules WHERE metric_id=?`, mid)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			jobs := []job{indexJob("Metric", mid)}
+			for _, sid := range o.services {
+				jobs = append(jobs, metricSyncJob(sid, mid))
+			}
+			if err := a.enqueue(ctx, jobs...); err != nil {
+				return err
+			}
+			return deleted(w)
+		default: // PUT
+			p := parseParams(r)
+			if v := p.get("friendly_name"); v != "" {
+				m.FriendlyName = v
+			}
+			if v := p.get("unit"); v != "" {
+				m.Unit = v
+			}
+			if p.has("description") {
+				m.Description = p.get("description")
+			}
+			if _, err := a.db.ExecContext(ctx, `UPDATE metrics SET friendly_name=?, unit=?, description=?, updated_at=? WHERE id=?`,
+				m.FriendlyName, m.Unit, m.Description, now(), mid); err != nil {
+				return err
+			}
+			jobs := []job{indexJob("Metric", mid)}
+			for _, sid := range o.services {
+				jobs = append(jobs, metricSyncJob(sid, mid))
+			}
+			if err := a.enqueue(ctx, jobs...); err != nil {
+				return err
+			}
+			m, err = a.metric(ctx, o, mid)
+			if err != nil {
+				return err
+			}
+			return ok(w, rc, m.json())
+		}
+	}
+}
+
+// --- mapping rules ---
+
+type ruleRow struct {
+	ID, OwnerID, MetricID      int64
+	OwnerType, Method, Pattern string
+	Delta, Position            int
+	Last                       bool
+	CreatedAt, UpdatedAt       time.Time
+}
+
+const ruleCols = `id, owner_type, owner_id, http_method, pattern, metric_id, delta, position, last, created_at, updated_at`
+
+func scanRule(row interface{ Scan(...any) error }) (*ruleRow, error) {
+	var m ruleRow
+	err := row.Scan(&m.ID, &m.OwnerType, &m.OwnerID, &m.Method, &m.Pattern, &m.MetricID, &m.Delta, &m.Position, &m.Last, &m.CreatedAt, &m.UpdatedAt)
+	return &m, err
+}
+
+func (m *ruleRow) json(base string) map[string]any {
+	return map[string]any{"mapping_rule": map[string]any{"id": m.ID, "metric_id": m.MetricID, "pattern": m.Pattern,
+		"http_method": m.Method, "delta": m.Delta, "position": m.Position, "last": m.Last,
+		"created_at": ts(m.CreatedAt), "updated_at": ts(m.UpdatedAt),
+		"links": []any{link("self", fmtID(base+"/mapping_rules/", m.ID))}}}
+}
+
+// ruleOwner is the proxy of a product or a backend API, with where its metrics live.
+type ruleOwner struct {
+	typ      string // Proxy or BackendApi
+	id       int64
+	metrics  *metricOwner
+	basePath string
+}
+
+func (a *app) productRules(ctx context.Context, rc *reqCtx, r *http.Request, name string) (*ruleOwner, error) {
+	o, err := a.serviceOwner(ctx, rc, r, name)
+	if err != nil {
+		return nil, err
+	}
+	var proxyID int64
+	if err := a.db.QueryRowContext(ctx, `SELECT id FROM proxies WHERE service_id=?`, o.id).Scan(&proxyID); err != nil {
+		return nil, err
+	}
+	return &ruleOwner{"Proxy", proxyID, o, fmtID("/admin/api/services/", o.id) + "/proxy"}, nil
+}
+
+func (a *app) backendAPIRules(ctx context.Context, rc *reqCtx, r *http.Request, name string) (*ruleOwner, error) {
+	o, err := a.backendAPIOwner(ctx, rc, r, name)
+	if err != nil {
+		return nil, err
+	}
+	return &ruleOwner{"BackendApi", o.id, o, fmtID("/admin/api/backend_apis/", o.id)}, nil
+}
+
+func (a *app) listRules(ownerOf func(context.Context, *reqCtx, *http.Request, string) (*ruleOwner, error)) apiHandler {
+	return func(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+		ctx := r.Context()
+		o, err := ownerOf(ctx, rc, r, "id")
+		if err != nil {
+			return err
+		}
+		rows, err := a.db.QueryContext(ctx, `SELECT `+ruleCols+` FROM proxy_rules WHERE owner_type=? AND owner_id=? ORDER BY position, id`, o.typ, o.id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		out := []any{}
+		for rows.Next() {
+			m, err := scanRule(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, m.json(o.basePath))
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return ok(w, rc, map[string]any{"mapping_rules": out})
+	}
+}
+
+var httpMethods = map[string]bool{"GET": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "HEAD": true, "OPTIONS": true}
+
+func (a *app) createRule(ownerOf func(context.Context, *reqCtx, *http.Request, string) (*ruleOwner, error)) apiHandler {
+	return func(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+		ctx := r.Context()
+		o, err := ownerOf(ctx, rc, r, "id")
+		if err != nil {
+			return err
+		}
+		p := parseParams(r)
+		method := strings.ToUpper(p.get("http_method"))
+		pattern := p.get("pattern")
+		switch {
+		case !httpMethods[method]:
+			return invalid("http_method", "is not included in the list")
+		case !strings.HasPrefix(pattern, "/"):
+			return invalid("pattern", "shall start with '/'")
+		}
+		mid := p.int64("metric_id")
+		if _, err := a.metric(ctx, o.metrics, mid); err != nil {
+			return invalid("metric_id", "can't be blank")
+		}
+		delta := int(p.int64("delta"))
+		if !p.has("delta") {
+			delta = 1
+		}
+		pos := int(p.int64("position"))
+		if !p.has("position") {
+			_ = a.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(position),0)+1 FROM proxy_rules WHERE owner_type=? AND owner_id=?`, o.typ, o.id).Scan(&pos)
+		}
+		t := now()
+		rid, err := lastID(a.db.ExecContext(ctx, `INSERT INTO proxy_rules (owner_type, owner_id, http_method, pattern, metric_id, delta, position, last, created_at, updated_at)
+			VALUES (?,?,?,?,?,?,?,?,?,?)`, o.typ, o.id, method, pattern, mid, delta, pos, p.boolean("last", false), t, t))
+		if err != nil {
+			return err
+		}
+		if err := a.enqueue(ctx, indexJob("ProxyRule", rid)); err != nil {
+			return err
+		}
+		m, err := scanRule(a.db.QueryRowContext(ctx, `SELECT `+ruleCols+` FROM proxy_rules WHERE id=?`, rid))
+		if err != nil {
+			return err
+		}
+		return created(w, rc, fmtID(o.basePath+"/mapping_rules/", rid), m.json(o.basePath))
+	}
+}
+
+func (a *app) ruleAction(ownerOf func(context.Context, *reqCtx, *http.Request, string) (*ruleOwner, error)) apiHandler {
+	return func(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+		ctx := r.Context()
+		o, err := ownerOf(ctx, rc, r, "sid")
+		if err != nil {
+			return err
+		}
+		rid, err := pathID(r, "rid")
+		if err != nil {
+			return err
+		}
+		m, err := scanRule(a.db.QueryRowContext(ctx, `SELECT `+ruleCols+` FROM proxy_rules WHERE id=? AND owner_type=? AND owner_id=?`, rid, o.typ, o.id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNotFound
+		}
+		if err != nil {
+			return err
+		}
+		switch r.Method {
+		case http.MethodGet:
+			return ok(w, rc, m.json(o.basePath))
+		case http.MethodDelete:
+			if _, err := a.db.ExecContext(ctx, `DELETE FROM proxy_rules WHERE id=?`, rid); err != nil {
+				return err
+			}
+			if err := a.enqueue(ctx, indexJob("ProxyRule", rid)); err != nil {
+				return err
+			}
+			return deleted(w)
+		default:
+			p := parseParams(r)
+			if v := strings.ToUpper(p.get("http_method")); v != "" {
+				if !httpMethods[v] {
+					return invalid("http_method", "is not included in the list")
+				}
+				m.Method = v
+			}
+			if v := p.get("pattern"); v != "" {
+				if !strings.HasPrefix(v, "/") {
+					return invalid("pattern", "shall start with '/'")
+				}
+				m.Pattern = v
+			}
+			if p.has("delta") {
+				m.Delta = int(p.int64("delta"))
+			}
+			if p.has("position") {
+				m.Position = int(p.int64("position"))
+			}
+			if p.has("last") {
+				m.Last = p.boolean("last", false)
+			}
+			if p.has("metric_id") {
+				if _, err := a.metric(ctx, o.metrics, p.int64("metric_id")); err != nil {
+					return invalid("metric_id", "is invalid")
+				}
+				m.MetricID = p.int64("metric_id")
+			}
+			if _, err := a.db.ExecContext(ctx, `UPDATE proxy_rules SET http_method=?, pattern=?, metric_id=?, delta=?, position=?, last=?, updated_at=? WHERE id=?`,
+				m.Method, m.Pattern, m.MetricID, m.Delta, m.Position, m.Last, now(), rid); err != nil {
+				return err
+			}
+			if err := a.enqueue(ctx, indexJob("ProxyRule", rid)); err != nil {
+				return err
+			}
+			return ok(w, rc, m.json(o.basePath))
+		}
+	}
+}
+
+// --- backend APIs and usages ---
+
+type backendAPIRow struct {
+	ID, AccountID                                         int64
+	Name, SystemName, Description, PrivateEndpoint, State string
+	CreatedAt, UpdatedAt                                  time.Time
+}
+
+const backendAPICols = `id, account_id, name, system_name, COALESCE(description,''), COALESCE(private_endpoint,''), state, created_at, updated_at`
+
+func scanBackendAPI(row interface{ Scan(...any) error }) (*backendAPIRow, error) {
+	var b backendAPIRow
+	err := row.Scan(&b.ID, &b.AccountID, &b.Name, &b.SystemName, &b.Description, &b.PrivateEndpoint, &b.State, &b.CreatedAt, &b.UpdatedAt)
+	return &b, err
+}
+
+func (b *backendAPIRow) json() map[string]any {
+	self := fmtID("/admin/api/backend_apis/", b.ID)
+	return map[string]any{"backend_api": map[string]any{"id": b.ID, "account_id": b.AccountID, "name": b.Name,
+		"system_name": b.SystemName, "description": b.Description, "private_endpoint": b.PrivateEndpoint,
+		"created_at": ts(b.CreatedAt), "updated_at": ts(b.UpdatedAt),
+		"links": []any{link("self", self), link("metrics", self+"/metrics"), link("mapping_rules", self+"/mapping_rules")}}}
+}
+
+func (a *app) backendAPI(ctx context.Context, rc *reqCtx, bid int64) (*backendAPIRow, error) {
+	b, err := scanBackendAPI(a.db.QueryRowContext(ctx, `SELECT `+backendAPICols+` FROM backend_apis WHERE id=? AND account_id=? AND state<>'deleted'`, bid, rc.tenant.ID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNotFound
+	}
+	return b, err
+}
+
+func (a *app) listBackendAPIs(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	limit, offset := page(parseParams(r))
+	rows, err := a.db.QueryContext(r.Context(), `SELECT `+backendAPICols+` FROM backend_apis WHERE account_id=? AND state<>'deleted' ORDER BY id LIMIT ? OFFSET ?`, rc.tenant.ID, limit, offset)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	out := []any{}
+	for rows.Next() {
+		b, err := scanBackendAPI(rows)
+		if err != nil {
+			return err
+		}
+		out = append(out, b.json())
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return ok(w, rc, map[string]any{"backend_apis": out})
+}
+
+// createBackendAPI adds a backend API with its own hits metric.
+func (a *app) createBackendAPI(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	p := parseParams(r)
+	name := p.get("name")
+	if name == "" {
+		return invalid("name", "can't be blank")
+	}
+	sys := p.get("system_name")
+	if sys == "" {
+		sys = systemName(name)
+	}
+	ctx := r.Context()
+	var bid, hitsID int64
+	err := a.inTx(ctx, func(tx *sql.Tx) error {
+		t := now()
+		var err error
+		bid, err = lastID(tx.ExecContext(ctx, `INSERT INTO backend_apis (account_id, name, system_name, description, private_endpoint, created_at, updated_at)
+			VALUES (?,?,?,?,?,?,?)`, rc.tenant.ID, name, sys, p.get("description"), p.get("private_endpoint"), t, t))
+		if isDuplicate(err) {
+			return invalid("system_name", "has already been taken")
+		}
+		if err != nil {
+			return err
+		}
+		hitsID, err = lastID(tx.ExecContext(ctx, `INSERT INTO metrics (owner_type, owner_id, system_name, friendly_name, unit, created_at, updated_at)
+			VALUES ('BackendApi',?,?,?,?,?,?)`, bid, "hits", "Hits", "hit", t, t))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.enqueue(ctx, indexJob("BackendApi", bid), indexJob("Metric", hitsID)); err != nil {
+		return err
+	}
+	b, err := a.backendAPI(ctx, rc, bid)
+	if err != nil {
+		return err
+	}
+	return created(w, rc, fmtID("/admin/api/backend_apis/", bid), b.json())
+}
+
+func (a *app) backendAPIAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	bid, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	b, err := a.backendAPI(ctx, rc, bid)
+	if err != nil {
+		return err
+	}
+	switch r.Method {
+	case http.MethodGet:
+		return ok(w, rc, b.json())
+	case http.MethodDelete:
+		var used int
+		if err := a.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM backend_usages WHERE backend_api_id=?`, bid).Scan(&used); err != nil {
+			return err
+		}
+		if used > 0 {
+			return &httpError{http.StatusForbidden, map[string]any{"errors": map[string][]string{"base": {"cannot be deleted because it is used by at least one Product"}}}}
+		}
+		if _, err := a.db.ExecContext(ctx, `UPDATE backend_apis SET state='deleted', updated_at=? WHERE id=?`, now(), bid); err != nil {
+			return err
+		}
+		if err := a.enqueue(ctx, indexJob("BackendApi", bid)); err != nil {
+			return err
+		}
+		return deleted(w)
+	default:
+		p := parseParams(r)
+		if v := p.get("name"); v != "" {
+			b.Name = v
+		}
+		if p.has("description") {
+			b.Description = p.get("description")
+		}
+		if p.has("private_endpoint") {
+			b.PrivateEndpoint = p.get("private_endpoint")
+		}
+		if _, err := a.db.ExecContext(ctx, `UPDATE backend_apis SET name=?, description=?, private_endpoint=?, updated_at=? WHERE id=?`,
+			b.Name, b.Description, b.PrivateEndpoint, now(), bid); err != nil {
+			return err
+		}
+		if err := a.enqueue(ctx, indexJob("BackendApi", bid)); err != nil {
+			return err
+		}
+		return ok(w, rc, b.json())
+	}
+}
+
+type usageRow struct {
+	ID, ServiceID, BackendAPIID int64
+	Path                        string
+}
+
+func (u *usageRow) json() map[string]any {
+	return map[string]any{"backend_usage": map[string]any{"id": u.ID, "path": u.Path, "service_id": u.ServiceID,
+		"backend_id": u.BackendAPIID, "backend_api_id": u.BackendAPIID,
+		"links": []any{link("self", fmtID(fmtID("/admin/api/services/", u.ServiceID)+"/backend_usages/", u.ID))}}}
+}
+
+func (a *app) listUsages(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	o, err := a.serviceOwner(ctx, rc, r, "id")
+	if err != nil {
+		return err
+	}
+	rows, err := a.db.QueryContext(ctx, `SELECT id, service_id, backend_api_id, path FROM backend_usages WHERE service_id=? ORDER BY id`, o.id)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	out := []any{}
+	for rows.Next() {
+		var u usageRow
+		if err := rows.Scan(&u.ID, &u.ServiceID, &u.BackendAPIID, &u.Path); err != nil {
+			return err
+		}
+		out = append(out, u.json())
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return writeBodyOK(w, rc, out)
+}
+
+// writeBodyOK writes a bare JSON array (porta's backend_usages index is an array of wrappers).
+func writeBodyOK(w http.ResponseWriter, rc *reqCtx, out []any) error {
+	writeBody(w, rc.format, http.StatusOK, out)
+	return nil
+}
+
+// createUsage links a backend API to a product; the backend API's metrics are then synced to
+// the product's backend service (BackendMetricWorker per metric, §4.2).
+func (a *app) createUsage(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	o, err := a.serviceOwner(ctx, rc, r, "id")
+	if err != nil {
+		return err
+	}
+	p := parseParams(r)
+	bid := p.int64("backend_api_id")
+	if _, err := a.backendAPI(ctx, rc, bid); err != nil {
+		return invalid("backend_api", "can't be blank")
+	}
+	path := p.get("path")
+	if path == "" {
+		path = "/"
+	}
+	if !strings.HasPrefix(path, "/") {
+		return invalid("path", "shall start with '/'")
+	}
+	t := now()
+	uid, err := lastID(a.db.ExecContext(ctx, `INSERT INTO backend_usages (service_id, backend_api_id, path, created_at, updated_at) VALUES (?,?,?,?,?)`, o.id, bid, path, t, t))
+	if isDuplicate(err) {
+		return invalid("backend_api_id", "has already been taken")
+	}
+	if err != nil {
+		return err
+	}
+	rows, err := a.db.QueryContext(ctx, `SELECT id FROM metrics WHERE owner_type='BackendApi' AND owner_id=?`, bid)
+	if err != nil {
+		return err
+	}
+	var jobs []job
+	for rows.Next() {
+		var mid int64
+		if err := rows.Scan(&mid); err != nil {
+			rows.Close()
+			return err
+		}
+		jobs = append(jobs, metricSyncJob(o.id, mid))
+	}
+	rows.Close()
+	if err := a.enqueue(ctx, jobs...); err != nil {
+		return err
+	}
+	u := usageRow{uid, o.id, bid, path}
+	return created(w, rc, fmtID(fmtID("/admin/api/services/", o.id)+"/backend_usages/", uid), u.json())
+}
+
+func (a *app) usageAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	o, err := a.serviceOwner(ctx, rc, r, "sid")
+	if err != nil {
+		return err
+	}
+	uid, err := pathID(r, "uid")
+	if err != nil {
+		return err
+	}
+	var u usageRow
+	err = a.db.QueryRowContext(ctx, `SELECT id, service_id, backend_api_id, path FROM backend_usages WHERE id=? AND service_id=?`, uid, o.id).Scan(&u.ID, &u.ServiceID, &u.BackendAPIID, &u.Path)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	switch r.Method {
+	case http.MethodGet:
+		return ok(w, rc, u.json())
+	case http.MethodDelete:
+		if _, err := a.db.ExecContext(ctx, `DELETE FROM backend_usages WHERE id=?`, uid); err != nil {
+			return err
+		}
+		return deleted(w)
+	default:
+		p := parseParams(r)
+		if v := p.get("path"); v != "" {
+			u.Path = v
+		}
+		if _, err := a.db.ExecContext(ctx, `UPDATE backend_usages SET path=?, updated_at=? WHERE id=?`, u.Path, now(), uid); err != nil {
+			return err
+		}
+		return ok(w, rc, u.json())
+	}
+}

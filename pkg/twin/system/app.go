@@ -1,0 +1,318 @@
+package system
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// role is which of the three system-app containers a listener stands for (research/porta-zync.md §1.1).
+type role int
+
+const (
+	roleMaster role = iota
+	roleProvider
+	roleDeveloper
+)
+
+func (r role) String() string {
+	return [...]string{"master", "provider", "developer"}[r]
+}
+
+// app is one system-app pod: shared state of the three listeners.
+type app struct {
+	cfg     AppConfig
+	db      *sql.DB
+	rdb     *redis.Client // system-redis: Sidekiq's store (§4.1)
+	brdb    *redis.Client // backend-redis storage: analytics (§2)
+	cache   *cache
+	backend *backendClient
+	search  *searchd
+	log     *slog.Logger
+	// ready is set once the schema exists and the seed ran; until then (MySQL not reachable at
+	// start) requests that need the database answer 500 like any MySQL failure.
+	ready atomic.Bool
+}
+
+// RunApp serves system-app until ctx ends: the master, provider and developer listeners of
+// research/porta-zync.md §1.1 on one process, with MySQL as the state (schema created and
+// seeded at start, retried in the background while MySQL does not answer), memcached as a
+// cache it can live without, system-redis for Sidekiq jobs, backend-redis for analytics,
+// searchd for search and backend-listener's internal API for synchronous syncs (§4.2).
+func RunApp(ctx context.Context, cfg AppConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("system-app config: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.BackendPublicURL == "" {
+		cfg.BackendPublicURL = cfg.BackendURL
+	}
+	if cfg.DefaultAPIBackend == "" {
+		cfg.DefaultAPIBackend = "https://echo-api.3scale.net:443"
+	}
+	dsn, dbName, err := mysqlDSN(cfg.DatabaseURL, cfg.DBTimeout)
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open("mysql", dsn(dbName))
+	if err != nil {
+		return fmt.Errorf("system-mysql: %w", err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(20)
+	db.SetConnMaxLifetime(5 * time.Minute)
+	rdb, err := redisClient(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("system-redis: %w", err)
+	}
+	defer rdb.Close()
+	a := &app{cfg: cfg, db: db, rdb: rdb, log: cfg.Logger.With("component", "system-app"),
+		cache:   newCache(cfg.MemcacheServers, cfg.Logger),
+		backend: newBackendClient(cfg.Stores, cfg.BackendTimeout),
+	}
+	if cfg.BackendRedisURL != "" {
+		if a.brdb, err = redisClient(cfg.BackendRedisURL); err != nil {
+			return fmt.Errorf("backend-redis: %w", err)
+		}
+		defer a.brdb.Close()
+	}
+	if cfg.SearchdAddr != "" {
+		if a.search, err = openSearchd(cfg.SearchdAddr); err != nil {
+			return err
+		}
+		defer a.search.close()
+	}
+
+	listeners := map[role]string{roleMaster: cfg.MasterAddr, roleProvider: cfg.ProviderAddr, roleDeveloper: cfg.DeveloperAddr}
+	servers := make([]*http.Server, 0, 3)
+	errc := make(chan error, 3)
+	for _, rl := range []role{roleMaster, roleProvider, roleDeveloper} {
+		ln, err := net.Listen("tcp", listeners[rl])
+		if err != nil {
+			for _, s := range servers {
+				_ = s.Close()
+			}
+			return fmt.Errorf("system-%s listen %s: %w", rl, listeners[rl], err)
+		}
+		srv := &http.Server{Handler: a.handler(rl), ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, srv)
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("system-%s: %w", rl, err)
+			}
+		}()
+		a.log.Info("listening", "role", rl.String(), "addr", ln.Addr().String())
+	}
+	go a.bootstrap(ctx, dbName)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	shCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(shCtx)
+	}
+	return runErr
+}
+
+// bootstrap creates the schema and seeds, retrying until MySQL answers.
+func (a *app) bootstrap(ctx context.Context, dbName string) {
+	delay := 500 * time.Millisecond
+	for ctx.Err() == nil {
+		db, err := openDB(ctx, a.cfg.DatabaseURL, a.cfg.DBTimeout)
+		if err == nil {
+			err = seed(ctx, db, a.cfg.Seed)
+			_ = db.Close()
+		}
+		if err == nil {
+			a.ready.Store(true)
+			a.log.Info("database ready", "database", dbName)
+			return
+		}
+		a.log.Warn("database not ready, retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+// redisClient opens a go-redis client that fails fast when the server is gone: porta does not
+// buffer enqueues (§4.3), so a refused connection must surface in the request.
+func redisClient(u string) (*redis.Client, error) {
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	opt.DialTimeout = 2 * time.Second
+	opt.ReadTimeout = 3 * time.Second
+	opt.WriteTimeout = 3 * time.Second
+	opt.MaxRetries = 0
+	return redis.NewClient(opt), nil
+}
+
+// internalHost is porta's apicast_internal_host_regexp: these Hosts skip the https redirect (§1.3).
+var internalHost = regexp.MustCompile(`\Asystem-(master|provider|developer)\z`)
+
+// requestHost is the Host Rails sees: X-Forwarded-Host when present (§1.2), without the port.
+func requestHost(r *http.Request) string {
+	h := r.Host
+	if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
+		h, _, _ = strings.Cut(fh, ",")
+		h = strings.TrimSpace(h)
+	}
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	}
+	return strings.ToLower(strings.TrimSuffix(h, "."))
+}
+
+type ctxKey int
+
+const formatKey ctxKey = 0
+
+// requestFormat is the suffix the path carried ("json", "xml"), or "" for none.
+func requestFormat(r *http.Request) string {
+	f, _ := r.Context().Value(formatKey).(string)
+	return f
+}
+
+// handler is one listener's stack: panic guard, the https redirect (§1.3), format suffix
+// stripping (§1.5: every API path takes .json/.xml), then the role's routes.
+func (a *app) handler(rl role) http.Handler {
+	mux := http.NewServeMux()
+	a.routes(rl, mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				a.log.Error("panic serving request", "path", r.URL.Path, "panic", p)
+				http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+			}
+		}()
+		if a.cfg.ForceSSL && !strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") && !internalHost.MatchString(requestHost(r)) {
+			target := "https://" + r.Host + r.URL.RequestURI()
+			if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
+				target = "https://" + fh + r.URL.RequestURI()
+			}
+			http.Redirect(w, r, target, http.StatusMovedPermanently)
+			return
+		}
+		format := ""
+		p := r.URL.Path
+		for _, ext := range []string{".json", ".xml"} {
+			if strings.HasSuffix(p, ext) {
+				format = ext[1:]
+				p = strings.TrimSuffix(p, ext)
+				break
+			}
+		}
+		r2 := r.WithContext(context.WithValue(r.Context(), formatKey, format))
+		if format != "" {
+			u := *r.URL
+			u.Path, u.RawPath = p, ""
+			r2.URL = &u
+		}
+		mux.ServeHTTP(w, r2)
+	})
+}
+
+// httpError is an answer decided by a handler: a status with a body rendered in the request's
+// format (§1.5).
+type httpError struct {
+	status int
+	body   any
+}
+
+func (e *httpError) Error() string { return fmt.Sprintf("HTTP %d", e.status) }
+
+var (
+	errAccessDenied    = &httpError{http.StatusForbidden, map[string]string{"error": "Access denied"}}
+	errWrongScope      = &httpError{http.StatusForbidden, map[string]string{"error": "Your access token does not have the correct permissions"}}
+	errNotFound        = &httpError{http.StatusNotFound, map[string]string{"status": "Not found"}}
+	errConflict        = &httpError{http.StatusConflict, nil}
+	errInvalidEnv      = &httpError{http.StatusBadRequest, map[string]string{"error": "invalid environment"}}
+	errMasterOnPremise = &httpError{http.StatusForbidden, map[string]string{"error": "Access denied"}}
+)
+
+// invalid is a validation failure: 422 {"errors":{"field":["msg"]}} (§1.5).
+func invalid(field, msg string) error {
+	return &httpError{http.StatusUnprocessableEntity, map[string]any{"errors": map[string][]string{field: {msg}}}}
+}
+
+func badRequest(msg string) error {
+	return &httpError{http.StatusBadRequest, map[string]string{"error": msg}}
+}
+
+// writeBody renders body as JSON or XML. A nil body writes the status alone.
+func writeBody(w http.ResponseWriter, format string, status int, body any) {
+	if body == nil {
+		w.WriteHeader(status)
+		return
+	}
+	if format == "xml" {
+		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		w.WriteHeader(status)
+		_, _ = w.Write(toXML(body))
+		return
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"status":500,"error":"Internal Server Error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// internalError is Rails' PublicExceptions answer to an unhandled exception: JSON for .json
+// requests, the static 500 page otherwise (§1.5).
+func internalError(w http.ResponseWriter, format string) {
+	body := struct {
+		Status int    `json:"status"`
+		Error  string `json:"error"`
+	}{500, "Internal Server Error"}
+	switch format {
+	case "json", "xml":
+		writeBody(w, format, http.StatusInternalServerError, body)
+	default:
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(page500))
+	}
+}
+
+const page500 = `<!DOCTYPE html>
+<html><head><title>We're sorry, but something went wrong (500)</title></head>
+<body><div class="dialog"><h1>We're sorry, but something went wrong.</h1></div></body></html>
+`
+
+// fail writes err: an httpError as decided, anything else as a 500 (a dependency failed).
+func (a *app) fail(w http.ResponseWriter, r *http.Request, format string, err error) {
+	var he *httpError
+	if errors.As(err, &he) {
+		writeBody(w, format, he.status, he.body)
+		return
+	}
+	a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	internalError(w, format)
+}

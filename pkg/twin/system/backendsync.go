@@ -1,0 +1,206 @@
+package system
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// backendClient talks to backend-listener's internal API with Basic auth, the way porta's
+// pisoni client does (research/apicast-apisonator.md §4.3; porta-zync.md §4.2: Faraday
+// timeout 5 s, open timeout 3 s).
+type backendClient struct {
+	base, user, pass string
+	hc               *http.Client
+}
+
+func newBackendClient(s Stores, timeout time.Duration) *backendClient {
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	return &backendClient{
+		base: strings.TrimSuffix(s.BackendURL, "/"), user: s.BackendUser, pass: s.BackendPassword,
+		hc: &http.Client{Timeout: timeout},
+	}
+}
+
+// backendError is a non-2xx answer of the internal API.
+type backendError struct {
+	method, path string
+	status       int
+	body         string
+}
+
+func (e *backendError) Error() string {
+	return fmt.Sprintf("backend internal API %s %s: HTTP %d %s", e.method, e.path, e.status, strings.TrimSpace(e.body))
+}
+
+// do sends one request; okStatus lists answers that are not errors besides 2xx (e.g. 404 on
+// a delete of something already gone). The decoded JSON body is returned when out != nil.
+func (b *backendClient) do(ctx context.Context, method, path string, body, out any, okStatus ...int) (int, error) {
+	if b.base == "" {
+		return 0, fmt.Errorf("backend internal API: BackendURL not configured")
+	}
+	var rd io.Reader
+	if body != nil {
+		buf, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, b.base+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if b.user != "" || b.pass != "" {
+		req.SetBasicAuth(b.user, b.pass)
+	}
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("backend internal API %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	for _, s := range okStatus {
+		ok = ok || resp.StatusCode == s
+	}
+	if !ok {
+		return resp.StatusCode, &backendError{method, path, resp.StatusCode, string(raw)}
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("backend internal API %s %s: %w", method, path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+func id(n int64) string { return strconv.FormatInt(n, 10) }
+
+// saveService is ThreeScale::Core::Service.save! (§4.2 "Service create/update").
+func (b *backendClient) saveService(ctx context.Context, sid int64, providerKey, backendVersion, state string) error {
+	_, err := b.do(ctx, http.MethodPut, "/internal/services/"+id(sid), map[string]any{"service": map[string]any{
+		"id": id(sid), "provider_key": providerKey, "backend_version": backendVersion, "state": state,
+		"referrer_filters_required": false,
+	}}, nil)
+	return err
+}
+
+// saveServiceToken is ThreeScale::Core::ServiceToken.save! (§4.2 "Service tokens").
+func (b *backendClient) saveServiceToken(ctx context.Context, token string, sid int64) error {
+	_, err := b.do(ctx, http.MethodPost, "/internal/service_tokens/", map[string]any{
+		"service_tokens": map[string]any{token: map[string]any{"service_id": id(sid)}}}, nil)
+	return err
+}
+
+// deleteService is Core::Service.delete_by_id! (BackendDeleteServiceWorker, §4.2).
+func (b *backendClient) deleteService(ctx context.Context, sid string) error {
+	_, err := b.do(ctx, http.MethodDelete, "/internal/services/"+sid, nil, nil, http.StatusNotFound)
+	return err
+}
+
+// deleteServiceStats is Core::Service.delete_stats: marks the service for backend-cron's purge
+// (apicast-apisonator.md §5).
+func (b *backendClient) deleteServiceStats(ctx context.Context, sid string) error {
+	_, err := b.do(ctx, http.MethodDelete, "/internal/services/"+sid+"/stats", nil, nil, http.StatusNotFound)
+	return err
+}
+
+// saveApplication is Core::Application.save (§4.2 "Create/update application").
+func (b *backendClient) saveApplication(ctx context.Context, sid int64, appID, state string, planID int64, planName string) error {
+	_, err := b.do(ctx, http.MethodPut, "/internal/services/"+id(sid)+"/applications/"+url.PathEscape(appID),
+		map[string]any{"application": map[string]any{"state": state, "plan_id": id(planID), "plan_name": planName}}, nil)
+	return err
+}
+
+// saveUserKey is Core::Application.save_id_by_key: user_key → application id.
+func (b *backendClient) saveUserKey(ctx context.Context, sid int64, appID, userKey string) error {
+	_, err := b.do(ctx, http.MethodPut, "/internal/services/"+id(sid)+"/applications/"+url.PathEscape(appID)+"/key/"+url.PathEscape(userKey), nil, nil)
+	return err
+}
+
+func (b *backendClient) deleteUserKey(ctx context.Context, sid, userKey string) error {
+	_, err := b.do(ctx, http.MethodDelete, "/internal/services/"+sid+"/applications/key/"+url.PathEscape(userKey), nil, nil, http.StatusNotFound)
+	return err
+}
+
+func (b *backendClient) deleteApplication(ctx context.Context, sid, appID string) error {
+	_, err := b.do(ctx, http.MethodDelete, "/internal/services/"+sid+"/applications/"+url.PathEscape(appID), nil, nil, http.StatusNotFound)
+	return err
+}
+
+// saveAppKey is Core::ApplicationKey.save (§4.2 "Create application key").
+func (b *backendClient) saveAppKey(ctx context.Context, sid int64, appID, value string) error {
+	_, err := b.do(ctx, http.MethodPost, "/internal/services/"+id(sid)+"/applications/"+url.PathEscape(appID)+"/keys/",
+		map[string]any{"application_key": map[string]any{"value": value}}, nil)
+	return err
+}
+
+// deleteAppKey is ApplicationKeyBackendService.delete.
+func (b *backendClient) deleteAppKey(ctx context.Context, sid, appID, value string) error {
+	_, err := b.do(ctx, http.MethodDelete, "/internal/services/"+sid+"/applications/"+url.PathEscape(appID)+"/keys/"+url.PathEscape(value), nil, nil, http.StatusNotFound)
+	return err
+}
+
+// saveUsageLimit is Core::UsageLimit.save (§4.2 "Usage limits").
+func (b *backendClient) saveUsageLimit(ctx context.Context, sid, planID, metricID int64, period string, value int64) error {
+	_, err := b.do(ctx, http.MethodPut, fmt.Sprintf("/internal/services/%d/plans/%d/usagelimits/%d/%s", sid, planID, metricID, period),
+		map[string]any{"usagelimit": map[string]any{period: value}}, nil)
+	return err
+}
+
+func (b *backendClient) deleteUsageLimit(ctx context.Context, sid, planID, metricID int64, period string) error {
+	_, err := b.do(ctx, http.MethodDelete, fmt.Sprintf("/internal/services/%d/plans/%d/usagelimits/%d/%s", sid, planID, metricID, period), nil, nil, http.StatusNotFound)
+	return err
+}
+
+// saveMetric is Core::Metric.save (BackendMetricWorker, §4.2).
+func (b *backendClient) saveMetric(ctx context.Context, sid, mid string, name string, parentID string) error {
+	m := map[string]any{"name": name}
+	if parentID != "" {
+		m["parent_id"] = parentID
+	}
+	_, err := b.do(ctx, http.MethodPut, "/internal/services/"+sid+"/metrics/"+mid, map[string]any{"metric": m}, nil)
+	return err
+}
+
+func (b *backendClient) deleteMetric(ctx context.Context, sid, mid string) error {
+	_, err := b.do(ctx, http.MethodDelete, "/internal/services/"+sid+"/metrics/"+mid, nil, nil, http.StatusNotFound)
+	return err
+}
+
+// backendEvent is one entry of GET /internal/events/ (apicast-apisonator.md §6).
+type backendEvent struct {
+	ID        int64           `json:"id"`
+	Type      string          `json:"type"`
+	Timestamp string          `json:"timestamp"`
+	Object    json.RawMessage `json:"object"`
+}
+
+// events is Core::Event.load_all.
+func (b *backendClient) events(ctx context.Context) ([]backendEvent, error) {
+	var out struct {
+		Events []backendEvent `json:"events"`
+	}
+	_, err := b.do(ctx, http.MethodGet, "/internal/events/", nil, &out)
+	return out.Events, err
+}
+
+// deleteEventsUpTo is Core::Event.delete_upto.
+func (b *backendClient) deleteEventsUpTo(ctx context.Context, upto int64) error {
+	_, err := b.do(ctx, http.MethodDelete, "/internal/events/?upto_id="+id(upto), nil, nil)
+	return err
+}

@@ -1,0 +1,42 @@
+// Package system is the twin of 3scale's porta ("system"): system-app and system-sidekiq
+// re-implemented in Go so that they fail the way porta fails when their real dependencies
+// stop answering. Nothing here is told that a dependency is "down"; every failure comes from a
+// refused or broken connection to one of the real servers:
+//
+//   - system-mysql (MariaDB, go-sql-driver/mysql): all state. The schema is created and seeded
+//     at start (retried while MariaDB does not answer). With MariaDB gone, every request that
+//     needs it answers 500 while /check.txt and master /status keep answering
+//     (research/porta-zync.md §7).
+//   - system-memcache (memcached, gomemcache): a read-through cache for the tenant-by-host,
+//     access-token and provider-key lookups and zync's OIDC sync token; failures are logged and
+//     fall through to MySQL, as Dalli's errors are swallowed by Rails.cache (§7).
+//   - system-redis: Sidekiq's store (package sidekiq). Writes enqueue porta's jobs after
+//     commit; with Redis gone the request answers 500 with the data committed (§4.3 path A),
+//     or, for events published outside a transaction, succeeds and loses the job (path B).
+//   - system-searchd (Sphinx searchd real-time indexes over SphinxQL): filled only by Sidekiq
+//     jobs; read by account_query (500 when down) and the admin search pages (503 "Search is
+//     temporarily offline") (§3).
+//   - backend-listener's internal API: synchronous syncs of services, service tokens,
+//     applications, keys and usage limits inside the request (§4.2 sync table); metric syncs,
+//     deletions and event fetching from Sidekiq jobs (§4.2 async table).
+//   - backend-redis: read directly by the analytics endpoints (§2 "where the data comes from";
+//     key layout in research/apicast-apisonator.md §7).
+//   - zync: PUT /tenant and PUT /notification from ZyncWorker with zync's retry schedule (§5.1).
+//
+// RunApp serves the three system-app containers (master, provider, developer; §1.1) from one
+// process on three listeners: tenant resolution by Host or X-Forwarded-Host (§1.2), the https
+// redirect (§1.3), access-token and provider-key authentication with porta's 403 bodies (§1.4),
+// porta's formats and status codes (§1.5), the Account Management API rows the harness uses
+// (§2), the proxy configs APIcast reads from system-master (§6), the admin and developer
+// portal pages, /check.txt and master /status (§7).
+//
+// RunSidekiq runs system-sidekiq: sidekiq.Run with a handler per porta job class
+// (SphinxIndexationWorker, SphinxAccountIndexationWorker, BackendMetricWorker,
+// BackendUpdateApplicationPlanJob, ZyncWorker, BackendDeleteServiceWorker,
+// BackendDeleteApplicationWorker, DeleteObjectHierarchyWorker, ActionMailer::MailDeliveryJob,
+// EventsFetchWorker), plus a periodic EventsFetchWorker enqueue.
+//
+// Configuration is AppConfig and SidekiqConfig (every address and credential a field), or
+// AppConfigFromEnv / SidekiqConfigFromEnv for porta's environment names. SearchdConfig renders
+// a searchd.conf with the indexes the twin writes.
+package system

@@ -1,0 +1,483 @@
+package system
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// routes registers one listener's routes. Every role serves /check.txt; master adds /status,
+// the APIcast proxy-configs endpoint and the events hook; master and provider serve the
+// Account Management API and analytics; provider the admin portal; developer the dev portal
+// (research/porta-zync.md §1.1, §1.2, §2, §3.2, §6, §7).
+func (a *app) routes(rl role, mux *http.ServeMux) {
+	mux.HandleFunc("GET /check.txt", a.check)
+	switch rl {
+	case roleMaster:
+		mux.HandleFunc("GET /status", a.status)
+		mux.HandleFunc("GET /master/api/proxy/configs/{env}", a.masterProxyConfigs)
+		mux.HandleFunc("POST /master/events/import", a.eventsImport)
+		a.adminAPI(rl, mux)
+	case roleProvider:
+		a.adminAPI(rl, mux)
+		a.adminPortal(mux)
+	case roleDeveloper:
+		mux.HandleFunc("GET /{$}", a.devHome)
+		mux.HandleFunc("GET /search", a.devSearch)
+		mux.HandleFunc("/", a.devNotFound)
+	}
+}
+
+func (a *app) adminAPI(rl role, mux *http.ServeMux) {
+	am := func(pattern string, h apiHandler) { mux.HandleFunc(pattern, a.api(rl, "account_management", "xml", h)) }
+	amJSON := func(pattern string, h apiHandler) {
+		mux.HandleFunc(pattern, a.api(rl, "account_management", "json", h))
+	}
+	stats := func(pattern string, h apiHandler) { mux.HandleFunc(pattern, a.api(rl, "stats", "json", h)) }
+
+	am("GET /admin/api/services", a.listServices)
+	am("POST /admin/api/services", a.createService)
+	am("GET /admin/api/services/{id}", a.showService)
+	am("PUT /admin/api/services/{id}", a.updateService)
+	am("DELETE /admin/api/services/{id}", a.deleteService)
+
+	am("GET /admin/api/services/{id}/metrics", a.listMetrics(a.serviceOwner, false))
+	am("POST /admin/api/services/{id}/metrics", a.createMetric(a.serviceOwner, false))
+	for _, m := range []string{"GET", "PUT", "DELETE"} {
+		am(m+" /admin/api/services/{sid}/metrics/{mid}", a.metricAction(a.serviceOwner))
+		am(m+" /admin/api/services/{sid}/metrics/{parent}/methods/{mid}", a.metricAction(a.serviceOwner))
+		am(m+" /admin/api/services/{sid}/proxy/mapping_rules/{rid}", a.ruleAction(a.productRules))
+		am(m+" /admin/api/services/{sid}/application_plans/{pid}", a.planAction)
+		am(m+" /admin/api/application_plans/{pid}/metrics/{mid}/limits/{lid}", a.limitAction)
+		amJSON(m+" /admin/api/backend_apis/{id}", a.backendAPIAction)
+		amJSON(m+" /admin/api/backend_apis/{sid}/metrics/{mid}", a.metricAction(a.backendAPIOwner))
+		amJSON(m+" /admin/api/backend_apis/{sid}/mapping_rules/{rid}", a.ruleAction(a.backendAPIRules))
+		amJSON(m+" /admin/api/services/{sid}/backend_usages/{uid}", a.usageAction)
+		am(m+" /admin/api/accounts/{aid}/applications/{id}", a.appAction)
+	}
+	am("GET /admin/api/services/{id}/metrics/{mid}/methods", a.listMetrics(a.serviceOwner, true))
+	am("POST /admin/api/services/{id}/metrics/{mid}/methods", a.createMetric(a.serviceOwner, true))
+
+	am("GET /admin/api/services/{id}/proxy/mapping_rules", a.listRules(a.productRules))
+	am("POST /admin/api/services/{id}/proxy/mapping_rules", a.createRule(a.productRules))
+	am("PATCH /admin/api/services/{sid}/proxy/mapping_rules/{rid}", a.ruleAction(a.productRules))
+
+	am("GET /admin/api/services/{id}/proxy", a.showProxy)
+	am("PATCH /admin/api/services/{id}/proxy", a.updateProxy)
+	am("PUT /admin/api/services/{id}/proxy", a.updateProxy)
+	am("POST /admin/api/services/{id}/proxy/deploy", a.deployProxy)
+	amJSON("GET /admin/api/services/{id}/proxy/policies", a.policiesAction)
+	amJSON("PUT /admin/api/services/{id}/proxy/policies", a.policiesAction)
+	am("GET /admin/api/services/{id}/proxy/configs/{env}", a.configs("index"))
+	am("GET /admin/api/services/{id}/proxy/configs/{env}/latest", a.configs("latest"))
+	am("GET /admin/api/services/{id}/proxy/configs/{env}/{version}", a.configs("show"))
+	am("POST /admin/api/services/{id}/proxy/configs/{env}/{version}/promote", a.promote)
+	amJSON("GET /admin/api/account/proxy_configs/{env}", a.accountProxyConfigs)
+
+	amJSON("GET /admin/api/services/{id}/backend_usages", a.listUsages)
+	amJSON("POST /admin/api/services/{id}/backend_usages", a.createUsage)
+	amJSON("GET /admin/api/backend_apis", a.listBackendAPIs)
+	amJSON("POST /admin/api/backend_apis", a.createBackendAPI)
+	amJSON("GET /admin/api/backend_apis/{id}/metrics", a.listMetrics(a.backendAPIOwner, false))
+	amJSON("POST /admin/api/backend_apis/{id}/metrics", a.createMetric(a.backendAPIOwner, false))
+	amJSON("GET /admin/api/backend_apis/{id}/mapping_rules", a.listRules(a.backendAPIRules))
+	amJSON("POST /admin/api/backend_apis/{id}/mapping_rules", a.createRule(a.backendAPIRules))
+
+	am("GET /admin/api/application_plans", a.listPlans)
+	am("GET /admin/api/services/{id}/application_plans", a.listPlans)
+	am("POST /admin/api/services/{id}/application_plans", a.createPlan)
+	am("PUT /admin/api/services/{sid}/application_plans/{pid}/default", a.makeDefaultPlan)
+	am("GET /admin/api/application_plans/{pid}/limits", a.listLimits)
+	am("GET /admin/api/application_plans/{pid}/metrics/{mid}/limits", a.listLimits)
+	am("POST /admin/api/application_plans/{pid}/metrics/{mid}/limits", a.createLimit)
+
+	am("POST /admin/api/signup", a.signup)
+	am("GET /admin/api/accounts", a.listAccounts)
+	am("GET /admin/api/accounts/find", a.findAccount)
+	am("GET /admin/api/accounts/{id}", a.showAccount)
+	am("DELETE /admin/api/accounts/{id}", a.deleteAccount)
+	am("GET /admin/api/accounts/{aid}/applications", a.listAccountApps)
+	am("POST /admin/api/accounts/{aid}/applications", a.createApp)
+	am("GET /admin/api/accounts/{aid}/applications/{id}/keys", a.listKeys)
+	am("POST /admin/api/accounts/{aid}/applications/{id}/keys", a.createKey)
+	am("DELETE /admin/api/accounts/{aid}/applications/{id}/keys/{key}", a.deleteKey)
+	am("GET /admin/api/applications", a.listApps)
+	am("GET /admin/api/applications/find", a.findApp)
+	am("GET /admin/api/provider", a.provider)
+
+	stats("GET /stats/services/{id}/usage", a.usage("services"))
+	stats("GET /stats/applications/{id}/usage", a.usage("applications"))
+	stats("GET /stats/backend_apis/{id}/usage", a.usage("backend_apis"))
+}
+
+// check is /check.txt: "ok" without touching any dependency (§7).
+func (a *app) check(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok"))
+}
+
+// status is master's /status: Redis and MySQL reachability, always HTTP 200 (§7). The research
+// leaves open whether MySQL down raises (500) instead; the twin reports false.
+func (a *app) status(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	redisOK, mysqlOK := true, true
+	var redisErr any
+	if err := a.rdb.Ping(ctx).Err(); err != nil {
+		redisOK, redisErr = false, fmt.Sprintf("%T: %v", err, err)
+	}
+	if err := a.db.PingContext(ctx); err != nil {
+		mysqlOK = false
+	}
+	writeBody(w, "json", http.StatusOK, map[string]any{"status": redisOK && mysqlOK, "redis_connection": redisOK,
+		"redis_error": redisErr, "mysql_connection": mysqlOK})
+}
+
+// eventsImport is backend's events hook, /master/events/import: a wrong secret is 403, else
+// EventsFetchWorker is enqueued (apicast-apisonator.md §6).
+func (a *app) eventsImport(w http.ResponseWriter, r *http.Request) {
+	if subtle.ConstantTimeCompare([]byte(r.FormValue("secret")), []byte(a.cfg.EventsSharedSecret)) != 1 {
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	if err := a.enqueue(r.Context(), job{false, "events", ClassEventsFetch, nil}); err != nil {
+		a.fail(w, r, "", err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// --- admin portal (provider host, session or access_token) ---
+
+const sessionCookie = "_system_session"
+
+// portalUser resolves the admin portal viewer: the session cookie of a /p/sessions login, or
+// (a twin convenience for probes without a login flow) an access_token parameter.
+func (a *app) portalUser(r *http.Request) (*account, bool, error) {
+	ctx := r.Context()
+	tenant, err := a.tenantFor(ctx, roleProvider, requestHost(r))
+	if err != nil || tenant == nil {
+		return nil, false, err
+	}
+	if tok := r.FormValue("access_token"); tok != "" {
+		c, err := a.lookupToken(ctx, tok)
+		if err != nil {
+			return nil, false, err
+		}
+		return tenant, c != nil && c.AccountID == tenant.ID, nil
+	}
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return tenant, false, nil
+	}
+	var acc int64
+	err = a.db.QueryRowContext(ctx, `SELECT u.account_id FROM user_sessions s JOIN users u ON u.id=s.user_id WHERE s.session_key=?`, ck.Value).Scan(&acc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return tenant, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return tenant, acc == tenant.ID, nil
+}
+
+type portalHandler func(w http.ResponseWriter, r *http.Request, tenant *account) error
+
+func (a *app) portal(h portalHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tenant, okUser, err := a.portalUser(r)
+		switch {
+		case err != nil:
+			a.fail(w, r, "", err)
+			return
+		case tenant == nil:
+			writeBody(w, "json", http.StatusForbidden, errAccessDenied.body)
+			return
+		case !okUser:
+			http.Redirect(w, r, "/p/login", http.StatusFound)
+			return
+		}
+		if err := h(w, r, tenant); err != nil {
+			a.fail(w, r, "", err)
+		}
+	}
+}
+
+func (a *app) adminPortal(mux *http.ServeMux) {
+	mux.HandleFunc("GET /p/login", a.loginPage)
+	mux.HandleFunc("POST /p/sessions", a.login)
+	mux.HandleFunc("GET /p/admin/dashboard", a.portal(a.dashboard))
+	mux.HandleFunc("GET /buyers/accounts", a.portal(a.searchPage("account_core", "Accounts",
+		`SELECT id, org_name FROM accounts WHERE provider_account_id=?`)))
+	mux.HandleFunc("GET /apiconfig/services", a.portal(a.searchPage("service_core", "Products",
+		`SELECT id, name FROM services WHERE account_id=? AND state<>'deleted'`)))
+	mux.HandleFunc("GET /p/admin/backend_apis", a.portal(a.searchPage("backend_api_core", "Backends",
+		`SELECT id, name FROM backend_apis WHERE account_id=? AND state<>'deleted'`)))
+	mux.HandleFunc("GET /apiconfig/services/{id}/proxy_rules", a.portal(a.proxyRulesPage))
+	mux.HandleFunc("GET /apiconfig/alerts", a.portal(a.alertsPage))
+}
+
+func writeHTML(w http.ResponseWriter, status int, title, body string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<!DOCTYPE html>\n<html><head><title>%s | Red Hat 3scale API Management</title></head>\n<body>\n<h1>%s</h1>\n%s\n</body></html>\n",
+		html.EscapeString(title), html.EscapeString(title), body)
+}
+
+func (a *app) loginPage(w http.ResponseWriter, r *http.Request) {
+	tenant, err := a.tenantFor(r.Context(), roleProvider, requestHost(r))
+	if err != nil {
+		a.fail(w, r, "", err)
+		return
+	}
+	if tenant == nil {
+		writeBody(w, "json", http.StatusForbidden, errAccessDenied.body)
+		return
+	}
+	writeHTML(w, http.StatusOK, "Login", fmt.Sprintf(`<p>%s</p><form action="/p/sessions" method="post">
+<input name="username"><input name="password" type="password"><button type="submit">Sign in</button></form>`, html.EscapeString(tenant.OrgName)))
+}
+
+// login is POST /p/sessions: a session cookie for a user of the tenant (§3.3 form login).
+func (a *app) login(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	tenant, err := a.tenantFor(ctx, roleProvider, requestHost(r))
+	if err != nil {
+		a.fail(w, r, "", err)
+		return
+	}
+	if tenant == nil {
+		writeBody(w, "json", http.StatusForbidden, errAccessDenied.body)
+		return
+	}
+	var uid int64
+	err = a.db.QueryRowContext(ctx, `SELECT id FROM users WHERE account_id=? AND (username=? OR email=?) AND password=? AND password<>''`,
+		tenant.ID, r.FormValue("username"), r.FormValue("username"), r.FormValue("password")).Scan(&uid)
+	if errors.Is(err, sql.ErrNoRows) {
+		writeHTML(w, http.StatusUnprocessableEntity, "Login", "<p>Incorrect email or password. Please try again.</p>")
+		return
+	}
+	if err != nil {
+		a.fail(w, r, "", err)
+		return
+	}
+	key := randomHex(32)
+	if _, err := a.db.ExecContext(ctx, `INSERT INTO user_sessions (user_id, session_key, created_at) VALUES (?,?,?)`, uid, key, now()); err != nil {
+		a.fail(w, r, "", err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: key, Path: "/", Secure: true, HttpOnly: true})
+	http.Redirect(w, r, "/p/admin/dashboard", http.StatusFound)
+}
+
+func (a *app) dashboard(w http.ResponseWriter, r *http.Request, tenant *account) error {
+	ctx := r.Context()
+	var services, accounts, apps int
+	if err := a.db.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM services WHERE account_id=? AND state<>'deleted'),
+		(SELECT COUNT(*) FROM accounts WHERE provider_account_id=?),
+		(SELECT COUNT(*) FROM cinstances c JOIN accounts b ON b.id=c.user_account_id WHERE b.provider_account_id=?)`,
+		tenant.ID, tenant.ID, tenant.ID).Scan(&services, &accounts, &apps); err != nil {
+		return err
+	}
+	writeHTML(w, http.StatusOK, "Dashboard", fmt.Sprintf(`<p>%s</p><ul><li id="products">%d products</li><li id="accounts">%d accounts</li><li id="applications">%d applications</li></ul>`,
+		html.EscapeString(tenant.OrgName), services, accounts, apps))
+	return nil
+}
+
+// searchOffline is porta's search/error page, rendered with 503 by SearchSupport when searchd
+// does not answer (§3.2).
+func searchOffline(w http.ResponseWriter) {
+	writeHTML(w, http.StatusServiceUnavailable, "Search", "<p>Search is temporarily offline. Please try again in few minutes.</p>")
+}
+
+// searchPage lists records, or with search[query] asks searchd for them; a searchd failure is
+// the 503 page (SearchSupport, §3.2).
+func (a *app) searchPage(index, title, listQuery string) portalHandler {
+	return func(w http.ResponseWriter, r *http.Request, tenant *account) error {
+		ctx := r.Context()
+		q := listQuery
+		args := []any{tenant.ID}
+		if text := r.FormValue("search[query]"); text != "" {
+			ids, err := a.search.query(ctx, index, tenant.ID, text)
+			if err != nil {
+				a.log.Warn("search failed", "index", index, "err", err)
+				searchOffline(w)
+				return nil
+			}
+			q += " AND id IN " + sqlIn(len(ids))
+			for _, id := range ids {
+				args = append(args, id)
+			}
+		}
+		rows, err := a.db.QueryContext(ctx, q+" ORDER BY id", args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var b strings.Builder
+		b.WriteString(`<table id="results">`)
+		n := 0
+		for rows.Next() {
+			var rid int64
+			var name string
+			if err := rows.Scan(&rid, &name); err != nil {
+				return err
+			}
+			n++
+			fmt.Fprintf(&b, `<tr data-id="%d"><td>%s</td></tr>`, rid, html.EscapeString(name))
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, `</table><p id="count">%d results</p>`, n)
+		writeHTML(w, http.StatusOK, title, b.String())
+		return nil
+	}
+}
+
+// proxyRulesPage is the mapping rules list; its search has no SearchSupport, so a searchd
+// failure is an unhandled 500 (§3.2).
+func (a *app) proxyRulesPage(w http.ResponseWriter, r *http.Request, tenant *account) error {
+	ctx := r.Context()
+	sid, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var proxyID int64
+	err = a.db.QueryRowContext(ctx, `SELECT p.id FROM proxies p JOIN services s ON s.id=p.service_id WHERE s.id=? AND s.account_id=?`, sid, tenant.ID).Scan(&proxyID)
+	if errors.Is(err, sql.ErrNoRows) {
+		writeHTML(w, http.StatusNotFound, "Not found", "")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	q := `SELECT id, CONCAT(http_method, ' ', pattern) FROM proxy_rules WHERE owner_type='Proxy' AND owner_id=?`
+	args := []any{proxyID}
+	if text := r.FormValue("search[query]"); text != "" {
+		ids, err := a.search.query(ctx, "proxy_rule_core", tenant.ID, text)
+		if err != nil {
+			return err
+		}
+		q += " AND id IN " + sqlIn(len(ids))
+		for _, id := range ids {
+			args = append(args, id)
+		}
+	}
+	rows, err := a.db.QueryContext(ctx, q+" ORDER BY position, id", args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var b strings.Builder
+	b.WriteString(`<table id="results">`)
+	for rows.Next() {
+		var rid int64
+		var s string
+		if err := rows.Scan(&rid, &s); err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, `<tr data-id="%d"><td>%s</td></tr>`, rid, html.EscapeString(s))
+	}
+	b.WriteString(`</table>`)
+	writeHTML(w, http.StatusOK, "Mapping Rules", b.String())
+	return rows.Err()
+}
+
+// alertsPage lists the alerts EventsFetchWorker imported from backend.
+func (a *app) alertsPage(w http.ResponseWriter, r *http.Request, tenant *account) error {
+	rows, err := a.db.QueryContext(r.Context(), `SELECT id, level, message FROM alerts WHERE account_id=? ORDER BY id DESC LIMIT 200`, tenant.ID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var b strings.Builder
+	b.WriteString(`<table id="alerts">`)
+	for rows.Next() {
+		var aid int64
+		var level int
+		var msg string
+		if err := rows.Scan(&aid, &level, &msg); err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, `<tr data-id="%d"><td>%d%%</td><td>%s</td></tr>`, aid, level, html.EscapeString(msg))
+	}
+	b.WriteString(`</table>`)
+	writeHTML(w, http.StatusOK, "Alerts", b.String())
+	return rows.Err()
+}
+
+// --- developer portal ---
+
+func (a *app) devTenant(w http.ResponseWriter, r *http.Request) *account {
+	tenant, err := a.tenantFor(r.Context(), roleDeveloper, requestHost(r))
+	if err != nil {
+		a.fail(w, r, "", err)
+		return nil
+	}
+	if tenant == nil {
+		writeHTML(w, http.StatusNotFound, "Not found", "<p>The page you were looking for doesn't exist.</p>")
+		return nil
+	}
+	return tenant
+}
+
+// devHome is the developer portal's home page: the provider and its published products and
+// plans, read from MySQL.
+func (a *app) devHome(w http.ResponseWriter, r *http.Request) {
+	tenant := a.devTenant(w, r)
+	if tenant == nil {
+		return
+	}
+	rows, err := a.db.QueryContext(r.Context(), `SELECT s.name, COALESCE(p.name,'') FROM services s LEFT JOIN plans p ON p.issuer_id=s.id AND p.state='published'
+		WHERE s.account_id=? AND s.state<>'deleted' ORDER BY s.id, p.id`, tenant.ID)
+	if err != nil {
+		a.fail(w, r, "", err)
+		return
+	}
+	defer rows.Close()
+	var b strings.Builder
+	fmt.Fprintf(&b, `<p id="provider">%s</p><ul id="products">`, html.EscapeString(tenant.OrgName))
+	for rows.Next() {
+		var s, p string
+		if err := rows.Scan(&s, &p); err != nil {
+			a.fail(w, r, "", err)
+			return
+		}
+		fmt.Fprintf(&b, "<li>%s %s</li>", html.EscapeString(s), html.EscapeString(p))
+	}
+	if err := rows.Err(); err != nil {
+		a.fail(w, r, "", err)
+		return
+	}
+	b.WriteString("</ul>")
+	writeHTML(w, http.StatusOK, "Developer Portal", b.String())
+}
+
+// devSearch is the dev portal's /search: no SearchSupport, so searchd down is a 500 (§3.2,
+// UNVERIFIED there). The twin allows it without a buyer login (as with public_search).
+func (a *app) devSearch(w http.ResponseWriter, r *http.Request) {
+	tenant := a.devTenant(w, r)
+	if tenant == nil {
+		return
+	}
+	ids, err := a.search.query(r.Context(), "service_core", tenant.ID, r.FormValue("q"))
+	if err != nil {
+		a.fail(w, r, "", err)
+		return
+	}
+	writeHTML(w, http.StatusOK, "Search", fmt.Sprintf(`<p id="count">%d results</p>`, len(ids)))
+}
+
+func (a *app) devNotFound(w http.ResponseWriter, r *http.Request) {
+	if tenant := a.devTenant(w, r); tenant != nil {
+		writeHTML(w, http.StatusNotFound, "Not found", "<p>The page you were looking for doesn't exist.</p>")
+	}
+}

@@ -1,0 +1,388 @@
+package system
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// schema is the twin's slice of porta's MySQL schema: the tables the Account Management API,
+// the proxy configs and the Sidekiq jobs read and write (research/porta-zync.md §2, §4.2, §6).
+// Column names follow porta's where the twin has the same concept; porta's hundreds of other
+// columns are left out.
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS accounts (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		org_name VARCHAR(255) NOT NULL,
+		kind ENUM('master','provider','buyer') NOT NULL,
+		provider_account_id BIGINT NULL,
+		state VARCHAR(32) NOT NULL DEFAULT 'approved',
+		admin_domain VARCHAR(255) NULL,
+		domain VARCHAR(255) NULL,
+		api_key VARCHAR(255) NULL,
+		created_at DATETIME(6) NOT NULL,
+		updated_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_admin_domain (admin_domain),
+		UNIQUE KEY idx_domain (domain),
+		UNIQUE KEY idx_api_key (api_key),
+		KEY idx_provider (provider_account_id)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS users (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		account_id BIGINT NOT NULL,
+		username VARCHAR(255) NOT NULL,
+		email VARCHAR(255) NOT NULL,
+		password VARCHAR(255) NOT NULL DEFAULT '',
+		role VARCHAR(32) NOT NULL DEFAULT 'admin',
+		state VARCHAR(32) NOT NULL DEFAULT 'active',
+		created_at DATETIME(6) NOT NULL,
+		KEY idx_account (account_id),
+		KEY idx_username (username),
+		KEY idx_email (email)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS access_tokens (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		owner_id BIGINT NOT NULL,
+		name VARCHAR(255) NOT NULL,
+		value VARCHAR(255) NOT NULL,
+		scopes VARCHAR(255) NOT NULL,
+		permission VARCHAR(4) NOT NULL,
+		expires_at DATETIME(6) NULL,
+		created_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_value (value)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS user_sessions (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		user_id BIGINT NOT NULL,
+		session_key VARCHAR(64) NOT NULL,
+		created_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_key (session_key)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS services (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		account_id BIGINT NOT NULL,
+		name VARCHAR(255) NOT NULL,
+		system_name VARCHAR(255) NOT NULL,
+		description TEXT NULL,
+		state VARCHAR(32) NOT NULL DEFAULT 'incomplete',
+		deployment_option VARCHAR(32) NOT NULL DEFAULT 'hosted',
+		backend_version VARCHAR(8) NOT NULL DEFAULT '1',
+		created_at DATETIME(6) NOT NULL,
+		updated_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_system_name (account_id, system_name)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS service_tokens (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		service_id BIGINT NOT NULL,
+		value VARCHAR(255) NOT NULL,
+		UNIQUE KEY idx_value (value),
+		KEY idx_service (service_id)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS proxies (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		service_id BIGINT NOT NULL,
+		api_backend VARCHAR(255) NULL,
+		endpoint VARCHAR(255) NULL,
+		sandbox_endpoint VARCHAR(255) NULL,
+		credentials_location VARCHAR(32) NOT NULL DEFAULT 'query',
+		auth_user_key VARCHAR(255) NOT NULL DEFAULT 'user_key',
+		auth_app_id VARCHAR(255) NOT NULL DEFAULT 'app_id',
+		auth_app_key VARCHAR(255) NOT NULL DEFAULT 'app_key',
+		hostname_rewrite VARCHAR(255) NULL,
+		secret_token VARCHAR(255) NULL,
+		error_auth_failed VARCHAR(255) NULL,
+		error_status_auth_failed INT NULL,
+		error_auth_missing VARCHAR(255) NULL,
+		error_status_auth_missing INT NULL,
+		error_no_match VARCHAR(255) NULL,
+		error_status_no_match INT NULL,
+		error_limits_exceeded VARCHAR(255) NULL,
+		error_status_limits_exceeded INT NULL,
+		policies_config MEDIUMTEXT NULL,
+		created_at DATETIME(6) NOT NULL,
+		updated_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_service (service_id)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS proxy_rules (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		owner_type VARCHAR(32) NOT NULL,
+		owner_id BIGINT NOT NULL,
+		http_method VARCHAR(16) NOT NULL,
+		pattern VARCHAR(255) NOT NULL,
+		metric_id BIGINT NOT NULL,
+		delta INT NOT NULL DEFAULT 1,
+		position INT NOT NULL DEFAULT 0,
+		last TINYINT(1) NOT NULL DEFAULT 0,
+		created_at DATETIME(6) NOT NULL,
+		updated_at DATETIME(6) NOT NULL,
+		KEY idx_owner (owner_type, owner_id)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS backend_apis (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		account_id BIGINT NOT NULL,
+		name VARCHAR(255) NOT NULL,
+		system_name VARCHAR(255) NOT NULL,
+		description TEXT NULL,
+		private_endpoint VARCHAR(255) NULL,
+		state VARCHAR(32) NOT NULL DEFAULT 'published',
+		created_at DATETIME(6) NOT NULL,
+		updated_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_system_name (account_id, system_name)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS backend_usages (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		service_id BIGINT NOT NULL,
+		backend_api_id BIGINT NOT NULL,
+		path VARCHAR(255) NOT NULL DEFAULT '/',
+		created_at DATETIME(6) NOT NULL,
+		updated_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_usage (service_id, backend_api_id)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS metrics (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		owner_type VARCHAR(32) NOT NULL,
+		owner_id BIGINT NOT NULL,
+		parent_id BIGINT NULL,
+		system_name VARCHAR(255) NOT NULL,
+		friendly_name VARCHAR(255) NOT NULL,
+		unit VARCHAR(255) NOT NULL DEFAULT 'hit',
+		description TEXT NULL,
+		created_at DATETIME(6) NOT NULL,
+		updated_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_system_name (owner_type, owner_id, system_name)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS plans (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		issuer_id BIGINT NOT NULL,
+		type VARCHAR(32) NOT NULL DEFAULT 'ApplicationPlan',
+		name VARCHAR(255) NOT NULL,
+		system_name VARCHAR(255) NOT NULL,
+		state VARCHAR(32) NOT NULL DEFAULT 'hidden',
+		approval_required TINYINT(1) NOT NULL DEFAULT 0,
+		is_default TINYINT(1) NOT NULL DEFAULT 0,
+		created_at DATETIME(6) NOT NULL,
+		updated_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_system_name (issuer_id, type, system_name)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS usage_limits (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		plan_id BIGINT NOT NULL,
+		metric_id BIGINT NOT NULL,
+		period VARCHAR(16) NOT NULL,
+		value BIGINT NOT NULL,
+		created_at DATETIME(6) NOT NULL,
+		updated_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_limit (plan_id, metric_id, period)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS cinstances (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		plan_id BIGINT NOT NULL,
+		user_account_id BIGINT NOT NULL,
+		service_id BIGINT NOT NULL,
+		name VARCHAR(255) NOT NULL,
+		description TEXT NULL,
+		state VARCHAR(32) NOT NULL DEFAULT 'live',
+		user_key VARCHAR(255) NULL,
+		application_id VARCHAR(255) NOT NULL,
+		created_at DATETIME(6) NOT NULL,
+		updated_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_user_key (service_id, user_key),
+		UNIQUE KEY idx_app_id (service_id, application_id),
+		KEY idx_account (user_account_id)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS application_keys (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		application_id BIGINT NOT NULL,
+		value VARCHAR(255) NOT NULL,
+		created_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_key (application_id, value)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS proxy_configs (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		proxy_id BIGINT NOT NULL,
+		service_id BIGINT NOT NULL,
+		environment VARCHAR(16) NOT NULL,
+		version INT NOT NULL,
+		hosts VARCHAR(8192) NULL,
+		content MEDIUMTEXT NOT NULL,
+		created_at DATETIME(6) NOT NULL,
+		updated_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_version (proxy_id, environment, version)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS event_store_events (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		event_id VARCHAR(64) NOT NULL,
+		event_type VARCHAR(255) NOT NULL,
+		provider_id BIGINT NULL,
+		data TEXT NOT NULL,
+		created_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_event_id (event_id)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS mail_deliveries (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		job_id VARCHAR(64) NOT NULL,
+		mailer VARCHAR(255) NOT NULL,
+		mail_method VARCHAR(255) NOT NULL,
+		arguments TEXT NOT NULL,
+		delivered_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_job (job_id)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS alerts (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		backend_event_id BIGINT NOT NULL,
+		account_id BIGINT NULL,
+		cinstance_id BIGINT NULL,
+		service_id BIGINT NULL,
+		level INT NOT NULL,
+		message VARCHAR(1024) NOT NULL,
+		state VARCHAR(32) NOT NULL DEFAULT 'unread',
+		timestamp VARCHAR(64) NOT NULL,
+		created_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_event (backend_event_id)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS backend_events (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		backend_event_id BIGINT NOT NULL,
+		event_type VARCHAR(64) NOT NULL,
+		data TEXT NOT NULL,
+		created_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_event (backend_event_id)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+}
+
+// openDB connects to system-mysql, creating the database and the schema when missing.
+func openDB(ctx context.Context, databaseURL string, timeout time.Duration) (*sql.DB, error) {
+	dsn, name, err := mysqlDSN(databaseURL, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(name, "`;") {
+		return nil, fmt.Errorf("database name %q is not allowed", name)
+	}
+	boot, err := sql.Open("mysql", dsn(""))
+	if err != nil {
+		return nil, err
+	}
+	_, err = boot.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+name+"` CHARACTER SET utf8mb4")
+	_ = boot.Close()
+	if err != nil {
+		return nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	db, err := sql.Open("mysql", dsn(name))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(5)
+	db.SetConnMaxLifetime(5 * time.Minute)
+	for _, stmt := range schema {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("create schema: %w", err)
+		}
+	}
+	return db, nil
+}
+
+// seed creates what porta's db/seeds.rb creates, once: the master account with its admin,
+// MASTER_ACCESS_TOKEN (rw) and APICAST_ACCESS_TOKEN (ro), and the provider tenant with its
+// admin domain, dev portal domain, admin user and ADMIN_ACCESS_TOKEN (all scopes, rw)
+// (research/porta-zync.md §1.2, §1.4). Re-running it leaves existing rows alone but restores
+// the configured tokens, as RestoreApicastMasterTokenWorker does for the APIcast one (§6).
+func seed(ctx context.Context, db *sql.DB, s Seed) error {
+	now := time.Now().UTC()
+	masterID, err := ensureAccount(ctx, db, "master", s.MasterName, nil, s.MasterHost(), s.MasterHost(), randomHex(16), now)
+	if err != nil {
+		return err
+	}
+	masterUser, err := ensureUser(ctx, db, masterID, s.MasterUser, s.MasterUser+"@"+s.MasterHost(), s.MasterPassword, now)
+	if err != nil {
+		return err
+	}
+	pk := s.ProviderKey
+	if pk == "" {
+		pk = randomHex(16)
+	}
+	providerID, err := ensureAccount(ctx, db, "provider", s.ProviderName, &masterID, s.AdminDomain(), s.DeveloperDomain(), pk, now)
+	if err != nil {
+		return err
+	}
+	admin, err := ensureUser(ctx, db, providerID, s.AdminUser, s.AdminEmail, s.AdminPassword, now)
+	if err != nil {
+		return err
+	}
+	tokens := []struct {
+		owner             int64
+		name, value, perm string
+		scopes            string
+	}{
+		{masterUser, "Master Token", s.MasterAccessToken, "rw", "account_management"},
+		{masterUser, "APIcast", s.ApicastAccessToken, "ro", "account_management"},
+		{admin, "Administration", s.AdminAccessToken, "rw", "account_management,stats,finance,cms,policy_registry"},
+	}
+	for _, t := range tokens {
+		if t.value == "" {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO access_tokens (owner_id, name, value, scopes, permission, created_at)
+			VALUES (?,?,?,?,?,?) ON DUPLICATE KEY UPDATE owner_id=VALUES(owner_id), scopes=VALUES(scopes), permission=VALUES(permission)`,
+			t.owner, t.name, t.value, t.scopes, t.perm, now); err != nil {
+			return fmt.Errorf("seed token %s: %w", t.name, err)
+		}
+	}
+	return nil
+}
+
+func ensureAccount(ctx context.Context, db *sql.DB, kind, org string, provider *int64, adminDomain, domain, apiKey string, now time.Time) (int64, error) {
+	var id int64
+	err := db.QueryRowContext(ctx, `SELECT id FROM accounts WHERE admin_domain=?`, adminDomain).Scan(&id)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("seed %s account: %w", kind, err)
+	}
+	res, err := db.ExecContext(ctx, `INSERT INTO accounts (org_name, kind, provider_account_id, state, admin_domain, domain, api_key, created_at, updated_at)
+		VALUES (?,?,?,?,?,?,?,?,?)`, org, kind, provider, "approved", adminDomain, domain, apiKey, now, now)
+	if err != nil {
+		return 0, fmt.Errorf("seed %s account: %w", kind, err)
+	}
+	return res.LastInsertId()
+}
+
+func ensureUser(ctx context.Context, db *sql.DB, account int64, username, email, password string, now time.Time) (int64, error) {
+	var id int64
+	err := db.QueryRowContext(ctx, `SELECT id FROM users WHERE account_id=? AND username=?`, account, username).Scan(&id)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("seed user %s: %w", username, err)
+	}
+	res, err := db.ExecContext(ctx, `INSERT INTO users (account_id, username, email, password, role, created_at) VALUES (?,?,?,?,?,?)`,
+		account, username, email, password, "admin", now)
+	if err != nil {
+		return 0, fmt.Errorf("seed user %s: %w", username, err)
+	}
+	return res.LastInsertId()
+}
+
+// randomHex returns n random bytes hex-encoded (porta's keys and tokens are hex strings).
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// isDuplicate reports a unique-key violation (ActiveRecord::RecordNotUnique → 409, §1.5).
+func isDuplicate(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1062
+}

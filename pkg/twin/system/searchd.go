@@ -1,0 +1,141 @@
+package system
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/threescale-chaos/harness/pkg/twin/system/sidekiq"
+)
+
+// searchd is system-searchd reached over SphinxQL (porta's ThinkingSphinx real-time indices,
+// research/porta-zync.md §3.1). go-sql-driver/mysql needs interpolateParams=true: searchd has no
+// server-side prepared statements (DESIGN.md §7).
+type searchd struct {
+	db *sql.DB
+}
+
+func openSearchd(addr string) (*searchd, error) {
+	db, err := sql.Open("mysql", "root@tcp("+addr+")/?interpolateParams=true&timeout=2s&readTimeout=5s&writeTimeout=5s")
+	if err != nil {
+		return nil, fmt.Errorf("searchd: %w", err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(2)
+	db.SetConnMaxLifetime(time.Minute)
+	return &searchd{db: db}, nil
+}
+
+func (s *searchd) close() { _ = s.db.Close() }
+
+// Real-time indexes, one per ThinkingSphinx index the twin feeds (porta app/indices/*.rb).
+// Every document's id is the record's database id; tenant_id scopes a search to a provider.
+var searchIndexes = []struct {
+	name   string
+	fields []string
+	uints  []string
+	strs   []string
+}{
+	{"account_core", []string{"org_name", "usernames", "emails", "user_keys"}, []string{"tenant_id"}, []string{"state"}},
+	{"service_core", []string{"name", "system_name", "description"}, []string{"tenant_id"}, []string{"state"}},
+	{"backend_api_core", []string{"name", "system_name", "description", "private_endpoint"}, []string{"tenant_id"}, nil},
+	{"metric_core", []string{"friendly_name", "system_name", "description"}, []string{"tenant_id", "owner_id"}, []string{"owner_type"}},
+	{"plan_core", []string{"name", "system_name"}, []string{"tenant_id", "issuer_id"}, nil},
+	{"proxy_rule_core", []string{"pattern", "http_method"}, []string{"tenant_id", "owner_id"}, []string{"owner_type"}},
+}
+
+// SearchdConfig renders a searchd.conf (Sphinx 2.2 syntax) with the real-time indexes the twin
+// writes, data under dataDir and SphinxQL on listen (host:port), for the system-searchd
+// Deployment and tests.
+func SearchdConfig(listen, dataDir string) string {
+	var b strings.Builder
+	for _, ix := range searchIndexes {
+		fmt.Fprintf(&b, "index %s\n{\n  type = rt\n  path = %s/%s\n", ix.name, dataDir, ix.name)
+		for _, f := range ix.fields {
+			fmt.Fprintf(&b, "  rt_field = %s\n", f)
+		}
+		for _, f := range ix.uints {
+			fmt.Fprintf(&b, "  rt_attr_uint = %s\n", f)
+		}
+		for _, f := range ix.strs {
+			fmt.Fprintf(&b, "  rt_attr_string = %s\n", f)
+		}
+		b.WriteString("  rt_mem_limit = 32M\n}\n\n")
+	}
+	fmt.Fprintf(&b, `searchd
+{
+  listen = %s:mysql41
+  log = %s/searchd.log
+  query_log = %s/query.log
+  pid_file = %s/searchd.pid
+  binlog_path = %s
+  workers = threads
+  read_timeout = 5
+  max_children = 30
+}
+`, listen, dataDir, dataDir, dataDir, dataDir)
+	return b.String()
+}
+
+// replace writes one document (REPLACE INTO is an upsert in an rt index).
+func (s *searchd) replace(ctx context.Context, index string, docID int64, values map[string]any) error {
+	cols := []string{"id"}
+	args := []any{docID}
+	marks := []string{"?"}
+	for k, v := range values {
+		cols = append(cols, k)
+		args = append(args, v)
+		marks = append(marks, "?")
+	}
+	q := fmt.Sprintf("REPLACE INTO %s (%s) VALUES (%s)", index, strings.Join(cols, ","), strings.Join(marks, ","))
+	_, err := s.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return sidekiq.WithErrorClass("ThinkingSphinx::ConnectionError", fmt.Errorf("searchd %s: %w", index, err))
+	}
+	return nil
+}
+
+func (s *searchd) remove(ctx context.Context, index string, docID int64) error {
+	_, err := s.db.ExecContext(ctx, "DELETE FROM "+index+" WHERE id = ?", docID)
+	if err != nil {
+		return sidekiq.WithErrorClass("ThinkingSphinx::ConnectionError", fmt.Errorf("searchd %s: %w", index, err))
+	}
+	return nil
+}
+
+// query returns the ids of index documents of tenant matching the full-text query.
+func (s *searchd) query(ctx context.Context, index string, tenantID int64, text string) ([]int64, error) {
+	if s == nil {
+		return nil, fmt.Errorf("searchd: not configured")
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT id FROM "+index+" WHERE MATCH(?) AND tenant_id = ? LIMIT 1000 OPTION max_matches=1000",
+		escapeMatch(text), tenantID)
+	if err != nil {
+		return nil, sidekiq.WithErrorClass("ThinkingSphinx::ConnectionError", fmt.Errorf("searchd %s: %w", index, err))
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// escapeMatch escapes Sphinx extended-query operators so user text is matched literally, as
+// ThinkingSphinx's Riddle.escape does.
+func escapeMatch(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`\()|-!@~"&/^$=<'`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

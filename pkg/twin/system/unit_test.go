@@ -1,0 +1,80 @@
+package system
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCompactTS(t *testing.T) {
+	for _, c := range []struct {
+		in   time.Time
+		want string
+	}{
+		{time.Date(2025, 4, 23, 0, 0, 0, 0, time.UTC), "20250423"},
+		{time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC), "20250401"},
+		{time.Date(2025, 4, 23, 17, 0, 0, 0, time.UTC), "2025042317"},
+		{time.Date(2025, 4, 23, 10, 0, 0, 0, time.UTC), "202504231"},
+		{time.Date(2025, 4, 23, 17, 42, 0, 0, time.UTC), "202504231742"},
+		{time.Date(2025, 4, 23, 18, 10, 0, 0, time.UTC), "20250423181"},
+	} {
+		if got := compactTS(c.in); got != c.want {
+			t.Errorf("compactTS(%s) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}
+
+func TestMySQLDSN(t *testing.T) {
+	dsn, name, err := mysqlDSN("mysql2://root:s3cret@system-mysql/system", time.Second)
+	if err != nil || name != "system" || !strings.HasPrefix(dsn(name), "root:s3cret@tcp(system-mysql:3306)/system?") {
+		t.Fatalf("mysql2 URL: %q %q %v", dsn(name), name, err)
+	}
+	if !strings.HasPrefix(dsn(""), "root:s3cret@tcp(system-mysql:3306)/?") {
+		t.Errorf("no database: %q", dsn(""))
+	}
+	dsn, name, err = mysqlDSN("u:p@tcp(127.0.0.1:3307)/db1?charset=utf8", 0)
+	if err != nil || name != "db1" || !strings.HasPrefix(dsn(name), "u:p@tcp(127.0.0.1:3307)/db1?charset=utf8&") {
+		t.Fatalf("DSN: %q %q %v", dsn(name), name, err)
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	vars := map[string]string{"TENANT_NAME": "t1", "THREESCALE_SUPERDOMAIN": "d.test", "ADMIN_ACCESS_TOKEN": "a",
+		"MASTER_ACCESS_TOKEN": "m", "THINKING_SPHINX_ADDRESS": "searchd", "THINKING_SPHINX_PORT": "19306",
+		"MEMCACHE_SERVERS": "m1:1, m2:2", "ZYNC_AUTHENTICATION_TOKEN": "z", "FORCE_SSL": "false"}
+	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	c := appConfigFromEnv(lookup)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Seed.AdminDomain() != "t1-admin.d.test" || c.Seed.DeveloperDomain() != "t1.d.test" || c.SearchdAddr != "searchd:19306" ||
+		len(c.MemcacheServers) != 2 || c.ForceSSL || c.RedisURL != "redis://system-redis:6379/1" {
+		t.Errorf("app config: %+v", c)
+	}
+	if s := sidekiqConfigFromEnv(lookup); s.ZyncToken != "z" || s.Validate() != nil {
+		t.Errorf("sidekiq config: %+v", s)
+	}
+	if err := (AppConfig{}).Validate(); err == nil {
+		t.Error("empty config validates")
+	}
+}
+
+func TestEscapeMatchAndXML(t *testing.T) {
+	if got := escapeMatch(`a-b@c "d"`); got != `a\-b\@c \"d\"` {
+		t.Errorf("escapeMatch = %s", got)
+	}
+	x := string(toXML(map[string]any{"services": []any{map[string]any{"service": map[string]any{"id": 1, "name": "a&b"}}}}))
+	if !strings.Contains(x, "<services><service><id>1</id><name>a&amp;b</name></service></services>") {
+		t.Errorf("toXML = %s", x)
+	}
+}
+
+func TestParamsJSONBody(t *testing.T) {
+	v := url.Values{}
+	flattenJSON(v, "", map[string]any{"service": map[string]any{"name": "x"}, "policies_config": []any{map[string]any{"name": "apicast"}}, "application_key": []any{"k1", "k2"}})
+	p := params{v}
+	if p.get("name") != "x" || p.get("policies_config") != `[{"name":"apicast"}]` || len(p.list("application_key")) != 2 {
+		t.Errorf("params: %v", v)
+	}
+}

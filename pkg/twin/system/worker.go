@@ -1,0 +1,660 @@
+package system
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/threescale-chaos/harness/pkg/twin/system/sidekiq"
+)
+
+// worker is system-sidekiq's job code: what each porta worker class does, against the same
+// stores system-app uses (research/porta-zync.md §3.1, §4.2, §5.1).
+type worker struct {
+	cfg     SidekiqConfig
+	db      *sql.DB
+	rdb     *redis.Client
+	cache   *cache
+	backend *backendClient
+	search  *searchd
+	zync    *http.Client
+	log     *slog.Logger
+}
+
+// RunSidekiq runs system-sidekiq until ctx ends: sidekiq.Run over system-redis with a handler
+// per porta job class the twin enqueues, Zync's own retry schedule, and EventsFetchWorker
+// enqueued every EventsFetchInterval (porta's periodic event import).
+func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("system-sidekiq config: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.EventsFetchInterval <= 0 {
+		cfg.EventsFetchInterval = time.Minute
+	}
+	if cfg.RetryScale <= 0 {
+		cfg.RetryScale = 1
+	}
+	dsn, dbName, err := mysqlDSN(cfg.DatabaseURL, 0)
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open("mysql", dsn(dbName))
+	if err != nil {
+		return fmt.Errorf("system-mysql: %w", err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(10)
+	rdb, err := redisClient(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("system-redis: %w", err)
+	}
+	defer rdb.Close()
+	w := &worker{cfg: cfg, db: db, rdb: rdb, log: cfg.Logger.With("component", "system-sidekiq"),
+		cache:   newCache(cfg.MemcacheServers, cfg.Logger),
+		backend: newBackendClient(cfg.Stores, cfg.BackendTimeout),
+		// Zync timeouts: connect 5 s, send 5 s, receive 10 s (§5.1).
+		zync: &http.Client{Timeout: 20 * time.Second},
+	}
+	if cfg.SearchdAddr != "" {
+		if w.search, err = openSearchd(cfg.SearchdAddr); err != nil {
+			return err
+		}
+		defer w.search.close()
+	}
+	go w.scheduleEventsFetch(ctx)
+	scale := func(f func(int) time.Duration) sidekiq.RetryIn {
+		return func(n int) time.Duration { return time.Duration(float64(f(n)) * cfg.RetryScale) }
+	}
+	return sidekiq.Run(ctx, sidekiq.ServerConfig{
+		Redis:        rdb,
+		Concurrency:  cfg.Concurrency,
+		Heartbeat:    cfg.Heartbeat,
+		PollInterval: cfg.PollInterval,
+		Identity:     cfg.Identity,
+		Logger:       w.log,
+		Handlers: map[string]sidekiq.Handler{
+			ClassSphinxIndexation:             w.sphinxIndexation,
+			ClassSphinxAccountIndexation:      w.sphinxAccountIndexation,
+			ClassBackendMetric:                w.backendMetric,
+			ClassBackendUpdateApplicationPlan: w.updateApplicationPlan,
+			ClassZync:                         w.zyncWorker,
+			ClassBackendDeleteService:         w.backendDeleteService,
+			ClassBackendDeleteApplication:     w.backendDeleteApplication,
+			ClassDeleteObjectHierarchy:        w.deleteObjectHierarchy,
+			ClassMailDelivery:                 w.mailDelivery,
+			ClassEventsFetch:                  w.eventsFetch,
+		},
+		RetryIn: map[string]sidekiq.RetryIn{
+			// ZyncWorker's own sidekiq_retry_in (§5.1); the rest keep Sidekiq's default
+			// count⁴ + 15 + rand(10)·(count+1) (§3.2 "Writes"), scaled alike.
+			ClassZync:                         scale(sidekiq.ZyncWorkerRetryIn),
+			ClassSphinxIndexation:             scale(sidekiq.DefaultRetryIn),
+			ClassSphinxAccountIndexation:      scale(sidekiq.DefaultRetryIn),
+			ClassBackendMetric:                scale(sidekiq.DefaultRetryIn),
+			ClassBackendUpdateApplicationPlan: scale(sidekiq.DefaultRetryIn),
+			ClassBackendDeleteService:         scale(sidekiq.DefaultRetryIn),
+			ClassBackendDeleteApplication:     scale(sidekiq.DefaultRetryIn),
+			ClassDeleteObjectHierarchy:        scale(sidekiq.DefaultRetryIn),
+			ClassMailDelivery:                 scale(sidekiq.DefaultRetryIn),
+			ClassEventsFetch:                  scale(sidekiq.DefaultRetryIn),
+		},
+	})
+}
+
+// scheduleEventsFetch enqueues EventsFetchWorker periodically, so alerts arrive even when
+// backend's events hook is not configured.
+func (w *worker) scheduleEventsFetch(ctx context.Context) {
+	t := time.NewTicker(w.cfg.EventsFetchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := sidekiq.Enqueue(ctx, w.rdb, "events", ClassEventsFetch); err != nil && ctx.Err() == nil {
+				w.log.Warn("cannot schedule EventsFetchWorker", "err", err)
+			}
+		}
+	}
+}
+
+// --- argument decoding ---
+
+func argInt(j sidekiq.Job, i int) (int64, error) {
+	if i >= len(j.Args) {
+		return 0, fmt.Errorf("%s: missing argument %d", j.Name(), i)
+	}
+	var n json.Number
+	if err := json.Unmarshal(j.Args[i], &n); err != nil {
+		var s string
+		if json.Unmarshal(j.Args[i], &s) != nil {
+			return 0, fmt.Errorf("%s: argument %d: %w", j.Name(), i, err)
+		}
+		n = json.Number(s)
+	}
+	return n.Int64()
+}
+
+func argString(j sidekiq.Job, i int) (string, error) {
+	if i >= len(j.Args) {
+		return "", fmt.Errorf("%s: missing argument %d", j.Name(), i)
+	}
+	var s string
+	if err := json.Unmarshal(j.Args[i], &s); err == nil {
+		return s, nil
+	}
+	var m struct {
+		Value string `json:"value"`
+	}
+	if err := json.Unmarshal(j.Args[i], &m); err != nil || m.Value == "" {
+		return "", fmt.Errorf("%s: argument %d is not a string", j.Name(), i)
+	}
+	return m.Value, nil
+}
+
+// --- search indexing (§3.1) ---
+
+// sphinxIndexation is SphinxIndexationWorker(model, id): the record is written into its
+// real-time index, or removed from it when it no longer exists (or is deleted).
+func (w *worker) sphinxIndexation(ctx context.Context, j sidekiq.Job) error {
+	model, err := argString(j, 0)
+	if err != nil {
+		return err
+	}
+	rid, err := argInt(j, 1)
+	if err != nil {
+		return err
+	}
+	if w.search == nil {
+		return errors.New("searchd: not configured")
+	}
+	var index, q string
+	switch model {
+	case "Service":
+		index, q = "service_core", `SELECT account_id, name, system_name, COALESCE(description,''), state FROM services WHERE id=? AND state<>'deleted'`
+	case "BackendApi":
+		index, q = "backend_api_core", `SELECT account_id, name, system_name, COALESCE(description,''), COALESCE(private_endpoint,'') FROM backend_apis WHERE id=? AND state<>'deleted'`
+	case "Metric":
+		index, q = "metric_core", `SELECT COALESCE(s.account_id, b.account_id), m.friendly_name, m.system_name, COALESCE(m.description,''), m.owner_id, m.owner_type
+			FROM metrics m LEFT JOIN services s ON m.owner_type='Service' AND s.id=m.owner_id LEFT JOIN backend_apis b ON m.owner_type='BackendApi' AND b.id=m.owner_id WHERE m.id=?`
+	case "Plan":
+		index, q = "plan_core", `SELECT s.account_id, p.name, p.system_name, p.issuer_id FROM plans p JOIN services s ON s.id=p.issuer_id WHERE p.id=?`
+	case "ProxyRule":
+		index, q = "proxy_rule_core", `SELECT COALESCE(s.account_id, b.account_id), r.pattern, r.http_method, r.owner_id, r.owner_type
+			FROM proxy_rules r LEFT JOIN proxies p ON r.owner_type='Proxy' AND p.id=r.owner_id LEFT JOIN services s ON s.id=p.service_id
+			LEFT JOIN backend_apis b ON r.owner_type='BackendApi' AND b.id=r.owner_id WHERE r.id=?`
+	default:
+		w.log.Info("no index for model, skipping", "model", model)
+		return nil
+	}
+	row := w.db.QueryRowContext(ctx, q, rid)
+	var tenant sql.NullInt64
+	var vals map[string]any
+	switch model {
+	case "Service":
+		var name, sys, desc, state string
+		err = row.Scan(&tenant, &name, &sys, &desc, &state)
+		vals = map[string]any{"name": name, "system_name": sys, "description": desc, "state": state}
+	case "BackendApi":
+		var name, sys, desc, ep string
+		err = row.Scan(&tenant, &name, &sys, &desc, &ep)
+		vals = map[string]any{"name": name, "system_name": sys, "description": desc, "private_endpoint": ep}
+	case "Metric":
+		var fn, sys, desc, otype string
+		var owner int64
+		err = row.Scan(&tenant, &fn, &sys, &desc, &owner, &otype)
+		vals = map[string]any{"friendly_name": fn, "system_name": sys, "description": desc, "owner_id": owner, "owner_type": otype}
+	case "Plan":
+		var name, sys string
+		var issuer int64
+		err = row.Scan(&tenant, &name, &sys, &issuer)
+		vals = map[string]any{"name": name, "system_name": sys, "issuer_id": issuer}
+	case "ProxyRule":
+		var pattern, method, otype string
+		var owner int64
+		err = row.Scan(&tenant, &pattern, &method, &owner, &otype)
+		vals = map[string]any{"pattern": pattern, "http_method": method, "owner_id": owner, "owner_type": otype}
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return w.search.remove(ctx, index, rid)
+	}
+	if err != nil {
+		return err
+	}
+	vals["tenant_id"] = tenant.Int64
+	return w.search.replace(ctx, index, rid, vals)
+}
+
+// sphinxAccountIndexation is SphinxAccountIndexationWorker(account_id): the account with its
+// users' names and e-mails and its applications' user keys.
+func (w *worker) sphinxAccountIndexation(ctx context.Context, j sidekiq.Job) error {
+	aid, err := argInt(j, 0)
+	if err != nil {
+		return err
+	}
+	if w.search == nil {
+		return errors.New("searchd: not configured")
+	}
+	var org, state string
+	var provider sql.NullInt64
+	err = w.db.QueryRowContext(ctx, `SELECT org_name, state, provider_account_id FROM accounts WHERE id=?`, aid).Scan(&org, &state, &provider)
+	if errors.Is(err, sql.ErrNoRows) {
+		return w.search.remove(ctx, "account_core", aid)
+	}
+	if err != nil {
+		return err
+	}
+	var usernames, emails, keys string
+	if err := w.db.QueryRowContext(ctx, `SELECT COALESCE(GROUP_CONCAT(username SEPARATOR ' '),''), COALESCE(GROUP_CONCAT(email SEPARATOR ' '),'') FROM users WHERE account_id=?`, aid).
+		Scan(&usernames, &emails); err != nil {
+		return err
+	}
+	if err := w.db.QueryRowContext(ctx, `SELECT COALESCE(GROUP_CONCAT(COALESCE(user_key, application_id) SEPARATOR ' '),'') FROM cinstances WHERE user_account_id=?`, aid).
+		Scan(&keys); err != nil {
+		return err
+	}
+	return w.search.replace(ctx, "account_core", aid, map[string]any{"org_name": org, "usernames": usernames,
+		"emails": emails, "user_keys": keys, "tenant_id": provider.Int64, "state": state})
+}
+
+// --- backend sync (§4.2 async table) ---
+
+// backendMetric is BackendMetricWorker(service_id, metric_id): save the metric to the
+// service's backend, or delete it there when it is gone.
+func (w *worker) backendMetric(ctx context.Context, j sidekiq.Job) error {
+	sid, err := argInt(j, 0)
+	if err != nil {
+		return err
+	}
+	mid, err := argInt(j, 1)
+	if err != nil {
+		return err
+	}
+	m, err := scanMetric(w.db.QueryRowContext(ctx, `SELECT `+metricCols+` FROM metrics WHERE id=?`, mid))
+	if errors.Is(err, sql.ErrNoRows) {
+		return w.backend.deleteMetric(ctx, id(sid), id(mid))
+	}
+	if err != nil {
+		return err
+	}
+	parent := ""
+	if m.ParentID.Valid {
+		parent = id(m.ParentID.Int64)
+	}
+	return w.backend.saveMetric(ctx, id(sid), id(mid), m.backendName(), parent)
+}
+
+// updateApplicationPlan is BackendUpdateApplicationPlanJob(plan_id): re-save every application
+// of a renamed plan so backend knows the new plan name.
+func (w *worker) updateApplicationPlan(ctx context.Context, j sidekiq.Job) error {
+	pid, err := argInt(j, 0)
+	if err != nil {
+		return err
+	}
+	rows, err := w.db.QueryContext(ctx, `SELECT c.service_id, c.application_id, c.state, p.name FROM cinstances c JOIN plans p ON p.id=c.plan_id WHERE c.plan_id=?`, pid)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var sid int64
+		var appID, state, name string
+		if err := rows.Scan(&sid, &appID, &state, &name); err != nil {
+			return err
+		}
+		if err := w.backend.saveApplication(ctx, sid, appID, backendState(state), pid, name); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// deleteObjectHierarchy is DeleteObjectHierarchyWorker(model, id) for a service: its rows go,
+// then BackendDeleteServiceWorker (default) removes it from backend (§4.2 "Service delete").
+func (w *worker) deleteObjectHierarchy(ctx context.Context, j sidekiq.Job) error {
+	model, err := argString(j, 0)
+	if err != nil {
+		return err
+	}
+	oid, err := argInt(j, 1)
+	if err != nil {
+		return err
+	}
+	if model != "Service" {
+		w.log.Info("DeleteObjectHierarchyWorker: nothing to do for model", "model", model)
+		return nil
+	}
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	var tenant int64
+	if err := tx.QueryRowContext(ctx, `SELECT account_id FROM services WHERE id=? AND state='deleted'`, oid).Scan(&tenant); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // already gone, or not scheduled for deletion
+		}
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM cinstances WHERE service_id=?`, oid)
+	if err != nil {
+		return err
+	}
+	var apps []int64
+	for rows.Next() {
+		var cid int64
+		if err := rows.Scan(&cid); err != nil {
+			rows.Close()
+			return err
+		}
+		apps = append(apps, cid)
+	}
+	rows.Close()
+	var appJobs []job
+	for _, cid := range apps {
+		js, err := deleteAppTx(ctx, tx, tenant, cid)
+		if err != nil {
+			return err
+		}
+		appJobs = append(appJobs, js[0]) // BackendDeleteApplicationWorker; no zync for a deleted service
+	}
+	stmts := []string{
+		`DELETE r FROM proxy_rules r JOIN proxies p ON r.owner_type='Proxy' AND r.owner_id=p.id WHERE p.service_id=?`,
+		`DELETE FROM proxy_configs WHERE service_id=?`,
+		`DELETE FROM proxies WHERE service_id=?`,
+		`DELETE l FROM usage_limits l JOIN plans p ON p.id=l.plan_id WHERE p.issuer_id=?`,
+		`DELETE FROM plans WHERE issuer_id=?`,
+		`DELETE FROM metrics WHERE owner_type='Service' AND owner_id=?`,
+		`DELETE FROM backend_usages WHERE service_id=?`,
+		`DELETE FROM service_tokens WHERE service_id=?`,
+		`DELETE FROM services WHERE id=?`,
+	}
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s, oid); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	// The applications' backend data goes with the service's: ServiceDeletedEvent's subscriber
+	// enqueues the backend removal.
+	for _, j := range appJobs {
+		if _, err := sidekiq.Enqueue(ctx, w.rdb, j.queue, j.class, j.args...); err != nil {
+			return err
+		}
+	}
+	_, err = sidekiq.Enqueue(ctx, w.rdb, "default", ClassBackendDeleteService, oid)
+	return err
+}
+
+// backendDeleteService is BackendDeleteServiceWorker: Core::Service.delete_stats, then
+// delete_by_id! (§4.2).
+func (w *worker) backendDeleteService(ctx context.Context, j sidekiq.Job) error {
+	sid, err := argInt(j, 0)
+	if err != nil {
+		return err
+	}
+	if err := w.backend.deleteServiceStats(ctx, id(sid)); err != nil {
+		return err
+	}
+	return w.backend.deleteService(ctx, id(sid))
+}
+
+// backendDeleteApplication is BackendDeleteApplicationWorker(event_id): keys, user key
+// mapping, then the application, from the ApplicationDeletedEvent's data (§4.2).
+func (w *worker) backendDeleteApplication(ctx context.Context, j sidekiq.Job) error {
+	eventID, err := argString(j, 0)
+	if err != nil {
+		return err
+	}
+	var raw string
+	err = w.db.QueryRowContext(ctx, `SELECT data FROM event_store_events WHERE event_id=?`, eventID).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		w.log.Warn("BackendDeleteApplicationWorker: event not found", "event_id", eventID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var ev struct {
+		ServiceID     int64    `json:"service_id"`
+		ApplicationID string   `json:"application_id"`
+		UserKey       string   `json:"user_key"`
+		Keys          []string `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+		return err
+	}
+	sid := id(ev.ServiceID)
+	for _, k := range ev.Keys {
+		if err := w.backend.deleteAppKey(ctx, sid, ev.ApplicationID, k); err != nil {
+			return err
+		}
+	}
+	if ev.UserKey != "" {
+		if err := w.backend.deleteUserKey(ctx, sid, ev.UserKey); err != nil {
+			return err
+		}
+	}
+	return w.backend.deleteApplication(ctx, sid, ev.ApplicationID)
+}
+
+// --- mail and events ---
+
+// mailDelivery is ActionMailer::MailDeliveryJob(mailer, method, "deliver_now", {args}): the
+// twin records the delivery in mail_deliveries instead of sending it.
+func (w *worker) mailDelivery(ctx context.Context, j sidekiq.Job) error {
+	mailer, err := argString(j, 0)
+	if err != nil {
+		return err
+	}
+	method, err := argString(j, 1)
+	if err != nil {
+		return err
+	}
+	rest, _ := json.Marshal(j.Args[2:])
+	_, err = w.db.ExecContext(ctx, `INSERT IGNORE INTO mail_deliveries (job_id, mailer, mail_method, arguments, delivered_at) VALUES (?,?,?,?,?)`,
+		j.JID, mailer, method, string(rest), now())
+	return err
+}
+
+// eventsFetch is EventsFetchWorker: load backend's events, store alerts (and the rest as
+// backend_events), then acknowledge them with delete_upto (apicast-apisonator.md §6).
+func (w *worker) eventsFetch(ctx context.Context, _ sidekiq.Job) error {
+	evs, err := w.backend.events(ctx)
+	if err != nil {
+		return err
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	var maxID int64
+	for _, ev := range evs {
+		maxID = max(maxID, ev.ID)
+		if _, err := w.db.ExecContext(ctx, `INSERT IGNORE INTO backend_events (backend_event_id, event_type, data, created_at) VALUES (?,?,?,?)`,
+			ev.ID, ev.Type, string(ev.Object), now()); err != nil {
+			return err
+		}
+		if ev.Type != "alert" {
+			continue
+		}
+		var al struct {
+			Utilization   json.Number `json:"utilization"`
+			ApplicationID string      `json:"application_id"`
+			ServiceID     json.Number `json:"service_id"`
+			Timestamp     string      `json:"timestamp"`
+			Limit         string      `json:"limit"`
+		}
+		if err := json.Unmarshal(ev.Object, &al); err != nil {
+			w.log.Warn("unreadable alert event", "id", ev.ID, "err", err)
+			continue
+		}
+		sid, _ := al.ServiceID.Int64()
+		level, _ := al.Utilization.Int64()
+		var cid, tenant sql.NullInt64
+		_ = w.db.QueryRowContext(ctx, `SELECT c.id, s.account_id FROM cinstances c JOIN services s ON s.id=c.service_id WHERE c.service_id=? AND c.application_id=?`,
+			sid, al.ApplicationID).Scan(&cid, &tenant)
+		if _, err := w.db.ExecContext(ctx, `INSERT IGNORE INTO alerts (backend_event_id, account_id, cinstance_id, service_id, level, message, timestamp, created_at)
+			VALUES (?,?,?,?,?,?,?,?)`, ev.ID, tenant, cid, sid, level, al.Limit, al.Timestamp, now()); err != nil {
+			return err
+		}
+	}
+	return w.backend.deleteEventsUpTo(ctx, maxID)
+}
+
+// --- zync (§5.1) ---
+
+// zyncError is a non-2xx zync answer (porta's InvalidResponseError / UnprocessableEntityError).
+type zyncError struct {
+	status int
+	path   string
+}
+
+func (e *zyncError) Error() string { return fmt.Sprintf("zync %s: HTTP %d", e.path, e.status) }
+
+// ErrorClass names the exception porta's ZyncWorker raises, recorded as error_class.
+func (e *zyncError) ErrorClass() string {
+	if e.status == http.StatusUnprocessableEntity {
+		return "ZyncWorker::UnprocessableEntityError"
+	}
+	return "ZyncWorker::InvalidResponseError"
+}
+
+// zyncWorker is ZyncWorker(event_id, data): skip when no endpoint is configured, else PUT
+// /tenant then PUT /notification with the Token header and X-Event-Id. A 422 makes porta sync
+// the event's dependencies first; the twin publishes the Service and Proxy events and retries.
+// Any other failure goes to Sidekiq's retry with zyncRetryIn.
+func (w *worker) zyncWorker(ctx context.Context, j sidekiq.Job) error {
+	if w.cfg.ZyncEndpoint == "" {
+		w.log.Info("Skipping Zync for event, URL not configured", "jid", j.JID)
+		return nil
+	}
+	eventID, err := argString(j, 0)
+	if err != nil {
+		return err
+	}
+	if len(j.Args) < 2 {
+		return errors.New("ZyncWorker: missing event data")
+	}
+	var data map[string]any
+	dec := json.NewDecoder(bytes.NewReader(j.Args[1]))
+	dec.UseNumber()
+	if err := dec.Decode(&data); err != nil {
+		return fmt.Errorf("ZyncWorker: event data: %w", err)
+	}
+	tenantID, _ := strconv.ParseInt(fmt.Sprint(data["tenant_id"]), 10, 64)
+	var adminDomain string
+	if err := w.db.QueryRowContext(ctx, `SELECT COALESCE(admin_domain,'') FROM accounts WHERE id=?`, tenantID).Scan(&adminDomain); err != nil {
+		return err
+	}
+	token, err := w.oidcSyncToken(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	scheme := w.cfg.ProviderEndpointScheme
+	if scheme == "" {
+		scheme = "https"
+	}
+	tenant := map[string]any{"id": tenantID, "endpoint": scheme + "://" + adminDomain, "access_token": token}
+	if err := w.zyncPut(ctx, "/tenant", eventID, tenant); err != nil {
+		return err
+	}
+	err = w.zyncPut(ctx, "/notification", eventID, data)
+	var ze *zyncError
+	if errors.As(err, &ze) && ze.status == http.StatusUnprocessableEntity {
+		if sid, _ := strconv.ParseInt(fmt.Sprint(data["service_id"]), 10, 64); sid != 0 {
+			w.publishDependencies(ctx, tenantID, sid)
+		}
+	}
+	return err
+}
+
+// publishDependencies enqueues ZyncWorker jobs for the service and proxy an event depends on.
+func (w *worker) publishDependencies(ctx context.Context, tenantID, sid int64) {
+	var proxyID int64
+	_ = w.db.QueryRowContext(ctx, `SELECT id FROM proxies WHERE service_id=?`, sid).Scan(&proxyID)
+	deps := []struct {
+		typ string
+		id  int64
+	}{{"Service", sid}, {"Proxy", proxyID}}
+	for _, d := range deps {
+		if d.id == 0 {
+			continue
+		}
+		tx, err := w.db.BeginTx(ctx, nil)
+		if err != nil {
+			return
+		}
+		j, err := zyncEvent(ctx, tx, d.typ, d.id, tenantID, "ZyncResyncEvent", map[string]any{"service_id": sid})
+		if err != nil || tx.Commit() != nil {
+			_ = tx.Rollback()
+			return
+		}
+		if _, err := sidekiq.Enqueue(ctx, w.rdb, j.queue, j.class, j.args...); err != nil {
+			w.log.Warn("cannot enqueue zync dependency", "err", err)
+		}
+	}
+}
+
+func (w *worker) zyncPut(ctx context.Context, path, eventID string, body any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, strings.TrimSuffix(w.cfg.ZyncEndpoint, "/")+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Event-Id", eventID)
+	if w.cfg.ZyncToken != "" {
+		req.Header.Set("Authorization", `Token token="`+w.cfg.ZyncToken+`"`)
+	}
+	resp, err := w.zync.Do(req)
+	if err != nil {
+		return sidekiq.WithErrorClass("HTTPClient::BadResponseError", fmt.Errorf("zync %s: %w", path, err))
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return &zyncError{resp.StatusCode, path}
+	}
+	return nil
+}
+
+// oidcSyncToken is AccessToken.oidc_sync: a read-only account_management token of the
+// provider's admin, valid one day and cached in memcache for an hour; with memcache down a new
+// token row is created on every run (§5.1, §7).
+func (w *worker) oidcSyncToken(ctx context.Context, tenantID int64) (string, error) {
+	key := "oidc_sync_token/" + id(tenantID)
+	var tok string
+	if w.cache.get(key, &tok) && tok != "" {
+		return tok, nil
+	}
+	var uid int64
+	if err := w.db.QueryRowContext(ctx, `SELECT id FROM users WHERE account_id=? ORDER BY id LIMIT 1`, tenantID).Scan(&uid); err != nil {
+		return "", fmt.Errorf("oidc sync token for account %d: %w", tenantID, err)
+	}
+	tok = randomHex(32)
+	if _, err := w.db.ExecContext(ctx, `INSERT INTO access_tokens (owner_id, name, value, scopes, permission, expires_at, created_at) VALUES (?,?,?,?,?,?,?)`,
+		uid, "OIDC Synchronization Token", tok, "account_management", "ro", now().Add(24*time.Hour), now()); err != nil {
+		return "", err
+	}
+	w.cache.set(key, tok, time.Hour)
+	return tok, nil
+}
