@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/threescale-chaos/harness/pkg/twin/apicast"
 	"github.com/threescale-chaos/harness/pkg/twin/backend"
 	"github.com/threescale-chaos/harness/pkg/twin/operator"
+	"github.com/threescale-chaos/harness/pkg/twin/system"
 	"github.com/threescale-chaos/harness/pkg/twin/zync"
 )
 
@@ -211,4 +213,76 @@ func operatorCmd() *cobra.Command {
 			return operator.Run(ctx, operator.Config{Kubeconfig: os.Getenv("KUBECONFIG"), Namespace: ns})
 		},
 	}
+}
+
+// onHost rewrites the host part of listen addresses (":3000" -> "127.0.0.1:3000") when
+// LISTEN_HOST is set: on the host network the twin keeps its servers on loopback.
+func onHost(addrs ...*string) {
+	host := os.Getenv("LISTEN_HOST")
+	if host == "" {
+		return
+	}
+	for _, a := range addrs {
+		if _, port, err := net.SplitHostPort(*a); err == nil {
+			*a = net.JoinHostPort(host, port)
+		}
+	}
+}
+
+func systemAppCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "system-app",
+		Short: "Run system-app: master, provider and developer (DATABASE_URL, REDIS_URL, BACKEND_URL, system-seed variables...)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := system.AppConfigFromEnv()
+			onHost(&cfg.MasterAddr, &cfg.ProviderAddr, &cfg.DeveloperAddr)
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return system.RunApp(ctx, cfg)
+		},
+	}
+}
+
+func systemSidekiqCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "system-sidekiq",
+		Short: "Run system-sidekiq (REDIS_URL, DATABASE_URL, BACKEND_URL, ZYNC_ENDPOINT...)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := system.SidekiqConfigFromEnv()
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return system.RunSidekiq(ctx, cfg)
+		},
+	}
+}
+
+// systemSearchdCmd writes the real-time indexes' configuration and replaces itself with
+// Debian's searchd, so the process the node stops is searchd itself.
+func systemSearchdCmd() *cobra.Command {
+	var listen, dataDir, searchd string
+	cmd := &cobra.Command{
+		Use:   "system-searchd",
+		Short: "Run Sphinx searchd with system's real-time indexes",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := os.MkdirAll(dataDir, 0o755); err != nil {
+				return err
+			}
+			conf := filepath.Join(dataDir, "searchd.conf")
+			if err := os.WriteFile(conf, []byte(system.SearchdConfig(listen, dataDir)), 0o644); err != nil {
+				return err
+			}
+			argv := []string{searchd, "--config", conf, "--nodetach"}
+			return syscall.Exec(searchd, argv, os.Environ())
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9306", "SphinxQL listen address")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "/var/lib/searchd", "where the indexes, binlog and logs live")
+	cmd.Flags().StringVar(&searchd, "searchd", "/usr/bin/searchd", "the searchd binary")
+	return cmd
 }

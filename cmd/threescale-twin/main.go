@@ -17,7 +17,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(clusterCmd(), echoCmd(), apicastCmd(), backendListenerCmd(), backendWorkerCmd(), backendCronCmd(), deployCmd(), zyncCmd(), zyncQueCmd(), operatorCmd())
+	root.AddCommand(clusterCmd(), echoCmd(), apicastCmd(), backendListenerCmd(), backendWorkerCmd(), backendCronCmd(), deployCmd(), zyncCmd(), zyncQueCmd(), operatorCmd(), systemAppCmd(), systemSidekiqCmd(), systemSearchdCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "threescale-twin:", err)
 		os.Exit(1)

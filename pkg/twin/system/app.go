@@ -171,6 +171,18 @@ func redisClient(u string) (*redis.Client, error) {
 // internalHost is porta's apicast_internal_host_regexp: these Hosts skip the https redirect (§1.3).
 var internalHost = regexp.MustCompile(`\Asystem-(master|provider|developer)\z`)
 
+// isInternalHost reports whether a Host skips the https redirect: porta's in-cluster Service
+// names, and on the twin's host network their equivalent, a loopback address, which is how
+// APIcast and sidekiq's check-svc reach system here. Tenant domains still need
+// X-Forwarded-Proto: https, as on a real cluster.
+func isInternalHost(h string) bool {
+	if internalHost.MatchString(h) {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback() || h == "localhost"
+}
+
 // requestHost is the Host Rails sees: X-Forwarded-Host when present (§1.2), without the port.
 func requestHost(r *http.Request) string {
 	h := r.Host
@@ -209,7 +221,7 @@ func (a *app) handler(rl role) http.Handler {
 				http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 			}
 		}()
-		if a.cfg.ForceSSL && !strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") && !internalHost.MatchString(requestHost(r)) {
+		if a.cfg.ForceSSL && !strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") && !isInternalHost(requestHost(r)) {
 			target := "https://" + r.Host + r.URL.RequestURI()
 			if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
 				target = "https://" + fh + r.URL.RequestURI()
