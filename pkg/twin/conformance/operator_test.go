@@ -33,7 +33,10 @@ func replicasOf(ctx context.Context, name string) (int32, string) {
 // a manual scale to zero (research/3scale-operator.md §2.1); without it, the scale sticks.
 func TestOperatorRevertsScaleWhenReplicasFieldIsSet(t *testing.T) {
 	patchAPIManager(t, `{"spec":{"backend":{"listenerSpec":{"replicas":1}}}}`)
-	t.Cleanup(func() { patchAPIManager(t, `{"spec":{"backend":{"listenerSpec":{"replicas":null}}}}`); scaleUp(t, "backend-listener") })
+	t.Cleanup(func() {
+		patchAPIManager(t, `{"spec":{"backend":{"listenerSpec":{"replicas":null}}}}`)
+		scaleUp(t, "backend-listener")
+	})
 	setReplicas(t, "backend-listener", 0)
 	eventually(t, 30*time.Second, "the operator to revert backend-listener to 1", func(ctx context.Context) (bool, string) {
 		n, seen := replicasOf(ctx, "backend-listener")
