@@ -1,0 +1,33 @@
+// Package probe is the harness's sampling engine: it watches capabilities while a
+// component is taken down, the way openshift/origin's disruption sampler watches
+// an API server during an upgrade.
+//
+// A Sampler observes one capability once. A Runner calls each sampler on its own
+// fixed cadence for the whole run, with a per-sample timeout and no retries, and
+// records every sample into a Timeline together with the phase marks the
+// scenario runner sets (steady, inject, fault-held, observe, restore,
+// recovered). The Timeline answers the questions a verdict needs: the samples of
+// a capability in a window, its outage intervals, the first failure after a
+// moment and the time to recover; judging itself is delegated to pkg/scenario.
+//
+// The runner follows the chaos-monkey shape of kubernetes' e2e suite: observers
+// start first and signal ready (Runner.WaitReady, every sampler has taken one
+// sample), the fault is injected while they watch, and they are stopped by
+// cancelling the run's context.
+//
+// Samples of one sampler never overlap. Ticks are fixed (start + k × interval,
+// no jitter); a sample that overruns its tick makes the next one start as soon
+// as it returns, and the timeline records the delay and how many ticks were
+// skipped, so a gap in a strip is explained rather than hidden.
+//
+// A LoadGenerator drives background traffic (for example requests through a
+// gateway) at a fixed rate with a hard cap on requests in flight, and counts
+// what it sent, what succeeded and what failed per phase, so deferred-work
+// checks know how many hits were sent while the fault held.
+//
+// HTTPCheck performs one HTTP request per sample with its own timeout and never
+// retries or follows redirects; ClassifyError and ClassifyStatus turn a Go error
+// or an HTTP status into a scenario.ErrorClass for probes that do their own I/O.
+//
+// Nothing here asserts: every function returns samples, counts or errors.
+package probe
