@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -75,5 +76,16 @@ func TestRenderRejectsMissingValues(t *testing.T) {
 	v.UIDs = map[string]int64{}
 	if _, err := deploy.Render(v); err == nil || !strings.Contains(err.Error(), "10-datastores.yaml.tmpl") {
 		t.Fatalf("want an error naming the template, got %v", err)
+	}
+}
+
+// Every port moves with Shifted, so two twins never share one.
+func TestShiftedMovesEveryPort(t *testing.T) {
+	base, shifted := deploy.DefaultPorts(), deploy.DefaultPorts().Shifted(100)
+	bv, sv := reflect.ValueOf(base), reflect.ValueOf(shifted)
+	for i := 0; i < bv.NumField(); i++ {
+		if sv.Field(i).Int() != bv.Field(i).Int()+100 {
+			t.Errorf("port %s not shifted: %d -> %d", bv.Type().Field(i).Name, bv.Field(i).Int(), sv.Field(i).Int())
+		}
 	}
 }

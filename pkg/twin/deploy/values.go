@@ -138,3 +138,16 @@ func postgresBin() (string, error) {
 	})
 	return ok[len(ok)-1], nil
 }
+
+// Shifted returns the port plan moved by offset, so that two twins (in two test packages run
+// side by side) do not collide.
+func (p Ports) Shifted(offset int) Ports {
+	q := p
+	for _, f := range []*int{&q.BackendRedis, &q.SystemRedis, &q.SystemMySQL, &q.SystemMemcache, &q.SystemSearchd, &q.ZyncDatabase,
+		&q.BackendListener, &q.BackendWorkerMetrics, &q.SystemProvider, &q.SystemDeveloper, &q.SystemMaster,
+		&q.ApicastStaging, &q.ApicastStagingManagement, &q.ApicastProduction, &q.ApicastProductionManagement,
+		&q.Zync, &q.ZyncQueMetrics, &q.EchoAPI} {
+		*f += offset
+	}
+	return q
+}
