@@ -1,0 +1,331 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/threescale-chaos/harness/pkg/catalog"
+	"github.com/threescale-chaos/harness/pkg/kube"
+	"github.com/threescale-chaos/harness/pkg/probe"
+	"github.com/threescale-chaos/harness/pkg/report"
+	"github.com/threescale-chaos/harness/pkg/scenario"
+)
+
+// WorkProbe creates work during the outage and checks afterwards that it was applied (or,
+// for a lost expectation, that it was not).
+type WorkProbe interface {
+	Capability() scenario.Capability
+	// Baseline is taken before the fault.
+	Baseline(ctx context.Context) error
+	// Submit creates the work while the component is down.
+	Submit(ctx context.Context) error
+	// Check compares what was submitted with what was applied, after recovery.
+	Check(ctx context.Context) (scenario.WorkCheck, error)
+}
+
+// Options tune a run. Zero values take the defaults, which suit the local twin.
+type Options struct {
+	// SampleInterval and SampleTimeout are each capability's cadence and per-sample bound.
+	SampleInterval, SampleTimeout time.Duration
+	// SteadyTimeout bounds the wait for every capability to be healthy before the fault;
+	// SteadySamples is how many consecutive healthy samples each needs.
+	SteadyTimeout time.Duration
+	SteadySamples int
+	// Plan chooses how to inject (ForceScaleSubresource for the negative test).
+	Plan kube.PlanOptions
+	// Kube bounds the fault's waits.
+	Kube kube.Options
+	// RecoveryMargin is added to the largest recovery budget before the runner stops
+	// waiting for recovery.
+	RecoveryMargin time.Duration
+	// Loads is background traffic driven for the whole scenario.
+	Loads []probe.Load
+}
+
+func (o *Options) defaults() {
+	if o.SampleInterval == 0 {
+		o.SampleInterval = time.Second
+	}
+	if o.SampleTimeout == 0 {
+		o.SampleTimeout = 5 * time.Second
+	}
+	if o.SteadyTimeout == 0 {
+		o.SteadyTimeout = 2 * time.Minute
+	}
+	if o.SteadySamples == 0 {
+		o.SteadySamples = 2
+	}
+	if o.RecoveryMargin == 0 {
+		o.RecoveryMargin = 5 * time.Second
+	}
+}
+
+// Input is one scenario to run against one target.
+type Input struct {
+	Scenario  scenario.Scenario
+	Kube      *kube.Client
+	Namespace string
+	// Version is the 3scale version for workload names; zero detects it.
+	Version  catalog.Version
+	RunID    string
+	Samplers map[scenario.Capability]probe.Sampler
+	Work     map[scenario.Capability]WorkProbe
+	Options  Options
+	// Faults, when set, hears of each fault right after it is injected (and before the
+	// observation), so the caller can register its restore (Ginkgo's DeferCleanup, a
+	// signal handler). The runner restores it too; Restore is idempotent.
+	Faults func(*kube.Fault)
+	// Logf reports progress; nil is silent.
+	Logf func(format string, args ...any)
+}
+
+// Phase names, as marked on the timeline and in the journal.
+const (
+	PhaseSteady    = probe.PhaseSteady
+	PhaseInject    = probe.PhaseInject
+	PhaseFaultHeld = probe.PhaseFaultHeld
+	PhaseRestore   = probe.PhaseRestore
+	PhaseRecovered = probe.PhaseRecovered
+	PhaseVerify    = probe.PhaseVerifyWork
+)
+
+// Run runs the scenario and returns its result with the verdict concluded. An error means
+// the harness itself could not proceed (bad input, a cluster it cannot reach); the result
+// is still filled as far as the run went. The component is always restored before Run
+// returns when it was scaled, whatever happened.
+func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
+	in.Options.defaults()
+	logf := in.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	sc := in.Scenario
+	res = report.NewScenario(sc, time.Now())
+	defer func() {
+		res.FinishedAt = time.Now()
+		res.Conclude()
+	}()
+	if err := checkInput(in); err != nil {
+		return res, err
+	}
+
+	// Preflight: what is there, and how it will be taken down. Nothing changes yet.
+	target, err := kube.Resolve(ctx, in.Kube, sc.Component, in.Namespace, in.Version)
+	if err != nil {
+		return res, fmt.Errorf("resolve %s: %w", sc.Component.Name, err)
+	}
+	plan := kube.NewPlan(target, in.Options.Plan)
+	res.Workload = target.Workload.String()
+	res.Method = report.Method(plan.Method)
+	res.OriginalReplicas = &target.Replicas
+	if plan.Invalid != "" {
+		res.Invalid = "the fault cannot hold: " + plan.Invalid
+		return res, nil
+	}
+	if target.Replicas == 0 {
+		res.Invalid = fmt.Sprintf("%s is already at zero replicas before the experiment", res.Workload)
+		return res, nil
+	}
+
+	// Samples flow from here to the end, in every phase.
+	runner, err := newRunner(in)
+	if err != nil {
+		return res, err
+	}
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	var sampling sync.WaitGroup
+	sampling.Add(1)
+	go func() { defer sampling.Done(); _ = runner.Run(sampleCtx) }()
+	defer func() {
+		stopSampling()
+		sampling.Wait()
+		res.SetSamples(runner.Timeline().All())
+		for _, m := range runner.Timeline().Marks() {
+			res.AddPhase(m.Name, m.At)
+		}
+	}()
+	if err := runner.WaitReady(ctx); err != nil {
+		return res, fmt.Errorf("samplers: %w", err)
+	}
+
+	// Steady state: every capability healthy, or the experiment is not worth running.
+	runner.Mark(PhaseSteady)
+	logf("%s: waiting for a healthy steady state", sc.Component.Name)
+	if unhealthy := waitSteady(ctx, runner.Timeline(), capabilities(in), in.Options); unhealthy != "" {
+		res.Invalid = "steady state not healthy before the fault: " + unhealthy
+		return res, nil
+	}
+	for c, w := range in.Work {
+		if err := w.Baseline(ctx); err != nil {
+			res.Invalid = fmt.Sprintf("baseline for %s: %v", c, err)
+			return res, nil
+		}
+	}
+
+	// Inject: the ledger is written before anything changes, and the component is restored
+	// on every way out of this function from here on.
+	runner.Mark(PhaseInject)
+	logf("%s: %s", sc.Component.Name, strings.ReplaceAll(plan.String(), "\n", "; "))
+	fault, err := kube.NewFault(in.Kube, plan, in.RunID, in.Options.Kube)
+	if err != nil {
+		return res, err
+	}
+	restored := false
+	restore := func() error {
+		if restored {
+			return nil
+		}
+		restored = true
+		// A cancelled run still restores: give restore its own bounded context.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+		defer cancel()
+		return fault.Restore(rctx)
+	}
+	defer func() {
+		if rerr := restore(); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("restore %s: %w", sc.Component.Name, rerr))
+		}
+	}()
+	if in.Faults != nil {
+		in.Faults(fault)
+	}
+	if err := fault.Inject(ctx); err != nil {
+		if errors.Is(err, kube.ErrFaultNotHeld) || errors.Is(err, kube.ErrCannotHold) {
+			res.Invalid = err.Error()
+			return res, nil
+		}
+		return res, fmt.Errorf("inject: %w", err)
+	}
+
+	// The fault holds from here: observe while the samplers run, create deferred work, and
+	// watch that nothing scales the component back.
+	t0 := runner.Mark(PhaseFaultHeld)
+	logf("%s: pods gone; observing for %s", sc.Component.Name, sc.Timing.Observe)
+	holdDone := make(chan kube.HoldReport, 1)
+	go func() {
+		rep, herr := fault.Hold(ctx, kube.HoldOptions{Window: sc.Timing.Observe})
+		if herr != nil {
+			rep.Violations = append(rep.Violations, kube.Violation{At: time.Now(), Kind: kube.ViolationKind("watch"), Detail: herr.Error()})
+		}
+		holdDone <- rep
+	}()
+	submitted := submitWork(ctx, in.Work, logf)
+	hold := <-holdDone
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	t1 := runner.Mark(PhaseRestore)
+	window := scenario.Window{Start: t0, End: t1}
+	res.SetWindow(window)
+	if !hold.Held() {
+		res.Invalid = "the fault did not hold: " + hold.Err().Error()
+	}
+
+	logf("%s: restoring", sc.Component.Name)
+	if err := restore(); err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	waitRecovered(ctx, runner.Timeline(), sc, t1, in.Options)
+	runner.Mark(PhaseRecovered)
+
+	// Deferred work: what was submitted during the outage must have been applied by now
+	// (or, where the documentation says it is lost, must not have been).
+	runner.Mark(PhaseVerify)
+	checks := map[scenario.Capability]*scenario.WorkCheck{}
+	for c, w := range in.Work {
+		if serr := submitted[c]; serr != nil {
+			wc := scenario.WorkCheck{Capability: c, What: "submit during the outage", CheckedAt: time.Now(), Detail: serr.Error()}
+			checks[c] = &wc
+			continue
+		}
+		wc, cerr := w.Check(ctx)
+		if cerr != nil {
+			wc = scenario.WorkCheck{Capability: c, What: "check after recovery", CheckedAt: time.Now(), Detail: cerr.Error()}
+		}
+		checks[c] = &wc
+		res.AddWork(wc)
+	}
+
+	// The verdicts.
+	stopSampling()
+	sampling.Wait()
+	for _, exp := range sc.Cells() {
+		samples := runner.Timeline().Samples(exp.Capability)
+		res.AddCell(scenario.EvaluateCell(exp, window, samples, workFor(exp, checks)))
+	}
+	return res, nil
+}
+
+// workFor hands a cell its work check when the expectation is judged on work: deferred
+// always, lost when a check exists (work that must not be applied later).
+func workFor(exp scenario.Expectation, checks map[scenario.Capability]*scenario.WorkCheck) *scenario.WorkCheck {
+	switch exp.Expect {
+	case scenario.Deferred, scenario.Lost:
+		return checks[exp.Capability]
+	}
+	return nil
+}
+
+func checkInput(in Input) error {
+	var missing []string
+	for _, exp := range in.Scenario.Cells() {
+		if _, ok := in.Samplers[exp.Capability]; !ok {
+			missing = append(missing, string(exp.Capability))
+		}
+	}
+	switch {
+	case in.Kube == nil:
+		return errors.New("chaos: no Kubernetes client")
+	case in.Namespace == "":
+		return errors.New("chaos: no namespace")
+	case in.RunID == "":
+		return errors.New("chaos: no run id")
+	case len(missing) > 0:
+		sort.Strings(missing)
+		return fmt.Errorf("chaos: no sampler for capabilities %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func capabilities(in Input) []scenario.Capability {
+	var cs []scenario.Capability
+	for _, exp := range in.Scenario.Cells() {
+		cs = append(cs, exp.Capability)
+	}
+	return cs
+}
+
+func newRunner(in Input) (*probe.Runner, error) {
+	var probes []probe.Probe
+	for _, c := range capabilities(in) {
+		probes = append(probes, probe.Probe{Sampler: in.Samplers[c]})
+	}
+	return probe.NewRunner(probe.Options{Interval: in.Options.SampleInterval, Timeout: in.Options.SampleTimeout, Loads: in.Options.Loads}, probes...)
+}
+
+// submitWork asks each work probe to create its work during the outage, in parallel, and
+// returns the ones that could not.
+func submitWork(ctx context.Context, work map[scenario.Capability]WorkProbe, logf func(string, ...any)) map[scenario.Capability]error {
+	var mu sync.Mutex
+	errs := map[scenario.Capability]error{}
+	var wg sync.WaitGroup
+	for c, w := range work {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Submit(ctx); err != nil {
+				logf("work for %s could not be submitted: %v", c, err)
+				mu.Lock()
+				errs[c] = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}

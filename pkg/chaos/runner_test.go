@@ -1,0 +1,271 @@
+package chaos_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/threescale-chaos/harness/pkg/chaos"
+	"github.com/threescale-chaos/harness/pkg/kube"
+	"github.com/threescale-chaos/harness/pkg/probe"
+	"github.com/threescale-chaos/harness/pkg/scenario"
+	"github.com/threescale-chaos/harness/pkg/twin/cluster"
+)
+
+// The runner against a real local cluster: a Deployment named like a 3scale component runs a
+// real server, one capability samples it and the others sample a server that stays up. The
+// runner must conclude exactly what happened, and say FAIL or INVALID when it should.
+
+var (
+	kc      *kube.Client
+	cs      kubernetes.Interface
+	twinBin string
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	tmp, err := os.MkdirTemp("", "chaos-runner-")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(tmp)
+	twinBin = filepath.Join(tmp, "threescale-twin")
+	if out, err := exec.Command("go", "build", "-o", twinBin, "github.com/threescale-chaos/harness/cmd/threescale-twin").CombinedOutput(); err != nil {
+		return fail(fmt.Errorf("build: %v: %s", err, out))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := cluster.Start(ctx, cluster.Config{Dir: filepath.Join(tmp, "cluster")}, cluster.NodeOptions{})
+	if err != nil {
+		return fail(err)
+	}
+	defer c.Stop()
+	cs = c.Client
+	if kc, err = kube.NewClient(c.RESTConfig()); err != nil {
+		return fail(err)
+	}
+	return m.Run()
+}
+
+func fail(err error) int { fmt.Fprintln(os.Stderr, err); return 1 }
+
+// component deploys a real server under a component's name in a fresh namespace and returns
+// the namespace and the server's URL.
+func component(t *testing.T, name string) (string, string) {
+	t.Helper()
+	ctx := context.Background()
+	ns := strings.ToLower(strings.ReplaceAll(t.Name(), "_", "-"))
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	labels := map[string]string{"deployment": name, "threescale_component": "backend", "threescale_component_element": "worker"}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(int32(1)),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"deployment": name}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					HostNetwork:                   true,
+					TerminationGracePeriodSeconds: ptr.To(int64(5)),
+					Containers: []corev1.Container{{
+						Name: name, Image: "twin/echo",
+						Command: []string{twinBin, "echo", "--listen", "127.0.0.1:" + strconv.Itoa(port)},
+						ReadinessProbe: &corev1.Probe{
+							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt(port)}},
+							PeriodSeconds: 1,
+						},
+					}},
+				},
+			},
+		},
+	}
+	if _, err := waitSA(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if r, err := http.Get(url); err == nil {
+			r.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never served", name)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return ns, url
+}
+
+func waitSA(ctx context.Context, ns string) (*corev1.ServiceAccount, error) {
+	for {
+		sa, err := cs.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		if err == nil {
+			return sa, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// scenarioFile builds a backend-worker scenario in which production-traffic has the given
+// expectation and every other capability is kept.
+func scenarioFile(t *testing.T, productionTraffic string) scenario.Scenario {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("component: backend-worker\ndoc: {section: backend-worker, summary: runner test}\ntiming: {observe: 4s, recoveryBudget: 30s}\nexpectations:\n")
+	for _, c := range scenario.Capabilities() {
+		exp := "{expect: kept}"
+		if c == scenario.ProductionTraffic {
+			exp = productionTraffic
+		}
+		fmt.Fprintf(&b, "  %s: %s\n", c, exp)
+	}
+	sc, err := scenario.Parse("runner-test.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+func samplers(componentURL, steadyURL string) map[scenario.Capability]probe.Sampler {
+	client := probe.NewHTTPClient(probe.HTTPClientOptions{})
+	m := map[scenario.Capability]probe.Sampler{}
+	for _, c := range scenario.Capabilities() {
+		u := steadyURL
+		if c == scenario.ProductionTraffic {
+			u = componentURL
+		}
+		m[c] = &probe.HTTPCheck{For: c, Client: client, Method: "GET", URL: u, Timeout: time.Second, WantStatus: probe.Is2xx}
+	}
+	return m
+}
+
+func steadyServer(t *testing.T) string {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }))
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+func runScenario(t *testing.T, ns string, sc scenario.Scenario, smp map[scenario.Capability]probe.Sampler) (scenarioResult, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := chaos.Run(ctx, chaos.Input{
+		Scenario: sc, Kube: kc, Namespace: ns, RunID: kube.NewRunID(time.Now()), Samplers: smp,
+		Options: chaos.Options{SampleInterval: 250 * time.Millisecond, SteadyTimeout: 30 * time.Second},
+		Logf:    t.Logf,
+	})
+	return scenarioResult{res.Verdict, res.Reason, res.Invalid, cellVerdicts(res.Cells)}, err
+}
+
+func replicas(t *testing.T, ns, name string) int32 {
+	t.Helper()
+	d, err := cs.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *d.Spec.Replicas
+}
+
+// The component's capability is lost while it is down and everything else kept: PASS, and
+// the component is back at its replicas afterwards.
+func TestRunPassesWhenExactlyTheExpectedCapabilityIsLost(t *testing.T) {
+	ns, url := component(t, "backend-worker")
+	r, err := runScenario(t, ns, scenarioFile(t, "{expect: lost}"), samplers(url, steadyServer(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.verdict != scenario.Pass {
+		t.Fatalf("verdict %s: %s (cells %v)", r.verdict, r.reason, r.cells)
+	}
+	if n := replicas(t, ns, "backend-worker"); n != 1 {
+		t.Fatalf("backend-worker left at %d replicas", n)
+	}
+}
+
+// A wrong expectation (kept where the capability is lost) fails the scenario, naming the cell.
+func TestRunFailsOnAWrongExpectation(t *testing.T) {
+	ns, url := component(t, "backend-worker")
+	r, err := runScenario(t, ns, scenarioFile(t, "{expect: kept}"), samplers(url, steadyServer(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.verdict != scenario.Fail || r.cells[scenario.ProductionTraffic] != scenario.Fail || !strings.Contains(r.reason, string(scenario.ProductionTraffic)) {
+		t.Fatalf("want FAIL naming production-traffic, got %s: %s (cells %v)", r.verdict, r.reason, r.cells)
+	}
+	for c, v := range r.cells {
+		if c != scenario.ProductionTraffic && v != scenario.Pass {
+			t.Errorf("cell %s: %s, want PASS", c, v)
+		}
+	}
+	if n := replicas(t, ns, "backend-worker"); n != 1 {
+		t.Fatalf("backend-worker left at %d replicas after a failed scenario", n)
+	}
+}
+
+// An unhealthy steady state (a capability already failing) is INVALID, and nothing is scaled.
+func TestRunIsInvalidWhenSteadyStateIsUnhealthy(t *testing.T) {
+	ns, url := component(t, "backend-worker")
+	smp := samplers(url, steadyServer(t))
+	smp[scenario.Search] = &probe.HTTPCheck{For: scenario.Search, Client: probe.NewHTTPClient(probe.HTTPClientOptions{}), Method: "GET", URL: "http://127.0.0.1:1/", Timeout: time.Second, WantStatus: probe.Is2xx}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := chaos.Run(ctx, chaos.Input{
+		Scenario: scenarioFile(t, "{expect: lost}"), Kube: kc, Namespace: ns, RunID: kube.NewRunID(time.Now()), Samplers: smp,
+		Options: chaos.Options{SampleInterval: 250 * time.Millisecond, SteadyTimeout: 3 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != scenario.Invalid || !strings.Contains(res.Invalid, "steady state") || !strings.Contains(res.Invalid, string(scenario.Search)) {
+		t.Fatalf("want INVALID for the steady state naming search, got %s: %s / %s", res.Verdict, res.Reason, res.Invalid)
+	}
+	for _, p := range res.Phases {
+		if p.Name == chaos.PhaseInject {
+			t.Fatalf("the runner reached inject with an unhealthy steady state")
+		}
+	}
+	if entries, err := kube.ReadLedger(ctx, kc, ns); err != nil || len(entries) != 0 {
+		t.Fatalf("ledger written for a run that never injected: %v %v", entries, err)
+	}
+}
+
+type scenarioResult struct {
+	verdict        scenario.Verdict
+	reason, invalid string
+	cells          map[scenario.Capability]scenario.Verdict
+}
