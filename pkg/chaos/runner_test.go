@@ -265,7 +265,7 @@ func TestRunIsInvalidWhenSteadyStateIsUnhealthy(t *testing.T) {
 }
 
 type scenarioResult struct {
-	verdict        scenario.Verdict
+	verdict         scenario.Verdict
 	reason, invalid string
-	cells          map[scenario.Capability]scenario.Verdict
+	cells           map[scenario.Capability]scenario.Verdict
 }
