@@ -20,8 +20,9 @@ const namespace = "3scale"
 
 // The twin every test of the package shares.
 var (
-	client kubernetes.Interface
-	values deploy.Values
+	client   kubernetes.Interface
+	values   deploy.Values
+	stateDir string // the local cluster's state directory
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -42,7 +43,8 @@ func run(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Config{Dir: filepath.Join(tmp, "cluster")}, cluster.NodeOptions{BackoffInitial: time.Second, BackoffMax: 5 * time.Second})
+	stateDir = filepath.Join(tmp, "cluster")
+	c, err := cluster.Start(ctx, cluster.Config{Dir: stateDir}, cluster.NodeOptions{BackoffInitial: time.Second, BackoffMax: 5 * time.Second})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start cluster:", err)
 		return 1
