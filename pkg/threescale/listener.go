@@ -1,0 +1,93 @@
+package threescale
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Listener is backend-listener: the Service Management API (POST /transactions.xml,
+// research/apicast-apisonator.md §4.2) and, with the internal API's Basic credentials,
+// the internal API system uses to sync (§4.3). Requests are made once, never retried.
+type Listener struct {
+	URL    string
+	Client *http.Client
+
+	internalUser, internalPassword string
+}
+
+// HasInternalAPI reports whether the internal API credentials were found.
+func (l *Listener) HasInternalAPI() bool { return l != nil && l.internalPassword != "" }
+
+// Report sends one report (POST /transactions.xml) of usage for the application with
+// userKey, authenticated with the service token. apisonator answers 202 after only
+// checking the service (§4.2, §5): the usage is applied later by backend-worker.
+func (l *Listener) Report(ctx context.Context, serviceID int64, serviceToken, userKey string, usage map[string]int) error {
+	form := url.Values{}
+	form.Set("service_token", serviceToken)
+	form.Set("service_id", fmt.Sprint(serviceID))
+	form.Set("transactions[0][user_key]", userKey)
+	for m, n := range usage {
+		form.Set("transactions[0][usage]["+m+"]", fmt.Sprint(n))
+	}
+	status, body, err := l.do(ctx, http.MethodPost, "/transactions.xml", "application/x-www-form-urlencoded", []byte(form.Encode()), false)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusAccepted {
+		return &APIError{Method: http.MethodPost, Path: "/transactions.xml", Status: status, Body: snippet(body)}
+	}
+	return nil
+}
+
+// SetAlertLimits makes alert levels (percent of a limit) count for the service
+// (POST /internal/services/{sid}/alert_limits/, §6): porta sends these when a provider
+// turns on web alerts; the harness needs them for its alerts capability.
+func (l *Listener) SetAlertLimits(ctx context.Context, serviceID int64, levels ...int) error {
+	if !l.HasInternalAPI() {
+		return errors.New("backend internal API credentials not found (Secret backend-internal-api)")
+	}
+	path := fmt.Sprintf("/internal/services/%d/alert_limits/", serviceID)
+	for _, v := range levels {
+		b, _ := json.Marshal(map[string]any{"alert_limit": map[string]any{"value": v}})
+		status, body, err := l.do(ctx, http.MethodPost, path, "application/json", b, true)
+		if err != nil {
+			return err
+		}
+		if status/100 != 2 {
+			return &APIError{Method: http.MethodPost, Path: path, Status: status, Body: snippet(body)}
+		}
+	}
+	return nil
+}
+
+func (l *Listener) do(ctx context.Context, method, path, ctype string, body []byte, internal bool) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, l.URL+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	req.Header.Set("Content-Type", ctype)
+	if internal {
+		req.SetBasicAuth(l.internalUser, l.internalPassword)
+	}
+	resp, err := l.Client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return 0, nil, &TransportError{Method: method, Path: strings.TrimSuffix(path, "/"), Err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if err != nil {
+		return resp.StatusCode, nil, &TransportError{Method: method, Path: path, Err: err}
+	}
+	return resp.StatusCode, b, nil
+}

@@ -1,0 +1,807 @@
+package threescale
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/threescale-chaos/harness/pkg/probe"
+	"github.com/threescale-chaos/harness/pkg/scenario"
+)
+
+// SamplerOptions tunes the samplers; zero values take the defaults, which suit the twin.
+// The runner's per-sample timeout must exceed AsyncBound for the capabilities that wait
+// for an asynchronous effect (search-indexing, zync-sync, alerts).
+type SamplerOptions struct {
+	// Timeout bounds each HTTP request and store command (default probe.DefaultTimeout).
+	Timeout time.Duration
+	// AsyncBound bounds the wait for an asynchronous effect: a new account becoming
+	// searchable, a zync entry, an alert (default 20s).
+	AsyncBound time.Duration
+	// PollInterval is how often such an effect is looked for (default 250ms).
+	PollInterval time.Duration
+	// RateLimitMargin is how many requests past the limit the rate-limiting sample sends
+	// before it gives up (default 5), spaced by PollInterval: the worker applies counts
+	// asynchronously (research/apicast-apisonator.md §5).
+	RateLimitMargin int
+	// AlertBound bounds how long a backend alert event may wait for system to import it
+	// (default 150s): backend pings system's
+	// events hook at most once a minute (SET events/ping EX 60 NX, §6).
+	AlertBound time.Duration
+	// HeartbeatMaxAge is the oldest Sidekiq heartbeat that counts as alive (default 60s,
+	// the identity hash's TTL, research/porta-zync.md §4.1).
+	HeartbeatMaxAge time.Duration
+	// QueueMaxAge is the oldest queued Sidekiq job (background-jobs) or Resque report job
+	// (backend-report-queue) that counts as healthy (default 60s).
+	QueueMaxAge time.Duration
+	// FailedJobMaxAge is the oldest failed backend job that counts as healthy: the
+	// reschedule period plus a margin (default 360s: RESCHEDULE_JOBS_FREQ 300s + 60s,
+	// research/apicast-apisonator.md §5).
+	FailedJobMaxAge time.Duration
+}
+
+func (o SamplerOptions) withDefaults() SamplerOptions {
+	if o.Timeout <= 0 {
+		o.Timeout = probe.DefaultTimeout
+	}
+	if o.AsyncBound <= 0 {
+		o.AsyncBound = 20 * time.Second
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 250 * time.Millisecond
+	}
+	if o.AlertBound <= 0 {
+		o.AlertBound = 150 * time.Second
+	}
+	if o.RateLimitMargin <= 0 {
+		o.RateLimitMargin = 5
+	}
+	if o.HeartbeatMaxAge <= 0 {
+		o.HeartbeatMaxAge = 60 * time.Second
+	}
+	if o.QueueMaxAge <= 0 {
+		o.QueueMaxAge = 60 * time.Second
+	}
+	if o.FailedJobMaxAge <= 0 {
+		o.FailedJobMaxAge = 360 * time.Second
+	}
+	return o
+}
+
+// Samplers returns one sampler per capability in scenario.Capabilities(), each doing what
+// the capability's doc comment says: one attempt per request, a per-request timeout, no
+// retries, and the error class of the first thing that went wrong.
+func Samplers(env *Env, f *Fixture, opts SamplerOptions) map[scenario.Capability]probe.Sampler {
+	o := opts.withDefaults()
+	s := &samplers{env: env, f: f, o: o}
+	return map[scenario.Capability]probe.Sampler{
+		scenario.ProductionTraffic:      upstreamCheck(env.Production, f.ProductionHost, "/chaos/"+f.Token+"/production", f.UserKey, o.Timeout, scenario.ProductionTraffic),
+		scenario.StagingTraffic:         upstreamCheck(env.Staging, f.StagingHost, "/chaos/"+f.Token+"/staging", f.UserKey, o.Timeout, scenario.StagingTraffic),
+		scenario.UnauthorizedDenial:     probe.Func(scenario.UnauthorizedDenial, s.unauthorizedDenial),
+		scenario.GatewayConfigRetrieval: s.gatewayConfig(),
+		scenario.RateLimiting:           probe.Func(scenario.RateLimiting, s.rateLimiting),
+		scenario.Analytics:              s.analytics(),
+		scenario.Alerts:                 probe.Check(scenario.Alerts, (&alertSampler{s: s}).sample),
+		scenario.AdminAPIRead:           probe.Check(scenario.AdminAPIRead, s.adminRead),
+		scenario.AdminAPIWrite:          probe.Check(scenario.AdminAPIWrite, s.adminWrite),
+		scenario.AdminPortal:            s.portal(scenario.AdminPortal, env.Target.Admin, "/p/login", func(b []byte) error { return bodyHas(b, "<form", "password") }),
+		scenario.DeveloperPortal:        s.portal(scenario.DeveloperPortal, env.Target.DeveloperPortal, "/", func(b []byte) error { return bodyHas(b, "<html") }),
+		scenario.Search:                 searchCheck(env, f, o.Timeout),
+		scenario.SearchIndexing:         probe.Check(scenario.SearchIndexing, (&indexSampler{s: s}).sample),
+		scenario.BackgroundJobs:         probe.Check(scenario.BackgroundJobs, s.backgroundJobs),
+		scenario.ZyncSync:               probe.Check(scenario.ZyncSync, s.zyncSync),
+		scenario.BackendReportQueue:     probe.Check(scenario.BackendReportQueue, s.reportQueue),
+		scenario.FailedJobRescheduling:  probe.Check(scenario.FailedJobRescheduling, s.failedJobs),
+	}
+}
+
+type samplers struct {
+	env *Env
+	f   *Fixture
+	o   SamplerOptions
+}
+
+// upstreamCheck is one authorized request through a gateway. Healthy: a 2xx whose body is
+// the upstream's JSON echo of the request path, so a gateway's own answer never passes
+// (research/apicast-apisonator.md §1.2 lists APIcast's plain-text ones).
+func upstreamCheck(g *Gateway, host, path, userKey string, timeout time.Duration, c scenario.Capability) *probe.HTTPCheck {
+	return &probe.HTTPCheck{For: c, Client: g.Client, URL: g.RequestURL(path, userKey), Host: host, Timeout: timeout,
+		WantBody: func(b []byte) error { return upstreamEcho(b, path) }}
+}
+
+// upstreamEcho checks the body is the upstream's echo of path.
+func upstreamEcho(b []byte, path string) error {
+	var echo struct {
+		Path string `json:"path"`
+	}
+	if err := json.Unmarshal(b, &echo); err != nil {
+		return fmt.Errorf("not the upstream's JSON: %s", snippet(b))
+	}
+	if echo.Path != path {
+		return fmt.Errorf("upstream echoed path %q, want %q", echo.Path, path)
+	}
+	return nil
+}
+
+// unauthorizedDenial sends the unknown key through both gateways. A request that got no
+// answer, or any non-2xx that is not the upstream's echo, was denied; a 2xx, or the echo
+// under any status, means the gateway failed open.
+func (s *samplers) unauthorizedDenial(ctx context.Context) scenario.Sample {
+	out := scenario.Sample{OK: true}
+	var details []string
+	for _, g := range []struct {
+		gw   *Gateway
+		host string
+	}{{s.env.Production, s.f.ProductionHost}, {s.env.Staging, s.f.StagingHost}} {
+		path := "/chaos/" + s.f.Token + "/denial"
+		c := &probe.HTTPCheck{For: scenario.UnauthorizedDenial, Client: g.gw.Client, URL: g.gw.RequestURL(path, s.f.UnknownKey), Host: g.host,
+			Timeout: s.o.Timeout, WantStatus: func(int) bool { return true }}
+		got, body := c.Do(ctx)
+		if out.Status == 0 {
+			out.Status = got.Status
+		}
+		switch {
+		case got.Status == 0:
+			details = append(details, fmt.Sprintf("%s: no answer (%s)", g.gw.Name, got.ErrorClass))
+		case probe.Is2xx(got.Status) || upstreamEcho(body, path) == nil:
+			out.OK, out.Status, out.ErrorClass = false, got.Status, scenario.ErrWrongStatus
+			details = append(details, fmt.Sprintf("%s: status %d: the unknown key reached the upstream (fail-open)", g.gw.Name, got.Status))
+		default:
+			details = append(details, fmt.Sprintf("%s: denied %d", g.gw.Name, got.Status))
+		}
+	}
+	out.Detail = strings.Join(details, "; ")
+	return out
+}
+
+// gatewayConfig fetches the production configuration the way a booting apicast-production
+// does: the master endpoint with APIcast's token as Basic userinfo (research/porta-zync.md
+// §6), filtered by the product's host.
+func (s *samplers) gatewayConfig() *probe.HTTPCheck {
+	m := s.env.Target.Master
+	h := http.Header{}
+	h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(s.env.APIcastConfigs.token+":")))
+	h.Set("X-Forwarded-Proto", "https")
+	q := url.Values{"host": {s.f.ProductionHost}}
+	sid := s.f.ServiceID
+	return &probe.HTTPCheck{For: scenario.GatewayConfigRetrieval, Client: s.env.HTTP, Timeout: s.o.Timeout, Header: h, Host: m.Host,
+		URL:        strings.TrimSuffix(m.URL, "/") + "/master/api/proxy/configs/production.json?" + q.Encode(),
+		WantStatus: probe.StatusIn(http.StatusOK),
+		WantBody: func(b []byte) error {
+			var cfg struct {
+				ProxyConfigs []struct {
+					ProxyConfig struct {
+						Content struct {
+							ID int64 `json:"id"`
+						} `json:"content"`
+					} `json:"proxy_config"`
+				} `json:"proxy_configs"`
+			}
+			if err := json.Unmarshal(b, &cfg); err != nil {
+				return fmt.Errorf("not a proxy_configs document: %s", snippet(b))
+			}
+			for _, pc := range cfg.ProxyConfigs {
+				if pc.ProxyConfig.Content.ID == sid {
+					return nil
+				}
+			}
+			return fmt.Errorf("product %d not in the %d production configs", sid, len(cfg.ProxyConfigs))
+		}}
+}
+
+// rateLimiting spends the limited application's per-minute limit through
+// apicast-production: healthy when a 429 comes within the limit plus the margin.
+func (s *samplers) rateLimiting(ctx context.Context) scenario.Sample {
+	start := time.Now()
+	n := s.f.Limit + s.o.RateLimitMargin
+	path := "/chaos/" + s.f.Token + "/limited"
+	var last scenario.Sample
+	for i := 0; i < n; i++ {
+		c := &probe.HTTPCheck{For: scenario.RateLimiting, Client: s.env.Production.Client, URL: s.env.Production.RequestURL(path, s.f.LimitedUserKey),
+			Host: s.f.ProductionHost, Timeout: s.o.Timeout, WantStatus: probe.StatusIn(http.StatusTooManyRequests)}
+		got, body := c.Do(ctx)
+		got.Time, got.Latency = start, time.Since(start)
+		switch {
+		case got.OK:
+			got.Detail = fmt.Sprintf("429 after %d requests", i+1)
+			return got
+		case got.Status == 0 || !probe.Is2xx(got.Status):
+			return got // the gateway itself failed, or denied otherwise
+		case upstreamEcho(body, path) != nil:
+			got.ErrorClass, got.Detail = scenario.ErrWrongBody, "2xx that is not the upstream's"
+			return got
+		}
+		last = got
+		if i+1 >= s.f.Limit {
+			select {
+			case <-ctx.Done():
+			case <-time.After(s.o.PollInterval):
+			}
+		}
+	}
+	last.OK, last.ErrorClass = false, scenario.ErrNotApplied
+	last.Detail = fmt.Sprintf("no 429 after %d requests (limit %d per minute): usage is not being counted", n, s.f.Limit)
+	return last
+}
+
+// analytics reads the product's hits today through the Analytics API (stats scope).
+func (s *samplers) analytics() *probe.HTTPCheck {
+	a := s.env.Admin
+	q := url.Values{"metric_name": {"hits"}, "period": {"day"}, "access_token": {a.token}}
+	h := http.Header{}
+	h.Set("X-Forwarded-Proto", "https")
+	return &probe.HTTPCheck{For: scenario.Analytics, Client: s.env.HTTP, Timeout: s.o.Timeout, Host: a.host, Header: h,
+		URL:        fmt.Sprintf("%s/stats/services/%d/usage.json?%s", a.base, s.f.ServiceID, q.Encode()),
+		WantStatus: probe.StatusIn(http.StatusOK),
+		WantBody: func(b []byte) error {
+			var u struct {
+				Total *json.Number `json:"total"`
+			}
+			if err := json.Unmarshal(b, &u); err != nil || u.Total == nil {
+				return fmt.Errorf("no usage total: %s", snippet(b))
+			}
+			return nil
+		}}
+}
+
+// adminFailure turns an Admin error into a classified failure.
+func adminFailure(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return &probe.Failure{Class: probe.ClassifyStatus(ae.Status), Status: ae.Status, Detail: ae.Error()}
+	}
+	return &probe.Failure{Class: probe.ClassifyError(err), Detail: probe.ErrorDetail(err)}
+}
+
+func (s *samplers) call(ctx context.Context, method, path string, params url.Values, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	return adminFailure(s.env.Admin.JSON(ctx, method, path, params, out))
+}
+
+// adminRead lists the products and finds the buyer account.
+func (s *samplers) adminRead(ctx context.Context) error {
+	var svcs struct {
+		Services []struct {
+			Service struct {
+				ID int64 `json:"id"`
+			} `json:"service"`
+		} `json:"services"`
+	}
+	if err := s.call(ctx, http.MethodGet, "/admin/api/services.json", url.Values{"per_page": {"500"}}, &svcs); err != nil {
+		return err
+	}
+	found := false
+	for _, x := range svcs.Services {
+		found = found || x.Service.ID == s.f.ServiceID
+	}
+	if !found {
+		return probe.Failf(scenario.ErrWrongBody, "product %d not listed among %d", s.f.ServiceID, len(svcs.Services))
+	}
+	var acc struct {
+		Account struct {
+			ID int64 `json:"id"`
+		} `json:"account"`
+	}
+	if err := s.call(ctx, http.MethodGet, "/admin/api/accounts/find.json", url.Values{"username": {s.f.OrgName}}, &acc); err != nil {
+		return err
+	}
+	if acc.Account.ID != s.f.AccountID {
+		return probe.Failf(scenario.ErrWrongBody, "accounts/find returned account %d, want %d", acc.Account.ID, s.f.AccountID)
+	}
+	return nil
+}
+
+// adminWrite updates the product's description, creates and deletes a key of the write
+// application, and reads each change back.
+func (s *samplers) adminWrite(ctx context.Context) error {
+	stamp := randomHex(6)
+	sp := fmt.Sprintf("/admin/api/services/%d.json", s.f.ServiceID)
+	desc := "threescale-chaos " + s.f.RunID + " write " + stamp
+	if err := s.call(ctx, http.MethodPut, sp, url.Values{"description": {desc}}, nil); err != nil {
+		return err
+	}
+	var svc struct {
+		Service struct {
+			Description string `json:"description"`
+		} `json:"service"`
+	}
+	if err := s.call(ctx, http.MethodGet, sp, nil, &svc); err != nil {
+		return err
+	}
+	if svc.Service.Description != desc {
+		return probe.Failf(scenario.ErrWrongBody, "product description did not read back")
+	}
+	kp := fmt.Sprintf("/admin/api/accounts/%d/applications/%d/keys", s.f.AccountID, s.f.WriteApp.ID)
+	key := "chaos" + stamp
+	if err := s.call(ctx, http.MethodPost, kp+".json", url.Values{"key": {key}}, nil); err != nil {
+		return err
+	}
+	var keys struct {
+		Keys []struct {
+			Key struct {
+				Value string `json:"value"`
+			} `json:"key"`
+		} `json:"keys"`
+	}
+	if err := s.call(ctx, http.MethodGet, kp+".json", nil, &keys); err != nil {
+		return err
+	}
+	found := false
+	for _, k := range keys.Keys {
+		found = found || k.Key.Value == key
+	}
+	if !found {
+		return probe.Failf(scenario.ErrWrongBody, "created key did not read back")
+	}
+	return s.call(ctx, http.MethodDelete, kp+"/"+key+".json", nil, nil)
+}
+
+// portal loads one page of a portal with the https header porta wants on tenant hosts.
+func (s *samplers) portal(c scenario.Capability, e Endpoint, path string, want func([]byte) error) *probe.HTTPCheck {
+	h := http.Header{}
+	h.Set("X-Forwarded-Proto", "https")
+	return &probe.HTTPCheck{For: c, Client: s.env.HTTP, Timeout: s.o.Timeout, Host: e.Host, Header: h,
+		URL: strings.TrimSuffix(e.URL, "/") + path, WantStatus: probe.StatusIn(http.StatusOK), WantBody: want}
+}
+
+func bodyHas(b []byte, markers ...string) error {
+	lower := bytes.ToLower(b)
+	for _, m := range markers {
+		if !bytes.Contains(lower, []byte(m)) {
+			return fmt.Errorf("page has no %q", m)
+		}
+	}
+	return nil
+}
+
+// searchCheck is GET /admin/api/applications.json?account_query=<org>: searchd answers
+// (research/porta-zync.md §3.2) and lists the fixture's main application.
+func searchCheck(env *Env, f *Fixture, timeout time.Duration) *probe.HTTPCheck {
+	return searchFor(env, f.OrgName, f.App.ID, timeout, scenario.Search)
+}
+
+func searchFor(env *Env, org string, appID int64, timeout time.Duration, c scenario.Capability) *probe.HTTPCheck {
+	a := env.Admin
+	q := url.Values{"account_query": {org}, "access_token": {a.token}}
+	h := http.Header{}
+	h.Set("X-Forwarded-Proto", "https")
+	return &probe.HTTPCheck{For: c, Client: env.HTTP, Timeout: timeout, Host: a.host, Header: h,
+		URL:        a.base + "/admin/api/applications.json?" + q.Encode(),
+		WantStatus: probe.StatusIn(http.StatusOK),
+		WantBody: func(b []byte) error {
+			ids, err := applicationIDs(b)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				if id == appID || appID == 0 {
+					return nil
+				}
+			}
+			return fmt.Errorf("account_query %s: %d applications, not the harness's", org, len(ids))
+		}}
+}
+
+func applicationIDs(b []byte) ([]int64, error) {
+	var apps struct {
+		Applications []struct {
+			Application struct {
+				ID int64 `json:"id"`
+			} `json:"application"`
+		} `json:"applications"`
+	}
+	if err := json.Unmarshal(b, &apps); err != nil {
+		return nil, fmt.Errorf("not an applications list: %s", snippet(b))
+	}
+	ids := make([]int64, 0, len(apps.Applications))
+	for _, a := range apps.Applications {
+		ids = append(ids, a.Application.ID)
+	}
+	return ids, nil
+}
+
+// indexSampler creates one buyer account per sample (with an application, signup's
+// application_plan_id) and waits for account_query to find it.
+type indexSampler struct {
+	s   *samplers
+	mu  sync.Mutex
+	seq int
+}
+
+func (x *indexSampler) sample(ctx context.Context) error {
+	x.mu.Lock()
+	x.seq++
+	org := fmt.Sprintf("chaosidx%sn%d%s", x.s.f.Token, x.seq, randomHex(2))
+	x.mu.Unlock()
+	return x.s.createAndFind(ctx, org)
+}
+
+// createAndFind signs up org with an application on the plain plan, then polls search.
+func (s *samplers) createAndFind(ctx context.Context, org string) error {
+	var acc struct {
+		Account struct {
+			ID int64 `json:"id"`
+		} `json:"account"`
+	}
+	if err := s.call(ctx, http.MethodPost, "/admin/api/signup.json", url.Values{"org_name": {org}, "username": {org},
+		"email": {org + "@chaos.example.com"}, "password": {randomHex(12)}, "application_plan_id": {strconv.FormatInt(s.f.PlanID, 10)}}, &acc); err != nil {
+		return err
+	}
+	return s.waitFor(ctx, "account "+org+" searchable", func(ctx context.Context) (bool, string) {
+		got := searchFor(s.env, org, 0, s.o.Timeout, scenario.SearchIndexing)
+		smp, body := got.Do(ctx)
+		if !smp.OK {
+			return false, smp.String()
+		}
+		ids, _ := applicationIDs(body)
+		return len(ids) > 0, fmt.Sprintf("%d applications found", len(ids))
+	})
+}
+
+// waitFor polls cond within AsyncBound; a miss is ErrNotApplied with the last state seen.
+func (s *samplers) waitFor(ctx context.Context, what string, cond func(ctx context.Context) (bool, string)) error {
+	wctx, cancel := context.WithTimeout(ctx, s.o.AsyncBound)
+	defer cancel()
+	last := "nothing observed"
+	err := wait.PollUntilContextCancel(wctx, s.o.PollInterval, true, func(ctx context.Context) (bool, error) {
+		ok, seen := cond(ctx)
+		if seen != "" {
+			last = seen
+		}
+		return ok, nil
+	})
+	if err != nil {
+		return probe.Failf(scenario.ErrNotApplied, "%s: not within %s; last seen: %s", what, s.o.AsyncBound, last)
+	}
+	return nil
+}
+
+// storeFailure classifies a store error (refused, timeout...).
+func storeFailure(what string, err error) error {
+	return &probe.Failure{Class: probe.ClassifyError(err), Detail: what + ": " + probe.ErrorDetail(err)}
+}
+
+// backgroundJobs reads Sidekiq's layout in system-redis (research/porta-zync.md §4.1,
+// §4.4): a process whose heartbeat is fresh, and no queue whose oldest job is too old.
+func (s *samplers) backgroundJobs(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	r := s.env.SystemRedis
+	procs, err := r.SMembers(ctx, "processes").Result()
+	if err != nil {
+		return storeFailure("system-redis SMEMBERS processes", err)
+	}
+	now := time.Now()
+	freshest := time.Duration(-1)
+	for _, p := range procs {
+		beat, err := r.HGet(ctx, p, "beat").Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return storeFailure("system-redis HGET beat", err)
+		}
+		if age := now.Sub(epoch(beat)); freshest < 0 || age < freshest {
+			freshest = age
+		}
+	}
+	if freshest < 0 || freshest > s.o.HeartbeatMaxAge {
+		return probe.Failf(scenario.ErrNotApplied, "no Sidekiq process with a heartbeat under %s (%d registered)", s.o.HeartbeatMaxAge, len(procs))
+	}
+	queues, err := r.SMembers(ctx, "queues").Result()
+	if err != nil {
+		return storeFailure("system-redis SMEMBERS queues", err)
+	}
+	for _, q := range queues {
+		// LPUSH adds at the head: the oldest job is the last element.
+		raw, err := r.LIndex(ctx, "queue:"+q, -1).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return storeFailure("system-redis LINDEX queue:"+q, err)
+		}
+		var job struct {
+			EnqueuedAt json.Number `json:"enqueued_at"`
+		}
+		if json.Unmarshal([]byte(raw), &job) != nil {
+			continue
+		}
+		if age := now.Sub(epoch(job.EnqueuedAt.String())); age > s.o.QueueMaxAge {
+			return probe.Failf(scenario.ErrNotApplied, "queue:%s has a job waiting %s (bound %s)", q, age.Round(time.Second), s.o.QueueMaxAge)
+		}
+	}
+	return nil
+}
+
+// epoch parses a float Unix time.
+func epoch(s string) time.Time {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(f*1e9))
+}
+
+// zyncSync changes the zync application and waits for zync's database to record an entry
+// for it newer than the change (research/porta-zync.md §5).
+func (s *samplers) zyncSync(ctx context.Context) error {
+	before, err := zyncLatestEntry(ctx, s.env, s.f.ZyncApp.ID, s.o.Timeout)
+	if err != nil {
+		return storeFailure("zync-database", err)
+	}
+	marker := "chaos-zync-" + randomHex(6)
+	if err := s.updateApp(ctx, s.f.ZyncApp, marker); err != nil {
+		return err
+	}
+	return s.waitFor(ctx, "zync entry for application "+strconv.FormatInt(s.f.ZyncApp.ID, 10), func(ctx context.Context) (bool, string) {
+		id, err := zyncLatestEntry(ctx, s.env, s.f.ZyncApp.ID, s.o.Timeout)
+		if err != nil {
+			return false, "zync-database: " + probe.ErrorDetail(err)
+		}
+		return id > before, fmt.Sprintf("latest entry %d, before the change %d", id, before)
+	})
+}
+
+// updateApp changes an application's description through the Account Management API.
+func (s *samplers) updateApp(ctx context.Context, app Application, desc string) error {
+	return s.call(ctx, http.MethodPut, fmt.Sprintf("/admin/api/accounts/%d/applications/%d.json", s.f.AccountID, app.ID), url.Values{"description": {desc}}, nil)
+}
+
+// zyncLatestEntry is the newest entries.id for an application's model (0: none).
+func zyncLatestEntry(ctx context.Context, env *Env, appID int64, timeout time.Duration) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var id int64
+	err := env.ZyncDB.QueryRow(ctx, `SELECT COALESCE(max(e.id), 0) FROM entries e JOIN models m ON m.id = e.model_id
+		WHERE m.record_type = 'Application' AND m.record_id = $1`, appID).Scan(&id)
+	return id, err
+}
+
+// Resque keys in backend-redis's queues database (research/apicast-apisonator.md §5).
+const (
+	resqueReportQueue = "resque:queue:priority"
+	resqueFailed      = "resque:failed"
+	reportJobClass    = "ThreeScale::Backend::Transactor::ReportJob"
+)
+
+// reportQueue: the oldest report job (Resque RPUSHes, so index 0) is younger than the
+// bound; its enqueue time is the job's third argument.
+func (s *samplers) reportQueue(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	age, n, err := oldestReportJob(ctx, s.env)
+	if err != nil {
+		return storeFailure("backend-redis "+resqueReportQueue, err)
+	}
+	if age > s.o.QueueMaxAge {
+		return probe.Failf(scenario.ErrNotApplied, "%d report jobs queued, the oldest for %s (bound %s)", n, age.Round(time.Second), s.o.QueueMaxAge)
+	}
+	return nil
+}
+
+func oldestReportJob(ctx context.Context, env *Env) (time.Duration, int64, error) {
+	q := env.BackendQueues
+	n, err := q.LLen(ctx, resqueReportQueue).Result()
+	if err != nil || n == 0 {
+		return 0, n, err
+	}
+	raw, err := q.LIndex(ctx, resqueReportQueue, 0).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, n, err
+	}
+	var job struct {
+		Args []json.RawMessage `json:"args"`
+	}
+	if json.Unmarshal([]byte(raw), &job) != nil || len(job.Args) < 3 {
+		return 0, n, nil
+	}
+	return time.Since(epoch(string(job.Args[2]))), n, nil
+}
+
+// failedJobs keeps a canary failed report job of the harness's main application in
+// resque:failed (planting one when none of the harness's is there) and is healthy while no
+// failed job is older than the bound: backend-cron moves them back to their queue
+// (research/apicast-apisonator.md §5). A rescheduled canary adds one hit to the main
+// application, which no count depends on.
+func (s *samplers) failedJobs(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	jobs, err := s.env.BackendQueues.LRange(ctx, resqueFailed, 0, -1).Result()
+	if err != nil {
+		return storeFailure("backend-redis LRANGE "+resqueFailed, err)
+	}
+	marker := canaryMarker(s.f)
+	ours := false
+	var oldest time.Duration
+	for _, raw := range jobs {
+		var fj struct {
+			FailedAt string `json:"failed_at"`
+			Error    string `json:"error"`
+		}
+		if json.Unmarshal([]byte(raw), &fj) != nil {
+			continue
+		}
+		ours = ours || strings.HasPrefix(fj.Error, marker)
+		if t, ok := resqueTime(fj.FailedAt); ok && time.Since(t) > oldest {
+			oldest = time.Since(t)
+		}
+	}
+	if !ours {
+		if err := plantCanary(ctx, s.env, s.f, s.f.App, 0); err != nil {
+			return storeFailure("backend-redis RPUSH "+resqueFailed, err)
+		}
+	}
+	if oldest > s.o.FailedJobMaxAge {
+		return probe.Failf(scenario.ErrNotApplied, "%d failed jobs, the oldest failed %s ago (bound %s)", len(jobs), oldest.Round(time.Second), s.o.FailedJobMaxAge)
+	}
+	return nil
+}
+
+func canaryMarker(f *Fixture) string { return "threescale-chaos canary " + f.Token }
+
+// plantCanary pushes a failed ReportJob (one hit for app) in Resque::Failure::Redis's
+// format; seq tells canaries apart.
+func plantCanary(ctx context.Context, env *Env, f *Fixture, app Application, seq int) error {
+	now := time.Now()
+	payload := map[string]any{
+		"class": reportJobClass,
+		"args": []any{strconv.FormatInt(f.ServiceID, 10),
+			map[string]any{"0": map[string]any{"app_id": app.BackendID, "usage": map[string]int{"hits": 1}}},
+			float64(now.UnixNano()) / 1e9, map[string]any{}},
+	}
+	b, err := json.Marshal(map[string]any{
+		"failed_at": now.UTC().Format("2006/01/02 15:04:05 UTC"), "payload": payload, "exception": "ThreescaleChaosCanary",
+		"error": fmt.Sprintf("%s %s %d", canaryMarker(f), app.Name, seq), "backtrace": []string{}, "worker": "threescale-chaos", "queue": "priority",
+	})
+	if err != nil {
+		return err
+	}
+	return env.BackendQueues.RPush(ctx, resqueFailed, b).Err()
+}
+
+// resqueTime parses failed_at ("%Y/%m/%d %H:%M:%S %Z"), and RFC 3339 for safety.
+func resqueTime(s string) (time.Time, bool) {
+	for _, layout := range []string{"2006/01/02 15:04:05 MST", "2006/01/02 15:04:05 -0700", time.RFC3339Nano} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// alertSampler reports usage for the next application of the alert pool until it crosses
+// the next alert level, then waits for a new alert in system's alerts list.
+type alertSampler struct {
+	s  *samplers
+	mu sync.Mutex
+	// next indexes the pool of (application, level) crossings; each fires once per 24h.
+	next      int
+	lastNudge time.Time
+	// firstSeen remembers when each pending backend event was first seen waiting.
+	firstSeen map[string]time.Time
+}
+
+var alertRow = regexp.MustCompile(`data-id="(\d+)"`)
+
+// alertNudgeEvery is how often the sampler crosses a new utilization level so that alert
+// events keep flowing; with the default pool it lasts about 40 minutes.
+const alertNudgeEvery = 30 * time.Second
+
+// crossNext reports usage that takes the next alert application over the next level, so the
+// worker raises an alert (research/apicast-apisonator.md §6). false: the pool is used up.
+func (x *alertSampler) crossNext(ctx context.Context, timeout time.Duration) (bool, error) {
+	s := x.s
+	x.mu.Lock()
+	i := x.next
+	if i >= len(alertLevels)*len(s.f.AlertApps) {
+		x.mu.Unlock()
+		return false, nil
+	}
+	x.next++
+	x.mu.Unlock()
+	app := s.f.AlertApps[i/len(alertLevels)]
+	j := i % len(alertLevels)
+	prev := 0
+	if j > 0 {
+		prev = alertLevels[j-1]*s.f.AlertLimit/100 + 1
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return true, s.env.Listener.Report(rctx, s.f.ServiceID, s.f.ServiceToken, app.UserKey, map[string]int{"hits": alertLevels[j]*s.f.AlertLimit/100 + 1 - prev})
+}
+
+// sample keeps alerts flowing and judges their delivery: the worker stores an alert as an
+// event in backend-redis's events/queue, pings system's events hook (at most once a minute:
+// SET events/ping NX EX 60) and system imports and deletes the events it fetched
+// (research/apicast-apisonator.md §6). Healthy while no event has waited longer than
+// AlertBound. Waiting for each alert to surface would take up to two minutes per sample; the
+// alert itself is proved by the alerts work probe.
+func (x *alertSampler) sample(ctx context.Context) error {
+	s := x.s
+	if !s.env.Listener.HasInternalAPI() {
+		return probe.Failf(scenario.ErrOther, "backend-listener or its internal API credentials are unknown (target backend:)")
+	}
+	if len(s.f.AlertApps) == 0 {
+		return probe.Failf(scenario.ErrOther, "the fixture has no alert applications")
+	}
+	now := time.Now()
+	x.mu.Lock()
+	nudge := now.Sub(x.lastNudge) >= alertNudgeEvery
+	if nudge {
+		x.lastNudge = now
+	}
+	x.mu.Unlock()
+	if nudge {
+		if _, err := x.crossNext(ctx, s.o.Timeout); err != nil {
+			return adminFailure(err)
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	oldest, err := s.env.BackendStorage.ZRange(rctx, "events/queue", 0, 0).Result()
+	if err != nil {
+		return storeFailure("backend-redis events/queue", err)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(oldest) == 0 {
+		x.firstSeen = nil
+		return nil
+	}
+	first, ok := x.firstSeen[oldest[0]]
+	if !ok {
+		// Forget events that are gone: only the oldest pending one matters.
+		x.firstSeen = map[string]time.Time{oldest[0]: now}
+		first = now
+	}
+	if waited := now.Sub(first); waited > s.o.AlertBound {
+		return probe.Failf(scenario.ErrNotApplied, "a backend event has waited %s for system to import it (bound %s)", waited.Round(time.Second), s.o.AlertBound)
+	}
+	return nil
+}
+
+// latestAlert is the newest alert id on the admin portal's alerts page.
+func latestAlert(ctx context.Context, s *samplers) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	_, body, err := s.env.Admin.Do(ctx, http.MethodGet, "/apiconfig/alerts", nil, http.StatusOK)
+	if err != nil {
+		return 0, adminFailure(err)
+	}
+	var maxID int64
+	for _, m := range alertRow.FindAllSubmatch(body, -1) {
+		if id, _ := strconv.ParseInt(string(m[1]), 10, 64); id > maxID {
+			maxID = id
+		}
+	}
+	return maxID, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,214 @@
+package threescale
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/threescale-chaos/harness/pkg/probe"
+	"github.com/threescale-chaos/harness/pkg/scenario"
+)
+
+// TestAgainstTwin drives the package the way the runner will, against the twin: target,
+// connect, provision, every sampler healthy in steady state, three outages, delete.
+func TestAgainstTwin(t *testing.T) {
+	if !twinUp {
+		t.Skip("no twin (-short)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	tg, err := LoadTarget(targetPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := Connect(ctx, tg, restConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Close)
+	if err := env.Ping(ctx); err != nil {
+		t.Fatalf("stores: %v", err)
+	}
+	if len(env.Secrets()) < 4 || env.Listener == nil || !env.Listener.HasInternalAPI() {
+		t.Fatalf("connect found %d secrets, listener %v", len(env.Secrets()), env.Listener)
+	}
+	runID := "T" + randomHex(3)
+	f, err := ProvisionWith(ctx, env, runID, ProvisionOptions{AlertApps: 2})
+	if f != nil {
+		t.Cleanup(func() {
+			dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := f.Delete(dctx, env); err != nil {
+				t.Errorf("delete: %v", err)
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(redacted(env, err.Error()))
+	}
+	opts := SamplerOptions{Timeout: 5 * time.Second, AsyncBound: 30 * time.Second, AlertBound: 90 * time.Second, FailedJobMaxAge: 2 * time.Minute}
+	samplers := Samplers(env, f, opts)
+
+	t.Run("steady state", func(t *testing.T) {
+		if len(samplers) != len(scenario.Capabilities()) {
+			t.Fatalf("%d samplers for %d capabilities", len(samplers), len(scenario.Capabilities()))
+		}
+		var wg sync.WaitGroup
+		for _, c := range scenario.Capabilities() {
+			s := samplers[c]
+			if s == nil || s.Capability() != c {
+				t.Errorf("no sampler for %s", c)
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n, bound := 2, opts.AsyncBound+10*time.Second
+				for i := range n {
+					got := sample(ctx, s, bound)
+					checkRedacted(t, env, got)
+					if !got.OK {
+						t.Errorf("%s sample %d: %s", c, i, got)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	})
+
+	t.Run("apicast-production down", func(t *testing.T) {
+		scaleDown(t, ctx, env, "apicast-production")
+		if got := sample(ctx, samplers[scenario.ProductionTraffic], 10*time.Second); got.OK || got.ErrorClass != scenario.ErrRefused {
+			t.Errorf("production-traffic: want refused, got %s", got)
+		}
+		if got := sample(ctx, samplers[scenario.UnauthorizedDenial], 10*time.Second); !got.OK {
+			t.Errorf("unauthorized-denial: want healthy, got %s", got)
+		}
+		if got := sample(ctx, samplers[scenario.StagingTraffic], 10*time.Second); !got.OK {
+			t.Errorf("staging-traffic: want healthy, got %s", got)
+		}
+	})
+
+	t.Run("system-app down", func(t *testing.T) {
+		scaleDown(t, ctx, env, "system-app")
+		got := sample(ctx, samplers[scenario.AdminAPIRead], 10*time.Second)
+		checkRedacted(t, env, got)
+		if got.OK {
+			t.Errorf("admin-api-read: want failed, got %s", got)
+		}
+		if got := sample(ctx, samplers[scenario.ProductionTraffic], 10*time.Second); !got.OK {
+			t.Errorf("production-traffic: want kept, got %s", got)
+		}
+	})
+
+	t.Run("backend-worker down", func(t *testing.T) {
+		wp := WorkProbesWith(env, f, WorkOptions{Units: 10, Timeout: 5 * time.Second, Settle: time.Minute})[scenario.Analytics]
+		if err := wp.Baseline(ctx); err != nil {
+			t.Fatal(err)
+		}
+		restore := scaleDown(t, ctx, env, "backend-worker")
+		if err := wp.Submit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		restore()
+		wc, err := wp.Check(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wc.Submitted != 10 || wc.Applied != 10 {
+			t.Fatalf("work check: submitted %d, applied %d (%s)", wc.Submitted, wc.Applied, wc.Detail)
+		}
+	})
+}
+
+// sample takes one sample under a per-sample timeout, as the runner does.
+func sample(ctx context.Context, s probe.Sampler, timeout time.Duration) scenario.Sample {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return s.Sample(ctx)
+}
+
+func redacted(env *Env, s string) string {
+	for _, sec := range env.Secrets() {
+		s = strings.ReplaceAll(s, sec, "[REDACTED]")
+	}
+	return s
+}
+
+func checkRedacted(t *testing.T, env *Env, s scenario.Sample) {
+	t.Helper()
+	if redacted(env, s.Detail) != s.Detail {
+		t.Errorf("sample of %s leaks a secret in its detail", s.Capability)
+	}
+}
+
+// scaleDown takes a Deployment to zero through the scale subresource and waits until its
+// pods are gone; the restore (back to 1, Ready) is registered first, and also returned for
+// tests that restore before their check. Restoring twice is harmless.
+func scaleDown(t *testing.T, ctx context.Context, env *Env, name string) func() {
+	t.Helper()
+	var once sync.Once
+	restore := func() {
+		once.Do(func() {
+			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := setReplicas(rctx, env, name, 1); err != nil {
+				t.Errorf("restore %s: %v", name, err)
+				return
+			}
+			waitFor(t, rctx, name+" Ready", func(ctx context.Context) (bool, string, error) {
+				d, err := env.Kube.AppsV1().Deployments(env.Target.Namespace).Get(ctx, name, metav1.GetOptions{})
+				if err != nil {
+					return false, "", err
+				}
+				return d.Status.ReadyReplicas == 1 && d.Status.Replicas == 1, fmt.Sprintf("ready=%d replicas=%d", d.Status.ReadyReplicas, d.Status.Replicas), nil
+			})
+		})
+	}
+	t.Cleanup(restore)
+	if err := setReplicas(ctx, env, name, 0); err != nil {
+		t.Fatalf("scale %s to 0: %v", name, err)
+	}
+	waitFor(t, ctx, name+" pods gone", func(ctx context.Context) (bool, string, error) {
+		pods, err := env.Kube.CoreV1().Pods(env.Target.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "deployment=" + name})
+		if err != nil {
+			return false, "", err
+		}
+		return len(pods.Items) == 0, fmt.Sprintf("%d pods", len(pods.Items)), nil
+	})
+	return restore
+}
+
+func setReplicas(ctx context.Context, env *Env, name string, n int32) error {
+	_, err := env.Kube.AppsV1().Deployments(env.Target.Namespace).UpdateScale(ctx, name, &autoscalingv1.Scale{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: env.Target.Namespace},
+		Spec:       autoscalingv1.ScaleSpec{Replicas: n},
+	}, metav1.UpdateOptions{})
+	return err
+}
+
+func waitFor(t *testing.T, ctx context.Context, what string, cond func(context.Context) (bool, string, error)) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	last := "nothing observed"
+	err := wait.PollUntilContextCancel(wctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		ok, seen, err := cond(ctx)
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		last = seen
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for %s: last seen: %s", what, last)
+	}
+}

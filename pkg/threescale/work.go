@@ -1,0 +1,482 @@
+package threescale
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/threescale-chaos/harness/pkg/probe"
+	"github.com/threescale-chaos/harness/pkg/scenario"
+)
+
+// WorkProbe judges deferred or lost work, which a sample alone cannot (DESIGN.md §3
+// "verify deferred work"; issue 4 "Runner"). The runner calls Baseline before the fault,
+// Submit while it holds (a Submit that cannot create work returns an error the runner
+// records), and Check after recovery: how much of what was submitted 3scale applied.
+type WorkProbe interface {
+	Capability() scenario.Capability
+	Baseline(ctx context.Context) error
+	Submit(ctx context.Context) error
+	Check(ctx context.Context) (scenario.WorkCheck, error)
+}
+
+// WorkOptions tunes the work probes; zero values take the defaults.
+type WorkOptions struct {
+	// Units is how much work one Submit creates (hits, reports, accounts; default 10,
+	// accounts 3).
+	Units int
+	// Settle bounds the wait in Check for the work to be applied (default 60s); Check
+	// then confirms the count stays put for one more poll, so work applied twice shows.
+	Settle time.Duration
+	// Timeout bounds each request (default probe.DefaultTimeout).
+	Timeout time.Duration
+}
+
+func (o WorkOptions) withDefaults() WorkOptions {
+	if o.Units <= 0 {
+		o.Units = 10
+	}
+	if o.Settle <= 0 {
+		o.Settle = 60 * time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = probe.DefaultTimeout
+	}
+	return o
+}
+
+// WorkProbes returns the work probes with default options; see WorkProbesWith.
+func WorkProbes(env *Env, f *Fixture) map[scenario.Capability]WorkProbe {
+	return WorkProbesWith(env, f, WorkOptions{})
+}
+
+// WorkProbesWith returns one work probe per capability whose work can be deferred or lost:
+//
+//   - analytics: hits through a gateway for the work application (production, else
+//     staging: the one still up), counted in backend-redis's eternity counter;
+//   - backend-report-queue: reports straight to backend-listener for the write
+//     application, counted the same way, and the report queue drained;
+//   - failed-job-rescheduling: canary failed report jobs for the zync application,
+//     rescheduled by backend-cron and applied by backend-worker;
+//   - alerts: one alert level crossed, and the alert shown in system;
+//   - background-jobs and search-indexing: buyer accounts signed up, each indexed
+//     (Sidekiq's SphinxAccountIndexationWorker → searchd);
+//   - zync-sync: an application changed, and zync recording it.
+func WorkProbesWith(env *Env, f *Fixture, opts WorkOptions) map[scenario.Capability]WorkProbe {
+	o := opts.withDefaults()
+	s := &samplers{env: env, f: f, o: SamplerOptions{Timeout: o.Timeout, AsyncBound: o.Settle, AlertBound: max(o.Settle, 90*time.Second)}.withDefaults()}
+	accounts := o
+	if opts.Units <= 0 {
+		accounts.Units = 3
+	}
+	return map[scenario.Capability]WorkProbe{
+		scenario.Analytics:             &hitsProbe{c: scenario.Analytics, s: s, o: o, app: f.WorkApp, viaGateway: true},
+		scenario.BackendReportQueue:    &hitsProbe{c: scenario.BackendReportQueue, s: s, o: o, app: f.WriteApp},
+		scenario.FailedJobRescheduling: &hitsProbe{c: scenario.FailedJobRescheduling, s: s, o: o, app: f.ZyncApp, canaries: true},
+		scenario.Alerts:                &alertProbe{s: s, o: o, a: &alertSampler{s: s, next: len(alertLevels) * (len(f.AlertApps) - 1)}},
+		scenario.BackgroundJobs:        &indexProbe{c: scenario.BackgroundJobs, s: s, o: accounts},
+		scenario.SearchIndexing:        &indexProbe{c: scenario.SearchIndexing, s: s, o: accounts},
+		scenario.ZyncSync:              &zyncProbe{s: s, o: o},
+	}
+}
+
+// hitsKey is apisonator's application-level eternity counter of the product's hits
+// (research/apicast-apisonator.md §7): written by backend-worker only.
+func hitsKey(f *Fixture, app Application) string {
+	return fmt.Sprintf("stats/{service:%d}/cinstance:%s/metric:%d/eternity", f.ServiceID, app.BackendID, f.HitsMetricID)
+}
+
+func readCounter(ctx context.Context, env *Env, key string, timeout time.Duration) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	v, err := env.BackendStorage.Get(ctx, key).Int()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// hitsProbe submits hits for one application (through a gateway, straight to the
+// listener, or as failed jobs for backend-cron to reschedule) and checks that its counter
+// grew by exactly what was submitted.
+type hitsProbe struct {
+	c          scenario.Capability
+	s          *samplers
+	o          WorkOptions
+	app        Application
+	viaGateway bool
+	canaries   bool
+
+	mu        sync.Mutex
+	base      int
+	baseSet   bool
+	submitted int
+}
+
+func (p *hitsProbe) Capability() scenario.Capability { return p.c }
+
+func (p *hitsProbe) what() string {
+	switch {
+	case p.viaGateway:
+		return "hits through a gateway"
+	case p.canaries:
+		return "failed report jobs"
+	}
+	return "reported hits"
+}
+
+func (p *hitsProbe) Baseline(ctx context.Context) error {
+	v, err := readCounter(ctx, p.s.env, hitsKey(p.s.f, p.app), p.o.Timeout)
+	if err != nil {
+		return fmt.Errorf("%s baseline: backend-redis: %s", p.c, probe.ErrorDetail(err))
+	}
+	p.mu.Lock()
+	p.base, p.baseSet, p.submitted = v, true, 0
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *hitsProbe) Submit(ctx context.Context) error {
+	n, err := p.submit(ctx)
+	p.mu.Lock()
+	p.submitted += n
+	p.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("%s submit: %d of %d %s made: %w", p.c, n, p.o.Units, p.what(), err)
+	}
+	return nil
+}
+
+func (p *hitsProbe) submit(ctx context.Context) (int, error) {
+	s, f := p.s, p.s.f
+	done := 0
+	switch {
+	case p.canaries:
+		for i := range p.o.Units {
+			if err := plantCanary(ctx, s.env, f, p.app, i); err != nil {
+				return done, fmt.Errorf("backend-redis: %s", probe.ErrorDetail(err))
+			}
+			done++
+		}
+	case p.viaGateway:
+		// Each request through APIcast causes exactly one authrep (§1.1), whichever
+		// gateway takes it; a 2xx from the upstream is one hit submitted.
+		path := "/chaos/" + f.Token + "/work"
+		var lastErr error
+		for range p.o.Units {
+			ok := false
+			for _, g := range []struct {
+				gw   *Gateway
+				host string
+			}{{s.env.Production, f.ProductionHost}, {s.env.Staging, f.StagingHost}} {
+				smp := upstreamCheck(g.gw, g.host, path, p.app.UserKey, p.o.Timeout, p.c).Sample(ctx)
+				if smp.OK {
+					ok = true
+					break
+				}
+				lastErr = fmt.Errorf("%s gateway: %s", g.gw.Name, smp.String())
+				if smp.Status != 0 {
+					break // answered without reaching the upstream: not a hit, and no retry elsewhere
+				}
+			}
+			if !ok {
+				return done, lastErr
+			}
+			done++
+		}
+	default:
+		if s.env.Listener == nil {
+			return 0, errors.New("backend-listener is unknown (target backend:)")
+		}
+		for range p.o.Units {
+			rctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
+			err := s.env.Listener.Report(rctx, f.ServiceID, f.ServiceToken, p.app.UserKey, map[string]int{"hits": 1})
+			cancel()
+			if err != nil {
+				return done, err
+			}
+			done++
+		}
+	}
+	return done, nil
+}
+
+// Check waits until the counter has grown by what was submitted and stays there for one
+// more poll; Applied is the growth seen last.
+func (p *hitsProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
+	p.mu.Lock()
+	base, baseSet, submitted := p.base, p.baseSet, p.submitted
+	p.mu.Unlock()
+	wc := scenario.WorkCheck{Capability: p.c, What: p.what(), Submitted: submitted}
+	if !baseSet {
+		return wc, fmt.Errorf("%s check: no baseline was taken", p.c)
+	}
+	applied, stable := -1, 0
+	var lastErr error
+	wctx, cancel := context.WithTimeout(ctx, p.o.Settle)
+	defer cancel()
+	_ = wait.PollUntilContextCancel(wctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		v, err := readCounter(ctx, p.s.env, hitsKey(p.s.f, p.app), p.o.Timeout)
+		if err != nil {
+			lastErr = err
+			return false, nil
+		}
+		lastErr = nil
+		if v-base == applied {
+			stable++
+		} else {
+			applied, stable = v-base, 0
+		}
+		drained := true
+		if p.c == scenario.BackendReportQueue {
+			age, n, err := oldestReportJob(ctx, p.s.env)
+			drained = err == nil && (n == 0 || age < time.Second*5)
+		}
+		return applied >= submitted && stable >= 1 && drained, nil
+	})
+	wc.CheckedAt = time.Now()
+	if applied < 0 {
+		return wc, fmt.Errorf("%s check: backend-redis: %s", p.c, probe.ErrorDetail(lastErr))
+	}
+	wc.Applied = applied
+	wc.Detail = fmt.Sprintf("counter %s grew by %d", strings.SplitN(hitsKey(p.s.f, p.app), "/metric", 2)[0], applied)
+	return wc, nil
+}
+
+// alertProbe crosses one alert level while the fault holds and checks the alert shows in
+// system after recovery. It uses the last application of the pool, which the alerts
+// sampler reaches last.
+type alertProbe struct {
+	s *samplers
+	o WorkOptions
+	a *alertSampler
+
+	mu        sync.Mutex
+	before    int64
+	submitted int
+}
+
+func (p *alertProbe) Capability() scenario.Capability { return scenario.Alerts }
+
+func (p *alertProbe) Baseline(ctx context.Context) error {
+	id, err := latestAlert(ctx, p.s)
+	if err != nil {
+		return fmt.Errorf("alerts baseline: %w", err)
+	}
+	p.mu.Lock()
+	p.before, p.submitted = id, 0
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *alertProbe) Submit(ctx context.Context) error {
+	s := p.s
+	if !s.env.Listener.HasInternalAPI() || len(s.f.AlertApps) == 0 {
+		return errors.New("alerts submit: no backend-listener or no alert applications")
+	}
+	ok, err := p.a.crossNext(ctx, p.o.Timeout)
+	if err != nil {
+		return fmt.Errorf("alerts submit: %w", err)
+	}
+	if !ok {
+		return errors.New("alerts submit: alert pool used up")
+	}
+	p.mu.Lock()
+	p.submitted++
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *alertProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
+	p.mu.Lock()
+	before, submitted := p.before, p.submitted
+	p.mu.Unlock()
+	wc := scenario.WorkCheck{Capability: scenario.Alerts, What: "alert levels crossed", Submitted: submitted}
+	var seen int64
+	as := *p.s
+	as.o.AsyncBound = p.s.o.AlertBound
+	err := as.waitFor(ctx, "alert in system", func(ctx context.Context) (bool, string) {
+		id, err := latestAlert(ctx, p.s)
+		if err != nil {
+			return false, err.Error()
+		}
+		seen = id
+		return id > before, fmt.Sprintf("latest alert %d", id)
+	})
+	wc.CheckedAt = time.Now()
+	if err == nil && submitted > 0 {
+		wc.Applied = submitted
+	}
+	wc.Detail = fmt.Sprintf("newest alert id %d, %d before the fault", seen, before)
+	return wc, nil
+}
+
+// indexProbe signs up buyer accounts while the fault holds and checks, after recovery,
+// how many became searchable: indexing is a Sidekiq job (SphinxAccountIndexationWorker,
+// queue default) that writes to searchd (research/porta-zync.md §3.1, §4.4). An account
+// counts as submitted when it exists after the signup call, even if the call failed:
+// with system-redis down porta answers 500 after the commit (§4.3 path A), and the job
+// is lost.
+type indexProbe struct {
+	c scenario.Capability
+	s *samplers
+	o WorkOptions
+
+	mu   sync.Mutex
+	orgs []string
+	seq  int
+}
+
+func (p *indexProbe) Capability() scenario.Capability { return p.c }
+
+func (p *indexProbe) Baseline(context.Context) error {
+	p.mu.Lock()
+	p.orgs = nil
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *indexProbe) Submit(ctx context.Context) error {
+	var errs []error
+	for range p.o.Units {
+		p.mu.Lock()
+		p.seq++
+		org := fmt.Sprintf("chaoswork%sn%d%s", p.s.f.Token, p.seq, randomHex(2))
+		p.mu.Unlock()
+		err := p.s.call(ctx, "POST", "/admin/api/signup.json", urlValues("org_name", org, "username", org,
+			"email", org+"@chaos.example.com", "password", randomHex(12), "application_plan_id", strconv.FormatInt(p.s.f.PlanID, 10)), nil)
+		if err != nil {
+			errs = append(errs, err)
+			// It may exist anyway (500 after commit).
+			if p.s.call(ctx, "GET", "/admin/api/accounts/find.json", urlValues("username", org), nil) != nil {
+				continue
+			}
+		}
+		p.mu.Lock()
+		p.orgs = append(p.orgs, org)
+		p.mu.Unlock()
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s submit: %d of %d signups failed: %w", p.c, len(errs), p.o.Units, errs[0])
+	}
+	return nil
+}
+
+func (p *indexProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
+	p.mu.Lock()
+	orgs := append([]string(nil), p.orgs...)
+	p.mu.Unlock()
+	wc := scenario.WorkCheck{Capability: p.c, What: "accounts created", Submitted: len(orgs)}
+	found := map[string]bool{}
+	var last string
+	wctx, cancel := context.WithTimeout(ctx, p.o.Settle)
+	defer cancel()
+	_ = wait.PollUntilContextCancel(wctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		for _, org := range orgs {
+			if found[org] {
+				continue
+			}
+			smp, body := searchFor(p.s.env, org, 0, p.o.Timeout, p.c).Do(ctx)
+			if !smp.OK {
+				last = smp.String()
+				continue
+			}
+			if ids, _ := applicationIDs(body); len(ids) > 0 {
+				found[org] = true
+			}
+		}
+		return len(found) == len(orgs), nil
+	})
+	wc.CheckedAt, wc.Applied = time.Now(), len(found)
+	wc.Detail = fmt.Sprintf("%d of %d searchable", len(found), len(orgs))
+	if last != "" && len(found) < len(orgs) {
+		wc.Detail += "; last search: " + last
+	}
+	return wc, nil
+}
+
+// zyncProbe changes the zync application while the fault holds and checks, after
+// recovery, that zync recorded an entry with that change. zync deduplicates per model
+// (research/porta-zync.md §5.2), so the unit is "the application's latest change".
+type zyncProbe struct {
+	s *samplers
+	o WorkOptions
+
+	mu        sync.Mutex
+	before    int64
+	marker    string
+	submitted int
+}
+
+func (p *zyncProbe) Capability() scenario.Capability { return scenario.ZyncSync }
+
+func (p *zyncProbe) Baseline(ctx context.Context) error {
+	id, err := zyncLatestEntry(ctx, p.s.env, p.s.f.ZyncApp.ID, p.o.Timeout)
+	if err != nil {
+		return fmt.Errorf("zync-sync baseline: zync-database: %s", probe.ErrorDetail(err))
+	}
+	p.mu.Lock()
+	p.before, p.marker, p.submitted = id, "", 0
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *zyncProbe) Submit(ctx context.Context) error {
+	marker := "chaos-zync-work-" + randomHex(6)
+	if err := p.s.updateApp(ctx, p.s.f.ZyncApp, marker); err != nil {
+		return fmt.Errorf("zync-sync submit: %w", err)
+	}
+	p.mu.Lock()
+	p.marker, p.submitted = marker, 1
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *zyncProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
+	p.mu.Lock()
+	before, marker, submitted := p.before, p.marker, p.submitted
+	p.mu.Unlock()
+	wc := scenario.WorkCheck{Capability: scenario.ZyncSync, What: "application changes", Submitted: submitted}
+	if submitted == 0 {
+		wc.CheckedAt = time.Now()
+		return wc, nil
+	}
+	var last string
+	wctx, cancel := context.WithTimeout(ctx, p.o.Settle)
+	defer cancel()
+	err := wait.PollUntilContextCancel(wctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		qctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
+		defer cancel()
+		var n int
+		err := p.s.env.ZyncDB.QueryRow(qctx, `SELECT count(*) FROM entries e JOIN models m ON m.id = e.model_id
+			WHERE m.record_type = 'Application' AND m.record_id = $1 AND e.id > $2 AND e.data::text LIKE '%' || $3 || '%'`,
+			p.s.f.ZyncApp.ID, before, marker).Scan(&n)
+		if err != nil {
+			last = "zync-database: " + probe.ErrorDetail(err)
+			return false, nil
+		}
+		last = fmt.Sprintf("%d entries with the change", n)
+		return n > 0, nil
+	})
+	wc.CheckedAt = time.Now()
+	if err == nil {
+		wc.Applied = 1
+	}
+	wc.Detail = last
+	return wc, nil
+}
+
+func urlValues(kv ...string) map[string][]string {
+	out := map[string][]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = []string{kv[i+1]}
+	}
+	return out
+}
