@@ -1,0 +1,76 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Bad input is exit 3 with a clear message, and changes nothing. These need no cluster.
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target.yaml")
+	unreachable := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(unreachable, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: not-a-real-token}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := `kubeconfig: ` + unreachable + `
+namespace: 3scale
+version: "2.16"
+wildcardDomain: example.com
+gateways:
+  production: {url: "http://127.0.0.1:1"}
+  staging: {url: "http://127.0.0.1:1"}
+admin: {url: "http://127.0.0.1:1", host: 3scale-admin.example.com}
+master: {url: "http://127.0.0.1:1", host: master.example.com}
+developerPortal: {url: "http://127.0.0.1:1", host: 3scale.example.com}
+credentials:
+  adminAccessToken: {secret: system-seed, key: ADMIN_ACCESS_TOKEN}
+  masterAccessToken: {secret: system-seed, key: MASTER_ACCESS_TOKEN}
+stores:
+  backendRedisStorage: {url: {secret: backend-redis, key: REDIS_STORAGE_URL}}
+  backendRedisQueues: {url: {secret: backend-redis, key: REDIS_QUEUES_URL}}
+  systemRedis: {url: {secret: system-redis, key: URL}}
+  zyncDatabase: {url: {secret: zync, key: DATABASE_URL}}
+upstream: {url: "http://127.0.0.1:1"}
+`
+	if err := os.WriteFile(target, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	malformed := filepath.Join(dir, "scenarios")
+	_ = os.MkdirAll(malformed, 0o755)
+	_ = os.WriteFile(filepath.Join(malformed, "zync.yaml"), []byte("component: zync\ntiming: {observe: 10s}\nexpectations:\n  production-traffic: {expect: lsot}\n"), 0o644)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown component", []string{"plan", "--target", target, "--component", "backend-lisener"}, "backend-lisener"},
+		{"malformed scenario file", []string{"plan", "--target", target, "--scenarios", malformed}, "zync.yaml"},
+		{"missing target file", []string{"plan", "--target", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+		{"malformed target file", []string{"plan", "--target", filepath.Join(malformed, "zync.yaml")}, "zync.yaml"},
+		{"unreachable cluster", []string{"run", "--target", target, "--component", "zync"}, "127.0.0.1:1"},
+		{"restore on an unreachable cluster", []string{"restore", "--target", target}, "127.0.0.1:1"},
+		{"bad run id", []string{"restore", "--target", target, "--run-id", "../../etc"}, "run id"},
+		{"no target", []string{"run"}, "target"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := cli(t, time.Minute, tc.args...)
+			if code != 3 || !strings.Contains(out, tc.want) {
+				t.Fatalf("want exit 3 mentioning %q, got %d:\n%s", tc.want, code, out)
+			}
+			if strings.Contains(out, "not-a-real-token") {
+				t.Fatalf("a credential leaked into the output:\n%s", out)
+			}
+		})
+	}
+}
