@@ -42,4 +42,3 @@ func restoreCmd() *cobra.Command {
 	cmd.Flags().StringVar(&runID, "run-id", "", "restore only this run's entries (default: every open entry)")
 	return cmd
 }
-
