@@ -57,8 +57,10 @@ func (v CellVerdict) HasFailed() bool {
 }
 
 // Evaluate judges one capability's samples against its expectation over the
-// fault-held window w. Samples of other capabilities, and samples outside
-// [w.Start, w.End), are ignored, so a whole timeline can be passed in any order.
+// fault-held window w. Samples of other capabilities, and samples that did not
+// both start and finish within [w.Start, w.End], are ignored, so a whole timeline
+// can be passed in any order. A sample that straddles the restore saw the
+// component come back and says nothing about the outage.
 //
 //   - lost: samples before w.Start+OnsetGrace are not judged; of the rest, at
 //     most OnsetPasses may succeed and every other one must fail.
@@ -79,7 +81,7 @@ func Evaluate(exp Expectation, w Window, samples []Sample) CellVerdict {
 	}
 	var inWindow []Sample
 	for _, s := range samplesOf(exp.Capability, samples) {
-		if w.Contains(s.Time) {
+		if w.Contains(s.Time) && !s.Time.Add(s.Latency).After(w.End) {
 			inWindow = append(inWindow, s)
 		}
 	}

@@ -57,6 +57,13 @@ func TestEvaluate(t *testing.T) {
 			wantJudged: 3,
 		},
 		{
+			// A sample that started in the window but finished after restore began saw
+			// the component come back: it is not judged.
+			name: "lost: a success that straddles the restore is not judged", exp: lost,
+			samples: []Sample{bad(0), bad(10 * sec), bad(20 * sec), slow(29*sec, 2*sec)},
+			want:    Pass, wantFailed: true, wantTTF: 0, wantJudged: 3,
+		},
+		{
 			name: "lost: one success after the failures starts fails", exp: lost,
 			samples: []Sample{bad(sec), bad(10 * sec), ok(20 * sec), bad(25 * sec)},
 			want:    Fail, wantReason: "1 of 4 judged samples succeeded; first at T0+20s", wantFailed: true, wantTTF: sec, wantJudged: 4,
