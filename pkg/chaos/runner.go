@@ -160,7 +160,8 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 		res.Invalid = "steady state not healthy before the fault: " + unhealthy
 		return res, nil
 	}
-	for c, w := range in.Work {
+	work := judgedWork(sc, in.Work)
+	for c, w := range work {
 		if err := w.Baseline(ctx); err != nil {
 			res.Invalid = fmt.Sprintf("baseline for %s: %v", c, err)
 			return res, nil
@@ -214,7 +215,7 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 		}
 		holdDone <- rep
 	}()
-	submitted := submitWork(ctx, in.Work, logf)
+	submitted := submitWork(ctx, work, logf)
 	hold := <-holdDone
 	if ctx.Err() != nil {
 		return res, ctx.Err()
@@ -237,10 +238,17 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	// (or, where the documentation says it is lost, must not have been).
 	runner.Mark(PhaseVerify)
 	checks := map[scenario.Capability]*scenario.WorkCheck{}
-	for c, w := range in.Work {
+	for c, w := range work {
 		if serr := submitted[c]; serr != nil {
+			exp, _ := sc.Expectation(c)
+			if exp.Expect == scenario.Lost {
+				// The work could not even be created while the component was down:
+				// nothing can be applied later, and the samples judge the cell.
+				continue
+			}
 			wc := scenario.WorkCheck{Capability: c, What: "submit during the outage", CheckedAt: time.Now(), Detail: serr.Error()}
 			checks[c] = &wc
+			res.AddWork(wc)
 			continue
 		}
 		wc, cerr := w.Check(ctx)
@@ -259,6 +267,18 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 		res.AddCell(scenario.EvaluateCell(exp, window, samples, workFor(exp, checks)))
 	}
 	return res, nil
+}
+
+// judgedWork keeps the work probes of the cells judged on work: deferred ones (the work must
+// be applied after recovery) and lost ones (it must never be).
+func judgedWork(sc scenario.Scenario, all map[scenario.Capability]WorkProbe) map[scenario.Capability]WorkProbe {
+	out := map[scenario.Capability]WorkProbe{}
+	for c, w := range all {
+		if exp, ok := sc.Expectation(c); ok && (exp.Expect == scenario.Deferred || exp.Expect == scenario.Lost) {
+			out[c] = w
+		}
+	}
+	return out
 }
 
 // workFor hands a cell its work check when the expectation is judged on work: deferred

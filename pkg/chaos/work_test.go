@@ -1,0 +1,68 @@
+package chaos_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/threescale-chaos/harness/pkg/chaos"
+	"github.com/threescale-chaos/harness/pkg/kube"
+	"github.com/threescale-chaos/harness/pkg/scenario"
+)
+
+// countingWork stands for work a component applies after it is back: Submit counts units,
+// Check reports how many were applied (all, or none when the work was lost).
+type countingWork struct {
+	c         scenario.Capability
+	submitted atomic.Int64
+	lose      bool
+}
+
+func (w *countingWork) Capability() scenario.Capability { return w.c }
+func (w *countingWork) Baseline(context.Context) error  { return nil }
+func (w *countingWork) Submit(context.Context) error    { w.submitted.Add(5); return nil }
+func (w *countingWork) Check(context.Context) (scenario.WorkCheck, error) {
+	applied := int(w.submitted.Load())
+	if w.lose {
+		applied = 0
+	}
+	return scenario.WorkCheck{Capability: w.c, What: "units", Submitted: int(w.submitted.Load()), Applied: applied, CheckedAt: time.Now()}, nil
+}
+
+func runWithWork(t *testing.T, lose bool) (scenario.Verdict, string) {
+	t.Helper()
+	ns, url := component(t, "backend-worker")
+	w := &countingWork{c: scenario.ProductionTraffic, lose: lose}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := chaos.Run(ctx, chaos.Input{
+		Scenario: scenarioFile(t, "{expect: deferred}"), Kube: kc, Namespace: ns, RunID: kube.NewRunID(time.Now()),
+		Samplers: samplers(url, steadyServer(t)),
+		Work:     map[scenario.Capability]chaos.WorkProbe{scenario.ProductionTraffic: w},
+		Options:  chaos.Options{SampleInterval: 250 * time.Millisecond, SteadyTimeout: 30 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.submitted.Load() == 0 {
+		t.Fatalf("the work probe was never asked to submit")
+	}
+	return res.Verdict, res.Reason
+}
+
+// Deferred work submitted during the outage and applied after recovery passes.
+func TestRunDeferredWorkApplied(t *testing.T) {
+	if v, reason := runWithWork(t, false); v != scenario.Pass {
+		t.Fatalf("verdict %s: %s", v, reason)
+	}
+}
+
+// Deferred work that is never applied fails the cell: nothing may be lost.
+func TestRunDeferredWorkLostFails(t *testing.T) {
+	v, reason := runWithWork(t, true)
+	if v != scenario.Fail || !strings.Contains(reason, string(scenario.ProductionTraffic)) {
+		t.Fatalf("want FAIL naming production-traffic, got %s: %s", v, reason)
+	}
+}
