@@ -270,11 +270,11 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 }
 
 // judgedWork keeps the work probes of the cells judged on work: deferred ones (the work must
-// be applied after recovery) and lost ones (it must never be).
+// be applied after recovery) and lost ones whose work is lost too (it must never be).
 func judgedWork(sc scenario.Scenario, all map[scenario.Capability]WorkProbe) map[scenario.Capability]WorkProbe {
 	out := map[scenario.Capability]WorkProbe{}
 	for c, w := range all {
-		if exp, ok := sc.Expectation(c); ok && (exp.Expect == scenario.Deferred || exp.Expect == scenario.Lost) {
+		if exp, ok := sc.Expectation(c); ok && (exp.Expect == scenario.Deferred || exp.Expect == scenario.Lost && exp.LostWork) {
 			out[c] = w
 		}
 	}
@@ -282,10 +282,9 @@ func judgedWork(sc scenario.Scenario, all map[scenario.Capability]WorkProbe) map
 }
 
 // workFor hands a cell its work check when the expectation is judged on work: deferred
-// always, lost when a check exists (work that must not be applied later).
+// always, lost when its work is lost too (work that must not be applied later).
 func workFor(exp scenario.Expectation, checks map[scenario.Capability]*scenario.WorkCheck) *scenario.WorkCheck {
-	switch exp.Expect {
-	case scenario.Deferred, scenario.Lost:
+	if exp.Expect == scenario.Deferred || exp.Expect == scenario.Lost && exp.LostWork {
 		return checks[exp.Capability]
 	}
 	return nil

@@ -72,6 +72,11 @@ type Expectation struct {
 	// per gateway pod after backend-listener goes away.
 	OnsetPasses int
 
+	// LostWork (Lost only): the work created during the outage is itself lost, not only
+	// the capability's answers: the work check after recovery must find none of it
+	// applied. system-redis is the case: jobs not enqueued are never run later.
+	LostWork bool
+
 	// MaxLatency (Degraded only): when set, every sample must also be at
 	// least this fast.
 	MaxLatency time.Duration

@@ -169,7 +169,7 @@ var (
 	topFields         = []string{"component", "doc", "timing", "expectations", "docGaps"}
 	docFields         = []string{"section", "summary"}
 	timingFields      = []string{"observe", "recoveryBudget", "minSamples"}
-	expectationFields = []string{"expect", "reason", "onsetGrace", "onsetPasses", "maxLatency", "recoveryBudget"}
+	expectationFields = []string{"expect", "reason", "onsetGrace", "onsetPasses", "lostWork", "maxLatency", "recoveryBudget"}
 	docGapFields      = []string{"capability", "documented", "observed", "citation"}
 )
 
@@ -322,6 +322,17 @@ func (d *decoder) expectation(field string, c Capability, raw json.RawMessage, t
 				d.fail(field+".onsetPasses", "must not be negative, got %d", n)
 			} else if e.Expect != "" && e.Expect != Lost {
 				d.fail(field+".onsetPasses", "applies only to lost expectations, not %s", e.Expect)
+			}
+		}
+	}
+	if v, ok := fields["lostWork"]; ok {
+		var b bool
+		if err := json.Unmarshal(v, &b); err != nil {
+			d.fail(field+".lostWork", "must be true or false, got %s", describe(v))
+		} else {
+			e.LostWork = b
+			if b && e.Expect != "" && e.Expect != Lost {
+				d.fail(field+".lostWork", "applies only to lost expectations, not %s", e.Expect)
 			}
 		}
 	}

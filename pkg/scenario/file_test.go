@@ -150,6 +150,16 @@ func TestParseRejects(t *testing.T) {
 			want: []string{"expectations.search.onsetPasses: must not be negative"},
 		},
 		{
+			name: "lost work on a kept cell",
+			data: validFile(map[Capability]string{Search: "{expect: kept, lostWork: true}"}),
+			want: []string{"expectations.search.lostWork: applies only to lost expectations, not kept"},
+		},
+		{
+			name: "lost work not a boolean",
+			data: validFile(map[Capability]string{Search: "{expect: lost, lostWork: sometimes}"}),
+			want: []string{"expectations.search.lostWork: must be true or false"},
+		},
+		{
 			name: "duration without unit",
 			data: strings.Replace(validFile(nil), "observe: 45s", "observe: 45", 1),
 			want: []string{`timing.observe: must be a duration string such as "30s" or "2m", got 45`},

@@ -211,3 +211,17 @@ func TestRepoScenariosUseFastLocalTimings(t *testing.T) {
 		}
 	}
 }
+
+// Work that is lost, not only deferred, is encoded where the research says so: jobs not
+// enqueued while system-redis is down are never run (DESIGN.md §4).
+func TestLostWorkEncodedForSystemRedis(t *testing.T) {
+	sc, err := LoadFile("../../scenarios/system-redis.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []Capability{BackgroundJobs, ZyncSync} {
+		if e, _ := sc.Expectation(c); e.Expect != Lost || !e.LostWork {
+			t.Errorf("system-redis %s: %s lostWork=%v, want lost with lostWork", c, e.Expect, e.LostWork)
+		}
+	}
+}
