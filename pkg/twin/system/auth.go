@@ -67,7 +67,9 @@ func (a *app) needDB() error {
 // tenantFor resolves the account a request is for, by listener role and Host (§1.2):
 // master answers every Host as the master account (master_on_premises?); provider needs a
 // provider or master admin domain (else 403 Access denied); developer needs a dev portal
-// domain (else 404). Lookups go through memcache, then MySQL.
+// domain (else 404). Only the master account is cached in memcache, as porta caches
+// Account.master_id (§7); a provider or developer Host is a MySQL lookup on every request
+// (Account.is_admin_domain?, §1.2), so with MySQL down no portal page can be served.
 func (a *app) tenantFor(ctx context.Context, rl role, host string) (*account, error) {
 	if err := a.needDB(); err != nil {
 		return nil, err
@@ -83,7 +85,7 @@ func (a *app) tenantFor(ctx context.Context, rl role, host string) (*account, er
 		key, q, arg = "tenant/dev/"+host, `SELECT `+accountCols+` FROM accounts WHERE domain=? AND kind='provider'`, host
 	}
 	var ac account
-	if a.cache.get(key, &ac) && ac.ID != 0 {
+	if rl == roleMaster && a.cache.get(key, &ac) && ac.ID != 0 {
 		return &ac, nil
 	}
 	found, err := scanAccount(a.db.QueryRowContext(ctx, q, arg))
@@ -93,7 +95,9 @@ func (a *app) tenantFor(ctx context.Context, rl role, host string) (*account, er
 	if err != nil {
 		return nil, err
 	}
-	a.cache.set(key, found, cacheTTL)
+	if rl == roleMaster {
+		a.cache.set(key, found, cacheTTL)
+	}
 	return found, nil
 }
 
@@ -116,10 +120,10 @@ func credentialsOf(r *http.Request) (token, providerKey string) {
 }
 
 // lookupToken resolves an access token value; nil when it does not exist or has expired.
+// porta reads access tokens from MySQL on every request (they are not in its cache list, §7).
 func (a *app) lookupToken(ctx context.Context, value string) (*credential, error) {
-	key := "access_token/" + value
 	var c credential
-	if !a.cache.get(key, &c) || c.AccountID == 0 {
+	{
 		var scopes string
 		var exp sql.NullTime
 		err := a.db.QueryRowContext(ctx, `SELECT u.id, u.account_id, t.scopes, t.permission, t.expires_at
@@ -135,7 +139,6 @@ func (a *app) lookupToken(ctx context.Context, value string) (*credential, error
 		if exp.Valid {
 			c.ExpiresAt = exp.Time
 		}
-		a.cache.set(key, c, cacheTTL)
 	}
 	if !c.ExpiresAt.IsZero() && time.Now().After(c.ExpiresAt) {
 		return nil, nil
