@@ -100,7 +100,7 @@ func (o ProvisionOptions) withDefaults() ProvisionOptions {
 		o.AlertLimit = 100
 	}
 	if o.AlertApps <= 0 {
-		o.AlertApps = 20
+		o.AlertApps = 40
 	}
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = 2 * time.Minute

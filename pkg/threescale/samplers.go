@@ -96,7 +96,7 @@ func Samplers(env *Env, f *Fixture, opts SamplerOptions) map[scenario.Capability
 		scenario.GatewayConfigRetrieval: s.gatewayConfig(),
 		scenario.RateLimiting:           probe.Func(scenario.RateLimiting, s.rateLimiting),
 		scenario.Analytics:              s.analytics(),
-		scenario.Alerts:                 probe.Check(scenario.Alerts, (&alertSampler{s: s}).sample),
+		scenario.Alerts:                 probe.Check(scenario.Alerts, (&alertSampler{s: s, next: 0, end: alertPoolSplit(f)}).sample),
 		scenario.AdminAPIRead:           probe.Check(scenario.AdminAPIRead, s.adminRead),
 		scenario.AdminAPIWrite:          probe.Check(scenario.AdminAPIWrite, s.adminWrite),
 		scenario.AdminPortal:            s.portal(scenario.AdminPortal, env.Target.Admin, "/p/login", func(b []byte) error { return bodyHas(b, "<form", "password") }),
@@ -697,18 +697,23 @@ func resqueTime(s string) (time.Time, bool) {
 type alertSampler struct {
 	s  *samplers
 	mu sync.Mutex
-	// next indexes the pool of (application, level) crossings; each fires once per 24h.
-	next      int
+	// next indexes the pool of (application, level) crossings, up to end (exclusive); each
+	// fires once per 24h. The sampler and the alerts work probe use separate halves.
+	next, end int
 	lastNudge time.Time
 	// firstSeen remembers when each pending backend event was first seen waiting.
 	firstSeen map[string]time.Time
 }
 
+// alertPoolSplit is the first crossing of the alerts work probe's half of the pool.
+func alertPoolSplit(f *Fixture) int { return len(alertLevels) * (len(f.AlertApps) / 2) }
+
 var alertRow = regexp.MustCompile(`data-id="(\d+)"`)
 
 // alertNudgeEvery is how often the sampler crosses a new utilization level so that alert
-// events keep flowing; with the default pool it lasts about 40 minutes.
-const alertNudgeEvery = 30 * time.Second
+// events keep flowing; each (application, level) fires once per 24h, so the default pool
+// (40 applications × 4 levels) lasts more than two hours of sampling.
+const alertNudgeEvery = time.Minute
 
 // crossNext reports usage that takes the next alert application over the next level, so the
 // worker raises an alert (research/apicast-apisonator.md §6). false: the pool is used up.
@@ -716,7 +721,7 @@ func (x *alertSampler) crossNext(ctx context.Context, timeout time.Duration) (bo
 	s := x.s
 	x.mu.Lock()
 	i := x.next
-	if i >= len(alertLevels)*len(s.f.AlertApps) {
+	if i >= x.end {
 		x.mu.Unlock()
 		return false, nil
 	}
