@@ -199,20 +199,21 @@ func TestOperatorRevertMakesTheRunInvalid(t *testing.T) {
 }
 
 // Another component already at zero makes the steady state unhealthy: INVALID, and the
-// scenario's own component is never touched.
+// scenario's own component is never touched. zync-que is the one taken down beforehand:
+// provisioning does not need it, zync-sync does.
 func TestUnhealthySteadyStateIsInvalidAndScalesNothing(t *testing.T) {
 	l := needTarget(t)
-	l.scale(t, "system-searchd", 0)
-	t.Cleanup(func() { l.scale(t, "system-searchd", 1); l.waitReady(t, "system-searchd") })
-	out, code := cli(t, 15*time.Minute, "run", "--target", l.target, "--component", "zync", "--steady-timeout", "20s", "--report-dir", t.TempDir())
+	l.scale(t, "zync-que", 0)
+	t.Cleanup(func() { l.scale(t, "zync-que", 1); l.waitReady(t, "zync-que") })
+	out, code := cli(t, 15*time.Minute, "run", "--target", l.target, "--component", "backend-cron", "--steady-timeout", "30s", "--report-dir", t.TempDir())
 	if code != 2 || !strings.Contains(out, "steady state") {
 		t.Fatalf("want exit 2 for an unhealthy steady state, got %d:\n%s", code, out)
 	}
 	if strings.Contains(out, "pods gone") {
-		t.Fatalf("the run scaled zync although the steady state was unhealthy:\n%s", out)
+		t.Fatalf("the run scaled backend-cron although the steady state was unhealthy:\n%s", out)
 	}
-	if n := l.replicas(t, "zync"); n != 1 {
-		t.Fatalf("zync at %d replicas", n)
+	if n := l.replicas(t, "backend-cron"); n != 1 {
+		t.Fatalf("backend-cron at %d replicas", n)
 	}
 }
 
