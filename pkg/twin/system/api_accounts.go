@@ -54,16 +54,8 @@ func (a *app) listAccounts(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	out := []any{}
-	for rows.Next() {
-		ac, err := scanAccount(rows)
-		if err != nil {
-			return err
-		}
-		out = append(out, ac.json())
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectJSON(rows, scanAccount)
+	if err != nil {
 		return err
 	}
 	return ok(w, rc, map[string]any{"accounts": out})

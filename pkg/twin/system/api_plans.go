@@ -66,16 +66,8 @@ func (a *app) listPlans(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	out := []any{}
-	for rows.Next() {
-		p, err := scanPlan(rows)
-		if err != nil {
-			return err
-		}
-		out = append(out, p.json())
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectJSON(rows, scanPlan)
+	if err != nil {
 		return err
 	}
 	return ok(w, rc, map[string]any{"plans": out})
@@ -291,16 +283,8 @@ func (a *app) listLimits(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	out := []any{}
-	for rows.Next() {
-		l, err := scanLimit(rows)
-		if err != nil {
-			return err
-		}
-		out = append(out, l.json())
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectJSON(rows, scanLimit)
+	if err != nil {
 		return err
 	}
 	return ok(w, rc, map[string]any{"limits": out})

@@ -64,16 +64,8 @@ func (a *app) listServices(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	out := []any{}
-	for rows.Next() {
-		s, err := scanService(rows)
-		if err != nil {
-			return err
-		}
-		out = append(out, s.json())
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectJSON(rows, scanService)
+	if err != nil {
 		return err
 	}
 	return ok(w, rc, map[string]any{"services": out})
@@ -805,16 +797,8 @@ func (a *app) listBackendAPIs(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	out := []any{}
-	for rows.Next() {
-		b, err := scanBackendAPI(rows)
-		if err != nil {
-			return err
-		}
-		out = append(out, b.json())
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectJSON(rows, scanBackendAPI)
+	if err != nil {
 		return err
 	}
 	return ok(w, rc, map[string]any{"backend_apis": out})

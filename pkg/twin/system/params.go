@@ -233,3 +233,18 @@ func lastID(res sql.Result, err error) (int64, error) {
 func now() time.Time { return time.Now().UTC() }
 
 func fmtID(prefix string, n int64) string { return fmt.Sprintf("%s%d", prefix, n) }
+
+// collectJSON reads every row with scan and returns each row's JSON form, in order, for a
+// list endpoint's collection; it closes rows.
+func collectJSON[T interface{ json() map[string]any }](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error)) ([]any, error) {
+	defer rows.Close()
+	out := []any{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v.json())
+	}
+	return out, rows.Err()
+}
