@@ -52,9 +52,10 @@ type Fixture struct {
 	// WorkApp is on the plain plan and used only by deferred-work probes, so that their
 	// counts are not mixed with the samplers' traffic.
 	WorkApp Application
-	// WriteApp is changed by the admin-api-write sampler; ZyncApp by the zync-sync
-	// sampler and work probe.
-	WriteApp, ZyncApp Application
+	// WriteApp is changed by the admin-api-write sampler, ZyncApp by the zync-sync
+	// sampler and ZyncWorkApp by the zync-sync work probe: zync records an application's
+	// current state, so a sampler's later change would hide the probe's.
+	WriteApp, ZyncApp, ZyncWorkApp Application
 	// AlertApps are on the alert plan: each alert level fires once per application per
 	// 24 hours (research/apicast-apisonator.md §6), so the alerts sampler uses them in
 	// turn.
@@ -295,7 +296,7 @@ func ProvisionWith(ctx context.Context, env *Env, runID string, opts ProvisionOp
 		plan int64
 		name string
 	}{{&f.App, f.PlanID, "main"}, {&f.LimitedApp, f.LimitedPlanID, "limited"}, {&f.WorkApp, f.PlanID, "work"},
-		{&f.WriteApp, f.PlanID, "write"}, {&f.ZyncApp, f.PlanID, "zync"}} {
+		{&f.WriteApp, f.PlanID, "write"}, {&f.ZyncApp, f.PlanID, "zync"}, {&f.ZyncWorkApp, f.PlanID, "zync-work"}} {
 		if *x.dst, err = app(x.plan, f.SystemName+"-"+x.name); err != nil {
 			return f, step("create application "+x.name, err)
 		}

@@ -2,6 +2,7 @@ package threescale
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -35,6 +36,9 @@ type WorkOptions struct {
 	// Settle bounds the wait in Check for the work to be applied (default 60s); Check
 	// then confirms the count stays put for one more poll, so work applied twice shows.
 	Settle time.Duration
+	// MaxWait bounds a Check that waits for work scheduled later than Settle, such as
+	// Sidekiq retries (default 5m).
+	MaxWait time.Duration
 	// Timeout bounds each request (default probe.DefaultTimeout).
 	Timeout time.Duration
 }
@@ -45,6 +49,9 @@ func (o WorkOptions) withDefaults() WorkOptions {
 	}
 	if o.Settle <= 0 {
 		o.Settle = 60 * time.Second
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 5 * time.Minute
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = probe.DefaultTimeout
@@ -407,9 +414,14 @@ func (p *indexProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
 	return wc, nil
 }
 
-// zyncProbe changes the zync application while the fault holds and checks, after
+// zyncProbe changes the zync work application while the fault holds and checks, after
 // recovery, that zync recorded an entry with that change. zync deduplicates per model
 // (research/porta-zync.md §5.2), so the unit is "the application's latest change".
+//
+// A ZyncWorker that failed while zync or its database was down waits in Sidekiq's retry
+// set on porta's schedule (about 14 s, 24 s, 38 s, 69 s, 2.3 min after each failure;
+// research/porta-zync.md §5.1), so Check waits until the latest such retry is due and
+// then Settle more, up to MaxWait.
 type zyncProbe struct {
 	s *samplers
 	o WorkOptions
@@ -423,7 +435,7 @@ type zyncProbe struct {
 func (p *zyncProbe) Capability() scenario.Capability { return scenario.ZyncSync }
 
 func (p *zyncProbe) Baseline(ctx context.Context) error {
-	id, err := zyncLatestEntry(ctx, p.s.env, p.s.f.ZyncApp.ID, p.o.Timeout)
+	id, err := zyncLatestEntry(ctx, p.s.env, p.s.f.ZyncWorkApp.ID, p.o.Timeout)
 	if err != nil {
 		return fmt.Errorf("zync-sync baseline: zync-database: %s", probe.ErrorDetail(err))
 	}
@@ -435,7 +447,7 @@ func (p *zyncProbe) Baseline(ctx context.Context) error {
 
 func (p *zyncProbe) Submit(ctx context.Context) error {
 	marker := "chaos-zync-work-" + randomHex(6)
-	if err := p.s.updateApp(ctx, p.s.f.ZyncApp, marker); err != nil {
+	if err := p.s.updateApp(ctx, p.s.f.ZyncWorkApp, marker); err != nil {
 		return fmt.Errorf("zync-sync submit: %w", err)
 	}
 	p.mu.Lock()
@@ -453,29 +465,69 @@ func (p *zyncProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
 		wc.CheckedAt = time.Now()
 		return wc, nil
 	}
-	var last string
-	wctx, cancel := context.WithTimeout(ctx, p.o.Settle)
-	defer cancel()
-	err := wait.PollUntilContextCancel(wctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+	start := time.Now()
+	hardStop := start.Add(max(p.o.MaxWait, p.o.Settle))
+	deadline := start.Add(p.o.Settle)
+	var last, waited string
+	err := wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		qctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
 		defer cancel()
 		var n int
 		err := p.s.env.ZyncDB.QueryRow(qctx, `SELECT count(*) FROM entries e JOIN models m ON m.id = e.model_id
 			WHERE m.record_type = 'Application' AND m.record_id = $1 AND e.id > $2 AND e.data::text LIKE '%' || $3 || '%'`,
-			p.s.f.ZyncApp.ID, before, marker).Scan(&n)
-		if err != nil {
+			p.s.f.ZyncWorkApp.ID, before, marker).Scan(&n)
+		switch {
+		case err != nil:
 			last = "zync-database: " + probe.ErrorDetail(err)
-			return false, nil
+		case n > 0:
+			return true, nil
+		default:
+			last = "no entry with the change"
 		}
-		last = fmt.Sprintf("%d entries with the change", n)
-		return n > 0, nil
+		if due, ok := latestRetryDue(qctx, p.s.env.SystemRedis, zyncWorkerClass); ok && due.Add(p.o.Settle).After(deadline) {
+			deadline = due.Add(p.o.Settle)
+			waited = fmt.Sprintf("; waited for a %s retry due %s after the check began", zyncWorkerClass, due.Sub(start).Round(time.Second))
+		}
+		if now := time.Now(); now.After(deadline) || now.After(hardStop) {
+			return false, errWorkTimeout
+		}
+		return false, nil
 	})
 	wc.CheckedAt = time.Now()
 	if err == nil {
 		wc.Applied = 1
+		last = "entry with the change recorded"
 	}
-	wc.Detail = last
+	wc.Detail = last + waited
 	return wc, nil
+}
+
+// zyncWorkerClass is porta's Sidekiq job that notifies zync (research/porta-zync.md §5.1).
+const zyncWorkerClass = "ZyncWorker"
+
+var errWorkTimeout = errors.New("work not applied in time")
+
+// latestRetryDue is when the last job of a class in Sidekiq's retry set is due again
+// (research/porta-zync.md §4.1: the `retry` ZSET in system-redis, scored by due time).
+func latestRetryDue(ctx context.Context, rdb *redis.Client, class string) (time.Time, bool) {
+	entries, err := rdb.ZRangeWithScores(ctx, "retry", 0, -1).Result()
+	if err != nil {
+		return time.Time{}, false
+	}
+	var latest float64
+	for _, e := range entries {
+		raw, _ := e.Member.(string)
+		var job struct {
+			Class string `json:"class"`
+		}
+		if json.Unmarshal([]byte(raw), &job) == nil && job.Class == class && e.Score > latest {
+			latest = e.Score
+		}
+	}
+	if latest == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(latest*1e9)), true
 }
 
 func urlValues(kv ...string) map[string][]string {
