@@ -62,6 +62,8 @@ upstream: {url: "http://127.0.0.1:1"}
 		{"restore on an unreachable cluster", []string{"restore", "--target", target}, "127.0.0.1:1"},
 		{"bad run id", []string{"restore", "--target", target, "--run-id", "../../etc"}, "run id"},
 		{"no target", []string{"run"}, "target"},
+		{"summary of a missing journal", []string{"summary", filepath.Join(dir, "no-such-report")}, "no-such-report"},
+		{"summary of a file that is not a journal", []string{"summary", target}, "target.yaml"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, code := cli(t, time.Minute, tc.args...)

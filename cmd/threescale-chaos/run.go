@@ -84,6 +84,7 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 		return bad(fmt.Errorf("report dir: %w", err))
 	}
 	journal := report.New(runID, time.Now(), journalTarget(f.target, s.target))
+	usage := report.MarkUsage()
 
 	env, err := threescale.Connect(ctx, s.target, s.rest)
 	if err != nil {
@@ -140,6 +141,8 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 		fmt.Fprintf(out, "   %s: %s\n", res.Verdict, res.Reason)
 	}
 	journal.FinishedAt = time.Now()
+	u := usage.Since()
+	journal.Usage = &u
 	journal.Conclude()
 	jpath, jerr := journal.WriteJSON(reportDir)
 	hpath, herr := journal.WriteHTML(reportDir)

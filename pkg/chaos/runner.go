@@ -106,8 +106,11 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	}
 	sc := in.Scenario
 	res = report.NewScenario(sc, time.Now())
+	usage := report.MarkUsage()
 	defer func() {
 		res.FinishedAt = time.Now()
+		u := usage.Since()
+		res.Usage = &u
 		res.Conclude()
 	}()
 	if err := checkInput(in); err != nil {

@@ -50,6 +50,8 @@ type Journal struct {
 	Harness   string           `json:"harness,omitempty"`
 	Target    Target           `json:"target"`
 	Scenarios []ScenarioResult `json:"scenarios"`
+	// Usage is what the harness process spent over the whole run.
+	Usage *Usage `json:"usage,omitempty"`
 	// Verdict is the worst scenario verdict; Reason says which scenarios
 	// decided it. Conclude sets both.
 	Verdict scenario.Verdict `json:"verdict"`
@@ -118,6 +120,8 @@ type ScenarioResult struct {
 	// Diagnostics lists files written to the report directory for this
 	// scenario (events, pod states), relative to it.
 	Diagnostics []string `json:"diagnostics,omitempty"`
+	// Usage is what the harness process spent while this scenario ran.
+	Usage *Usage `json:"usage,omitempty"`
 	// Verdict is the scenario's verdict and Reason why; see Conclude.
 	Verdict scenario.Verdict `json:"verdict"`
 	Reason  string           `json:"reason"`

@@ -62,6 +62,7 @@ type suite struct {
 	fixture  *threescale.Fixture
 	runID    string
 	journal  *report.Journal
+	usage    report.UsageMark
 	samplers map[scenario.Capability]probe.Sampler
 	work     map[scenario.Capability]chaos.WorkProbe
 }
@@ -93,6 +94,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	DeferCleanup(s.env.Close)
 	s.journal = report.New(s.runID, time.Now(), report.Target{File: *targetFlag, Namespace: t.Namespace, Version: t.Version})
 	s.journal.AddSecrets(s.env.Secrets()...)
+	s.usage = report.MarkUsage()
 
 	By("provisioning the harness's own 3scale objects")
 	s.fixture, err = threescale.Provision(ctx, s.env, s.runID)
@@ -116,6 +118,8 @@ var _ = AfterSuite(func() {
 		return
 	}
 	s.journal.FinishedAt = time.Now()
+	u := s.usage.Since()
+	s.journal.Usage = &u
 	s.journal.Conclude()
 	Expect(os.MkdirAll(*reportFlag, 0o755)).To(Succeed())
 	_, err := s.journal.WriteJSON(*reportFlag)
