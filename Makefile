@@ -3,8 +3,9 @@
 #   make deps    Debian packages + kube binaries (idempotent; the first set-up step)
 #   make test    deps, vet, every test, then the outage suite against the twin (what CI runs)
 #   make e2e     the 3scale twin, the outage suite and the CLI's end-to-end tests against it
-#   make demo    deps, a local cluster, a Deployment taken to zero and back, then down
-#   make bench   benchmarks (cluster cold start, Deployment 0 -> Ready, twin-up, each component 0 -> Ready)
+#   make demo    deps, the twin, the full outage matrix, the report (reports/demo), then down
+#   make bench   benchmarks (cluster cold start, Deployment 0 -> Ready, twin-up, each component
+#                0 -> Ready), then the full matrix with its summary (wall time, onsets, harness cost)
 
 SHELL := /bin/bash
 GO ?= go
@@ -26,7 +27,7 @@ TEST_TIMEOUT ?= 30m
 DEMO_DIR ?= $(CURDIR)/.twin/demo
 TWIN_DIR ?= $(CURDIR)/.twin
 
-.PHONY: deps deb-packages kube-binaries build vet test unit e2e chaos bench demo cluster-up cluster-down twin-up twin-down kubectl-path clean
+.PHONY: deps deb-packages kube-binaries build vet test unit e2e chaos bench matrix demo cluster-up cluster-down twin-up twin-down kubectl-path clean
 
 deps: deb-packages kube-binaries
 	$(GO) mod download
@@ -83,9 +84,12 @@ TARGET ?= $(TWIN_DIR)/target.yaml
 chaos: build
 	bin/threescale-chaos run --target $(TARGET) $(if $(COMPONENT),--component $(COMPONENT)) --report-dir $(REPORT_DIR)
 
-# -p 1: the twin benchmarks use the twin's fixed ports, one package at a time.
+# Go benchmarks (-p 1: the twin benchmarks use the twin's fixed ports, one package at a
+# time), then the full matrix on the twin, whose summary gives its wall time, the onset of
+# each lost capability and the harness's CPU and memory while probing.
 bench: deps
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 3x -count 3 ./pkg/twin/cluster/ ./pkg/twin/deploy/ ./pkg/twin/conformance/
+	$(MAKE) --no-print-directory matrix MATRIX_DIR=$(CURDIR)/reports/bench
 
 kubectl-path:
 	@echo $(KUBECTL)
@@ -105,22 +109,20 @@ twin-up: deps build
 twin-down:
 	@if [ -d $(TWIN_DIR)/cluster ]; then bin/threescale-twin cluster down --dir $(TWIN_DIR)/cluster; else echo "no twin in $(TWIN_DIR)"; fi
 
-# The outage matrix against the 3scale twin is not built yet (issues 3 and 4); until then the
-# demo shows the local cluster doing what the harness relies on: a Deployment of a real
-# server taken to zero replicas and back.
-demo: cluster-up
-	@set -e; trap 'bin/threescale-twin cluster down --dir $(DEMO_DIR)' EXIT; \
-	K="$(KUBECTL) --kubeconfig $(DEMO_DIR)/kubeconfig"; \
-	sed "s|@TWIN@|$(CURDIR)/bin/threescale-twin|" fixtures/demo/echo.yaml | $$K apply -f -; \
-	$$K rollout status deploy/echo --timeout=120s; \
-	$$K get nodes,pods -o wide; \
-	curl -fsS http://127.0.0.1:18080/demo; echo; \
-	$$K scale deploy/echo --replicas=0; \
-	$$K wait --for=delete pod -l app=echo --timeout=60s; \
-	echo "echo scaled to 0: $$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18080/demo || true) (000 = connection refused)"; \
-	$$K scale deploy/echo --replicas=1; \
-	$$K rollout status deploy/echo --timeout=120s; \
-	curl -fsS http://127.0.0.1:18080/demo; echo
+# The whole outage matrix through the CLI against a fresh twin: journal, HTML report and
+# summary in $(MATRIX_DIR); the twin is stopped whatever happens. The run's exit code is
+# the matrix's verdict (0 PASS, 1 FAIL, 2 INVALID).
+MATRIX_DIR ?= $(CURDIR)/reports/matrix
+matrix: deps build
+	@set -e; trap '$(MAKE) --no-print-directory twin-down' EXIT; \
+	$(MAKE) --no-print-directory twin-up; \
+	rc=0; bin/threescale-chaos run --target $(TWIN_DIR)/target.yaml --report-dir $(MATRIX_DIR) || rc=$$?; \
+	bin/threescale-chaos summary $(MATRIX_DIR) | tee $(MATRIX_DIR)/summary.txt; \
+	echo "report: $(MATRIX_DIR)/report.html"; exit $$rc
+
+# The demo: set-up, the twin, all 15 outages one after the other, the report.
+demo:
+	$(MAKE) --no-print-directory matrix MATRIX_DIR=$(CURDIR)/reports/demo
 
 clean: cluster-down twin-down
 	rm -rf bin .twin

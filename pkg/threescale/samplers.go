@@ -543,10 +543,11 @@ func epoch(s string) time.Time {
 }
 
 // zyncSync changes the zync application and waits for zync's database to record an entry
-// for it newer than the change (research/porta-zync.md §5).
+// carrying the change (research/porta-zync.md §5). The change's unique marker identifies
+// the entry, not entry ids: zync-database's emptyDir is wiped when it restarts, and its
+// ids start again.
 func (s *samplers) zyncSync(ctx context.Context) error {
-	before, err := zyncLatestEntry(ctx, s.env, s.f.ZyncApp.ID, s.o.Timeout)
-	if err != nil {
+	if _, err := zyncEntriesWith(ctx, s.env, s.f.ZyncApp.ID, "", s.o.Timeout); err != nil {
 		return storeFailure("zync-database", err)
 	}
 	marker := "chaos-zync-" + randomHex(6)
@@ -554,11 +555,11 @@ func (s *samplers) zyncSync(ctx context.Context) error {
 		return err
 	}
 	return s.waitFor(ctx, "zync entry for application "+strconv.FormatInt(s.f.ZyncApp.ID, 10), func(ctx context.Context) (bool, string) {
-		id, err := zyncLatestEntry(ctx, s.env, s.f.ZyncApp.ID, s.o.Timeout)
+		n, err := zyncEntriesWith(ctx, s.env, s.f.ZyncApp.ID, marker, s.o.Timeout)
 		if err != nil {
 			return false, "zync-database: " + probe.ErrorDetail(err)
 		}
-		return id > before, fmt.Sprintf("latest entry %d, before the change %d", id, before)
+		return n > 0, "no entry with the change yet"
 	})
 }
 
@@ -567,14 +568,15 @@ func (s *samplers) updateApp(ctx context.Context, app Application, desc string) 
 	return s.call(ctx, http.MethodPut, fmt.Sprintf("/admin/api/accounts/%d/applications/%d.json", s.f.AccountID, app.ID), url.Values{"description": {desc}}, nil)
 }
 
-// zyncLatestEntry is the newest entries.id for an application's model (0: none).
-func zyncLatestEntry(ctx context.Context, env *Env, appID int64, timeout time.Duration) (int64, error) {
+// zyncEntriesWith counts zync's entries for an application whose data contains marker
+// ("" counts them all).
+func zyncEntriesWith(ctx context.Context, env *Env, appID int64, marker string, timeout time.Duration) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var id int64
-	err := env.ZyncDB.QueryRow(ctx, `SELECT COALESCE(max(e.id), 0) FROM entries e JOIN models m ON m.id = e.model_id
-		WHERE m.record_type = 'Application' AND m.record_id = $1`, appID).Scan(&id)
-	return id, err
+	var n int
+	err := env.ZyncDB.QueryRow(ctx, `SELECT count(*) FROM entries e JOIN models m ON m.id = e.model_id
+		WHERE m.record_type = 'Application' AND m.record_id = $1 AND strpos(e.data::text, $2) > 0`, appID, marker).Scan(&n)
+	return n, err
 }
 
 // Resque keys in backend-redis's queues database (research/apicast-apisonator.md §5).

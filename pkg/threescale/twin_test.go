@@ -126,6 +126,33 @@ func TestAgainstTwin(t *testing.T) {
 			t.Fatalf("work check: submitted %d, applied %d (%s)", wc.Submitted, wc.Applied, wc.Detail)
 		}
 	})
+
+	// A change made while zync is down reaches it only through Sidekiq's retry: the work
+	// probe must see the ZyncWorker waiting in the retry set and wait for it.
+	t.Run("zync down", func(t *testing.T) {
+		wp := WorkProbesWith(env, f, WorkOptions{Timeout: 5 * time.Second, Settle: 20 * time.Second})[scenario.ZyncSync]
+		if err := wp.Baseline(ctx); err != nil {
+			t.Fatal(err)
+		}
+		restore := scaleDown(t, ctx, env, "zync")
+		if err := wp.Submit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var due time.Time
+		waitFor(t, ctx, "a ZyncWorker in the retry set", func(ctx context.Context) (bool, string, error) {
+			var ok bool
+			due, ok = latestRetryDue(ctx, env.SystemRedis, zyncWorkerClass)
+			return ok, "none yet", nil
+		})
+		restore()
+		wc, err := wp.Check(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wc.Submitted != 1 || wc.Applied != 1 {
+			t.Fatalf("work check: submitted %d, applied %d (%s); retry due %s", wc.Submitted, wc.Applied, wc.Detail, time.Until(due).Round(time.Second))
+		}
+	})
 }
 
 // sample takes one sample under a per-sample timeout, as the runner does.

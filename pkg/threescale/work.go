@@ -427,7 +427,6 @@ type zyncProbe struct {
 	o WorkOptions
 
 	mu        sync.Mutex
-	before    int64
 	marker    string
 	submitted int
 }
@@ -435,12 +434,11 @@ type zyncProbe struct {
 func (p *zyncProbe) Capability() scenario.Capability { return scenario.ZyncSync }
 
 func (p *zyncProbe) Baseline(ctx context.Context) error {
-	id, err := zyncLatestEntry(ctx, p.s.env, p.s.f.ZyncWorkApp.ID, p.o.Timeout)
-	if err != nil {
+	if _, err := zyncEntriesWith(ctx, p.s.env, p.s.f.ZyncWorkApp.ID, "", p.o.Timeout); err != nil {
 		return fmt.Errorf("zync-sync baseline: zync-database: %s", probe.ErrorDetail(err))
 	}
 	p.mu.Lock()
-	p.before, p.marker, p.submitted = id, "", 0
+	p.marker, p.submitted = "", 0
 	p.mu.Unlock()
 	return nil
 }
@@ -458,7 +456,7 @@ func (p *zyncProbe) Submit(ctx context.Context) error {
 
 func (p *zyncProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
 	p.mu.Lock()
-	before, marker, submitted := p.before, p.marker, p.submitted
+	marker, submitted := p.marker, p.submitted
 	p.mu.Unlock()
 	wc := scenario.WorkCheck{Capability: scenario.ZyncSync, What: "application changes", Submitted: submitted}
 	if submitted == 0 {
@@ -470,12 +468,7 @@ func (p *zyncProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
 	deadline := start.Add(p.o.Settle)
 	var last, waited string
 	err := wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		qctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
-		defer cancel()
-		var n int
-		err := p.s.env.ZyncDB.QueryRow(qctx, `SELECT count(*) FROM entries e JOIN models m ON m.id = e.model_id
-			WHERE m.record_type = 'Application' AND m.record_id = $1 AND e.id > $2 AND e.data::text LIKE '%' || $3 || '%'`,
-			p.s.f.ZyncWorkApp.ID, before, marker).Scan(&n)
+		n, err := zyncEntriesWith(ctx, p.s.env, p.s.f.ZyncWorkApp.ID, marker, p.o.Timeout)
 		switch {
 		case err != nil:
 			last = "zync-database: " + probe.ErrorDetail(err)
@@ -484,6 +477,8 @@ func (p *zyncProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
 		default:
 			last = "no entry with the change"
 		}
+		qctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
+		defer cancel()
 		if due, ok := latestRetryDue(qctx, p.s.env.SystemRedis, zyncWorkerClass); ok && due.Add(p.o.Settle).After(deadline) {
 			deadline = due.Add(p.o.Settle)
 			waited = fmt.Sprintf("; waited for a %s retry due %s after the check began", zyncWorkerClass, due.Sub(start).Round(time.Second))
