@@ -27,7 +27,7 @@ TEST_TIMEOUT ?= 30m
 DEMO_DIR ?= $(CURDIR)/.twin/demo
 TWIN_DIR ?= $(CURDIR)/.twin
 
-.PHONY: deps deb-packages kube-binaries build vet test unit e2e chaos bench matrix demo cluster-up cluster-down twin-up twin-down kubectl-path clean
+.PHONY: deps deb-packages kube-binaries build vet test unit e2e chaos bench matrix demo docs cluster-up cluster-down twin-up twin-down kubectl-path clean
 
 deps: deb-packages kube-binaries
 	$(GO) mod download
@@ -90,6 +90,11 @@ chaos: build
 bench: deps
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 3x -count 3 ./pkg/twin/cluster/ ./pkg/twin/deploy/ ./pkg/twin/conformance/
 	$(MAKE) --no-print-directory matrix MATRIX_DIR=$(CURDIR)/reports/bench
+
+# The README's scenario matrix, regenerated from scenarios/*.yaml (a unit test fails when
+# they differ).
+docs:
+	$(GO) test -count=1 -run TestREADMEScenarioMatrix ./pkg/scenario -update-readme
 
 kubectl-path:
 	@echo $(KUBECTL)

@@ -1,0 +1,77 @@
+package scenario
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// MarkdownMatrix renders what each scenario asserts as a Markdown table, one row per
+// component, followed by the documentation gaps the files record. The README embeds its
+// output between markers and a test keeps the two equal, so the README cannot drift from
+// the files.
+func MarkdownMatrix(scs []Scenario) string {
+	var b strings.Builder
+	b.WriteString("| component | must break (lost) | deferred: applied after recovery | degraded | not asserted | keeps working | held / recovery budget |\n")
+	b.WriteString("|---|---|---|---|---|---|---|\n")
+	for _, sc := range scs {
+		by := map[Expect][]string{}
+		for _, e := range sc.Cells() {
+			name := "`" + string(e.Capability) + "`"
+			if e.Expect == Lost && e.LostWork {
+				name += " (its work too)"
+			}
+			by[e.Expect] = append(by[e.Expect], name)
+		}
+		keeps := "all others"
+		if len(by[Lost])+len(by[Deferred])+len(by[Degraded])+len(by[Unasserted]) == 0 {
+			keeps = "everything"
+		}
+		if len(by[Kept]) == 0 {
+			keeps = "-"
+		}
+		fmt.Fprintf(&b, "| **%s** | %s | %s | %s | %s | %s (%d) | %s / %s |\n", sc.Component.Name,
+			list(by[Lost]), list(by[Deferred]), list(by[Degraded]), list(by[Unasserted]), keeps, len(by[Kept]),
+			short(sc.Timing.Observe), short(sc.Timing.RecoveryBudget))
+	}
+	var gaps []string
+	for _, sc := range scs {
+		for _, g := range sc.DocGaps {
+			gaps = append(gaps, fmt.Sprintf("- **%s**, `%s`: the doc says: %s What 3scale does: %s (%s)",
+				sc.Component.Name, g.Capability, sentence(g.Documented), sentence(g.Observed), g.Citation))
+		}
+	}
+	if len(gaps) > 0 {
+		b.WriteString("\nWhere the documentation and 3scale's code disagree, the scenario encodes the code and records the gap:\n\n")
+		b.WriteString(strings.Join(gaps, "\n"))
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func list(xs []string) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	return strings.Join(xs, ", ")
+}
+
+// short writes a duration in seconds, as the scenario files do.
+func short(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	if d%time.Second == 0 {
+		return fmt.Sprintf("%ds", int64(d/time.Second))
+	}
+	return d.String()
+}
+
+// sentence ends s with a full stop.
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.HasSuffix(s, ".") {
+		return s
+	}
+	return s + "."
+}

@@ -1,0 +1,69 @@
+package scenario
+
+import (
+	"flag"
+	"os"
+	"strings"
+	"testing"
+)
+
+var updateREADME = flag.Bool("update-readme", false, "rewrite the README's scenario table from the scenario files")
+
+const (
+	readmePath   = "../../README.md"
+	matrixBegin  = "<!-- scenario-matrix:begin (generated from scenarios/*.yaml by `make docs`; do not edit) -->\n"
+	matrixEnd    = "<!-- scenario-matrix:end -->"
+	scenariosDir = "../../scenarios"
+)
+
+// TestREADMEScenarioMatrix keeps the README's "what each scenario asserts" section equal to
+// what the scenario files say. `make docs` (-update-readme) rewrites it.
+func TestREADMEScenarioMatrix(t *testing.T) {
+	scs, err := LoadDir(scenariosDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := MarkdownMatrix(scs)
+	raw, err := os.ReadFile(readmePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	i, j := strings.Index(readme, matrixBegin), strings.Index(readme, matrixEnd)
+	if i < 0 || j < i {
+		t.Fatalf("README.md lacks the markers %q ... %q", strings.TrimSpace(matrixBegin), matrixEnd)
+	}
+	got := readme[i+len(matrixBegin) : j]
+	if got == want {
+		return
+	}
+	if *updateREADME {
+		if err := os.WriteFile(readmePath, []byte(readme[:i+len(matrixBegin)]+want+readme[j:]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("README.md's scenario matrix differs from scenarios/*.yaml; run `make docs`.\n--- README\n%s\n--- generated\n%s", got, want)
+}
+
+func TestMarkdownMatrixRows(t *testing.T) {
+	scs, err := LoadDir(scenariosDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := MarkdownMatrix(scs)
+	rows := 0
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(line, "| **") {
+			rows++
+		}
+	}
+	if rows != len(scs) || rows != 15 {
+		t.Errorf("%d rows for %d scenario files, want 15", rows, len(scs))
+	}
+	for _, want := range []string{"| **backend-worker** |", "`rate-limiting`", "`analytics`", "(its work too)"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("matrix lacks %q", want)
+		}
+	}
+}
