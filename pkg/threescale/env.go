@@ -41,6 +41,9 @@ type Env struct {
 	// APIcastConfigs is system-master with the read-only token APIcast boots with
 	// (research/porta-zync.md §6).
 	APIcastConfigs *Admin
+	// Portal is the provider's admin portal, signed in as the admin (pages that take a
+	// session, such as the alerts list).
+	Portal *Portal
 	// Production and Staging are the two gateways.
 	Production, Staging *Gateway
 	// Listener is backend-listener (Service Management and internal APIs); nil when
@@ -119,6 +122,23 @@ func Connect(ctx context.Context, t *Target, rc *rest.Config) (*Env, error) {
 	e.Admin = NewAdmin(t.Admin, adminToken, e.HTTP)
 	e.Master = NewAdmin(t.Master, masterToken, e.HTTP)
 	e.APIcastConfigs = NewAdmin(t.Master, apicastToken, e.HTTP)
+	userRef, passwordRef := defaultAdminUser, defaultAdminPassword
+	if t.Credentials.AdminUser != nil {
+		userRef = *t.Credentials.AdminUser
+	}
+	if t.Credentials.AdminPassword != nil {
+		passwordRef = *t.Credentials.AdminPassword
+	}
+	adminUser, err := read(userRef, "credentials.adminUser")
+	if err != nil {
+		return nil, err
+	}
+	adminPassword, err := read(passwordRef, "credentials.adminPassword")
+	if err != nil {
+		return nil, err
+	}
+	e.secrets = append(e.secrets, adminPassword)
+	e.Portal = NewPortal(t.Admin, adminUser, adminPassword, e.HTTP)
 	e.Production = &Gateway{Name: "production", URL: t.Gateways.Production.URL, Client: e.HTTP}
 	e.Staging = &Gateway{Name: "staging", URL: t.Gateways.Staging.URL, Client: e.HTTP}
 

@@ -710,7 +710,9 @@ type alertSampler struct {
 // alertPoolSplit is the first crossing of the alerts work probe's half of the pool.
 func alertPoolSplit(f *Fixture) int { return len(alertLevels) * (len(f.AlertApps) / 2) }
 
-var alertRow = regexp.MustCompile(`data-id="(\d+)"`)
+// alertRow is one alert's table row on /apiconfig/alerts: porta renders each as
+// tr id=dom_id(alert), "alert_<id>" (app/views/api/alerts/index.html.slim).
+var alertRow = regexp.MustCompile(`<tr[^>]*\bid="alert_(\d+)"`)
 
 // alertNudgeEvery is how often the sampler crosses a new utilization level so that alert
 // events keep flowing; each (application, level) fires once per 24h, so the default pool
@@ -790,11 +792,12 @@ func (x *alertSampler) sample(ctx context.Context) error {
 	return nil
 }
 
-// latestAlert is the newest alert id on the admin portal's alerts page.
+// latestAlert is the newest alert id on the admin portal's alerts page (porta
+// Api::AlertsController, a FrontendController page: signed in, not by token).
 func latestAlert(ctx context.Context, s *samplers) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
-	_, body, err := s.env.Admin.Do(ctx, http.MethodGet, "/apiconfig/alerts", nil, http.StatusOK)
+	_, body, err := s.env.Portal.Page(ctx, "/apiconfig/alerts", nil, http.StatusOK)
 	if err != nil {
 		return 0, adminFailure(err)
 	}

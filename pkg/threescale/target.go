@@ -89,6 +89,11 @@ type Credentials struct {
 	// APIcastAccessToken is the read-only master token APIcast boots with; optional,
 	// default Secret system-master-apicast key ACCESS_TOKEN (research/porta-zync.md §6).
 	APIcastAccessToken *SecretKeyRef `json:"apicastAccessToken,omitempty"`
+	// AdminUser and AdminPassword sign in to the admin portal, whose pages take a session
+	// and not a token (the alerts page); optional, default Secret system-seed keys
+	// ADMIN_USER and ADMIN_PASSWORD (research/3scale-operator.md §3.5).
+	AdminUser     *SecretKeyRef `json:"adminUser,omitempty"`
+	AdminPassword *SecretKeyRef `json:"adminPassword,omitempty"`
 }
 
 // Store is how to reach one internal datastore: a URL read from a Secret (a redis:// or
@@ -146,6 +151,8 @@ type Backend struct {
 // (research/3scale-operator.md §3.5).
 var (
 	defaultAPIcastToken     = SecretKeyRef{Secret: "system-master-apicast", Key: "ACCESS_TOKEN"}
+	defaultAdminUser        = SecretKeyRef{Secret: "system-seed", Key: "ADMIN_USER"}
+	defaultAdminPassword    = SecretKeyRef{Secret: "system-seed", Key: "ADMIN_PASSWORD"}
 	defaultBackendURL       = SecretKeyRef{Secret: "backend-listener", Key: "service_endpoint"}
 	defaultInternalUser     = SecretKeyRef{Secret: "backend-internal-api", Key: "username"}
 	defaultInternalPassword = SecretKeyRef{Secret: "backend-internal-api", Key: "password"}
@@ -224,6 +231,12 @@ func (t *Target) Validate() error {
 	ref("credentials.masterAccessToken", t.Credentials.MasterAccessToken)
 	if t.Credentials.APIcastAccessToken != nil {
 		ref("credentials.apicastAccessToken", *t.Credentials.APIcastAccessToken)
+	}
+	if t.Credentials.AdminUser != nil {
+		ref("credentials.adminUser", *t.Credentials.AdminUser)
+	}
+	if t.Credentials.AdminPassword != nil {
+		ref("credentials.adminPassword", *t.Credentials.AdminPassword)
 	}
 	store := func(field string, s Store) {
 		ref(field+".url", s.URL)

@@ -2,6 +2,7 @@ package threescale
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -81,6 +82,20 @@ func TestAgainstTwin(t *testing.T) {
 			}()
 		}
 		wg.Wait()
+	})
+
+	// The alerts list is a portal page: signed in with the admin's password, not a token.
+	t.Run("admin portal", func(t *testing.T) {
+		if _, _, err := env.Portal.Page(ctx, "/apiconfig/alerts", nil, 200); err != nil {
+			t.Fatalf("alerts page: %v", err)
+		}
+		if _, _, err := env.Admin.Do(ctx, "GET", "/apiconfig/alerts", nil, 200); err == nil {
+			t.Errorf("alerts page with the access token: want a redirect to the sign-in, got 200")
+		}
+		wrong := NewPortal(tg.Admin, "admin", "not-the-password", env.HTTP)
+		if _, _, err := wrong.Page(ctx, "/apiconfig/alerts", nil); !errors.Is(err, ErrLoginRefused) || strings.Contains(err.Error(), "not-the-password") {
+			t.Errorf("wrong password: %v", err)
+		}
 	})
 
 	t.Run("apicast-production down", func(t *testing.T) {

@@ -51,7 +51,7 @@ func accountQuery(t *testing.T, org string) (response, error) {
 // accountSearch is the admin portal's searchd-backed accounts search bar (§3.2), which lists
 // accounts, so it finds an account that has no application.
 func accountSearch(t *testing.T, org string) (response, error) {
-	return admin(t, "GET", "/buyers/accounts", url.Values{"search[query]": {org}})
+	return portalPage(t, "/buyers/accounts", url.Values{"search[query]": {org}})
 }
 
 // system-sidekiq at zero: writes still succeed, their jobs pile up in system-redis's queues;
@@ -86,7 +86,7 @@ func TestSystemSearchdDown(t *testing.T) {
 		t.Fatalf("account_query with searchd down: %d %v, want 500", r.status, err)
 	}
 	mustAdmin(t, "GET", "/admin/api/accounts.json", nil, 200)
-	page, err := admin(t, "GET", "/buyers/accounts", url.Values{"search[query]": {"anything"}})
+	page, err := portalPage(t, "/buyers/accounts", url.Values{"search[query]": {"anything"}})
 	if err != nil || page.status != 503 || !strings.Contains(page.body, "Search is temporarily offline") {
 		t.Fatalf("admin search page with searchd down: %d %v", page.status, err)
 	}

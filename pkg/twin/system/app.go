@@ -2,6 +2,7 @@ package system
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -40,6 +41,8 @@ type app struct {
 	backend *backendClient
 	search  *searchd
 	log     *slog.Logger
+	// csrfKey signs the login form's authenticity_token for a _system_session id.
+	csrfKey []byte
 	// ready is set once the schema exists and the seed ran; until then (MySQL not reachable at
 	// start) requests that need the database answer 500 like any MySQL failure.
 	ready atomic.Bool
@@ -79,7 +82,11 @@ func RunApp(ctx context.Context, cfg AppConfig) error {
 		return fmt.Errorf("system-redis: %w", err)
 	}
 	defer rdb.Close()
-	a := &app{cfg: cfg, db: db, rdb: rdb, log: cfg.Logger.With("component", "system-app"),
+	csrfKey := make([]byte, 32)
+	if _, err := rand.Read(csrfKey); err != nil {
+		return err
+	}
+	a := &app{cfg: cfg, db: db, rdb: rdb, log: cfg.Logger.With("component", "system-app"), csrfKey: csrfKey,
 		cache:   newCache(cfg.MemcacheServers, cfg.Logger),
 		backend: newBackendClient(cfg.Stores, cfg.BackendTimeout),
 	}

@@ -2,8 +2,11 @@ package system
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html"
@@ -153,26 +156,28 @@ func (a *app) eventsImport(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// --- admin portal (provider host, session or access_token) ---
+// --- admin portal (provider host, login session) ---
 
-const sessionCookie = "_system_session"
+// The admin portal's pages are FrontendController pages: they take a login session, never
+// an access token, and send a visitor without one to /p/login (porta
+// app/lib/authenticated_system.rb login_required). Two cookies are involved, as in porta:
+// _system_session, the Rails session that carries the CSRF token the login form must echo
+// (authenticity_token), and user_session, set by a successful POST /p/sessions and naming a
+// row of user_sessions (create_user_session!).
+const (
+	railsSessionCookie = "_system_session"
+	userSessionCookie  = "user_session"
+)
 
-// portalUser resolves the admin portal viewer: the session cookie of a /p/sessions login, or
-// (a twin convenience for probes without a login flow) an access_token parameter.
+// portalUser resolves the admin portal viewer from the user_session cookie: the tenant the
+// host names, and whether the session belongs to one of its users.
 func (a *app) portalUser(r *http.Request) (*account, bool, error) {
 	ctx := r.Context()
 	tenant, err := a.tenantFor(ctx, roleProvider, requestHost(r))
 	if err != nil || tenant == nil {
 		return nil, false, err
 	}
-	if tok := r.FormValue("access_token"); tok != "" {
-		c, err := a.lookupToken(ctx, tok)
-		if err != nil {
-			return nil, false, err
-		}
-		return tenant, c != nil && c.AccountID == tenant.ID, nil
-	}
-	ck, err := r.Cookie(sessionCookie)
+	ck, err := r.Cookie(userSessionCookie)
 	if err != nil || ck.Value == "" {
 		return tenant, false, nil
 	}
@@ -185,6 +190,13 @@ func (a *app) portalUser(r *http.Request) (*account, bool, error) {
 		return nil, false, err
 	}
 	return tenant, acc == tenant.ID, nil
+}
+
+// authenticityToken is the CSRF token for a Rails session id.
+func (a *app) authenticityToken(session string) string {
+	m := hmac.New(sha256.New, a.csrfKey)
+	m.Write([]byte(session))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 type portalHandler func(w http.ResponseWriter, r *http.Request, tenant *account) error
@@ -240,11 +252,23 @@ func (a *app) loginPage(w http.ResponseWriter, r *http.Request) {
 		writeBody(w, "json", http.StatusForbidden, errAccessDenied.body)
 		return
 	}
+	session := ""
+	if ck, err := r.Cookie(railsSessionCookie); err == nil {
+		session = ck.Value
+	}
+	if session == "" {
+		session = randomHex(16)
+		http.SetCookie(w, &http.Cookie{Name: railsSessionCookie, Value: session, Path: "/", Secure: true, HttpOnly: true})
+	}
 	writeHTML(w, http.StatusOK, "Login", fmt.Sprintf(`<p>%s</p><form action="/p/sessions" method="post">
-<input name="username"><input name="password" type="password"><button type="submit">Sign in</button></form>`, html.EscapeString(tenant.OrgName)))
+<input type="hidden" name="authenticity_token" value="%s">
+<input name="username"><input name="password" type="password"><button type="submit">Sign in</button></form>`,
+		html.EscapeString(tenant.OrgName), a.authenticityToken(session)))
 }
 
-// login is POST /p/sessions: a session cookie for a user of the tenant (§3.3 form login).
+// login is POST /p/sessions: with the form's authenticity_token matching the Rails session
+// (else 422, Rails' InvalidAuthenticityToken), a user_session cookie for a user of the
+// tenant (§3.3 form login), then a redirect to the dashboard.
 func (a *app) login(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	tenant, err := a.tenantFor(ctx, roleProvider, requestHost(r))
@@ -254,6 +278,11 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if tenant == nil {
 		writeBody(w, "json", http.StatusForbidden, errAccessDenied.body)
+		return
+	}
+	ck, err := r.Cookie(railsSessionCookie)
+	if err != nil || ck.Value == "" || !hmac.Equal([]byte(r.FormValue("authenticity_token")), []byte(a.authenticityToken(ck.Value))) {
+		writeHTML(w, http.StatusUnprocessableEntity, "Unprocessable Entity", "<p>ActionController::InvalidAuthenticityToken</p>")
 		return
 	}
 	var uid int64
@@ -272,7 +301,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, "", err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: key, Path: "/", Secure: true, HttpOnly: true})
+	http.SetCookie(w, &http.Cookie{Name: userSessionCookie, Value: key, Path: "/", Secure: true, HttpOnly: true})
 	http.Redirect(w, r, "/p/admin/dashboard", http.StatusFound)
 }
 
@@ -407,7 +436,7 @@ func (a *app) alertsPage(w http.ResponseWriter, r *http.Request, tenant *account
 		if err := rows.Scan(&aid, &level, &msg); err != nil {
 			return err
 		}
-		fmt.Fprintf(&b, `<tr data-id="%d"><td>%d%%</td><td>%s</td></tr>`, aid, level, html.EscapeString(msg))
+		fmt.Fprintf(&b, `<tr id="alert_%d" role="row"><td data-label="Level">%d%%</td><td data-label="Message">%s</td></tr>`, aid, level, html.EscapeString(msg))
 	}
 	b.WriteString(`</table>`)
 	writeHTML(w, http.StatusOK, "Alerts", b.String())

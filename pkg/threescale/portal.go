@@ -1,0 +1,169 @@
+package threescale
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/threescale-chaos/harness/pkg/probe"
+)
+
+// Portal is a signed-in client of the provider's admin portal. Its pages are porta
+// FrontendController pages: they take a login session, never an access token, and send a
+// visitor without one to /p/login (research/porta-zync.md §1.3, §3.2). Portal signs in as a
+// browser does: GET /p/login for the Rails session cookie (_system_session) and the form's
+// authenticity_token, then POST /p/sessions with the admin's username and password, which
+// answers with the user_session cookie. Cookies are kept by hand: they are Secure, and a
+// cookie jar would not send them over an http:// URL to an in-cluster Service (§1.3).
+//
+// A page that redirects to the login form (the session expired, system-app's database was
+// reset) signs in again once. Errors never contain the password or the cookies.
+type Portal struct {
+	hc             *http.Client
+	base, host     string
+	user, password string
+
+	mu      sync.Mutex
+	session string // "user_session=..." once signed in
+}
+
+// NewPortal returns a portal client for the admin endpoint e. It uses hc's transport and
+// timeout but never follows a redirect: the sign-in's 302 carries the session cookie.
+func NewPortal(e Endpoint, user, password string, hc *http.Client) *Portal {
+	if hc == nil {
+		hc = probe.NewHTTPClient(probe.HTTPClientOptions{})
+	}
+	c := *hc
+	c.Jar = nil
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Portal{hc: &c, base: strings.TrimSuffix(e.URL, "/"), host: e.Host, user: user, password: password}
+}
+
+var authenticityTokenField = regexp.MustCompile(`name="authenticity_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="authenticity_token"`)
+
+// ErrLoginRefused is a sign-in the portal did not accept (wrong credentials, CSRF).
+var ErrLoginRefused = errors.New("the admin portal refused the sign-in")
+
+// Page GETs path (with query) as the signed-in admin. It returns the status and body when the
+// status is one of want (any 2xx when want is empty), else an *APIError.
+func (p *Portal) Page(ctx context.Context, path string, query url.Values, want ...int) (int, []byte, error) {
+	for attempt := 0; ; attempt++ {
+		session, err := p.signIn(ctx, attempt > 0)
+		if err != nil {
+			return 0, nil, err
+		}
+		target := path
+		if len(query) > 0 {
+			target += "?" + query.Encode()
+		}
+		resp, body, err := p.send(ctx, http.MethodGet, target, nil, session)
+		if err != nil {
+			return 0, nil, err
+		}
+		if resp.StatusCode == http.StatusFound && strings.Contains(resp.Header.Get("Location"), "/p/login") && attempt == 0 {
+			continue // the session is gone: sign in again, once
+		}
+		ok := len(want) == 0 && resp.StatusCode/100 == 2
+		for _, w := range want {
+			ok = ok || resp.StatusCode == w
+		}
+		if !ok {
+			return resp.StatusCode, body, &APIError{Method: http.MethodGet, Path: path, Status: resp.StatusCode, Body: snippet(body)}
+		}
+		return resp.StatusCode, body, nil
+	}
+}
+
+// signIn returns the session cookie, signing in when there is none or renew is set.
+func (p *Portal) signIn(ctx context.Context, renew bool) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.session != "" && !renew {
+		return p.session, nil
+	}
+	p.session = ""
+	resp, page, err := p.send(ctx, http.MethodGet, "/p/login", nil, "")
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", &APIError{Method: http.MethodGet, Path: "/p/login", Status: resp.StatusCode, Body: snippet(page)}
+	}
+	rails := cookie(resp, "_system_session")
+	m := authenticityTokenField.FindSubmatch(page)
+	if m == nil {
+		return "", fmt.Errorf("GET /p/login: no authenticity_token in the sign-in form")
+	}
+	token := string(m[1]) + string(m[2])
+	form := url.Values{"username": {p.user}, "password": {p.password}, "authenticity_token": {token}}
+	resp, body, err := p.send(ctx, http.MethodPost, "/p/sessions", form, rails)
+	if err != nil {
+		return "", err
+	}
+	session := cookie(resp, "user_session")
+	if resp.StatusCode != http.StatusFound || session == "" {
+		return "", fmt.Errorf("POST /p/sessions: %w: status %d: %s", ErrLoginRefused, resp.StatusCode, snippet(body))
+	}
+	// The Rails session travels with the login, as a browser's would: the one the sign-in
+	// answered with, else the login form's.
+	if c := cookie(resp, "_system_session"); c != "" {
+		rails = c
+	}
+	if rails != "" {
+		session += "; " + rails
+	}
+	p.session = session
+	return session, nil
+}
+
+func (p *Portal) send(ctx context.Context, method, path string, form url.Values, cookies string) (*http.Response, []byte, error) {
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(ctx, method, p.base+path, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.host != "" {
+		req.Host = p.host
+	}
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.Header.Set("Accept", "text/html")
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if cookies != "" {
+		req.Header.Set("Cookie", cookies)
+	}
+	resp, err := p.hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, nil, &TransportError{Method: method, Path: strings.SplitN(path, "?", 2)[0], Err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, nil, &TransportError{Method: method, Path: strings.SplitN(path, "?", 2)[0], Err: err}
+	}
+	return resp, b, nil
+}
+
+// cookie is "name=value" for the response's cookie name, or "".
+func cookie(resp *http.Response, name string) string {
+	for _, c := range resp.Cookies() {
+		if c.Name == name && c.Value != "" {
+			return c.Name + "=" + c.Value
+		}
+	}
+	return ""
+}
