@@ -240,26 +240,9 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	// Deferred work: what was submitted during the outage must have been applied by now
 	// (or, where the documentation says it is lost, must not have been).
 	runner.Mark(PhaseVerify)
-	checks := map[scenario.Capability]*scenario.WorkCheck{}
-	for c, w := range work {
-		if serr := submitted[c]; serr != nil {
-			exp, _ := sc.Expectation(c)
-			if exp.Expect == scenario.Lost {
-				// The work could not even be created while the component was down:
-				// nothing can be applied later, and the samples judge the cell.
-				continue
-			}
-			wc := scenario.WorkCheck{Capability: c, What: "submit during the outage", CheckedAt: time.Now(), Detail: serr.Error()}
-			checks[c] = &wc
-			res.AddWork(wc)
-			continue
-		}
-		wc, cerr := w.Check(ctx)
-		if cerr != nil {
-			wc = scenario.WorkCheck{Capability: c, What: "check after recovery", CheckedAt: time.Now(), Detail: cerr.Error()}
-		}
-		checks[c] = &wc
-		res.AddWork(wc)
+	checks := checkWork(ctx, sc, work, submitted)
+	for _, c := range sortedCapabilities(checks) {
+		res.AddWork(*checks[c])
 	}
 
 	// The verdicts.
@@ -270,6 +253,46 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 		res.AddCell(scenario.EvaluateCell(exp, window, samples, workFor(exp, checks)))
 	}
 	return res, nil
+}
+
+// checkWork runs the work checks after recovery, all at once: each may wait up to its
+// settle bound for work to land (or, for lost work, to be sure it never does), and they are
+// independent. Work that could not even be submitted is reported as such, except where the
+// capability is expected lost: nothing can be applied later, and the samples judge the cell.
+func checkWork(ctx context.Context, sc scenario.Scenario, work map[scenario.Capability]WorkProbe, submitted map[scenario.Capability]error) map[scenario.Capability]*scenario.WorkCheck {
+	var mu sync.Mutex
+	checks := map[scenario.Capability]*scenario.WorkCheck{}
+	var wg sync.WaitGroup
+	for c, w := range work {
+		if serr := submitted[c]; serr != nil {
+			if exp, _ := sc.Expectation(c); exp.Expect != scenario.Lost {
+				checks[c] = &scenario.WorkCheck{Capability: c, What: "submit during the outage", CheckedAt: time.Now(), Detail: serr.Error()}
+			}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wc, err := w.Check(ctx)
+			if err != nil {
+				wc = scenario.WorkCheck{Capability: c, What: "check after recovery", CheckedAt: time.Now(), Detail: err.Error()}
+			}
+			mu.Lock()
+			checks[c] = &wc
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return checks
+}
+
+func sortedCapabilities[V any](m map[scenario.Capability]V) []scenario.Capability {
+	cs := make([]scenario.Capability, 0, len(m))
+	for c := range m {
+		cs = append(cs, c)
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i] < cs[j] })
+	return cs
 }
 
 // judgedWork keeps the work probes of the cells judged on work: deferred ones (the work must
