@@ -64,6 +64,11 @@ upstream: {url: "http://127.0.0.1:1"}
 		{"no target", []string{"run"}, "target"},
 		{"summary of a missing journal", []string{"summary", filepath.Join(dir, "no-such-report")}, "no-such-report"},
 		{"summary of a file that is not a journal", []string{"summary", target}, "target.yaml"},
+		{"discover on an unreachable cluster", []string{"discover", "--namespace", "3scale", "--kubeconfig", unreachable}, "127.0.0.1:1"},
+		{"discover with a malformed override", []string{"discover", "--namespace", "3scale", "--kubeconfig", unreachable, "--override", filepath.Join(malformed, "zync.yaml")}, "zync.yaml"},
+		{"discover with an override for another namespace", []string{"discover", "--namespace", "other", "--kubeconfig", unreachable, "--override", target}, "differs"},
+		{"discover with a missing override", []string{"discover", "--namespace", "3scale", "--kubeconfig", unreachable, "--override", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+		{"discover without a namespace", []string{"discover", "--kubeconfig", unreachable}, "namespace"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, code := cli(t, time.Minute, tc.args...)

@@ -5,6 +5,7 @@
 //	threescale-chaos run     --target FILE [--component NAME]... [--report-dir DIR]
 //	threescale-chaos restore --target FILE [--run-id ID]           put back what a killed run left at zero
 //	threescale-chaos summary JOURNAL...                            verdicts, onsets, harness CPU and memory
+//	threescale-chaos discover --namespace NS [--override FILE] [--output FILE]   write a target file from the cluster
 //
 // Exit codes: 0 PASS, 1 FAIL, 2 INVALID (the experiment did not happen as planned), 3 bad
 // input (an unknown component, a malformed file, an unreachable cluster, a namespace that has
@@ -47,7 +48,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(planCmd(), runCmd(), restoreCmd(), summaryCmd())
+	root.AddCommand(planCmd(), runCmd(), restoreCmd(), summaryCmd(), discoverCmd())
 	err := root.Execute()
 	var code exitCode
 	var bi badInput
