@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -166,12 +167,19 @@ func TestWrongExpectationFails(t *testing.T) {
 		s = replaceLine(t, s, "  production-traffic:", "  production-traffic: {expect: kept}")
 		return replaceLine(t, s, "  staging-traffic:", "  staging-traffic: {expect: lost}")
 	})
-	out, code := cli(t, 15*time.Minute, "run", "--target", l.target, "--scenarios", dir, "--component", "apicast-production", "--report-dir", t.TempDir())
+	reports := t.TempDir()
+	out, code := cli(t, 15*time.Minute, "run", "--target", l.target, "--scenarios", dir, "--component", "apicast-production", "--report-dir", reports)
 	if code != 1 || !strings.Contains(out, "production-traffic") || !strings.Contains(out, "staging-traffic") {
 		t.Fatalf("want exit 1 naming production-traffic and staging-traffic, got %d:\n%s", code, out)
 	}
 	if n := l.replicas(t, "apicast-production"); n != 1 {
 		t.Fatalf("apicast-production left at %d replicas", n)
+	}
+	// The summary of that journal: the FAIL, and staging-traffic, the one cell expected
+	// lost, with no onset because it never failed.
+	out, code = cli(t, time.Minute, "summary", reports)
+	if code != 0 || !strings.Contains(out, "apicast-production  FAIL") || !regexp.MustCompile(`staging-traffic\s+0\s+-.*\s1\n`).MatchString(out) {
+		t.Errorf("summary of the run: exit %d:\n%s", code, out)
 	}
 }
 
