@@ -548,7 +548,8 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 }
 
 // String is the Go duration string.
-func (d Duration) String() string { return time.Duration(d).String() }
+// String is the duration rounded for reading (scenario.Readable); JSON keeps it exact.
+func (d Duration) String() string { return scenario.Readable(time.Duration(d)).String() }
 
 func orderCapabilities[V any](m map[scenario.Capability]V) []scenario.Capability {
 	var out []scenario.Capability

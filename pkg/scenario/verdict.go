@@ -143,13 +143,13 @@ func evaluateLost(v *CellVerdict, exp Expectation, w Window, inWindow []Sample) 
 		first := unexpected[0]
 		v.Verdict, v.Offending = Fail, &first
 		v.Reason = fmt.Sprintf("expected lost, but %d of %d judged samples succeeded%s; first at T0+%s: %s",
-			len(unexpected), v.Counts.Judged, toleratedNote(v.Counts.ToleratedPasses), offset(w, first.Time), first)
+			len(unexpected), v.Counts.Judged, toleratedNote(v.Counts.ToleratedPasses), Readable(offset(w, first.Time)), first)
 		return
 	}
 	v.Verdict = Pass
 	v.Reason = fmt.Sprintf("lost as expected: %d judged samples failed%s", v.Counts.Judged-v.Counts.ToleratedPasses, toleratedNote(v.Counts.ToleratedPasses))
 	if v.HasFailed() {
-		v.Reason += fmt.Sprintf("; first failure at T0+%s", v.TimeToFail)
+		v.Reason += fmt.Sprintf("; first failure at T0+%s", Readable(v.TimeToFail))
 	}
 }
 
@@ -173,20 +173,20 @@ func evaluateKept(v *CellVerdict, exp Expectation, w Window, inWindow []Sample) 
 		first := failed[0]
 		v.Verdict, v.Offending = Fail, &first
 		v.Reason = fmt.Sprintf("expected %s, but %d of %d samples failed; first at T0+%s: %s",
-			exp.Expect, len(failed), v.Counts.Judged, offset(w, first.Time), first)
+			exp.Expect, len(failed), v.Counts.Judged, Readable(offset(w, first.Time)), first)
 		return
 	}
 	if len(slow) > 0 {
 		first := slow[0]
 		v.Verdict, v.Offending = Fail, &first
 		v.Reason = fmt.Sprintf("expected degraded within %s, but %d of %d samples were slower (max %s); first at T0+%s took %s",
-			exp.MaxLatency, len(slow), v.Counts.Judged, v.Latency.Max, offset(w, first.Time), first.Latency)
+			exp.MaxLatency, len(slow), v.Counts.Judged, Readable(v.Latency.Max), Readable(offset(w, first.Time)), Readable(first.Latency))
 		return
 	}
 	v.Verdict = Pass
 	v.Reason = fmt.Sprintf("%s as expected: all %d samples succeeded", exp.Expect, v.Counts.Judged)
 	if exp.Expect == Degraded {
-		v.Reason += fmt.Sprintf(" (median latency %s, max %s)", v.Latency.Median, v.Latency.Max)
+		v.Reason += fmt.Sprintf(" (median latency %s, max %s)", Readable(v.Latency.Median), Readable(v.Latency.Max))
 	}
 }
 
@@ -251,7 +251,7 @@ func EvaluateRecovery(budget time.Duration, restoreAt time.Time, samples []Sampl
 	if suffix == len(after) {
 		last := after[len(after)-1]
 		r.Verdict = Fail
-		r.Reason = fmt.Sprintf("not recovered within the %s budget: the last sample, at restore+%s, %s", budget, last.Time.Sub(restoreAt), last)
+		r.Reason = fmt.Sprintf("not recovered within the %s budget: the last sample, at restore+%s, %s", budget, Readable(last.Time.Sub(restoreAt)), last)
 		return r
 	}
 	r.Recovered = true
@@ -259,11 +259,11 @@ func EvaluateRecovery(budget time.Duration, restoreAt time.Time, samples []Sampl
 	r.TimeToRecover = r.RecoveredAt.Sub(restoreAt)
 	if r.TimeToRecover > budget {
 		r.Verdict = Fail
-		r.Reason = fmt.Sprintf("recovered after %s, over the %s budget", r.TimeToRecover, budget)
+		r.Reason = fmt.Sprintf("recovered after %s, over the %s budget", Readable(r.TimeToRecover), budget)
 		return r
 	}
 	r.Verdict = Pass
-	r.Reason = fmt.Sprintf("recovered after %s (budget %s)", r.TimeToRecover, budget)
+	r.Reason = fmt.Sprintf("recovered after %s (budget %s)", Readable(r.TimeToRecover), budget)
 	return r
 }
 
@@ -410,4 +410,13 @@ func toleratedNote(n int) string {
 		return ""
 	}
 	return fmt.Sprintf(" (%d successful samples tolerated by onsetPasses)", n)
+}
+
+// Readable rounds a measured duration for people: to 0.1 ms under a second, to 10 ms above
+// (samples are a second apart; nanoseconds are noise). Journals keep the exact values.
+func Readable(d time.Duration) time.Duration {
+	if d < time.Second && d > -time.Second {
+		return d.Round(100 * time.Microsecond)
+	}
+	return d.Round(10 * time.Millisecond)
 }
