@@ -27,7 +27,7 @@ TEST_TIMEOUT ?= 30m
 DEMO_DIR ?= $(CURDIR)/.twin/demo
 TWIN_DIR ?= $(CURDIR)/.twin
 
-.PHONY: deps deb-packages kube-binaries build vet test unit e2e chaos bench matrix demo docs cluster-up cluster-down twin-up twin-down kubectl-path clean
+.PHONY: deps deb-packages kube-binaries build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean
 
 deps: deb-packages kube-binaries
 	$(GO) mod download
