@@ -67,19 +67,18 @@ func TestInstallAppliesToARealAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl.mapper.Reset()
 	for _, m := range ms {
 		gvk := m.obj.GroupVersionKind()
-		mapping, err := cl.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		mapping, err := cl.RESTMapping(gvk)
 		if err != nil {
 			t.Errorf("%s: %v", m, err)
 			continue
 		}
 		var got *unstructured.Unstructured
 		if m.obj.GetNamespace() == "" {
-			got, err = cl.dyn.Resource(mapping.Resource).Get(ctx, m.obj.GetName(), metav1.GetOptions{})
+			got, err = cl.Dynamic.Resource(mapping.Resource).Get(ctx, m.obj.GetName(), metav1.GetOptions{})
 		} else {
-			got, err = cl.dyn.Resource(mapping.Resource).Namespace(m.obj.GetNamespace()).Get(ctx, m.obj.GetName(), metav1.GetOptions{})
+			got, err = cl.Dynamic.Resource(mapping.Resource).Namespace(m.obj.GetNamespace()).Get(ctx, m.obj.GetName(), metav1.GetOptions{})
 		}
 		if err != nil {
 			t.Errorf("%s: not in the cluster: %v", m, err)
@@ -99,11 +98,11 @@ func TestInstallAppliesToARealAPIServer(t *testing.T) {
 		}
 	}
 
-	ns, err := cl.kube.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+	ns, err := cl.Kube.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
 	if err != nil || ns.Labels["chaos.3scale.net/opt-in"] != "true" {
 		t.Errorf("namespace %s: %v, labels %v", namespace, err, ns.GetLabels())
 	}
-	am, err := cl.dyn.Resource(apiManagerGVR).Namespace(namespace).Get(ctx, apiManagerName, metav1.GetOptions{})
+	am, err := cl.Dynamic.Resource(apiManagerGVR).Namespace(namespace).Get(ctx, apiManagerName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +113,7 @@ func TestInstallAppliesToARealAPIServer(t *testing.T) {
 		t.Errorf("APIManager lost spec.externalComponents (pruned by its CRD?): %v", am.Object["spec"])
 	}
 	for _, name := range []string{"kind-apicast-production", "kind-system-provider", "kind-backend-listener"} {
-		svc, err := cl.kube.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
+		svc, err := cl.Kube.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil || svc.Spec.Type != corev1.ServiceTypeNodePort || svc.Spec.Ports[0].NodePort < 30080 || svc.Spec.Ports[0].NodePort > 30090 {
 			t.Errorf("Service %s: %v %+v", name, err, svc.Spec)
 		}
@@ -139,13 +138,13 @@ func TestInstallAppliesToARealAPIServer(t *testing.T) {
 	zq := zyncQue(corev1.EnvVar{Name: "RAILS_ENV", Value: "production"})
 	zq.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"deployment": zyncQueDeployment}}
 	zq.Spec.Template.Labels = map[string]string{"deployment": zyncQueDeployment}
-	if _, err := cl.kube.AppsV1().Deployments(namespace).Create(ctx, zq, metav1.CreateOptions{}); err != nil {
+	if _, err := cl.Kube.AppsV1().Deployments(namespace).Create(ctx, zq, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if done, err := disableZyncRoutes(ctx, cl.kube, namespace); !done || err != nil {
+	if done, err := disableZyncRoutes(ctx, cl.Kube, namespace); !done || err != nil {
 		t.Fatalf("disableZyncRoutes on a real API server: done %v, %v", done, err)
 	}
-	got, err := cl.kube.AppsV1().Deployments(namespace).Get(ctx, zyncQueDeployment, metav1.GetOptions{})
+	got, err := cl.Kube.AppsV1().Deployments(namespace).Get(ctx, zyncQueDeployment, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +157,7 @@ func TestInstallAppliesToARealAPIServer(t *testing.T) {
 	}
 
 	// Without a node nothing becomes Available; the wait says so, naming what it waits for.
-	w := &waiter{kube: cl.kube, dyn: cl.dyn, namespace: namespace, apiManager: apiManagerName,
+	w := &waiter{kube: cl.Kube, dyn: cl.Dynamic, namespace: namespace, apiManager: apiManagerName,
 		deployments: expectedDeployments(ms), jobs: jobNames(ms), interval: 200 * time.Millisecond,
 		progressEvery: time.Hour, out: &bytes.Buffer{}, start: time.Now()}
 	err = w.run(ctx, time.Second)
@@ -179,7 +178,7 @@ func canI(ctx context.Context, t *testing.T, cl *clients, user, group, resource,
 		User:               user,
 		ResourceAttributes: &authorizationv1.ResourceAttributes{Group: group, Resource: res, Subresource: sub, Verb: verb, Namespace: ns},
 	}}
-	got, err := cl.kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+	got, err := cl.Kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("SubjectAccessReview: %v", err)
 	}

@@ -14,12 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 	"k8s.io/utils/ptr"
 
 	"github.com/threescale-chaos/harness/fixtures"
@@ -136,7 +132,6 @@ func runInstall(ctx context.Context, cfg installConfig, out io.Writer) error {
 			return err
 		}
 	}
-	cl.mapper.Reset() // the kinds just registered
 	fmt.Fprintf(out, "install: applying %d objects\n", len(rest))
 	for _, m := range rest {
 		if err := cl.apply(ctx, m); err != nil {
@@ -149,8 +144,8 @@ func runInstall(ctx context.Context, cfg installConfig, out io.Writer) error {
 		return nil
 	}
 	w := &waiter{
-		kube:          cl.kube,
-		dyn:           cl.dyn,
+		kube:          cl.Kube,
+		dyn:           cl.Dynamic,
 		namespace:     namespace,
 		apiManager:    apiManagerName,
 		deployments:   expectedDeployments(rest),
@@ -174,36 +169,23 @@ func objectName(o *unstructured.Unstructured) string {
 	return o.GetNamespace() + "/" + o.GetName()
 }
 
-// clients are what an install talks to the cluster with.
-type clients struct {
-	host   string
-	kube   kubernetes.Interface
-	dyn    dynamic.Interface
-	mapper *restmapper.DeferredDiscoveryRESTMapper
-}
+// clients are what an install talks to the cluster with: the harness's own client bundle
+// (typed, dynamic, and a discovery-backed RESTMapper that notices CRDs registered later).
+type clients struct{ *kube.Client }
 
 func newClients(rc *rest.Config) (*clients, error) {
-	kc, err := kubernetes.NewForConfig(rc)
+	c, err := kube.NewClient(rc)
 	if err != nil {
-		return nil, fmt.Errorf("kube client for %s: %w", rc.Host, err)
+		return nil, err
 	}
-	dyn, err := dynamic.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("dynamic client for %s: %w", rc.Host, err)
-	}
-	disco, err := discovery.NewDiscoveryClientForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("discovery client for %s: %w", rc.Host, err)
-	}
-	return &clients{host: rc.Host, kube: kc, dyn: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))}, nil
+	return &clients{c}, nil
 }
 
-// reachable fails fast, with the server named, when the cluster does not answer.
 func (c *clients) reachable(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if _, err := c.kube.Discovery().RESTClient().Get().AbsPath("/version").DoRaw(ctx); err != nil {
-		return fmt.Errorf("the cluster at %s does not answer (is it up? `threescale-kind up`): %w", c.host, err)
+	if _, err := c.Kube.Discovery().RESTClient().Get().AbsPath("/version").DoRaw(ctx); err != nil {
+		return fmt.Errorf("the cluster at %s does not answer (is it up? `threescale-kind up`): %w", c.Host, err)
 	}
 	return nil
 }
@@ -213,17 +195,13 @@ func (c *clients) reachable(ctx context.Context) error {
 // discovery cache is dropped.
 func (c *clients) apply(ctx context.Context, m manifest) error {
 	gvk := m.obj.GroupVersionKind()
-	mapping, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if meta.IsNoMatchError(err) {
-		c.mapper.Reset()
-		mapping, err = c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	}
+	mapping, err := c.RESTMapping(gvk)
 	if err != nil {
 		return fmt.Errorf("%s: the cluster does not serve %s: %w", m, gvk, err)
 	}
-	var ri dynamic.ResourceInterface = c.dyn.Resource(mapping.Resource)
+	var ri dynamic.ResourceInterface = c.Dynamic.Resource(mapping.Resource)
 	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-		ri = c.dyn.Resource(mapping.Resource).Namespace(m.obj.GetNamespace())
+		ri = c.Dynamic.Resource(mapping.Resource).Namespace(m.obj.GetNamespace())
 	}
 	body, err := m.obj.MarshalJSON()
 	if err != nil {
@@ -245,7 +223,7 @@ func (c *clients) waitEstablished(ctx context.Context, name string, timeout, int
 	}
 	last := "not read yet"
 	err := wait.PollUntilContextTimeout(ctx, interval, timeout, true, func(ctx context.Context) (bool, error) {
-		got, err := c.dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
+		got, err := c.Dynamic.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			last = err.Error()
 			return false, nil

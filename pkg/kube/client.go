@@ -83,6 +83,17 @@ func LoadRESTConfig(path string) (*rest.Config, error) {
 	return cfg, nil
 }
 
+// RESTMapping maps a kind to its resource and scope. A kind discovery does not know yet (a
+// CRD registered since the client was built) is looked up again after the cache is dropped.
+func (c *Client) RESTMapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
+	m, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) {
+		c.resetDiscovery()
+		m, err = c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	}
+	return m, err
+}
+
 // resetDiscovery forgets what discovery cached, so a resource registered after the
 // client was built (a CRD) becomes visible to the scale client.
 func (c *Client) resetDiscovery() {
