@@ -241,8 +241,10 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	// (or, where the documentation says it is lost, must not have been).
 	runner.Mark(PhaseVerify)
 	checks := checkWork(ctx, sc, work, submitted)
-	for _, c := range sortedCapabilities(checks) {
-		res.AddWork(*checks[c])
+	for _, c := range scenario.Capabilities() { // report order
+		if wc, ok := checks[c]; ok {
+			res.AddWork(*wc)
+		}
 	}
 
 	// The verdicts.
@@ -284,15 +286,6 @@ func checkWork(ctx context.Context, sc scenario.Scenario, work map[scenario.Capa
 	}
 	wg.Wait()
 	return checks
-}
-
-func sortedCapabilities[V any](m map[scenario.Capability]V) []scenario.Capability {
-	cs := make([]scenario.Capability, 0, len(m))
-	for c := range m {
-		cs = append(cs, c)
-	}
-	sort.Slice(cs, func(i, j int) bool { return cs[i] < cs[j] })
-	return cs
 }
 
 // judgedWork keeps the work probes of the cells judged on work: deferred ones (the work must
