@@ -112,13 +112,13 @@ twin-down:
 	@if [ -d $(TWIN_DIR)/cluster ]; then bin/threescale-twin cluster down --dir $(TWIN_DIR)/cluster; else echo "no twin in $(TWIN_DIR)"; fi
 
 # The whole outage matrix through the CLI against a fresh twin: journal, HTML report and
-# summary in $(MATRIX_DIR); the twin is stopped whatever happens. The run's exit code is
-# the matrix's verdict (0 PASS, 1 FAIL, 2 INVALID).
+# summary in $(MATRIX_DIR) (COMPONENT= runs one scenario); the twin is stopped whatever
+# happens. The run's exit code is the matrix's verdict (0 PASS, 1 FAIL, 2 INVALID).
 MATRIX_DIR ?= $(CURDIR)/reports/matrix
 matrix: deps build
 	@set -e; trap '$(MAKE) --no-print-directory twin-down' EXIT; \
-	$(MAKE) --no-print-directory twin-up; \
-	rc=0; bin/threescale-chaos run --target $(TWIN_DIR)/target.yaml --report-dir $(MATRIX_DIR) || rc=$$?; \
+	$(MAKE) --no-print-directory twin-up; mkdir -p $(MATRIX_DIR); \
+	rc=0; bin/threescale-chaos run --target $(TWIN_DIR)/target.yaml $(if $(COMPONENT),--component $(COMPONENT)) --report-dir $(MATRIX_DIR) || rc=$$?; \
 	bin/threescale-chaos summary $(MATRIX_DIR) | tee $(MATRIX_DIR)/summary.txt; \
 	echo "report: $(MATRIX_DIR)/report.html"; exit $$rc
 
