@@ -86,6 +86,16 @@ func (e *TransportError) Error() string {
 
 func (e *TransportError) Unwrap() error { return e.Err }
 
+// transportError wraps a request's failure, dropping the *url.Error around it: that one
+// carries the URL, query (and token) included.
+func transportError(method, path string, err error) *TransportError {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return &TransportError{Method: method, Path: path, Err: err}
+}
+
 // Do sends one request. GET and DELETE carry params in the query, other methods as a form
 // body; the token is added. It returns the status and body when the status is one of want
 // (any 2xx when want is empty), else an *APIError; no answer is a *TransportError.
@@ -106,11 +116,7 @@ func (a *Admin) Do(ctx context.Context, method, path string, params url.Values, 
 	}
 	resp, err := req.Execute(method, a.base+path)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return 0, nil, &TransportError{Method: method, Path: path, Err: err}
+		return 0, nil, transportError(method, path, err)
 	}
 	status, body := resp.StatusCode(), resp.Body()
 	ok := len(want) == 0 && status/100 == 2

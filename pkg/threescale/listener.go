@@ -78,11 +78,7 @@ func (l *Listener) do(ctx context.Context, method, path, ctype string, body []by
 	}
 	resp, err := l.Client.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return 0, nil, &TransportError{Method: method, Path: strings.TrimSuffix(path, "/"), Err: err}
+		return 0, nil, transportError(method, strings.TrimSuffix(path, "/"), err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))

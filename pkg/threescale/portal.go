@@ -142,18 +142,15 @@ func (p *Portal) send(ctx context.Context, method, path string, form url.Values,
 	if cookies != "" {
 		req.Header.Set("Cookie", cookies)
 	}
+	bare, _, _ := strings.Cut(path, "?") // errors never show the query
 	resp, err := p.hc.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, nil, &TransportError{Method: method, Path: strings.SplitN(path, "?", 2)[0], Err: err}
+		return nil, nil, transportError(method, bare, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return nil, nil, &TransportError{Method: method, Path: strings.SplitN(path, "?", 2)[0], Err: err}
+		return nil, nil, transportError(method, bare, err)
 	}
 	return resp, b, nil
 }
