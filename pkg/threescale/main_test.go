@@ -63,7 +63,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	v.Ports = deploy.DefaultPorts().Shifted(200)
+	v.Ports = v.Ports.Shifted(200)
 	if err := deploy.Up(ctx, c.RESTConfig(), v, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "twin not ready:", err)
 		return 1

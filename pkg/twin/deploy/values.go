@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"os/user"
 	"path/filepath"
 	"sort"
@@ -84,9 +85,30 @@ type Values struct {
 // serviceUsers are the Debian users whose ids the manifests need.
 var serviceUsers = []string{"postgres", "mysql", "redis", "memcache"}
 
+// PortShiftEnv names the environment variable that moves every port of the twin by a
+// number, so that twins of two checkouts (or two test packages) run side by side.
+const PortShiftEnv = "THREESCALE_TWIN_PORT_SHIFT"
+
+// PortShift is the shift PortShiftEnv asks for (0 when unset).
+func PortShift() (int, error) {
+	raw := os.Getenv(PortShiftEnv)
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 0 || n > 5000 {
+		return 0, fmt.Errorf("%s=%q: want a number of ports from 0 to 5000", PortShiftEnv, raw)
+	}
+	return n, nil
+}
+
 // NewValues fills Values for this machine: ids of the service users, the PostgreSQL binaries,
-// fresh secrets, the default ports.
+// fresh secrets, the default ports (moved by PortShiftEnv when set).
 func NewValues(namespace, bin, dataDir string) (Values, error) {
+	shift, err := PortShift()
+	if err != nil {
+		return Values{}, err
+	}
 	v := Values{
 		Namespace:  namespace,
 		TenantName: "3scale",
@@ -94,7 +116,7 @@ func NewValues(namespace, bin, dataDir string) (Values, error) {
 		Bin:        bin,
 		DataDir:    dataDir,
 		CronEvery:  "30s",
-		Ports:      DefaultPorts(),
+		Ports:      DefaultPorts().Shifted(shift),
 		UIDs:       map[string]int64{},
 		GIDs:       map[string]int64{},
 	}
