@@ -110,6 +110,9 @@ func NewRunner(opts Options, probes ...Probe) (*Runner, error) {
 		if p.Interval == 0 {
 			p.Interval = opts.Interval
 		}
+		if pc, ok := p.Sampler.(Paced); ok && pc.MinInterval() > p.Interval {
+			p.Interval = pc.MinInterval()
+		}
 		if p.Timeout == 0 {
 			p.Timeout = opts.Timeout
 		}

@@ -97,6 +97,33 @@ func TestRunnerTicksOnAFixedGrid(t *testing.T) {
 	}
 }
 
+// A paced sampler (one that writes to 3scale) ticks at its own minimum interval when that is
+// longer than the runner's cadence; the others keep the runner's.
+func TestRunnerPacedSamplerKeepsItsMinimumInterval(t *testing.T) {
+	fc := clocktesting.NewFakeClock(t0)
+	writer, reader := newGated(scenario.AdminAPIWrite), newGated(scenario.AdminAPIRead)
+	r, err := NewRunner(Options{Interval: time.Second, Clock: fc}, Probe{Sampler: Pace(writer, 5*time.Second)}, Probe{Sampler: reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startRunner(t, r)
+	within(t, "ready", r.Ready())
+	for i := 1; i <= 10; i++ {
+		eventually(t, "the samplers to wait for their ticks", func() bool { return fc.Waiters() >= 2 })
+		fc.Step(time.Second)
+		eventually(t, "the reader's next sample", func() bool { return r.Timeline().Len(reader.c) == i+1 })
+	}
+	eventually(t, "the writer's samples", func() bool { return r.Timeline().Len(writer.c) == 3 })
+	for i, s := range r.Timeline().Samples(writer.c) {
+		if want := t0.Add(time.Duration(i) * 5 * time.Second); !s.Time.Equal(want) {
+			t.Errorf("writer sample %d at %s, want %s", i, s.Time, want)
+		}
+	}
+	if Pace(reader, 0) != Sampler(reader) {
+		t.Error("Pace with no interval must return the sampler unchanged")
+	}
+}
+
 // A sample that overruns its tick delays the next one, which starts as soon as
 // it returns; the ticks that passed are skipped and recorded. Samples of one
 // sampler never overlap.

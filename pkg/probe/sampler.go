@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/threescale-chaos/harness/pkg/scenario"
 )
@@ -17,6 +18,30 @@ type Sampler interface {
 	Capability() scenario.Capability
 	Sample(ctx context.Context) scenario.Sample
 }
+
+// Paced is a Sampler that must not run more often than MinInterval: a sampler that
+// writes to 3scale (creates accounts, keys, changes products) on a real install, whose
+// write rate the harness bounds. The runner samples it at the larger of its cadence and
+// MinInterval.
+type Paced interface {
+	Sampler
+	MinInterval() time.Duration
+}
+
+// Pace bounds s to one sample every interval (no bound when interval is not positive).
+func Pace(s Sampler, interval time.Duration) Sampler {
+	if interval <= 0 {
+		return s
+	}
+	return paced{Sampler: s, every: interval}
+}
+
+type paced struct {
+	Sampler
+	every time.Duration
+}
+
+func (p paced) MinInterval() time.Duration { return p.every }
 
 // Func adapts a function to a Sampler for capability c.
 func Func(c scenario.Capability, f func(ctx context.Context) scenario.Sample) Sampler {
