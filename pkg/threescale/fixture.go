@@ -13,7 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/threescale-chaos/harness/pkg/probe"
 )
 
 // Fixture is the harness's own set of 3scale objects for one run, made through the
@@ -85,12 +88,28 @@ type ProvisionOptions struct {
 	// Limit is the limited plan's hits per minute (default 5).
 	Limit int
 	// AlertLimit is the alert plan's hits per day (default 100); AlertApps is how many
-	// applications the alert pool has (default 8).
+	// applications the alert pool has (default 40).
 	AlertLimit, AlertApps int
-	// ReadyTimeout bounds the wait for both gateways to serve the product and for the
-	// account to become searchable (default 2 minutes; a real cluster's production
-	// gateway refreshes its configuration every 5 minutes unless told otherwise).
+	// ReadyTimeout bounds the wait for apicast-staging to serve the product and for the
+	// account to become searchable, and, when ReloadProduction is set, for
+	// apicast-production to serve it after the reload (default 2 minutes).
 	ReadyTimeout time.Duration
+	// ProductionRefresh is how often apicast-production reloads its configuration
+	// (APICAST_CONFIGURATION_CACHE; the operator sets 300 s with the boot loader,
+	// operator@3scale-2.16.3-GA pkg/3scale/amp/component/apicast.go). A promoted product
+	// reaches production only at its next refresh (APIcast@3scale-2.16.3-GA
+	// gateway/src/apicast/configuration_loader.lua boot.init_worker), so without
+	// ReloadProduction the wait for production is bounded by this period plus ReadyTimeout
+	// (default 300 s).
+	ProductionRefresh time.Duration
+	// ReloadProduction, when set, makes apicast-production load the promoted
+	// configuration now: 3scale's QE suite restarts the production gateway after each
+	// promote (3scale-tests@v2.16.0.11 testsuite/tests/conftest.py production_gateway.reload).
+	// It is called after the promote and must return once the reloaded gateway is ready.
+	ReloadProduction func(ctx context.Context) error
+	// TokenTimeout bounds the wait for the product's service token, which porta creates in
+	// a Sidekiq job after the product (default 1 minute).
+	TokenTimeout time.Duration
 }
 
 func (o ProvisionOptions) withDefaults() ProvisionOptions {
@@ -106,10 +125,25 @@ func (o ProvisionOptions) withDefaults() ProvisionOptions {
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = 2 * time.Minute
 	}
+	if o.ProductionRefresh <= 0 {
+		o.ProductionRefresh = DefaultProductionRefresh
+	}
+	if o.TokenTimeout <= 0 {
+		o.TokenTimeout = time.Minute
+	}
 	return o
 }
 
-// Alert levels the harness turns on: the first bins of apisonator's list (§6).
+// DefaultProductionRefresh is the operator's APICAST_CONFIGURATION_CACHE for
+// apicast-production (operator@3scale-2.16.3-GA pkg/3scale/amp/component/apicast.go).
+const DefaultProductionRefresh = 300 * time.Second
+
+// Alert levels the harness turns on for its product's web_provider notifications: the first
+// bins of porta's Alert::ALERT_LEVELS (research/apicast-apisonator.md §6). porta keeps an
+// alert only for the levels in notification_settings[web_provider]
+// (porta@3scale-2.16.4-GA:app/lib/events/importers/alert_importer.rb save!, check_levels?),
+// and Service's after_commit update_notification_settings turns the same levels on in
+// backend (ThreeScale::Core::AlertLimit, app/models/service.rb).
 var alertLevels = []int{50, 80, 90, 100}
 
 // Provision makes the run's objects with default options; see ProvisionWith.
@@ -120,10 +154,13 @@ func Provision(ctx context.Context, env *Env, runID string) (*Fixture, error) {
 // ProvisionWith makes a product with a backend API (its private endpoint the target's
 // upstream) used at "/", the product's mapping rule GET / on hits, three published plans
 // (plain, per-minute limit, per-day limit for alerts), a buyer account through signup,
-// applications with user keys, the staging deploy and its promotion to production; then
-// it waits, within ReadyTimeout, until both gateways serve the product and the account is
-// searchable. Calls follow research/porta-zync.md §2. On error the objects made so far
-// are left for Delete (the returned Fixture is non-nil whenever the product exists).
+// applications with user keys, web alerts at alertLevels, the staging deploy (repeated
+// until porta's background job has made the service token) and its promotion to
+// production; then it waits until both gateways serve the product and the account is
+// searchable (see ProvisionOptions for production). Calls follow research/porta-zync.md §2,
+// checked against porta@3scale-2.16.4-GA (research/real-3scale-2.16-audit.md §2.1). On
+// error the objects made so far are left for Delete (the returned Fixture is non-nil
+// whenever the product exists).
 func ProvisionWith(ctx context.Context, env *Env, runID string, opts ProvisionOptions) (*Fixture, error) {
 	opts = opts.withDefaults()
 	token := strings.Map(func(r rune) rune {
@@ -164,6 +201,9 @@ func ProvisionWith(ctx context.Context, env *Env, runID string, opts ProvisionOp
 	}
 	f.ServiceID = svc.Service.ID
 	sid := strconv.FormatInt(f.ServiceID, 10)
+	if err := setWebAlerts(ctx, a, f.ServiceID); err != nil {
+		return f, step("turn on web alerts", err)
+	}
 
 	var be struct {
 		BackendAPI struct {
@@ -185,8 +225,10 @@ func ProvisionWith(ctx context.Context, env *Env, runID string, opts ProvisionOp
 		return f, step("use the backend API at /", err)
 	}
 	f.BackendUsageID = usage.BackendUsage.ID
-	// A new product's proxy has a default api_backend (porta's echo API on the internet),
-	// which would win over the backend usage in configurations that still read it.
+	// Since API-as-a-product porta derives the proxy's api_backend from the first backend
+	// usage (porta@3scale-2.16.4-GA:app/lib/backend_api_logic/proxy_extension.rb), so this
+	// rewrites the same private endpoint; it is kept for installs and stand-ins that still
+	// read api_backend from the proxy.
 	if err := a.JSON(ctx, http.MethodPatch, "/admin/api/services/"+sid+"/proxy.json", url.Values{"api_backend": {env.Target.Upstream.URL}}, nil); err != nil {
 		return f, step("point the proxy at the upstream", err)
 	}
@@ -289,7 +331,11 @@ func ProvisionWith(ctx context.Context, env *Env, runID string, opts ProvisionOp
 		if err == nil && out.Application.UserKey == "" {
 			err = errors.New("the application has no user_key")
 		}
-		return Application{ID: out.Application.ID, BackendID: out.Application.ApplicationID, UserKey: out.Application.UserKey, Name: name}, err
+		ap := Application{ID: out.Application.ID, BackendID: out.Application.ApplicationID, UserKey: out.Application.UserKey, Name: name}
+		if err == nil && ap.BackendID == "" {
+			ap.BackendID, err = backendAppID(ctx, env, f.ServiceID, ap.UserKey)
+		}
+		return ap, err
 	}
 	for _, x := range []struct {
 		dst  *Application
@@ -310,80 +356,203 @@ func ProvisionWith(ctx context.Context, env *Env, runID string, opts ProvisionOp
 		f.AlertApps = append(f.AlertApps, ap)
 	}
 
-	var proxy struct {
-		Proxy struct {
-			Endpoint        string `json:"endpoint"`
-			SandboxEndpoint string `json:"sandbox_endpoint"`
-		} `json:"proxy"`
-	}
-	if err := a.JSON(ctx, http.MethodPost, "/admin/api/services/"+sid+"/proxy/deploy.json", nil, &proxy); err != nil {
+	if err := deployStaging(ctx, a, f, opts.TokenTimeout); err != nil {
 		return f, step("deploy to staging", err)
 	}
-	for _, x := range []struct {
-		dst *string
-		raw string
-	}{{&f.ProductionHost, proxy.Proxy.Endpoint}, {&f.StagingHost, proxy.Proxy.SandboxEndpoint}} {
-		u, err := url.Parse(x.raw)
-		if err != nil || u.Hostname() == "" {
-			return f, step("read the gateway hosts", fmt.Errorf("endpoint %q is not a URL", x.raw))
-		}
-		*x.dst = u.Hostname()
-	}
-	var latest struct {
-		ProxyConfig struct {
-			Version int             `json:"version"`
-			Content json.RawMessage `json:"content"`
-		} `json:"proxy_config"`
-	}
-	if err := a.JSON(ctx, http.MethodGet, "/admin/api/services/"+sid+"/proxy/configs/sandbox/latest.json", nil, &latest); err != nil {
-		return f, step("read the staging config", err)
-	}
-	var content struct {
-		Token string `json:"backend_authentication_value"`
-	}
-	_ = json.Unmarshal(latest.ProxyConfig.Content, &content)
-	f.ServiceToken = content.Token
-	if err := a.JSON(ctx, http.MethodPost, fmt.Sprintf("/admin/api/services/%s/proxy/configs/sandbox/%d/promote.json", sid, latest.ProxyConfig.Version),
-		url.Values{"to": {"production"}}, nil); err != nil {
-		return f, step("promote to production", err)
-	}
-	if env.Listener.HasInternalAPI() {
-		if err := env.Listener.SetAlertLimits(ctx, f.ServiceID, alertLevels...); err != nil {
-			return f, step("turn on alert levels", err)
-		}
-	}
-
-	// Bounded wait: production picks the promoted config up on its next refresh.
-	wctx, cancel := context.WithTimeout(ctx, opts.ReadyTimeout)
-	defer cancel()
-	last := map[string]string{}
-	err = wait.PollUntilContextCancel(wctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		ready := true
-		for _, g := range []struct {
-			name string
-			gw   *Gateway
-			host string
-		}{{"production", env.Production, f.ProductionHost}, {"staging", env.Staging, f.StagingHost}} {
-			s := upstreamCheck(g.gw, g.host, "/chaos/"+f.Token+"/provision", f.UserKey, 5*time.Second, "").Sample(ctx)
-			if !s.OK {
-				ready = false
-				last[g.name] = s.String()
-			} else {
-				last[g.name] = "serving"
-			}
-		}
-		if ready {
-			s := searchCheck(env, f, 5*time.Second).Sample(ctx)
-			last["search"] = s.String()
-			ready = s.OK
-		}
-		return ready, nil
-	})
-	if err != nil {
-		return f, fmt.Errorf("provision %s: waited %s for both gateways to serve the product and the account to be searchable: production: %s; staging: %s; search: %s",
-			f.SystemName, opts.ReadyTimeout, last["production"], last["staging"], last["search"])
+	if err := waitServing(ctx, env, f, opts); err != nil {
+		return f, fmt.Errorf("provision %s: %w", f.SystemName, err)
 	}
 	return f, nil
+}
+
+// setWebAlerts turns on the product's web alerts for the provider at alertLevels
+// (PUT /admin/api/services/{id}.json notification_settings[web_provider][];
+// porta@3scale-2.16.4-GA:app/controllers/admin/api/services_controller.rb service_params)
+// and reads them back. Email levels stay off: the harness sends no mail.
+func setWebAlerts(ctx context.Context, a *Admin, serviceID int64) error {
+	path := fmt.Sprintf("/admin/api/services/%d.json", serviceID)
+	form := url.Values{}
+	for _, l := range alertLevels {
+		form.Add("notification_settings[web_provider][]", strconv.Itoa(l))
+	}
+	if err := a.JSON(ctx, http.MethodPut, path, form, nil); err != nil {
+		return err
+	}
+	var svc struct {
+		Service struct {
+			NotificationSettings map[string][]json.Number `json:"notification_settings"`
+		} `json:"service"`
+	}
+	if err := a.JSON(ctx, http.MethodGet, path, nil, &svc); err != nil {
+		return err
+	}
+	got := map[int]bool{}
+	for _, n := range svc.Service.NotificationSettings["web_provider"] {
+		if v, err := n.Int64(); err == nil {
+			got[int(v)] = true
+		}
+	}
+	for _, l := range alertLevels {
+		if !got[l] {
+			return fmt.Errorf("notification_settings[web_provider] reads back %v, want %v", svc.Service.NotificationSettings["web_provider"], alertLevels)
+		}
+	}
+	return nil
+}
+
+// backendAppID is the id backend knows a user_key application by. porta's representations
+// omit application_id for backend_version 1 (porta@3scale-2.16.4-GA:
+// app/representers/cinstance_representer.rb; the same at 3scale-2.15.1-GA), but porta
+// writes apisonator's key-to-id mapping when it syncs the application
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/application.rb id_by_key_storage_key:
+// application/service_id:<sid>/key:<user_key>/id), so it is read from backend-redis.
+func backendAppID(ctx context.Context, env *Env, serviceID int64, userKey string) (string, error) {
+	key := fmt.Sprintf("application/service_id:%d/key:%s/id", serviceID, userKey)
+	var id string
+	var last error
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := wait.PollUntilContextCancel(wctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		v, err := env.BackendStorage.Get(ctx, key).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			last = errors.New("no such key")
+			return false, nil
+		case err != nil:
+			last = err
+			return false, nil
+		}
+		id = v
+		return v != "", nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("backend-redis GET application/service_id:%d/key:…/id: %v", serviceID, probe.ErrorDetail(last))
+	}
+	return id, nil
+}
+
+// deployStaging deploys the product to staging and reads the gateway hosts and the service
+// token from the new sandbox configuration. porta creates the service token in a Sidekiq job
+// after the product (Services::ServiceCreatedEvent → CreateServiceTokenWorker,
+// porta@3scale-2.16.4-GA:app/workers/create_service_token_worker.rb), and a configuration
+// built before it ran carries backend_authentication_value null; such a configuration is
+// deployed again until the token is in it, within timeout. The configuration with the token
+// is then promoted to production.
+func deployStaging(ctx context.Context, a *Admin, f *Fixture, timeout time.Duration) error {
+	sid := strconv.FormatInt(f.ServiceID, 10)
+	var version int
+	deploy := func(ctx context.Context) (bool, error) {
+		var proxy struct {
+			Proxy struct {
+				Endpoint        string `json:"endpoint"`
+				SandboxEndpoint string `json:"sandbox_endpoint"`
+			} `json:"proxy"`
+		}
+		if err := a.JSON(ctx, http.MethodPost, "/admin/api/services/"+sid+"/proxy/deploy.json", nil, &proxy); err != nil {
+			return false, err
+		}
+		for _, x := range []struct {
+			dst *string
+			raw string
+		}{{&f.ProductionHost, proxy.Proxy.Endpoint}, {&f.StagingHost, proxy.Proxy.SandboxEndpoint}} {
+			u, err := url.Parse(x.raw)
+			if err != nil || u.Hostname() == "" {
+				return false, fmt.Errorf("read the gateway hosts: endpoint %q is not a URL", x.raw)
+			}
+			*x.dst = u.Hostname()
+		}
+		var latest struct {
+			ProxyConfig struct {
+				Version int             `json:"version"`
+				Content json.RawMessage `json:"content"`
+			} `json:"proxy_config"`
+		}
+		if err := a.JSON(ctx, http.MethodGet, "/admin/api/services/"+sid+"/proxy/configs/sandbox/latest.json", nil, &latest); err != nil {
+			return false, fmt.Errorf("read the staging config: %w", err)
+		}
+		var content struct {
+			Token *string `json:"backend_authentication_value"`
+		}
+		_ = json.Unmarshal(latest.ProxyConfig.Content, &content)
+		if content.Token == nil || *content.Token == "" {
+			return false, nil
+		}
+		f.ServiceToken, version = *content.Token, latest.ProxyConfig.Version
+		return true, nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var derr error
+	// Each deploy makes a configuration version: deploy again only every 5 s.
+	err := wait.PollUntilContextCancel(wctx, 5*time.Second, true, func(ctx context.Context) (bool, error) {
+		ok, err := deploy(ctx)
+		derr = err
+		return ok, err
+	})
+	switch {
+	case derr != nil:
+		return derr
+	case err != nil:
+		return fmt.Errorf("no service token in the staging configuration after %s: porta makes it in a background job (CreateServiceTokenWorker); is system-sidekiq running?", timeout)
+	}
+	if err := a.JSON(ctx, http.MethodPost, fmt.Sprintf("/admin/api/services/%s/proxy/configs/sandbox/%d/promote.json", sid, version),
+		url.Values{"to": {"production"}}, nil); err != nil {
+		return fmt.Errorf("promote to production: %w", err)
+	}
+	return nil
+}
+
+// waitServing waits until apicast-staging serves the product and the account is
+// searchable (ReadyTimeout), then until apicast-production serves it: after
+// ReloadProduction within ReadyTimeout, else within one refresh period plus ReadyTimeout.
+func waitServing(ctx context.Context, env *Env, f *Fixture, opts ProvisionOptions) error {
+	last := map[string]string{}
+	check := func(name string, gw *Gateway, host string) func(ctx context.Context) (bool, error) {
+		return func(ctx context.Context) (bool, error) {
+			s := upstreamCheck(gw, host, "/chaos/"+f.Token+"/provision", f.UserKey, 5*time.Second, "").Sample(ctx)
+			last[name] = s.String()
+			if s.OK {
+				last[name] = "serving"
+			}
+			return s.OK, nil
+		}
+	}
+	poll := func(bound time.Duration, what string, cond func(ctx context.Context) (bool, error)) error {
+		wctx, cancel := context.WithTimeout(ctx, bound)
+		defer cancel()
+		if err := wait.PollUntilContextCancel(wctx, 500*time.Millisecond, true, cond); err != nil {
+			return fmt.Errorf("waited %s for %s: production: %s; staging: %s; search: %s",
+				bound, what, or(last["production"], "not checked yet"), or(last["staging"], "not checked yet"), or(last["search"], "not checked yet"))
+		}
+		return nil
+	}
+	stagingAndSearch := check("staging", env.Staging, f.StagingHost)
+	if err := poll(opts.ReadyTimeout, "apicast-staging to serve the product and the account to be searchable", func(ctx context.Context) (bool, error) {
+		if ok, _ := stagingAndSearch(ctx); !ok {
+			return false, nil
+		}
+		s := searchCheck(env, f, 5*time.Second).Sample(ctx)
+		last["search"] = s.String()
+		return s.OK, nil
+	}); err != nil {
+		return err
+	}
+	bound := opts.ProductionRefresh + opts.ReadyTimeout
+	what := fmt.Sprintf("apicast-production to load the promoted configuration at its next refresh (every %s)", opts.ProductionRefresh)
+	if opts.ReloadProduction != nil {
+		if err := opts.ReloadProduction(ctx); err != nil {
+			return fmt.Errorf("reload apicast-production: %w", err)
+		}
+		bound, what = opts.ReadyTimeout, "apicast-production to serve the product after its reload"
+	}
+	return poll(bound, what, check("production", env.Production, f.ProductionHost))
+}
+
+func or(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
 }
 
 // signup creates a buyer account with POST /admin/api/signup.json (there is no POST
@@ -447,11 +616,17 @@ func (f *Fixture) Delete(ctx context.Context, env *Env) error {
 		del("backend usage", fmt.Sprintf("/admin/api/services/%d/backend_usages/%d.json", f.ServiceID, f.BackendUsageID))
 	}
 	if f.ServiceID != 0 {
-		// porta refuses to delete a provider's only product (403, "cannot be removed"):
-		// on a fresh install the harness's product may be it. Its accounts are gone; the
-		// product is left and reported in the error only if something else failed.
+		// porta marks the product deleted (its data goes later, in a background job) unless
+		// it is the tenant's default or last one: mark_as_deleted! then raises
+		// InvalidTransition, which the API answers with 422 (porta@3scale-2.16.4-GA:
+		// app/models/service.rb mark_as_deleted unless default_or_last?,
+		// app/controllers/admin/api/base_controller.rb). A tenant always keeps its seeded
+		// default product, so that is an error here, as is any other failure.
 		path := fmt.Sprintf("/admin/api/services/%d.json", f.ServiceID)
-		if _, _, err := a.Do(ctx, http.MethodDelete, path, nil); err != nil && !IsNotFound(err) && StatusOf(err) != http.StatusForbidden {
+		if _, _, err := a.Do(ctx, http.MethodDelete, path, nil); err != nil && !IsNotFound(err) {
+			if StatusOf(err) == http.StatusUnprocessableEntity {
+				err = fmt.Errorf("porta keeps the tenant's default or last product: %w", err)
+			}
 			errs = append(errs, fmt.Errorf("delete product: %w", err))
 		}
 	}

@@ -3,8 +3,6 @@ package threescale
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -42,27 +40,6 @@ func (l *Listener) Report(ctx context.Context, serviceID int64, serviceToken, us
 	}
 	if status != http.StatusAccepted {
 		return &APIError{Method: http.MethodPost, Path: "/transactions.xml", Status: status, Body: snippet(body)}
-	}
-	return nil
-}
-
-// SetAlertLimits makes alert levels (percent of a limit) count for the service
-// (POST /internal/services/{sid}/alert_limits/, §6): porta sends these when a provider
-// turns on web alerts; the harness needs them for its alerts capability.
-func (l *Listener) SetAlertLimits(ctx context.Context, serviceID int64, levels ...int) error {
-	if !l.HasInternalAPI() {
-		return errors.New("backend internal API credentials not found (Secret backend-internal-api)")
-	}
-	path := fmt.Sprintf("/internal/services/%d/alert_limits/", serviceID)
-	for _, v := range levels {
-		b, _ := json.Marshal(map[string]any{"alert_limit": map[string]any{"value": v}})
-		status, body, err := l.do(ctx, http.MethodPost, path, "application/json", b, true)
-		if err != nil {
-			return err
-		}
-		if status/100 != 2 {
-			return &APIError{Method: http.MethodPost, Path: path, Status: status, Body: snippet(body)}
-		}
 	}
 	return nil
 }

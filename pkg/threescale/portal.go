@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -17,10 +18,17 @@ import (
 // Portal is a signed-in client of the provider's admin portal. Its pages are porta
 // FrontendController pages: they take a login session, never an access token, and send a
 // visitor without one to /p/login (research/porta-zync.md §1.3, §3.2). Portal signs in as a
-// browser does: GET /p/login for the Rails session cookie (_system_session) and the form's
-// authenticity_token, then POST /p/sessions with the admin's username and password, which
-// answers with the user_session cookie. Cookies are kept by hand: they are Secure, and a
-// cookie jar would not send them over an http:// URL to an in-cluster Service (§1.3).
+// browser does: GET /p/login for the Rails session cookie (_system_session) and the CSRF
+// token, then POST /p/sessions with the admin's username, password and that token as
+// authenticity_token, which answers with a 302 and the user_session cookie
+// (porta@3scale-2.16.4-GA:app/lib/authenticated_system.rb create_user_session!).
+//
+// The sign-in page is a React mount point: the server sends no <form>, and the only CSRF
+// token is the layout's csrf_meta_tags, <meta name="csrf-token" content="…">
+// (porta@3scale-2.16.4-GA:app/views/layouts/provider/login.html.slim,
+// app/views/provider/sessions/new.html.slim; the same at 3scale-2.15.1-GA); the browser's
+// LoginForm copies it into the form it draws. Cookies are kept by hand: they are Secure, and
+// a cookie jar would not send them over an http:// URL to an in-cluster Service (§1.3).
 //
 // A page that redirects to the login form (the session expired, system-app's database was
 // reset) signs in again once. Errors never contain the password or the cookies.
@@ -45,7 +53,18 @@ func NewPortal(e Endpoint, user, password string, hc *http.Client) *Portal {
 	return &Portal{hc: &c, base: strings.TrimSuffix(e.URL, "/"), host: e.Host, user: user, password: password}
 }
 
-var authenticityTokenField = regexp.MustCompile(`name="authenticity_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="authenticity_token"`)
+// csrfMetaTag is Rails' csrf_meta_tags token, attributes in either order.
+var csrfMetaTag = regexp.MustCompile(`<meta\s[^>]*?(?:name="csrf-token"[^>]*?content="([^"]+)"|content="([^"]+)"[^>]*?name="csrf-token")`)
+
+// csrfToken is the page's CSRF token, HTML entities decoded (Rails escapes + / = as is, but
+// a proxy or a newer Rails may not).
+func csrfToken(page []byte) (string, bool) {
+	m := csrfMetaTag.FindSubmatch(page)
+	if m == nil {
+		return "", false
+	}
+	return html.UnescapeString(string(m[1]) + string(m[2])), true
+}
 
 // ErrLoginRefused is a sign-in the portal did not accept (wrong credentials, CSRF).
 var ErrLoginRefused = errors.New("the admin portal refused the sign-in")
@@ -96,11 +115,10 @@ func (p *Portal) signIn(ctx context.Context, renew bool) (string, error) {
 		return "", &APIError{Method: http.MethodGet, Path: "/p/login", Status: resp.StatusCode, Body: snippet(page)}
 	}
 	rails := cookie(resp, "_system_session")
-	m := authenticityTokenField.FindSubmatch(page)
-	if m == nil {
-		return "", fmt.Errorf("GET /p/login: no authenticity_token in the sign-in form")
+	token, ok := csrfToken(page)
+	if !ok {
+		return "", fmt.Errorf("GET /p/login: no <meta name=\"csrf-token\"> on the sign-in page: %s", snippet(page))
 	}
-	token := string(m[1]) + string(m[2])
 	form := url.Values{"username": {p.user}, "password": {p.password}, "authenticity_token": {token}}
 	resp, body, err := p.send(ctx, http.MethodPost, "/p/sessions", form, rails)
 	if err != nil {

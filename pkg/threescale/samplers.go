@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +54,12 @@ type SamplerOptions struct {
 	// reschedule period plus a margin (default 360s: RESCHEDULE_JOBS_FREQ 300s + 60s,
 	// research/apicast-apisonator.md §5).
 	FailedJobMaxAge time.Duration
+	// WriteInterval bounds how often a sampler that writes to 3scale runs (default 5s):
+	// admin-api-write (a product update and a key created and deleted), search-indexing (a
+	// buyer account signed up, then deleted), zync-sync (an application update) and alerts
+	// (reads of the signed-in alerts page; a usage report once a minute). On a real install
+	// each write is audited, indexed and synced; a write every second would be a load test.
+	WriteInterval time.Duration
 }
 
 func (o SamplerOptions) withDefaults() SamplerOptions {
@@ -80,8 +87,14 @@ func (o SamplerOptions) withDefaults() SamplerOptions {
 	if o.FailedJobMaxAge <= 0 {
 		o.FailedJobMaxAge = 360 * time.Second
 	}
+	if o.WriteInterval <= 0 {
+		o.WriteInterval = DefaultWriteInterval
+	}
 	return o
 }
+
+// DefaultWriteInterval is SamplerOptions.WriteInterval's default.
+const DefaultWriteInterval = 5 * time.Second
 
 // Samplers returns one sampler per capability in scenario.Capabilities(), each doing what
 // the capability's doc comment says: one attempt per request, a per-request timeout, no
@@ -96,15 +109,15 @@ func Samplers(env *Env, f *Fixture, opts SamplerOptions) map[scenario.Capability
 		scenario.GatewayConfigRetrieval: s.gatewayConfig(),
 		scenario.RateLimiting:           probe.Func(scenario.RateLimiting, s.rateLimiting),
 		scenario.Analytics:              s.analytics(),
-		scenario.Alerts:                 probe.Check(scenario.Alerts, (&alertSampler{s: s, next: 0, end: alertPoolSplit(f)}).sample),
+		scenario.Alerts:                 probe.Pace(probe.Check(scenario.Alerts, (&alertSampler{s: s, next: 0, end: alertPoolSplit(f)}).sample), o.WriteInterval),
 		scenario.AdminAPIRead:           probe.Check(scenario.AdminAPIRead, s.adminRead),
-		scenario.AdminAPIWrite:          probe.Check(scenario.AdminAPIWrite, s.adminWrite),
-		scenario.AdminPortal:            s.portal(scenario.AdminPortal, env.Target.Admin, "/p/login", func(b []byte) error { return bodyHas(b, "<form", "password") }),
-		scenario.DeveloperPortal:        s.portal(scenario.DeveloperPortal, env.Target.DeveloperPortal, "/", func(b []byte) error { return bodyHas(b, "<html") }),
+		scenario.AdminAPIWrite:          probe.Pace(probe.Check(scenario.AdminAPIWrite, s.adminWrite), o.WriteInterval),
+		scenario.AdminPortal:            s.portal(scenario.AdminPortal, env.Target.Admin, "/p/login", loginPage),
+		scenario.DeveloperPortal:        probe.Check(scenario.DeveloperPortal, (&devPortal{s: s}).sample),
 		scenario.Search:                 searchCheck(env, f, o.Timeout),
-		scenario.SearchIndexing:         probe.Check(scenario.SearchIndexing, (&indexSampler{s: s}).sample),
+		scenario.SearchIndexing:         probe.Pace(probe.Check(scenario.SearchIndexing, (&indexSampler{s: s}).sample), o.WriteInterval),
 		scenario.BackgroundJobs:         probe.Check(scenario.BackgroundJobs, s.backgroundJobs),
-		scenario.ZyncSync:               probe.Check(scenario.ZyncSync, s.zyncSync),
+		scenario.ZyncSync:               probe.Pace(probe.Check(scenario.ZyncSync, s.zyncSync), o.WriteInterval),
 		scenario.BackendReportQueue:     probe.Check(scenario.BackendReportQueue, s.reportQueue),
 		scenario.FailedJobRescheduling:  probe.Check(scenario.FailedJobRescheduling, s.failedJobs),
 	}
@@ -331,10 +344,38 @@ func (s *samplers) adminWrite(ctx context.Context) error {
 		return probe.Failf(scenario.ErrWrongBody, "product description did not read back")
 	}
 	kp := fmt.Sprintf("/admin/api/accounts/%d/applications/%d/keys", s.f.AccountID, s.f.WriteApp.ID)
+	// An application holds at most 5 keys (porta@3scale-2.16.4-GA:app/models/application_key.rb
+	// KEYS_LIMIT, keys_limit_reached), and a create whose backend sync fails after the
+	// commit answers 500 with the key saved (after_commit update_backend_value): keys an
+	// earlier sample could not delete are removed first, or a backend outage would use up
+	// the limit and admin-api-write could never recover.
+	keys, err := s.writeAppKeys(ctx, kp)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if strings.HasPrefix(k, "chaos") {
+			if err := s.call(ctx, http.MethodDelete, kp+"/"+url.PathEscape(k)+".json", nil, nil); err != nil {
+				return err
+			}
+		}
+	}
 	key := "chaos" + stamp
 	if err := s.call(ctx, http.MethodPost, kp+".json", url.Values{"key": {key}}, nil); err != nil {
 		return err
 	}
+	if keys, err = s.writeAppKeys(ctx, kp); err != nil {
+		return err
+	}
+	if !slices.Contains(keys, key) {
+		return probe.Failf(scenario.ErrWrongBody, "created key did not read back")
+	}
+	return s.call(ctx, http.MethodDelete, kp+"/"+key+".json", nil, nil)
+}
+
+// writeAppKeys lists an application's keys (GET …/keys.json: {"keys":[{"key":{"value":…}}]},
+// porta@3scale-2.16.4-GA:app/representers/application_keys_representer.rb).
+func (s *samplers) writeAppKeys(ctx context.Context, kp string) ([]string, error) {
 	var keys struct {
 		Keys []struct {
 			Key struct {
@@ -343,16 +384,80 @@ func (s *samplers) adminWrite(ctx context.Context) error {
 		} `json:"keys"`
 	}
 	if err := s.call(ctx, http.MethodGet, kp+".json", nil, &keys); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, k := range keys.Keys {
+		out = append(out, k.Key.Value)
+	}
+	return out, nil
+}
+
+// devPortal loads the developer portal's home page as a visitor who has the portal's
+// access code. A provider's portal is closed behind an access code from its creation
+// (porta@3scale-2.16.4-GA:app/models/account.rb before_create :generate_site_access_code);
+// without the access_code cookie every page is the access-code form, rendered without
+// the portal's CMS (lib/developer_portal/lib/access_code_protection.rb), so a sample that
+// stopped there would prove little. The code is read once from the provider account
+// (GET /admin/api/provider.json site_access_code, app/representers/account_representer.rb).
+// Healthy: a 200 HTML page that is not the access-code form.
+type devPortal struct {
+	s *samplers
+
+	mu       sync.Mutex
+	code     string
+	haveCode bool
+}
+
+func (d *devPortal) accessCode(ctx context.Context) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.haveCode {
+		return d.code, nil
+	}
+	var p struct {
+		Account struct {
+			SiteAccessCode string `json:"site_access_code"`
+		} `json:"account"`
+	}
+	if err := d.s.call(ctx, http.MethodGet, "/admin/api/provider.json", nil, &p); err != nil {
+		return "", err
+	}
+	d.code, d.haveCode = p.Account.SiteAccessCode, true
+	return d.code, nil
+}
+
+func (d *devPortal) sample(ctx context.Context) error {
+	code, err := d.accessCode(ctx)
+	if err != nil {
 		return err
 	}
-	found := false
-	for _, k := range keys.Keys {
-		found = found || k.Key.Value == key
+	e := d.s.env.Target.DeveloperPortal
+	h := http.Header{}
+	h.Set("X-Forwarded-Proto", "https")
+	if code != "" {
+		h.Set("Cookie", "access_code="+url.QueryEscape(code))
 	}
-	if !found {
-		return probe.Failf(scenario.ErrWrongBody, "created key did not read back")
+	c := &probe.HTTPCheck{For: scenario.DeveloperPortal, Client: d.s.env.HTTP, Timeout: d.s.o.Timeout, Host: e.Host, Header: h,
+		URL: strings.TrimSuffix(e.URL, "/") + "/", WantStatus: probe.StatusIn(http.StatusOK), WantBody: portalHome}
+	smp, _ := c.Do(ctx)
+	if !smp.OK {
+		return &probe.Failure{Class: smp.ErrorClass, Status: smp.Status, Detail: smp.Detail}
 	}
-	return s.call(ctx, http.MethodDelete, kp+"/"+key+".json", nil, nil)
+	return nil
+}
+
+// portalHome accepts a developer portal page that is not the access-code form
+// (porta@3scale-2.16.4-GA:lib/developer_portal/app/views/developer_portal/access_codes/show.html.erb
+// posts to /access_code).
+func portalHome(b []byte) error {
+	if err := bodyHas(b, "<html"); err != nil {
+		return err
+	}
+	if bytes.Contains(bytes.ToLower(b), []byte(`action="/access_code"`)) {
+		return errors.New("the access-code form, not the portal: the access_code cookie was not accepted")
+	}
+	return nil
 }
 
 // portal loads one page of a portal with the https header porta wants on tenant hosts.
@@ -361,6 +466,20 @@ func (s *samplers) portal(c scenario.Capability, e Endpoint, path string, want f
 	h.Set("X-Forwarded-Proto", "https")
 	return &probe.HTTPCheck{For: c, Client: s.env.HTTP, Timeout: s.o.Timeout, Host: e.Host, Header: h,
 		URL: strings.TrimSuffix(e.URL, "/") + path, WantStatus: probe.StatusIn(http.StatusOK), WantBody: want}
+}
+
+// loginPage judges /p/login as porta renders it: the React mount point with its props and the
+// layout's CSRF token (porta@3scale-2.16.4-GA:app/views/provider/sessions/new.html.slim
+// div#pf-login-page-container data-login-props; app/views/layouts/provider/login.html.slim
+// csrf_meta_tags). There is no server-side <form>: the browser draws it.
+func loginPage(b []byte) error {
+	if err := bodyHas(b, `id="pf-login-page-container"`, "data-login-props"); err != nil {
+		return err
+	}
+	if _, ok := csrfToken(b); !ok {
+		return errors.New(`page has no <meta name="csrf-token">`)
+	}
+	return nil
 }
 
 func bodyHas(b []byte, markers ...string) error {
@@ -435,7 +554,9 @@ func (x *indexSampler) sample(ctx context.Context) error {
 	return x.s.createAndFind(ctx, org)
 }
 
-// createAndFind signs up org with an application on the plain plan, then polls search.
+// createAndFind signs up org with an application on the plain plan, then polls search. The
+// account is deleted once it was found (it is only a probe of indexing); one the delete
+// misses (an outage) carries the run's token, and Fixture.Delete removes it at the end.
 func (s *samplers) createAndFind(ctx context.Context, org string) error {
 	var acc struct {
 		Account struct {
@@ -446,6 +567,11 @@ func (s *samplers) createAndFind(ctx context.Context, org string) error {
 		"email": {org + "@chaos.example.com"}, "password": {randomHex(12)}, "application_plan_id": {strconv.FormatInt(s.f.PlanID, 10)}}, &acc); err != nil {
 		return err
 	}
+	defer func() {
+		if acc.Account.ID != 0 {
+			_ = s.call(context.WithoutCancel(ctx), http.MethodDelete, fmt.Sprintf("/admin/api/accounts/%d.json", acc.Account.ID), nil, nil)
+		}
+	}()
 	return s.waitFor(ctx, "account "+org+" searchable", func(ctx context.Context) (bool, string) {
 		got := searchFor(s.env, org, 0, s.o.Timeout, scenario.SearchIndexing)
 		smp, body := got.Do(ctx)
@@ -695,7 +821,7 @@ func resqueTime(s string) (time.Time, bool) {
 }
 
 // alertSampler reports usage for the next application of the alert pool until it crosses
-// the next alert level, then waits for a new alert in system's alerts list.
+// the next alert level, then looks for the alert in system's alerts list.
 type alertSampler struct {
 	s  *samplers
 	mu sync.Mutex
@@ -705,29 +831,38 @@ type alertSampler struct {
 	lastNudge time.Time
 	// firstSeen remembers when each pending backend event was first seen waiting.
 	firstSeen map[string]time.Time
+	// pending are crossings whose alert system has not shown yet.
+	pending []crossing
+}
+
+// crossing is one alert level crossed by one application's reported usage.
+type crossing struct {
+	app   Application
+	level int
+	at    time.Time
+}
+
+func (c crossing) String() string {
+	return fmt.Sprintf("application %s at %d%%", c.app.Name, c.level)
 }
 
 // alertPoolSplit is the first crossing of the alerts work probe's half of the pool.
 func alertPoolSplit(f *Fixture) int { return len(alertLevels) * (len(f.AlertApps) / 2) }
 
-// alertRow is one alert's table row on /apiconfig/alerts: porta renders each as
-// tr id=dom_id(alert), "alert_<id>" (app/views/api/alerts/index.html.slim).
-var alertRow = regexp.MustCompile(`<tr[^>]*\bid="alert_(\d+)"`)
-
-// alertNudgeEvery is how often the sampler crosses a new utilization level so that alert
-// events keep flowing; each (application, level) fires once per 24h, so the default pool
-// (40 applications × 4 levels) lasts more than two hours of sampling.
+// alertNudgeEvery is how often the sampler crosses a new utilization level so that alerts
+// keep coming; each (application, level) fires once per 24h, so the default pool (40
+// applications × 4 levels, half for the sampler) lasts 80 minutes of sampling.
 const alertNudgeEvery = time.Minute
 
 // crossNext reports usage that takes the next alert application over the next level, so the
 // worker raises an alert (research/apicast-apisonator.md §6). false: the pool is used up.
-func (x *alertSampler) crossNext(ctx context.Context, timeout time.Duration) (bool, error) {
+func (x *alertSampler) crossNext(ctx context.Context, timeout time.Duration) (crossing, bool, error) {
 	s := x.s
 	x.mu.Lock()
 	i := x.next
 	if i >= x.end {
 		x.mu.Unlock()
-		return false, nil
+		return crossing{}, false, nil
 	}
 	x.next++
 	x.mu.Unlock()
@@ -739,19 +874,22 @@ func (x *alertSampler) crossNext(ctx context.Context, timeout time.Duration) (bo
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return true, s.env.Listener.Report(rctx, s.f.ServiceID, s.f.ServiceToken, app.UserKey, map[string]int{"hits": alertLevels[j]*s.f.AlertLimit/100 + 1 - prev})
+	c := crossing{app: app, level: alertLevels[j], at: time.Now()}
+	return c, true, s.env.Listener.Report(rctx, s.f.ServiceID, s.f.ServiceToken, app.UserKey, map[string]int{"hits": alertLevels[j]*s.f.AlertLimit/100 + 1 - prev})
 }
 
-// sample keeps alerts flowing and judges their delivery: the worker stores an alert as an
-// event in backend-redis's events/queue, pings system's events hook (at most once a minute:
-// SET events/ping NX EX 60) and system imports and deletes the events it fetched
-// (research/apicast-apisonator.md §6). Healthy while no event has waited longer than
-// AlertBound. Waiting for each alert to surface would take up to two minutes per sample; the
-// alert itself is proved by the alerts work probe.
+// sample keeps alerts coming and judges their delivery end to end. The worker stores an
+// alert as an event in backend-redis's events/queue and pings system's events hook (at most
+// once a minute: SET events/ping NX EX 60); system imports and deletes the events and keeps
+// an alert only for the levels in the product's notification_settings[web_provider]
+// (porta@3scale-2.16.4-GA:app/lib/events/importers/alert_importer.rb). Healthy while no
+// backend event has waited longer than AlertBound and every crossing older than AlertBound
+// shows as an alert of its application and level in system's alerts list: a queue that
+// drains is not enough, since system drains it whether or not it keeps the alerts.
 func (x *alertSampler) sample(ctx context.Context) error {
 	s := x.s
-	if !s.env.Listener.HasInternalAPI() {
-		return probe.Failf(scenario.ErrOther, "backend-listener or its internal API credentials are unknown (target backend:)")
+	if s.env.Listener == nil {
+		return probe.Failf(scenario.ErrOther, "backend-listener is unknown (target backend:)")
 	}
 	if len(s.f.AlertApps) == 0 {
 		return probe.Failf(scenario.ErrOther, "the fixture has no alert applications")
@@ -764,10 +902,25 @@ func (x *alertSampler) sample(ctx context.Context) error {
 	}
 	x.mu.Unlock()
 	if nudge {
-		if _, err := x.crossNext(ctx, s.o.Timeout); err != nil {
+		c, ok, err := x.crossNext(ctx, s.o.Timeout)
+		if err != nil {
 			return adminFailure(err)
 		}
+		if ok {
+			x.mu.Lock()
+			x.pending = append(x.pending, c)
+			x.mu.Unlock()
+		}
 	}
+	if err := x.eventsDrained(ctx, now); err != nil {
+		return err
+	}
+	return x.confirm(ctx, now)
+}
+
+// eventsDrained fails when the oldest backend event has waited longer than AlertBound.
+func (x *alertSampler) eventsDrained(ctx context.Context, now time.Time) error {
+	s := x.s
 	rctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
 	oldest, err := s.env.BackendStorage.ZRange(rctx, "events/queue", 0, 0).Result()
@@ -792,22 +945,84 @@ func (x *alertSampler) sample(ctx context.Context) error {
 	return nil
 }
 
-// latestAlert is the newest alert id on the admin portal's alerts page (porta
-// Api::AlertsController, a FrontendController page: signed in, not by token).
-func latestAlert(ctx context.Context, s *samplers) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
-	defer cancel()
-	_, body, err := s.env.Portal.Page(ctx, "/apiconfig/alerts", nil, http.StatusOK)
-	if err != nil {
-		return 0, adminFailure(err)
-	}
-	var maxID int64
-	for _, m := range alertRow.FindAllSubmatch(body, -1) {
-		if id, _ := strconv.ParseInt(string(m[1]), 10, 64); id > maxID {
-			maxID = id
+// confirm drops the pending crossings whose alert system shows, and fails when one older
+// than AlertBound is still missing.
+func (x *alertSampler) confirm(ctx context.Context, now time.Time) error {
+	s := x.s
+	x.mu.Lock()
+	pending := append([]crossing(nil), x.pending...)
+	x.mu.Unlock()
+	shown := map[int64]map[int]bool{}
+	var still []crossing
+	for _, c := range pending {
+		levels, ok := shown[c.app.ID]
+		if !ok {
+			var err error
+			if levels, err = alertLevelsShown(ctx, s, c.app); err != nil {
+				return err
+			}
+			shown[c.app.ID] = levels
+		}
+		if !levels[c.level] {
+			still = append(still, c)
 		}
 	}
-	return maxID, nil
+	x.mu.Lock()
+	// Keep what was not confirmed, and what crossNext added meanwhile.
+	x.pending = append(still, x.pending[len(pending):]...)
+	x.mu.Unlock()
+	for _, c := range still {
+		if waited := now.Sub(c.at); waited > s.o.AlertBound {
+			return probe.Failf(scenario.ErrNotApplied, "no alert for %s in system's alerts list %s after the level was crossed (bound %s)",
+				c, waited.Round(time.Second), s.o.AlertBound)
+		}
+	}
+	return nil
+}
+
+// alertRowStart finds each alert's table row on the alerts list: porta renders
+// tr id=dom_id(alert), "alert_<id>", and the level cell as colorize_utilization(level),
+// "&ge;&nbsp;<level>&nbsp;%" (porta@3scale-2.16.4-GA:app/views/api/alerts/index.html.slim,
+// app/helpers/alerts_helper.rb format_utilization).
+var (
+	alertRowStart = regexp.MustCompile(`<tr[^>]*\bid="alert_(\d+)"`)
+	alertLevel    = regexp.MustCompile(`(?:&ge;|≥)(?:&nbsp;|\s|\x{00a0})*(\d+)(?:&nbsp;|\s|\x{00a0})*%`)
+)
+
+// alertLevelsShown reads the provider's alerts of one application from the admin portal's
+// alerts list (Api::AlertsController, a signed-in page; the cinstance_id parameter is its
+// search by application, porta@3scale-2.16.4-GA:app/presenters/api/alerts_index_presenter.rb
+// new_search, app/models/alert.rb allowed_search_scopes) and returns the levels shown.
+func alertLevelsShown(ctx context.Context, s *samplers, app Application) (map[int]bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	_, body, err := s.env.Portal.Page(ctx, "/apiconfig/alerts", url.Values{"cinstance_id": {strconv.FormatInt(app.ID, 10)}, "per_page": {"50"}}, http.StatusOK)
+	if err != nil {
+		return nil, adminFailure(err)
+	}
+	return parseAlertLevels(body), nil
+}
+
+// parseAlertLevels returns the level of every alert row of an alerts list page.
+func parseAlertLevels(page []byte) map[int]bool {
+	levels := map[int]bool{}
+	starts := alertRowStart.FindAllIndex(page, -1)
+	for i, st := range starts {
+		end := len(page)
+		if i+1 < len(starts) {
+			end = starts[i+1][0]
+		}
+		row := page[st[0]:end]
+		if j := bytes.Index(row, []byte("</tr>")); j >= 0 {
+			row = row[:j]
+		}
+		if m := alertLevel.FindSubmatch(row); m != nil {
+			if l, err := strconv.Atoi(string(m[1])); err == nil {
+				levels[l] = true
+			}
+		}
+	}
+	return levels
 }
 
 func randomHex(n int) string {

@@ -257,38 +257,36 @@ func (p *hitsProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
 	return wc, nil
 }
 
-// alertProbe crosses one alert level while the fault holds and checks the alert shows in
-// system after recovery. It uses the last application of the pool, which the alerts
-// sampler reaches last.
+// alertProbe crosses one alert level while the fault holds and checks, after recovery, that
+// system shows the alert for that application and level. It uses the second half of the
+// alert pool; the sampler uses the first.
 type alertProbe struct {
 	s *samplers
 	o WorkOptions
 	a *alertSampler
 
-	mu        sync.Mutex
-	before    int64
-	submitted int
+	mu      sync.Mutex
+	crossed []crossing
 }
 
 func (p *alertProbe) Capability() scenario.Capability { return scenario.Alerts }
 
+// Baseline checks the alerts list can be read (signed in).
 func (p *alertProbe) Baseline(ctx context.Context) error {
-	id, err := latestAlert(ctx, p.s)
-	if err != nil {
+	if p.s.env.Listener == nil || len(p.s.f.AlertApps) == 0 {
+		return errors.New("alerts baseline: no backend-listener or no alert applications")
+	}
+	if _, err := alertLevelsShown(ctx, p.s, p.s.f.AlertApps[len(p.s.f.AlertApps)-1]); err != nil {
 		return fmt.Errorf("alerts baseline: %w", err)
 	}
 	p.mu.Lock()
-	p.before, p.submitted = id, 0
+	p.crossed = nil
 	p.mu.Unlock()
 	return nil
 }
 
 func (p *alertProbe) Submit(ctx context.Context) error {
-	s := p.s
-	if !s.env.Listener.HasInternalAPI() || len(s.f.AlertApps) == 0 {
-		return errors.New("alerts submit: no backend-listener or no alert applications")
-	}
-	ok, err := p.a.crossNext(ctx, p.o.Timeout)
+	c, ok, err := p.a.crossNext(ctx, p.o.Timeout)
 	if err != nil {
 		return fmt.Errorf("alerts submit: %w", err)
 	}
@@ -296,32 +294,54 @@ func (p *alertProbe) Submit(ctx context.Context) error {
 		return errors.New("alerts submit: alert pool used up")
 	}
 	p.mu.Lock()
-	p.submitted++
+	p.crossed = append(p.crossed, c)
 	p.mu.Unlock()
 	return nil
 }
 
+// Check waits, within AlertBound, until every crossed level shows as an alert of its
+// application.
 func (p *alertProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
 	p.mu.Lock()
-	before, submitted := p.before, p.submitted
+	crossed := append([]crossing(nil), p.crossed...)
 	p.mu.Unlock()
-	wc := scenario.WorkCheck{Capability: scenario.Alerts, What: "alert levels crossed", Submitted: submitted}
-	var seen int64
+	wc := scenario.WorkCheck{Capability: scenario.Alerts, What: "alert levels crossed", Submitted: len(crossed)}
+	shown := map[string]bool{}
 	as := *p.s
 	as.o.AsyncBound = p.s.o.AlertBound
-	err := as.waitFor(ctx, "alert in system", func(ctx context.Context) (bool, string) {
-		id, err := latestAlert(ctx, p.s)
-		if err != nil {
-			return false, err.Error()
+	last := ""
+	_ = as.waitFor(ctx, "alerts in system", func(ctx context.Context) (bool, string) {
+		for _, c := range crossed {
+			if shown[c.String()] {
+				continue
+			}
+			levels, err := alertLevelsShown(ctx, p.s, c.app)
+			if err != nil {
+				last = err.Error()
+				return false, last
+			}
+			shown[c.String()] = levels[c.level]
 		}
-		seen = id
-		return id > before, fmt.Sprintf("latest alert %d", id)
+		n := 0
+		for _, ok := range shown {
+			if ok {
+				n++
+			}
+		}
+		last = fmt.Sprintf("%d of %d alerts shown", n, len(crossed))
+		return n == len(crossed), last
 	})
 	wc.CheckedAt = time.Now()
-	if err == nil && submitted > 0 {
-		wc.Applied = submitted
+	for _, ok := range shown {
+		if ok {
+			wc.Applied++
+		}
 	}
-	wc.Detail = fmt.Sprintf("newest alert id %d, %d before the fault", seen, before)
+	var names []string
+	for _, c := range crossed {
+		names = append(names, c.String())
+	}
+	wc.Detail = fmt.Sprintf("%s (%s)", last, strings.Join(names, ", "))
 	return wc, nil
 }
 
@@ -381,6 +401,11 @@ func (p *indexProbe) Submit(ctx context.Context) error {
 	return nil
 }
 
+// Check waits until every account is searchable. Indexing that failed while searchd was
+// down waits in Sidekiq's retry set on Sidekiq's default back-off (porta@3scale-2.16.4-GA:
+// app/workers/sphinx_account_indexation_worker.rb, an ActiveJob with no retry schedule of
+// its own: about 20 s, 25 s, 45 s, 100 s, 290 s between tries), so the wait follows the
+// latest pending retry (see waitApplied).
 func (p *indexProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
 	p.mu.Lock()
 	orgs := append([]string(nil), p.orgs...)
@@ -388,9 +413,7 @@ func (p *indexProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
 	wc := scenario.WorkCheck{Capability: p.c, What: "accounts created", Submitted: len(orgs)}
 	found := map[string]bool{}
 	var last string
-	wctx, cancel := context.WithTimeout(ctx, p.o.Settle)
-	defer cancel()
-	_ = wait.PollUntilContextCancel(wctx, time.Second, true, func(ctx context.Context) (bool, error) {
+	_, waited := waitApplied(ctx, p.s.env, p.o, []string{sphinxAccountIndexationWorker}, func(ctx context.Context) bool {
 		for _, org := range orgs {
 			if found[org] {
 				continue
@@ -404,13 +427,14 @@ func (p *indexProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
 				found[org] = true
 			}
 		}
-		return len(found) == len(orgs), nil
+		return len(found) == len(orgs)
 	})
 	wc.CheckedAt, wc.Applied = time.Now(), len(found)
 	wc.Detail = fmt.Sprintf("%d of %d searchable", len(found), len(orgs))
 	if last != "" && len(found) < len(orgs) {
 		wc.Detail += "; last search: " + last
 	}
+	wc.Detail += waited
 	return wc, nil
 }
 
@@ -463,33 +487,21 @@ func (p *zyncProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
 		wc.CheckedAt = time.Now()
 		return wc, nil
 	}
-	start := time.Now()
-	hardStop := start.Add(max(p.o.MaxWait, p.o.Settle))
-	deadline := start.Add(p.o.Settle)
-	var last, waited string
-	err := wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+	last := "no entry with the change"
+	ok, waited := waitApplied(ctx, p.s.env, p.o, []string{zyncWorkerClass}, func(ctx context.Context) bool {
 		n, err := zyncEntriesWith(ctx, p.s.env, p.s.f.ZyncWorkApp.ID, marker, p.o.Timeout)
 		switch {
 		case err != nil:
 			last = "zync-database: " + probe.ErrorDetail(err)
 		case n > 0:
-			return true, nil
+			return true
 		default:
 			last = "no entry with the change"
 		}
-		qctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
-		defer cancel()
-		if due, ok := latestRetryDue(qctx, p.s.env.SystemRedis, zyncWorkerClass); ok && due.Add(p.o.Settle).After(deadline) {
-			deadline = due.Add(p.o.Settle)
-			waited = fmt.Sprintf("; waited for a %s retry due %s after the check began", zyncWorkerClass, due.Sub(start).Round(time.Second))
-		}
-		if now := time.Now(); now.After(deadline) || now.After(hardStop) {
-			return false, errWorkTimeout
-		}
-		return false, nil
+		return false
 	})
 	wc.CheckedAt = time.Now()
-	if err == nil {
+	if ok {
 		wc.Applied = 1
 		last = "entry with the change recorded"
 	}
@@ -497,32 +509,72 @@ func (p *zyncProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
 	return wc, nil
 }
 
+// waitApplied polls applied until it holds, for Settle; while a job of one of the Sidekiq
+// classes waits in system-redis's retry set, the wait runs until that retry is due plus
+// Settle, never past MaxWait. It returns whether applied held, and a note of the retry it
+// waited for ("" when none).
+func waitApplied(ctx context.Context, env *Env, o WorkOptions, classes []string, applied func(ctx context.Context) bool) (bool, string) {
+	start := time.Now()
+	hardStop := start.Add(max(o.MaxWait, o.Settle))
+	deadline := start.Add(o.Settle)
+	var waited string
+	err := wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		if applied(ctx) {
+			return true, nil
+		}
+		qctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+		if due, class, ok := latestRetryDue(qctx, env.SystemRedis, classes...); ok && due.Add(o.Settle).After(deadline) {
+			deadline = due.Add(o.Settle)
+			waited = fmt.Sprintf("; waited for a %s retry due %s after the check began", class, due.Sub(start).Round(time.Second))
+		}
+		if now := time.Now(); now.After(deadline) || now.After(hardStop) {
+			return false, errWorkTimeout
+		}
+		return false, nil
+	})
+	return err == nil, waited
+}
+
 // zyncWorkerClass is porta's Sidekiq job that notifies zync (research/porta-zync.md §5.1).
 const zyncWorkerClass = "ZyncWorker"
 
+// sphinxAccountIndexationWorker indexes accounts in searchd; it is an ActiveJob, so in
+// Sidekiq it is the "wrapped" class of Rails' JobWrapper (porta@3scale-2.16.4-GA:
+// app/workers/sphinx_account_indexation_worker.rb < SphinxIndexationWorker < ApplicationJob).
+const sphinxAccountIndexationWorker = "SphinxAccountIndexationWorker"
+
 var errWorkTimeout = errors.New("work not applied in time")
 
-// latestRetryDue is when the last job of a class in Sidekiq's retry set is due again
-// (research/porta-zync.md §4.1: the `retry` ZSET in system-redis, scored by due time).
-func latestRetryDue(ctx context.Context, rdb *redis.Client, class string) (time.Time, bool) {
+// latestRetryDue is when the last job of one of the classes in Sidekiq's retry set is due
+// again (research/porta-zync.md §4.1: the `retry` ZSET in system-redis, scored by due time),
+// and its class. An ActiveJob job matches by its "wrapped" class.
+func latestRetryDue(ctx context.Context, rdb *redis.Client, classes ...string) (time.Time, string, bool) {
 	entries, err := rdb.ZRangeWithScores(ctx, "retry", 0, -1).Result()
 	if err != nil {
-		return time.Time{}, false
+		return time.Time{}, "", false
 	}
 	var latest float64
+	var class string
 	for _, e := range entries {
 		raw, _ := e.Member.(string)
 		var job struct {
-			Class string `json:"class"`
+			Class   string `json:"class"`
+			Wrapped string `json:"wrapped"`
 		}
-		if json.Unmarshal([]byte(raw), &job) == nil && job.Class == class && e.Score > latest {
-			latest = e.Score
+		if json.Unmarshal([]byte(raw), &job) != nil || e.Score <= latest {
+			continue
+		}
+		for _, c := range classes {
+			if job.Class == c || job.Wrapped == c {
+				latest, class = e.Score, c
+			}
 		}
 	}
 	if latest == 0 {
-		return time.Time{}, false
+		return time.Time{}, "", false
 	}
-	return time.Unix(0, int64(latest*1e9)), true
+	return time.Unix(0, int64(latest*1e9)), class, true
 }
 
 func urlValues(kv ...string) map[string][]string {
