@@ -72,7 +72,7 @@ e2e: deps build
 	mkdir -p $(REPORT_DIR); \
 	export THREESCALE_CHAOS_TARGET=$(TWIN_DIR)/target.yaml THREESCALE_CHAOS_REPORT_DIR=$(REPORT_DIR); \
 	$(GO) test -count=1 -timeout 60m ./suites/outage \
-		-ginkgo.label-filter='$(LABEL_FILTER)' -ginkgo.junit-report=$(REPORT_DIR)/junit.xml -ginkgo.v; \
+		-ginkgo.label-filter='$(LABEL_FILTER)' -ginkgo.junit-report=$(REPORT_DIR)/junit.xml -ginkgo.v -reload-production-gateway; \
 	$(if $(COMPONENT),true,$(GO) test -count=1 -timeout 30m -v -run 'Test(WrongExpectation|OperatorRevert|UnhealthySteadyState|SIGINT|RestoreAfterSIGKILL)' ./cmd/threescale-chaos)
 
 # The outage suite against whatever cluster the target file names (kind, OpenShift, a twin

@@ -62,6 +62,7 @@ upstream: {url: "http://127.0.0.1:1"}
 		{"restore on an unreachable cluster", []string{"restore", "--target", target}, "127.0.0.1:1"},
 		{"bad run id", []string{"restore", "--target", target, "--run-id", "../../etc"}, "run id"},
 		{"no target", []string{"run"}, "target"},
+		{"write interval under a second", []string{"run", "--target", target, "--write-interval", "100ms"}, "--write-interval"},
 		{"summary of a missing journal", []string{"summary", filepath.Join(dir, "no-such-report")}, "no-such-report"},
 		{"summary of a file that is not a journal", []string{"summary", target}, "target.yaml"},
 		{"discover on an unreachable cluster", []string{"discover", "--namespace", "3scale", "--kubeconfig", unreachable}, "127.0.0.1:1"},

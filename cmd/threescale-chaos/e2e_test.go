@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +52,39 @@ type live struct {
 	target string
 	ns     string
 	cs     kubernetes.Interface
+	tg     *threescale.Target
+}
+
+// tenant counts the tenant's products, backend APIs and buyer accounts with plain HTTP
+// against the Account Management API (independently of the harness's own inventory code).
+func (l *live) tenant(t *testing.T) string {
+	t.Helper()
+	ref := l.tg.Credentials.AdminAccessToken
+	sec, err := l.cs.CoreV1().Secrets(l.ns).Get(context.Background(), ref.Secret, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(sec.Data[ref.Key]))
+	var counts []string
+	for _, c := range []struct{ path, list string }{
+		{"/admin/api/services.json", "services"}, {"/admin/api/backend_apis.json", "backend_apis"}, {"/admin/api/accounts.json", "accounts"},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, strings.TrimSuffix(l.tg.Admin.URL, "/")+c.path+"?per_page=500&access_token="+url.QueryEscape(token), nil)
+		req.Host = l.tg.Admin.Host
+		req.Header.Set("X-Forwarded-Proto", "https")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string][]json.RawMessage
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: status %d: %v", c.path, resp.StatusCode, err)
+		}
+		counts = append(counts, fmt.Sprintf("%d %s", len(body[c.list]), c.list))
+	}
+	return strings.Join(counts, ", ")
 }
 
 func needTarget(t *testing.T) *live {
@@ -69,7 +105,7 @@ func needTarget(t *testing.T) *live {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &live{target: path, ns: tg.Namespace, cs: kubernetes.NewForConfigOrDie(rc)}
+	return &live{target: path, ns: tg.Namespace, cs: kubernetes.NewForConfigOrDie(rc), tg: tg}
 }
 
 // cli runs the binary to completion (bounded) and returns its output and exit code.
@@ -160,7 +196,9 @@ func replaceLine(t *testing.T, s, prefix, line string) string {
 }
 
 // A wrong expectation in both directions (kept where the capability is lost, lost where it
-// is kept) fails the scenario, naming both cells.
+// is kept) fails the scenario, naming both cells. The run leaves the tenant with what it
+// had. It waits for apicast-production's own configuration refresh (the operator's 300 s,
+// as the twin runs it) instead of restarting it, so that path runs in make test too.
 func TestWrongExpectationFails(t *testing.T) {
 	l := needTarget(t)
 	dir := scenarioCopy(t, "apicast-production", func(s string) string {
@@ -168,9 +206,16 @@ func TestWrongExpectationFails(t *testing.T) {
 		return replaceLine(t, s, "  staging-traffic:", "  staging-traffic: {expect: lost}")
 	})
 	reports := t.TempDir()
-	out, code := cli(t, 15*time.Minute, "run", "--target", l.target, "--scenarios", dir, "--component", "apicast-production", "--report-dir", reports)
+	before := l.tenant(t)
+	out, code := cli(t, 20*time.Minute, "run", "--target", l.target, "--scenarios", dir, "--component", "apicast-production", "--report-dir", reports)
 	if code != 1 || !strings.Contains(out, "production-traffic") || !strings.Contains(out, "staging-traffic") {
 		t.Fatalf("want exit 1 naming production-traffic and staging-traffic, got %d:\n%s", code, out)
+	}
+	if after := l.tenant(t); after != before {
+		t.Errorf("the tenant held %s before the run and %s after it:\n%s", before, after, out)
+	}
+	if !strings.Contains(out, "the run's 3scale objects are removed") {
+		t.Errorf("the run did not report its clean-up:\n%s", out)
 	}
 	if n := l.replicas(t, "apicast-production"); n != 1 {
 		t.Fatalf("apicast-production left at %d replicas", n)
@@ -197,7 +242,7 @@ func TestOperatorRevertMakesTheRunInvalid(t *testing.T) {
 	}
 	patch("1")
 	t.Cleanup(func() { patch("null") })
-	out, code := cli(t, 15*time.Minute, "run", "--target", l.target, "--component", "backend-cron", "--force-scale-subresource", "--report-dir", t.TempDir())
+	out, code := cli(t, 15*time.Minute, "run", "--target", l.target, "--component", "backend-cron", "--force-scale-subresource", "--reload-production-gateway", "--report-dir", t.TempDir())
 	if code != 2 || !strings.Contains(out, "INVALID") {
 		t.Fatalf("want exit 2 (INVALID: the operator reverted the fault), got %d:\n%s", code, out)
 	}
@@ -213,7 +258,7 @@ func TestUnhealthySteadyStateIsInvalidAndScalesNothing(t *testing.T) {
 	l := needTarget(t)
 	l.scale(t, "zync-que", 0)
 	t.Cleanup(func() { l.scale(t, "zync-que", 1); l.waitReady(t, "zync-que") })
-	out, code := cli(t, 15*time.Minute, "run", "--target", l.target, "--component", "backend-cron", "--steady-timeout", "30s", "--report-dir", t.TempDir())
+	out, code := cli(t, 15*time.Minute, "run", "--target", l.target, "--component", "backend-cron", "--steady-timeout", "30s", "--reload-production-gateway", "--report-dir", t.TempDir())
 	if code != 2 || !strings.Contains(out, "steady state") {
 		t.Fatalf("want exit 2 for an unhealthy steady state, got %d:\n%s", code, out)
 	}
@@ -228,7 +273,7 @@ func TestUnhealthySteadyStateIsInvalidAndScalesNothing(t *testing.T) {
 // background starts a run and returns once its output says the fault holds.
 func background(t *testing.T, l *live, component string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
-	cmd := exec.Command(bin, "run", "--target", l.target, "--component", component, "--report-dir", t.TempDir())
+	cmd := exec.Command(bin, "run", "--target", l.target, "--component", component, "--reload-production-gateway", "--report-dir", t.TempDir())
 	cmd.Dir = "../.."
 	out := &syncBuffer{}
 	pr, pw := io.Pipe()

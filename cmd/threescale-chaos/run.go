@@ -27,6 +27,8 @@ type runFlags struct {
 	force          bool
 	sampleInterval time.Duration
 	steadyTimeout  time.Duration
+	writeInterval  time.Duration
+	reloadProd     bool
 }
 
 func runCmd() *cobra.Command {
@@ -44,11 +46,18 @@ func runCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&f.force, "force-scale-subresource", false, "scale the workload even where the APIManager owns its replicas (the operator reverts it: the run is INVALID)")
 	cmd.Flags().DurationVar(&f.sampleInterval, "sample-interval", time.Second, "how often each capability is sampled")
 	cmd.Flags().DurationVar(&f.steadyTimeout, "steady-timeout", 2*time.Minute, "how long every capability may take to be healthy before a fault")
+	cmd.Flags().DurationVar(&f.writeInterval, "write-interval", threescale.DefaultWriteInterval,
+		"the least time between two samples of a capability that writes to 3scale (admin-api-write, search-indexing, zync-sync, alerts): a bound on the run's write rate")
+	cmd.Flags().BoolVar(&f.reloadProd, "reload-production-gateway", false,
+		"after promoting the run's product, restart apicast-production (as `kubectl rollout restart`, the way 3scale's QE suite does) instead of waiting up to one configuration refresh (APICAST_CONFIGURATION_CACHE, 300 s by the operator)")
 	return cmd
 }
 
 func (f *runFlags) run(cmd *cobra.Command) error {
 	out := cmd.OutOrStdout()
+	if f.writeInterval < time.Second {
+		return bad(fmt.Errorf("--write-interval %s: want at least 1s (it bounds how often the run writes to 3scale)", f.writeInterval))
+	}
 	scs, err := f.scenarios()
 	if err != nil {
 		return err
@@ -92,19 +101,50 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 	}
 	defer env.Close()
 	journal.AddSecrets(env.Secrets()...)
-	fmt.Fprintf(out, "run %s: %d scenario(s) against namespace %s; provisioning the harness's own 3scale objects\n", runID, len(scs), s.ns)
-	fixture, err := threescale.Provision(ctx, env, runID)
+	before, err := threescale.TakeInventory(ctx, env)
 	if err != nil {
-		return fmt.Errorf("provision: %w", err)
+		return fmt.Errorf("count the tenant's objects before the run: %w", err)
 	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		if err := fixture.Delete(dctx, env); err != nil {
-			fmt.Fprintf(out, "warning: deleting the run's 3scale objects: %v\n", err)
+	journal.Tenant = &report.Tenant{Before: before.Counts()}
+	fmt.Fprintf(out, "run %s: %d scenario(s) against namespace %s; the tenant holds %s; provisioning the harness's own 3scale objects\n", runID, len(scs), s.ns, before.Counts())
+	popts := threescale.ProvisionOptions{}
+	if f.reloadProd {
+		popts.ReloadProduction = func(ctx context.Context) error {
+			fmt.Fprintf(out, "restarting %s so that it loads the run's product\n", threescale.ProductionGateway)
+			return threescale.RestartDeployment(ctx, env, threescale.ProductionGateway, 5*time.Minute)
 		}
-	}()
-	samplers := threescale.Samplers(env, fixture, threescale.SamplerOptions{})
+	} else {
+		fmt.Fprintf(out, "waiting for %s to load the run's product at its next configuration refresh (up to %s; --reload-production-gateway restarts it instead)\n",
+			threescale.ProductionGateway, threescale.DefaultProductionRefresh)
+	}
+	fixture, perr := threescale.ProvisionWith(ctx, env, runID, popts)
+	// Whatever happens from here, the run's objects are removed and the tenant counted
+	// again before the journal is written.
+	cleanup := func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+		defer cancel()
+		after, left, err := fixture.Cleanup(dctx, env, before)
+		t := journal.Tenant
+		if after != nil {
+			t.After = after.Counts()
+			if !left.Empty() {
+				t.LeftBehind = left.String()
+				fmt.Fprintf(out, "warning: the run left in the tenant: %s\n", t.LeftBehind)
+			}
+		}
+		if err != nil {
+			t.Error = err.Error()
+			fmt.Fprintf(out, "warning: cleaning up the run's 3scale objects: %v\n", err)
+		}
+		if t.Clean() {
+			fmt.Fprintf(out, "the run's 3scale objects are removed; the tenant holds %s\n", t.After)
+		}
+	}
+	if perr != nil {
+		cleanup()
+		return fmt.Errorf("provision: %w", perr)
+	}
+	samplers := threescale.Samplers(env, fixture, threescale.SamplerOptions{WriteInterval: f.writeInterval})
 	work := map[scenario.Capability]chaos.WorkProbe{}
 	for c, w := range threescale.WorkProbes(env, fixture) {
 		work[c] = w
@@ -140,6 +180,7 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 		journal.Scenarios = append(journal.Scenarios, res)
 		fmt.Fprintf(out, "   %s: %s\n", res.Verdict, res.Reason)
 	}
+	cleanup()
 	journal.FinishedAt = time.Now()
 	u := usage.Since()
 	journal.Usage = &u

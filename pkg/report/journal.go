@@ -52,6 +52,8 @@ type Journal struct {
 	Scenarios []ScenarioResult `json:"scenarios"`
 	// Usage is what the harness process spent over the whole run.
 	Usage *Usage `json:"usage,omitempty"`
+	// Tenant is what the run added to the 3scale tenant and whether it was all taken away.
+	Tenant *Tenant `json:"tenant,omitempty"`
 	// Verdict is the worst scenario verdict; Reason says which scenarios
 	// decided it. Conclude sets both.
 	Verdict scenario.Verdict `json:"verdict"`
@@ -82,6 +84,21 @@ func (t *Target) SetEndpoint(role, rawURL string) {
 	}
 	t.Endpoints[role] = RedactURL(rawURL)
 }
+
+// Tenant records the run's footprint in the 3scale tenant: the tenant's objects counted
+// before the run made its own and after it removed them, and whatever was left.
+type Tenant struct {
+	// Before and After count the tenant's products, backend APIs and accounts.
+	Before string `json:"before"`
+	After  string `json:"after,omitempty"`
+	// LeftBehind names the objects the run added and did not remove.
+	LeftBehind string `json:"leftBehind,omitempty"`
+	// Error is why the clean-up or the count after it failed.
+	Error string `json:"error,omitempty"`
+}
+
+// Clean reports whether the run left nothing behind and the count after it worked.
+func (t *Tenant) Clean() bool { return t != nil && t.After != "" && t.LeftBehind == "" && t.Error == "" }
 
 // Phase is a phase mark.
 type Phase struct {

@@ -2,6 +2,7 @@ package threescale
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -123,4 +124,16 @@ func (i Inventory) String() string {
 		return "nothing"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// Cleanup deletes the run's objects (Delete) and takes the tenant's inventory again: left is
+// what the run added since before and did not remove. err joins the deletion's and the
+// count's failures; left is only meaningful when the count worked (after is non-nil).
+func (f *Fixture) Cleanup(ctx context.Context, env *Env, before Inventory) (after *Inventory, left Inventory, err error) {
+	derr := f.Delete(ctx, env)
+	inv, ierr := TakeInventory(ctx, env)
+	if ierr != nil {
+		return nil, Inventory{}, errors.Join(derr, ierr)
+	}
+	return &inv, before.Added(inv), derr
 }

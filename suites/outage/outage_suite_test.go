@@ -29,6 +29,8 @@ var (
 	scenariosFlag = flag.String("scenarios", "../../scenarios", "directory of scenario files")
 	reportFlag    = flag.String("report-dir", envOr("THREESCALE_CHAOS_REPORT_DIR", "../../reports/suite"), "journal, report and diagnostics")
 	intervalFlag  = flag.Duration("sample-interval", time.Second, "how often each capability is sampled")
+	writeFlag     = flag.Duration("write-interval", threescale.DefaultWriteInterval, "the least time between two samples of a capability that writes to 3scale")
+	reloadFlag    = flag.Bool("reload-production-gateway", false, "restart apicast-production after the product is promoted instead of waiting for its configuration refresh")
 )
 
 func envOr(name, def string) string {
@@ -60,6 +62,7 @@ type suite struct {
 	version  catalog.Version
 	env      *threescale.Env
 	fixture  *threescale.Fixture
+	before   threescale.Inventory
 	runID    string
 	journal  *report.Journal
 	usage    report.UsageMark
@@ -96,16 +99,26 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	s.journal.AddSecrets(s.env.Secrets()...)
 	s.usage = report.MarkUsage()
 
-	By("provisioning the harness's own 3scale objects")
-	s.fixture, err = threescale.Provision(ctx, s.env, s.runID)
+	By("counting the tenant's objects")
+	s.before, err = threescale.TakeInventory(ctx, s.env)
 	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func(ctx SpecContext) { Expect(s.fixture.Delete(ctx, s.env)).To(Succeed()) }, NodeTimeout(2*time.Minute))
-	s.samplers = threescale.Samplers(s.env, s.fixture, threescale.SamplerOptions{})
+	s.journal.Tenant = &report.Tenant{Before: s.before.Counts()}
+
+	By("provisioning the harness's own 3scale objects")
+	popts := threescale.ProvisionOptions{}
+	if *reloadFlag {
+		popts.ReloadProduction = func(ctx context.Context) error {
+			return threescale.RestartDeployment(ctx, s.env, threescale.ProductionGateway, 5*time.Minute)
+		}
+	}
+	s.fixture, err = threescale.ProvisionWith(ctx, s.env, s.runID, popts)
+	Expect(err).NotTo(HaveOccurred())
+	s.samplers = threescale.Samplers(s.env, s.fixture, threescale.SamplerOptions{WriteInterval: *writeFlag})
 	s.work = map[scenario.Capability]chaos.WorkProbe{}
 	for c, w := range threescale.WorkProbes(s.env, s.fixture) {
 		s.work[c] = w
 	}
-}, NodeTimeout(5*time.Minute))
+}, NodeTimeout(12*time.Minute))
 
 func connect(ctx context.Context, t *threescale.Target, rc *rest.Config) *threescale.Env {
 	env, err := threescale.Connect(ctx, t, rc)
@@ -113,9 +126,27 @@ func connect(ctx context.Context, t *threescale.Target, rc *rest.Config) *threes
 	return env
 }
 
-var _ = AfterSuite(func() {
+// AfterSuite removes the run's 3scale objects and counts the tenant again before it writes
+// the journal, then fails the suite if the run left anything behind.
+var _ = AfterSuite(func(ctx SpecContext) {
 	if s == nil || s.journal == nil {
 		return
+	}
+	var cleanupErr error
+	if t := s.journal.Tenant; t != nil {
+		after, left, err := s.fixture.Cleanup(ctx, s.env, s.before)
+		if after != nil {
+			t.After = after.Counts()
+			if !left.Empty() {
+				t.LeftBehind = left.String()
+			}
+		}
+		if err != nil {
+			t.Error = err.Error()
+		}
+		if !t.Clean() {
+			cleanupErr = fmt.Errorf("the tenant held %s before the run and %s after it; left behind: %s; clean-up errors: %s", t.Before, t.After, t.LeftBehind, t.Error)
+		}
 	}
 	s.journal.FinishedAt = time.Now()
 	u := s.usage.Since()
@@ -126,7 +157,8 @@ var _ = AfterSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	_, err = s.journal.WriteHTML(*reportFlag)
 	Expect(err).NotTo(HaveOccurred())
-})
+	Expect(cleanupErr).NotTo(HaveOccurred(), "the run must leave the tenant as it found it")
+}, NodeTimeout(6*time.Minute))
 
 // One container per scenario file, built from the files, not from code.
 var _ = Describe("3scale outage", func() {
