@@ -110,8 +110,9 @@ func NewRunner(opts Options, probes ...Probe) (*Runner, error) {
 		if p.Interval == 0 {
 			p.Interval = opts.Interval
 		}
-		if pc, ok := p.Sampler.(Paced); ok && pc.MinInterval() > p.Interval {
-			p.Interval = pc.MinInterval()
+		if tn, ok := p.Sampler.(Tuned); ok {
+			p.Interval = max(p.Interval, tn.Tuning().MinInterval)
+			p.Timeout = max(p.Timeout, tn.Tuning().Timeout)
 		}
 		if p.Timeout == 0 {
 			p.Timeout = opts.Timeout

@@ -119,8 +119,28 @@ func TestRunnerPacedSamplerKeepsItsMinimumInterval(t *testing.T) {
 			t.Errorf("writer sample %d at %s, want %s", i, s.Time, want)
 		}
 	}
-	if Pace(reader, 0) != Sampler(reader) {
-		t.Error("Pace with no interval must return the sampler unchanged")
+}
+
+// A tuned sampler that waits for an asynchronous effect gets its own per-sample bound when
+// it is longer than the run's.
+func TestRunnerTunedSamplerGetsItsTimeout(t *testing.T) {
+	deadline := make(chan time.Duration, 1)
+	s := Func(scenario.SearchIndexing, func(ctx context.Context) scenario.Sample {
+		d, _ := ctx.Deadline()
+		select {
+		case deadline <- time.Until(d):
+		default:
+		}
+		return scenario.Sample{OK: true}
+	})
+	r, err := NewRunner(Options{Interval: time.Second, Timeout: time.Second}, Probe{Sampler: Tune(s, Tuning{Timeout: time.Minute})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startRunner(t, r)
+	within(t, "ready", r.Ready())
+	if d := <-deadline; d < 30*time.Second {
+		t.Errorf("the sample's deadline was %s away, want about a minute", d)
 	}
 }
 

@@ -19,29 +19,36 @@ type Sampler interface {
 	Sample(ctx context.Context) scenario.Sample
 }
 
-// Paced is a Sampler that must not run more often than MinInterval: a sampler that
-// writes to 3scale (creates accounts, keys, changes products) on a real install, whose
-// write rate the harness bounds. The runner samples it at the larger of its cadence and
-// MinInterval.
-type Paced interface {
+// Tuning is what a sampler needs of the runner beyond the run's defaults.
+type Tuning struct {
+	// MinInterval is the least time between two of its samples: a sampler that writes to
+	// 3scale (creates accounts, keys, changes products) on a real install, whose write rate
+	// the harness bounds.
+	MinInterval time.Duration
+	// Timeout is the least per-sample bound it needs: a sampler that waits for an
+	// asynchronous effect (an account indexed, a zync entry) needs longer than one request.
+	Timeout time.Duration
+}
+
+// Tuned is a Sampler with its own Tuning. The runner samples it at the larger of its cadence
+// and MinInterval, under the larger of its per-sample timeout and Timeout.
+type Tuned interface {
 	Sampler
-	MinInterval() time.Duration
+	Tuning() Tuning
 }
 
-// Pace bounds s to one sample every interval (no bound when interval is not positive).
-func Pace(s Sampler, interval time.Duration) Sampler {
-	if interval <= 0 {
-		return s
-	}
-	return paced{Sampler: s, every: interval}
-}
+// Tune gives s its own tuning.
+func Tune(s Sampler, t Tuning) Sampler { return tuned{Sampler: s, t: t} }
 
-type paced struct {
+// Pace bounds s to one sample every interval.
+func Pace(s Sampler, interval time.Duration) Sampler { return Tune(s, Tuning{MinInterval: interval}) }
+
+type tuned struct {
 	Sampler
-	every time.Duration
+	t Tuning
 }
 
-func (p paced) MinInterval() time.Duration { return p.every }
+func (t tuned) Tuning() Tuning { return t.t }
 
 // Func adapts a function to a Sampler for capability c.
 func Func(c scenario.Capability, f func(ctx context.Context) scenario.Sample) Sampler {

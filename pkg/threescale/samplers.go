@@ -26,8 +26,9 @@ import (
 )
 
 // SamplerOptions tunes the samplers; zero values take the defaults, which suit the twin.
-// The runner's per-sample timeout must exceed AsyncBound for the capabilities that wait
-// for an asynchronous effect (search-indexing, zync-sync, alerts).
+// The samplers that wait for an asynchronous effect (search-indexing, zync-sync) or make
+// several requests (admin-api-write, alerts) carry their own per-sample bound
+// (probe.Tuning), so the runner's default timeout need not cover them.
 type SamplerOptions struct {
 	// Timeout bounds each HTTP request and store command (default probe.DefaultTimeout).
 	Timeout time.Duration
@@ -109,15 +110,15 @@ func Samplers(env *Env, f *Fixture, opts SamplerOptions) map[scenario.Capability
 		scenario.GatewayConfigRetrieval: s.gatewayConfig(),
 		scenario.RateLimiting:           probe.Func(scenario.RateLimiting, s.rateLimiting),
 		scenario.Analytics:              s.analytics(),
-		scenario.Alerts:                 probe.Pace(probe.Check(scenario.Alerts, (&alertSampler{s: s, next: 0, end: alertPoolSplit(f)}).sample), o.WriteInterval),
+		scenario.Alerts:                 probe.Tune(probe.Check(scenario.Alerts, (&alertSampler{s: s, next: 0, end: alertPoolSplit(f)}).sample), probe.Tuning{MinInterval: o.WriteInterval, Timeout: 4 * o.Timeout}),
 		scenario.AdminAPIRead:           probe.Check(scenario.AdminAPIRead, s.adminRead),
-		scenario.AdminAPIWrite:          probe.Pace(probe.Check(scenario.AdminAPIWrite, s.adminWrite), o.WriteInterval),
+		scenario.AdminAPIWrite:          probe.Tune(probe.Check(scenario.AdminAPIWrite, s.adminWrite), probe.Tuning{MinInterval: o.WriteInterval, Timeout: 4 * o.Timeout}),
 		scenario.AdminPortal:            s.portal(scenario.AdminPortal, env.Target.Admin, "/p/login", loginPage),
 		scenario.DeveloperPortal:        probe.Check(scenario.DeveloperPortal, (&devPortal{s: s}).sample),
 		scenario.Search:                 searchCheck(env, f, o.Timeout),
-		scenario.SearchIndexing:         probe.Pace(probe.Check(scenario.SearchIndexing, (&indexSampler{s: s}).sample), o.WriteInterval),
+		scenario.SearchIndexing:         probe.Tune(probe.Check(scenario.SearchIndexing, (&indexSampler{s: s}).sample), probe.Tuning{MinInterval: o.WriteInterval, Timeout: o.AsyncBound + o.Timeout}),
 		scenario.BackgroundJobs:         probe.Check(scenario.BackgroundJobs, s.backgroundJobs),
-		scenario.ZyncSync:               probe.Pace(probe.Check(scenario.ZyncSync, s.zyncSync), o.WriteInterval),
+		scenario.ZyncSync:               probe.Tune(probe.Check(scenario.ZyncSync, s.zyncSync), probe.Tuning{MinInterval: o.WriteInterval, Timeout: o.AsyncBound + 2*o.Timeout}),
 		scenario.BackendReportQueue:     probe.Check(scenario.BackendReportQueue, s.reportQueue),
 		scenario.FailedJobRescheduling:  probe.Check(scenario.FailedJobRescheduling, s.failedJobs),
 	}

@@ -41,18 +41,39 @@ func TestAgainstTwin(t *testing.T) {
 		t.Fatalf("connect found %d secrets, listener %v", len(env.Secrets()), env.Listener)
 	}
 	runID := "T" + randomHex(3)
-	f, err := ProvisionWith(ctx, env, runID, ProvisionOptions{AlertApps: 2})
+	before, err := TakeInventory(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before.Products) == 0 {
+		t.Fatalf("a fresh tenant has its default product (porta's sample data): %s", before.Counts())
+	}
+	// apicast-production refreshes every 300 s as the operator runs it: restart it instead,
+	// as the CLI's --reload-production-gateway does.
+	f, err := ProvisionWith(ctx, env, runID, ProvisionOptions{AlertApps: 2, ReloadProduction: func(ctx context.Context) error {
+		return RestartDeployment(ctx, env, ProductionGateway, 3*time.Minute)
+	}})
 	if f != nil {
+		// The run leaves the tenant as it found it: what it made is gone from the lists.
 		t.Cleanup(func() {
-			dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			dctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			if err := f.Delete(dctx, env); err != nil {
-				t.Errorf("delete: %v", err)
+			after, left, err := f.Cleanup(dctx, env, before)
+			if err != nil {
+				t.Errorf("clean-up: %v", err)
+			}
+			if after == nil || !left.Empty() {
+				t.Errorf("the tenant held %s before and %v after; left behind: %s", before.Counts(), after, left)
 			}
 		})
 	}
 	if err != nil {
 		t.Fatal(redacted(env, err.Error()))
+	}
+	for _, a := range append([]Application{f.App, f.LimitedApp, f.WorkApp, f.WriteApp}, f.AlertApps...) {
+		if a.BackendID == "" {
+			t.Errorf("application %s: no backend id", a.Name)
+		}
 	}
 	opts := SamplerOptions{Timeout: 5 * time.Second, AsyncBound: 30 * time.Second, AlertBound: 90 * time.Second, FailedJobMaxAge: 2 * time.Minute}
 	samplers := Samplers(env, f, opts)
@@ -95,6 +116,41 @@ func TestAgainstTwin(t *testing.T) {
 		wrong := NewPortal(tg.Admin, "admin", "not-the-password", env.HTTP)
 		if _, _, err := wrong.Page(ctx, "/apiconfig/alerts", nil); !errors.Is(err, ErrLoginRefused) || strings.Contains(err.Error(), "not-the-password") {
 			t.Errorf("wrong password: %v", err)
+		}
+	})
+
+	// porta keeps at most 5 keys per application, and a key create that fails after its
+	// commit leaves the key: a sample must clear the keys earlier samples leaked (B6).
+	t.Run("admin-api-write after leaked keys", func(t *testing.T) {
+		kp := fmt.Sprintf("/admin/api/accounts/%d/applications/%d/keys", f.AccountID, f.WriteApp.ID)
+		for i := range 5 {
+			if err := env.Admin.JSON(ctx, "POST", kp+".json", urlValues("key", fmt.Sprintf("chaosleak%d%s", i, randomHex(3))), nil); err != nil {
+				t.Fatalf("key %d: %v", i, err)
+			}
+		}
+		if err := env.Admin.JSON(ctx, "POST", kp+".json", urlValues("key", "chaosover"+randomHex(3)), nil); StatusOf(err) != 422 {
+			t.Fatalf("a 6th key: want 422 (porta's KEYS_LIMIT), got %v", err)
+		}
+		if got := sample(ctx, samplers[scenario.AdminAPIWrite], 30*time.Second); !got.OK {
+			t.Fatalf("admin-api-write with 5 leaked keys: %s", got)
+		}
+	})
+
+	// An alert level crossed shows in system's alerts list for that application (B4).
+	t.Run("alert delivered", func(t *testing.T) {
+		wp := WorkProbesWith(env, f, WorkOptions{Timeout: 5 * time.Second, Settle: 90 * time.Second})[scenario.Alerts]
+		if err := wp.Baseline(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := wp.Submit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wc, err := wp.Check(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wc.Submitted != 1 || wc.Applied != 1 {
+			t.Fatalf("alert: submitted %d, shown %d (%s)", wc.Submitted, wc.Applied, wc.Detail)
 		}
 	})
 
