@@ -617,14 +617,15 @@ func (f *Fixture) Delete(ctx context.Context, env *Env) error {
 	}
 	if f.ServiceID != 0 {
 		// porta marks the product deleted (its data goes later, in a background job) unless
-		// it is the tenant's default or last one: mark_as_deleted! then raises
-		// InvalidTransition, which the API answers with 422 (porta@3scale-2.16.4-GA:
-		// app/models/service.rb mark_as_deleted unless default_or_last?,
+		// it is the tenant's default or last one: an access token's user may not destroy
+		// it (403, the ability's `unless: default_or_last?`), and mark_as_deleted! raises
+		// InvalidTransition, answered with 422 (porta@3scale-2.16.4-GA:
+		// app/models/service.rb mark_as_deleted, config/abilities/provider_admin.rb can :destroy,
 		// app/controllers/admin/api/base_controller.rb). A tenant always keeps its seeded
-		// default product, so that is an error here, as is any other failure.
+		// default product, so either is an error here, as is any other failure.
 		path := fmt.Sprintf("/admin/api/services/%d.json", f.ServiceID)
 		if _, _, err := a.Do(ctx, http.MethodDelete, path, nil); err != nil && !IsNotFound(err) {
-			if StatusOf(err) == http.StatusUnprocessableEntity {
+			if st := StatusOf(err); st == http.StatusUnprocessableEntity || st == http.StatusForbidden {
 				err = fmt.Errorf("porta keeps the tenant's default or last product: %w", err)
 			}
 			errs = append(errs, fmt.Errorf("delete product: %w", err))
