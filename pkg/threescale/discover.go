@@ -340,10 +340,13 @@ func (e exposure) rootPath() bool { return e.path == "" || e.path == "/" }
 
 // listExposures reads the namespace's Routes (OpenShift; zync makes them for system and
 // for each product, research/3scale-operator.md §3.3) and Ingress rules (what a kind or
-// vanilla cluster would use). Wildcard hosts are skipped: they name no host to dial.
+// vanilla cluster would use). Wildcard hosts are skipped: they name no host to dial. So
+// are Routes that no router has admitted: the object exists (the operator creates Route
+// `backend` on any cluster that serves the Route API, a kind cluster with the stand-in CRD
+// included), but nothing answers for its host.
 func (d *discoverer) listExposures(ctx context.Context) ([]exposure, error) {
 	var out []exposure
-	var wildcards []string
+	var wildcards, unadmitted []string
 	routes, err := d.dyn.Resource(discoverRoutesGVR).Namespace(d.ns).List(ctx, metav1.ListOptions{})
 	switch {
 	case notServed(err):
@@ -365,6 +368,10 @@ func (d *discoverer) listExposures(ctx context.Context) ([]exposure, error) {
 			}
 			if policy == "Subdomain" || strings.HasPrefix(host, "*.") {
 				wildcards = append(wildcards, "Route "+r.GetName())
+				continue
+			}
+			if !routeAdmitted(&r) {
+				unadmitted = append(unadmitted, fmt.Sprintf("Route %s (host %s)", r.GetName(), host))
 				continue
 			}
 			out = append(out, exposure{kind: "Route", name: r.GetName(), host: strings.ToLower(host), path: path, tls: found && tls != nil, service: svc})
@@ -405,6 +412,9 @@ func (d *discoverer) listExposures(ctx context.Context) ([]exposure, error) {
 	if len(wildcards) > 0 {
 		d.note("routes: skipped wildcard hosts (%s): they name no single host to reach", strings.Join(wildcards, "; "))
 	}
+	if len(unadmitted) > 0 {
+		d.note("routes: skipped %s: no router admitted them (no status.ingress entry with condition Admitted=True), so nothing serves their hosts", strings.Join(unadmitted, "; "))
+	}
 	// Routes first (on OpenShift an Ingress is turned into Routes anyway), then rules
 	// on the whole host, then by name, so the choice is the same on every run.
 	sort.SliceStable(out, func(i, j int) bool {
@@ -421,6 +431,27 @@ func (d *discoverer) listExposures(ctx context.Context) ([]exposure, error) {
 		return a.host < b.host
 	})
 	return out, nil
+}
+
+// routeAdmitted reports whether a router serves the Route: some status.ingress entry (one
+// per router shard that considered it) carries the condition Admitted=True. This is the
+// test the operator itself makes before it calls its default Routes ready
+// (operator@3scale-2.16.3-GA pkg/helper/route.go IsRouteReady, which asks it of every
+// entry; one admitting router is enough for the harness to be served). A Route without
+// status, as on a cluster that only has the Route CRD, is not admitted.
+func routeAdmitted(r *unstructured.Unstructured) bool {
+	ingresses, _, _ := unstructured.NestedSlice(r.Object, "status", "ingress")
+	for _, ing := range ingresses {
+		m, _ := ing.(map[string]any)
+		conds, _, _ := unstructured.NestedSlice(m, "conditions")
+		for _, c := range conds {
+			cm, _ := c.(map[string]any)
+			if cm["type"] == "Admitted" && cm["status"] == "True" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // inClusterNote is said once when any endpoint is left on a Service's cluster DNS name.

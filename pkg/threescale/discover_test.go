@@ -119,8 +119,18 @@ func (n *discNS) apiManager(name string, spec map[string]any, annotations map[st
 	}
 }
 
-// route creates a Route as zync or the operator would (research/3scale-operator.md §3.3).
+// route creates a Route as zync or the operator would (research/3scale-operator.md §3.3),
+// admitted by a router as OpenShift's would be.
 func (n *discNS) route(name, host, service string, tls bool) {
+	n.t.Helper()
+	n.routeWithStatus(name, host, service, tls, true)
+}
+
+// routeWithStatus creates a Route and, when admitted, writes the status an OpenShift
+// router writes once it serves the host (status.ingress[].conditions Admitted=True, the
+// shape operator@3scale-2.16.3-GA pkg/helper/route.go IsRouteReady reads). Without it the
+// Route is what the operator leaves on a cluster with no router: spec only.
+func (n *discNS) routeWithStatus(name, host, service string, tls, admitted bool) {
 	n.t.Helper()
 	spec := map[string]any{"host": host, "to": map[string]any{"kind": "Service", "name": service}}
 	if tls {
@@ -132,7 +142,18 @@ func (n *discNS) route(name, host, service string, tls bool) {
 		"metadata":   map[string]any{"name": name},
 		"spec":       spec,
 	}}
-	if _, err := n.dyn.Resource(discoverRoutesGVR).Namespace(n.name).Create(n.ctx, obj, metav1.CreateOptions{}); err != nil {
+	created, err := n.dyn.Resource(discoverRoutesGVR).Namespace(n.name).Create(n.ctx, obj, metav1.CreateOptions{})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if !admitted {
+		return
+	}
+	created.Object["status"] = map[string]any{"ingress": []any{map[string]any{
+		"host": host, "routerName": "default", "wildcardPolicy": "None",
+		"conditions": []any{map[string]any{"type": "Admitted", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}},
+	}}}
+	if _, err := n.dyn.Resource(discoverRoutesGVR).Namespace(n.name).UpdateStatus(n.ctx, created, metav1.UpdateOptions{}); err != nil {
 		n.t.Fatal(err)
 	}
 }
@@ -386,6 +407,47 @@ func TestDiscoverRoutesAndIngress(t *testing.T) {
 	if _, err := MergeTarget(got, ""); err != nil {
 		t.Errorf("the discovered target does not validate: %v", err)
 	}
+}
+
+// A Route counts only once a router has admitted it (operator@3scale-2.16.3-GA
+// pkg/helper/route.go IsRouteReady). For the same endpoint an un-admitted Route, which
+// the old discovery preferred (it is the operator's own `backend`, in the wildcard
+// domain), loses to an admitted one; an endpoint with only un-admitted Routes falls back
+// to its Service, as on kind, where the operator's Route `backend` exists but nothing
+// serves it (research/real-operator-check.md §(ii) 1).
+func TestDiscoverSkipsUnadmittedRoutes(t *testing.T) {
+	if !twinUp {
+		t.Skip("no twin (-short)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n := newDiscNS(t, ctx)
+	const wd = "routes.example.test"
+	n.apiManager("3scale", map[string]any{"wildcardDomain": wd, "tenantName": "acme"}, nil)
+	n.seed(map[string]string{"TENANT_NAME": "acme"})
+	n.stores()
+	// backend-listener: the operator's Route for backend-acme.<wd>, never admitted, and a
+	// hand-made admitted one on another host.
+	n.routeWithStatus("backend", "backend-acme."+wd, "backend-listener", true, false)
+	n.routeWithStatus("listener-by-hand", "listener.example.org", "backend-listener", false, true)
+	// apicast-production: the un-admitted Route is in the wildcard domain, which discovery
+	// otherwise prefers.
+	n.routeWithStatus("zync-acme-api-production", "api-acme-apicast-production."+wd, "apicast-production", true, false)
+	n.routeWithStatus("gw-by-hand", "gw.example.org", "apicast-production", false, true)
+	// The admin portal: only an un-admitted Route.
+	n.routeWithStatus("zync-acme-provider-admin", "acme-admin."+wd, "system-provider", true, false)
+	n.service("system-provider", port("http", 3000))
+
+	got, notes := n.discover(DiscoverOptions{Upstream: "http://echo.example.test"})
+	t.Logf("notes:\n%s", strings.Join(notes, "\n"))
+	if got.Backend == nil || got.Backend.URL != "http://listener.example.org" {
+		t.Errorf("backend: got %+v, want url http://listener.example.org (the admitted Route, not the operator's un-admitted backend)", got.Backend)
+	}
+	wantEndpoint(t, "gateways.production", got.Gateways.Production, Endpoint{URL: "http://gw.example.org"})
+	wantEndpoint(t, "admin", got.Admin, Endpoint{URL: "http://system-provider." + n.name + ".svc:3000", Host: "acme-admin." + wd})
+	wantNote(t, notes, "skipped", "Route backend (host backend-acme."+wd+")", "Admitted=True")
+	wantNote(t, notes, "Route zync-acme-provider-admin (host acme-admin."+wd+")")
+	wantNote(t, notes, "admin: no Route or Ingress for host acme-admin."+wd)
 }
 
 // (c) No Route or Ingress: each endpoint is its Service's cluster DNS name on the port the
