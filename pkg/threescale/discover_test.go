@@ -17,11 +17,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // A token value the fixtures store; it must never appear in notes or errors.
@@ -448,6 +450,127 @@ func TestDiscoverSkipsUnadmittedRoutes(t *testing.T) {
 	wantNote(t, notes, "skipped", "Route backend (host backend-acme."+wd+")", "Admitted=True")
 	wantNote(t, notes, "Route zync-acme-provider-admin (host acme-admin."+wd+")")
 	wantNote(t, notes, "admin: no Route or Ingress for host acme-admin."+wd)
+}
+
+// The kind install of fixtures/kind, as far as discovery sees it: the exposure manifests
+// (60-exposure.yaml, applied unchanged but for the namespace), the APIManager of
+// 50-apimanager.yaml, the operator's Route backend that no router admits, and a stand-in
+// Node with the providerID kind gives its nodes. The discovered endpoints must be the ones
+// fixtures/kind/target.yaml tells a kind user to use. Before the Node is there the cluster
+// is not recognisably kind and the NodePort Services are only named; --node-address
+// (NodeAddress) makes them usable on any cluster.
+func TestDiscoverKindNodePorts(t *testing.T) {
+	if !twinUp {
+		t.Skip("no twin (-short)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n := newDiscNS(t, ctx)
+	for _, doc := range kindManifests(t, "60-exposure.yaml") {
+		var svc corev1.Service
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(doc.Object, &svc); err != nil {
+			t.Fatal(err)
+		}
+		svc.Namespace = n.name
+		if _, err := n.kube.CoreV1().Services(n.name).Create(ctx, &svc, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create Service %s of 60-exposure.yaml: %v", svc.Name, err)
+		}
+	}
+	am := kindManifests(t, "50-apimanager.yaml")[0]
+	spec, _, _ := unstructured.NestedMap(am.Object, "spec")
+	n.apiManager(am.GetName(), spec, map[string]string{apiManagerVersionAnnotation: "2.16.3"})
+	n.seed(map[string]string{"TENANT_NAME": "3scale", "MASTER_DOMAIN": "master"})
+	n.stores()
+	// What the real operator creates on kind (research/real-operator-check.md §2.2).
+	n.routeWithStatus("backend", "backend-3scale.kind.localhost", "backend-listener", true, false)
+	want, err := LoadTarget("../../fixtures/kind/target.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoints := func(tg *Target) map[string]Endpoint {
+		m := map[string]Endpoint{
+			"gateways.production": tg.Gateways.Production, "gateways.staging": tg.Gateways.Staging,
+			"admin": tg.Admin, "master": tg.Master, "developerPortal": tg.DeveloperPortal,
+		}
+		if tg.Backend != nil {
+			m["backend.url"] = Endpoint{URL: tg.Backend.URL}
+		}
+		return m
+	}
+
+	t.Run("not kind", func(t *testing.T) {
+		got, notes := n.discover(DiscoverOptions{Upstream: want.Upstream.URL})
+		if strings.HasPrefix(got.Admin.URL, "http://127.0.0.1") || got.Backend != nil && strings.HasPrefix(got.Backend.URL, "http://127.0.0.1") {
+			t.Errorf("node ports used without a known node address: admin %+v backend %+v", got.Admin, got.Backend)
+		}
+		wantNote(t, notes, "admin: NodePort Service kind-system-provider reaches it", "--node-address")
+	})
+
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "threescale-chaos-control-plane"},
+		// What kind v0.33.0's kubelet registers (pkg/cluster/internal/kubeadm/config.go).
+		// Unschedulable and tainted, so that nothing of the shared test cluster lands on it.
+		Spec: corev1.NodeSpec{
+			ProviderID:    "kind://docker/threescale-chaos/threescale-chaos-control-plane",
+			Unschedulable: true,
+			Taints:        []corev1.Taint{{Key: "threescale-chaos/stand-in", Effect: corev1.TaintEffectNoExecute}},
+		},
+	}
+	if _, err := n.kube.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := n.kube.CoreV1().Nodes().Delete(dctx, node.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("delete Node %s: %v", node.Name, err)
+		}
+	})
+
+	t.Run("kind", func(t *testing.T) {
+		got, notes := n.discover(DiscoverOptions{Upstream: want.Upstream.URL})
+		t.Logf("notes:\n%s", strings.Join(notes, "\n"))
+		if g, w := endpoints(got), endpoints(want); !reflect.DeepEqual(g, w) {
+			t.Errorf("endpoints differ from fixtures/kind/target.yaml:\n got %+v\nwant %+v", g, w)
+		}
+		if got.WildcardDomain != want.WildcardDomain || got.Namespace != n.name {
+			t.Errorf("wildcardDomain %q namespace %q", got.WildcardDomain, got.Namespace)
+		}
+		wantNote(t, notes, "kind cluster", "threescale-chaos-control-plane")
+		wantNote(t, notes, "backend.url: no admitted Route", "kind-backend-listener", "30085")
+		if hasNote(notes, inClusterNote) {
+			t.Errorf("an in-cluster note although every endpoint has a node port:\n%s", strings.Join(notes, "\n"))
+		}
+	})
+
+	t.Run("node address given", func(t *testing.T) {
+		got, _ := n.discover(DiscoverOptions{Upstream: want.Upstream.URL, NodeAddress: "192.0.2.7"})
+		wantEndpoint(t, "admin", got.Admin, Endpoint{URL: "http://192.0.2.7:30082", Host: "3scale-admin.kind.localhost"})
+		wantEndpoint(t, "gateways.staging", got.Gateways.Staging, Endpoint{URL: "http://192.0.2.7:30081"})
+	})
+}
+
+// kindManifests decodes the documents of one fixtures/kind manifest.
+func kindManifests(t *testing.T, name string) []*unstructured.Unstructured {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("../../fixtures/kind", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*unstructured.Unstructured
+	for _, doc := range strings.Split(string(raw), "\n---") {
+		obj := &unstructured.Unstructured{}
+		if err := sigsyaml.Unmarshal([]byte(doc), &obj.Object); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(obj.Object) > 0 {
+			out = append(out, obj)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: no documents", name)
+	}
+	return out
 }
 
 // (c) No Route or Ingress: each endpoint is its Service's cluster DNS name on the port the
