@@ -975,6 +975,9 @@ func (d *discoverer) stores(ctx context.Context, t *Target) error {
 			return err
 		}
 		s.dst.URL = r
+		if err := d.redisExtras(ctx, strings.TrimSuffix(s.field, ".url"), s.secret, s.dst); err != nil {
+			return err
+		}
 	}
 	if d.apiManager != nil {
 		if on, found, _ := unstructured.NestedBool(d.apiManager.Object, "spec", "zync", "enabled"); found && !on && t.Stores.ZyncDatabase.URL.Secret == "" {
@@ -982,6 +985,45 @@ func (d *discoverer) stores(ctx context.Context, t *Target) error {
 		}
 	}
 	d.note("stores: no address; the harness port-forwards to the pod behind the Service each URL names. A store outside the cluster (2.16 makes the Redis and system databases external) needs stores.*.address in the override")
+	return nil
+}
+
+// redisTLSSwitches are the APIManager fields with which the operator turns TLS on for
+// each Redis store (operator@3scale-2.16.3-GA apis/apps/v1alpha1/apimanager_types.go
+// IsBackendRedisTLSEnabled, IsQueuesRedisTLSEnabled, IsSystemRedisTLSEnabled).
+var redisTLSSwitches = map[string][]string{
+	"stores.backendRedisStorage": {"spec", "backend", "backendRedisTLSEnabled"},
+	"stores.backendRedisQueues":  {"spec", "backend", "queuesRedisTLSEnabled"},
+	"stores.systemRedis":         {"spec", "system", "systemRedisTLSEnabled"},
+}
+
+// redisExtras says which of the keys Connect reads beside a Redis store's URL the Secret
+// has (ACL credentials, sentinels, TLS material: env.go redisLayouts), and sets tls when
+// the APIManager turns TLS on for the store. Values are never read here.
+func (d *discoverer) redisExtras(ctx context.Context, field, secret string, dst *Store) error {
+	keys, ok := redisLayouts[field]
+	if !ok {
+		return nil
+	}
+	s, err := d.secret(ctx, secret)
+	if err != nil || s == nil {
+		return err
+	}
+	var present []string
+	for _, k := range []string{keys.username, keys.password, keys.sentinelHosts, keys.sentinelUsername, keys.sentinelPassword, keys.tlsCA, keys.tlsCert, keys.tlsKey} {
+		if s.has(k) {
+			present = append(present, k)
+		}
+	}
+	if len(present) > 0 {
+		d.note("%s: Secret %s also has %s, which the harness uses with the URL (values not read; empty ones are ignored)", field, secret, strings.Join(present, ", "))
+	}
+	if d.apiManager != nil {
+		if on, found, _ := unstructured.NestedBool(d.apiManager.Object, redisTLSSwitches[field]...); found && on {
+			dst.TLS = true
+			d.note("%s.tls: true, %s of APIManager %s", field, strings.Join(redisTLSSwitches[field][1:], "."), d.apiManager.GetName())
+		}
+	}
 	return nil
 }
 

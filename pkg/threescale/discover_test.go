@@ -573,6 +573,41 @@ func kindManifests(t *testing.T, name string) []*unstructured.Unstructured {
 	return out
 }
 
+// The keys Connect reads beside a Redis URL are named in the notes (never their values),
+// and tls is set where the APIManager turns TLS on: the operator does it with
+// spec.backend.backendRedisTLSEnabled, queuesRedisTLSEnabled and
+// spec.system.systemRedisTLSEnabled, not in the URL (operator@3scale-2.16.3-GA
+// apimanager_types.go IsBackendRedisTLSEnabled and the others).
+func TestDiscoverRedisTLSAndCredentials(t *testing.T) {
+	if !twinUp {
+		t.Skip("no twin (-short)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n := newDiscNS(t, ctx)
+	n.apiManager("3scale", map[string]any{"wildcardDomain": "tls.example.test",
+		"backend": map[string]any{"backendRedisTLSEnabled": true},
+		"system":  map[string]any{"systemRedisTLSEnabled": true},
+	}, nil)
+	n.seed(nil)
+	n.stores("backend-redis")
+	n.secret("backend-redis", map[string]string{
+		"REDIS_STORAGE_URL": "redis://backend-redis:6379/0", "REDIS_QUEUES_URL": "redis://backend-redis:6379/1",
+		"REDIS_STORAGE_USERNAME": "chaos", "REDIS_STORAGE_PASSWORD": discFakeToken, "REDIS_SSL_CA": "-----BEGIN CERTIFICATE-----",
+	})
+	got, notes := n.discover(DiscoverOptions{Upstream: "http://echo.example.test", Version: "2.16"})
+	if !got.Stores.BackendRedisStorage.TLS || got.Stores.BackendRedisQueues.TLS || !got.Stores.SystemRedis.TLS || got.Stores.ZyncDatabase.TLS {
+		t.Errorf("tls: storage %t queues %t system %t zync %t, want true false true false", got.Stores.BackendRedisStorage.TLS,
+			got.Stores.BackendRedisQueues.TLS, got.Stores.SystemRedis.TLS, got.Stores.ZyncDatabase.TLS)
+	}
+	wantNote(t, notes, "stores.backendRedisStorage: Secret backend-redis also has REDIS_STORAGE_USERNAME, REDIS_STORAGE_PASSWORD, REDIS_SSL_CA")
+	wantNote(t, notes, "stores.backendRedisStorage.tls: true, backend.backendRedisTLSEnabled of APIManager 3scale")
+	wantNote(t, notes, "stores.systemRedis.tls: true, system.systemRedisTLSEnabled")
+	if _, err := MergeTarget(got, ""); err != nil {
+		t.Errorf("the discovered target does not validate: %v", err)
+	}
+}
+
 // (c) No Route or Ingress: each endpoint is its Service's cluster DNS name on the port the
 // Service declares, with the Host 3scale routes on, and the notes say the harness must
 // then run in the cluster. Missing Secrets are left for the override.
