@@ -72,10 +72,10 @@ func NewPlan(t Target, opts PlanOptions) Plan {
 	case len(switchNames(am.Switches, true)) > 0:
 		// The install's own workload: the operator neither created it nor reconciles it.
 		sw := firstSwitch(am.Switches, true)
-		p.Notes = append(p.Notes, fmt.Sprintf("%s is not the operator's (APIManager %s sets %s: %s); %s is the install's own and nothing reconciles its replicas",
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is not the operator's: APIManager %s sets %s, and %s; %s is the install's own and nothing reconciles its replicas",
 			t.Component.Name, am.Name, strings.Join(switchNames(am.Switches, true), ", "), sw.Why, t.Workload))
 	case !t.Component.OperatorManaged(t.Version):
-		p.Notes = append(p.Notes, fmt.Sprintf("%s is not the operator's (from 3scale %d.%d %s); %s is the install's own and nothing reconciles its replicas",
+		p.Notes = append(p.Notes, fmt.Sprintf("%s is not the operator's: from 3scale %d.%d %s; %s is the install's own and nothing reconciles its replicas",
 			t.Component.Name, t.Component.ExternalFrom.Major, t.Component.ExternalFrom.Minor, t.Component.ExternalWhy, t.Workload))
 	case len(am.Switches) > 0:
 		sw := firstSwitch(am.Switches, false)
