@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,7 @@ type discoverFlags struct {
 	namespace, kubeconfig, context string
 	override, output               string
 	version, upstream              string
+	nodeAddress                    string
 	timeout                        time.Duration
 }
 
@@ -35,9 +37,22 @@ func discoverCmd() *cobra.Command {
 		Short: "Write a target file from what the cluster shows (APIManager, Secrets, Routes, Ingresses, Services); changes nothing",
 		Long: `discover reads the 3scale install in --namespace and writes a target file: the
 wildcard domain and tenant from the APIManager and Secret system-seed, each endpoint from
-the Route or Ingress for its host (or, failing that, the in-cluster Service with a Host
-header), the Secrets holding the tokens and store URLs, and the version. How each field was
-found is printed to stderr and kept as comments in the file.
+the Route or Ingress for its host (or, failing that, a NodePort Service in front of its
+pods, or else the in-cluster Service, with a Host header), the Secrets holding the tokens
+and store URLs, and the version. How each field was found is printed to stderr and kept as
+comments in the file.
+
+A Route counts only once a router has admitted it (status.ingress with Admitted=True, the
+operator's own test): the operator creates Route backend on any cluster that serves the
+Route API, a kind cluster with the stand-in CRD included, where nothing serves it.
+
+NodePort Services (fixtures/kind/60-exposure.yaml) are used when no admitted Route and no
+Ingress serves an endpoint and the address at which this machine reaches the nodes is
+known: --node-address gives it; without it, a kind cluster is recognised by its Nodes'
+providerID (kind://...) and its node ports are taken to be published on 127.0.0.1 at the
+same port, as the project's kind-config.yaml does with extraPortMappings. On any other
+cluster, without --node-address, NodePort Services are named in the notes and not used.
+Recognising kind needs list on Nodes; without it, pass --node-address.
 
 --override names a partial target file (same schema, unknown fields rejected) whose fields
 replace what was discovered; its wildcardDomain and operator.apiManager also guide the
@@ -57,6 +72,7 @@ listed (exit 3).`,
 	fl.StringVar(&f.output, "output", "", "where to write the target file (default stdout)")
 	fl.StringVar(&f.version, "version", "", "3scale version, e.g. 2.16 (default: detected)")
 	fl.StringVar(&f.upstream, "upstream", "", "URL of the echo API the harness's product proxies to (cannot be discovered)")
+	fl.StringVar(&f.nodeAddress, "node-address", "", "host or IP at which this machine reaches the nodes' ports, to use NodePort Services (default: 127.0.0.1 on a kind cluster, else NodePorts are not used)")
 	fl.DurationVar(&f.timeout, "timeout", time.Minute, "how long discovery may take before giving up")
 	return cmd
 }
@@ -79,7 +95,10 @@ func (f *discoverFlags) run(ctx context.Context, stdout, stderr io.Writer) error
 	if err != nil {
 		return bad(fmt.Errorf("kubeconfig: %w", err))
 	}
-	opts := threescale.DiscoverOptions{Version: f.version, Upstream: f.upstream}
+	if f.nodeAddress != "" && (strings.ContainsAny(f.nodeAddress, "/:?#@ ") && net.ParseIP(f.nodeAddress) == nil) {
+		return bad(fmt.Errorf("--node-address %q: want a host name or an IP address, without scheme or port", f.nodeAddress))
+	}
+	opts := threescale.DiscoverOptions{Version: f.version, Upstream: f.upstream, NodeAddress: f.nodeAddress}
 	if f.kubeconfig != "" && f.context == "" {
 		// Recorded so that later commands reach the same cluster. With --context it is
 		// not: the target file has no context field, and the file's current context may

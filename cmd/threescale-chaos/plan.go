@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/threescale-chaos/harness/pkg/chaos"
 	"github.com/threescale-chaos/harness/pkg/kube"
 	"github.com/threescale-chaos/harness/pkg/scenario"
 )
@@ -34,7 +35,12 @@ func planCmd() *cobra.Command {
 					fmt.Fprintf(out, "== %s: cannot be resolved: %v\n\n", sc.Component.Name, err)
 					continue
 				}
-				printPlan(out, sc, kube.NewPlan(t, kube.PlanOptions{ForceScaleSubresource: force}))
+				p := kube.NewPlan(t, kube.PlanOptions{ForceScaleSubresource: force})
+				var obs scenario.Observation
+				if p.Invalid == "" {
+					obs = chaos.Observation(cmd.Context(), s.kube, s.ns, s.ver, sc)
+				}
+				printPlan(out, sc, p, obs)
 			}
 			return nil
 		},
@@ -44,12 +50,21 @@ func planCmd() *cobra.Command {
 	return cmd
 }
 
-func printPlan(w io.Writer, sc scenario.Scenario, p kube.Plan) {
+// printPlan shows a scenario's plan. obs is the observation the run would choose; for a
+// plan that is INVALID by design there is none, and the file's observe is shown.
+func printPlan(w io.Writer, sc scenario.Scenario, p kube.Plan, obs scenario.Observation) {
 	fmt.Fprintf(w, "== %s (%s)\n", sc.Component.Name, sc.Path)
 	for _, line := range strings.Split(strings.TrimSpace(p.String()), "\n") {
 		fmt.Fprintf(w, "   %s\n", line)
 	}
-	fmt.Fprintf(w, "   observe %s, recovery budget %s\n", sc.Timing.Observe, sc.Timing.RecoveryBudget)
+	if obs.Planned == 0 {
+		obs = scenario.Observation{Planned: sc.Timing.Observe, Effective: sc.Timing.Observe}
+	}
+	fmt.Fprintf(w, "   %s\n", obs)
+	for _, u := range obs.Unread {
+		fmt.Fprintf(w, "   period not read, the operator's default is used: %s\n", u)
+	}
+	fmt.Fprintf(w, "   recovery budget %s\n", sc.Timing.RecoveryBudget)
 	for _, e := range sc.Cells() {
 		line := fmt.Sprintf("   %-26s %-10s", e.Capability, e.Expect)
 		if e.OnsetGrace > 0 {
@@ -60,6 +75,9 @@ func printPlan(w io.Writer, sc scenario.Scenario, p kube.Plan) {
 		}
 		if e.RecoveryBudget != sc.Timing.RecoveryBudget {
 			line += fmt.Sprintf(" recovery %s", e.RecoveryBudget)
+		}
+		if e.Spans != "" {
+			line += " spans " + e.Spans
 		}
 		if e.Expect == scenario.Unasserted && e.Reason != "" {
 			line += " (" + e.Reason + ")"

@@ -76,6 +76,12 @@ type FieldSwitch struct {
 	// Since is the first 3scale version that has the field, zero when the
 	// research did not tie it to a version.
 	Since Version
+	// External is true when the switch means the install provides the component
+	// itself, so the operator never creates it (a workload of that name is the
+	// install's own); false when it means the operator deletes the component.
+	External bool
+	// Why says what the operator does when the switch holds, citing its source.
+	Why string
 }
 
 // Component is one of the 15 workloads the component-failure doc describes.
@@ -107,10 +113,38 @@ type Component struct {
 	// AbsentWhen lists CR switches that mean the operator does not run the
 	// component on this install.
 	AbsentWhen []FieldSwitch
+	// ExternalWhy says, citing the operator, why it does not run the component from
+	// ExternalFrom on.
+	ExternalWhy string
+	// GatedBy names the component that the operator must see Available, and not
+	// mid-rollout, before it reconciles this one at all (from GatedSince); "" when
+	// none. While the gate is closed a change of the replicas field is never
+	// applied, and a scale of the workload is not reverted.
+	GatedBy string
 
 	legacyName    string  // workload name before renamedIn
 	legacyElement string  // threescale_component_element before renamedIn
 	renamedIn     Version // first version with Name
+}
+
+// GatedSince is the first version whose operator waits for system-searchd before it
+// reconciles system, zync and APIcast: operator@3scale-2.15.1-GA and
+// operator@3scale-2.16.3-GA controllers/apps/apimanager_controller.go
+// reconcileAPIManagerLogic run the backend, memcached, system-searchd, system, zync and
+// apicast reconcilers in that order and stop at the first that asks for a requeue, and
+// pkg/3scale/amp/operator/system_searchd_reconciler.go (2.16.3-GA line 112) asks for one
+// until the system-searchd Deployment is Available and not progressing
+// (pkg/helper/deployment.go IsDeploymentAvailable, IsDeploymentProgressing). The 2.14
+// operator (DeploymentConfigs) has no such gate.
+var GatedSince = V2_15
+
+// GateFor returns the component whose availability gates the operator's reconciling of
+// c on version v, "" when none.
+func (c Component) GateFor(v Version) string {
+	if c.GatedBy == "" || !v.AtLeast(GatedSince) {
+		return ""
+	}
+	return c.GatedBy
 }
 
 // Matches reports whether name is the component's name or one of its aliases.

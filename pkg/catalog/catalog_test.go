@@ -163,3 +163,40 @@ func TestReturnedValuesAreCopies(t *testing.T) {
 		t.Fatal("changing a returned Component changed the catalog")
 	}
 }
+
+// The operator's reconcile order at 3scale-2.16.3-GA (controllers/apps/apimanager_controller.go
+// reconcileAPIManagerLogic): backend, memcached, system-searchd, then system (system-app,
+// system-sidekiq), zync (zync, zync-que, zync-database) and APIcast; everything after
+// system-searchd waits for it from 2.15 (GatedSince), nothing before it does.
+func TestGateFor(t *testing.T) {
+	gated := map[string]bool{
+		"system-app": true, "system-sidekiq": true, "zync": true, "zync-que": true,
+		"zync-database": true, "apicast-production": true, "apicast-staging": true,
+	}
+	for _, c := range All() {
+		want := ""
+		if gated[c.Name] {
+			want = "system-searchd"
+		}
+		if got := c.GateFor(V2_16); got != want {
+			t.Errorf("%s.GateFor(2.16) = %q, want %q", c.Name, got, want)
+		}
+		if got := c.GateFor(V2_14); got != "" {
+			t.Errorf("%s.GateFor(2.14) = %q: the 2.14 operator has no searchd gate", c.Name, got)
+		}
+	}
+}
+
+// Every switch that makes a component absent says what the operator does, with its source.
+func TestAbsentSwitchesSayWhy(t *testing.T) {
+	for _, c := range All() {
+		for _, sw := range c.AbsentWhen {
+			if !strings.Contains(sw.Why, "operator@3scale-2.16.3-GA") {
+				t.Errorf("%s %s: Why %q cites no operator source", c.Name, sw.Field, sw.Why)
+			}
+		}
+		if !c.ExternalFrom.IsZero() && !strings.Contains(c.ExternalWhy, "operator@3scale-2.16.3-GA") {
+			t.Errorf("%s: ExternalWhy %q cites no operator source", c.Name, c.ExternalWhy)
+		}
+	}
+}

@@ -10,6 +10,15 @@ package catalog
 // (component/hpa.go, base_apimanager_logic_reconciler.go ReconcileHpa), version
 // timeline §1.1.
 func components() []Component {
+	// system, zync and APIcast are reconciled only past the system-searchd gate
+	// (GatedSince).
+	const searchd = "system-searchd"
+	const zyncDisabledWhy = "with zync disabled the operator deletes zync, zync-que and zync-database, their Services and the zync Secret (operator@3scale-2.16.3-GA pkg/3scale/amp/operator/zync_reconciler.go Reconcile, deleteZyncComponents)"
+	// From 2.16 the APIManager reconciler builds only the external dependency
+	// reconcilers, which check the Secrets and run nothing; before, the
+	// externalComponents switch chose the same.
+	const externalWhy = "the operator does not run it, the install provides it (operator@3scale-2.16.3-GA controllers/apps/apimanager_controller.go dependencyReconcilerForComponents builds only the external reconcilers for the system database, system Redis and backend Redis)"
+	const externalSwitchWhy = "the operator does not run it, the install provides it (spec.externalComponents; operator@3scale-2.16.3-GA apis/apps/v1alpha1/apimanager_types.go IsExternal)"
 	return []Component{
 		{
 			Name:           "apicast-production",
@@ -18,6 +27,7 @@ func components() []Component {
 			LabelElement:   "production",
 			ReplicasField:  FieldPath{"spec", "apicast", "productionSpec", "replicas"},
 			HPAField:       FieldPath{"spec", "apicast", "productionSpec", "hpa"},
+			GatedBy:        searchd,
 		},
 		{
 			Name:           "apicast-staging",
@@ -25,6 +35,7 @@ func components() []Component {
 			LabelComponent: "apicast",
 			LabelElement:   "staging",
 			ReplicasField:  FieldPath{"spec", "apicast", "stagingSpec", "replicas"},
+			GatedBy:        searchd,
 		},
 		{
 			Name:           "backend-cron",
@@ -48,8 +59,9 @@ func components() []Component {
 			LabelElement:   "redis",
 			ExternalFrom:   V2_16,
 			AbsentWhen: []FieldSwitch{
-				{Field: FieldPath{"spec", "externalComponents", "backend", "redis"}, Value: true},
+				{Field: FieldPath{"spec", "externalComponents", "backend", "redis"}, Value: true, External: true, Why: externalSwitchWhy},
 			},
+			ExternalWhy: externalWhy,
 		},
 		{
 			Name:           "backend-worker",
@@ -65,6 +77,7 @@ func components() []Component {
 			LabelComponent: "system",
 			LabelElement:   "app",
 			ReplicasField:  FieldPath{"spec", "system", "appSpec", "replicas"},
+			GatedBy:        searchd,
 		},
 		{
 			Name:           "system-memcache",
@@ -82,8 +95,9 @@ func components() []Component {
 			LabelElement:   "mysql",
 			ExternalFrom:   V2_16,
 			AbsentWhen: []FieldSwitch{
-				{Field: FieldPath{"spec", "externalComponents", "system", "database"}, Value: true},
+				{Field: FieldPath{"spec", "externalComponents", "system", "database"}, Value: true, External: true, Why: externalSwitchWhy},
 			},
+			ExternalWhy: externalWhy,
 		},
 		{
 			Name:           "system-redis",
@@ -92,8 +106,9 @@ func components() []Component {
 			LabelElement:   "redis",
 			ExternalFrom:   V2_16,
 			AbsentWhen: []FieldSwitch{
-				{Field: FieldPath{"spec", "externalComponents", "system", "redis"}, Value: true},
+				{Field: FieldPath{"spec", "externalComponents", "system", "redis"}, Value: true, External: true, Why: externalSwitchWhy},
 			},
+			ExternalWhy: externalWhy,
 		},
 		{
 			Name:           "system-sidekiq",
@@ -101,6 +116,7 @@ func components() []Component {
 			LabelComponent: "system",
 			LabelElement:   "sidekiq",
 			ReplicasField:  FieldPath{"spec", "system", "sidekiqSpec", "replicas"},
+			GatedBy:        searchd,
 		},
 		{
 			// Renamed in 2.14 (commits 85d3a4e5/02a44c82); Manticore-based
@@ -121,8 +137,9 @@ func components() []Component {
 			LabelElement:   "zync",
 			ReplicasField:  FieldPath{"spec", "zync", "appSpec", "replicas"},
 			AbsentWhen: []FieldSwitch{
-				{Field: FieldPath{"spec", "zync", "enabled"}, Value: false, Since: V2_16},
+				{Field: FieldPath{"spec", "zync", "enabled"}, Value: false, Since: V2_16, Why: zyncDisabledWhy},
 			},
+			GatedBy: searchd,
 		},
 		{
 			// Its storage is an emptyDir on every version: scaling it to
@@ -132,9 +149,11 @@ func components() []Component {
 			LabelComponent: "zync",
 			LabelElement:   "database",
 			AbsentWhen: []FieldSwitch{
-				{Field: FieldPath{"spec", "externalComponents", "zync", "database"}, Value: true},
-				{Field: FieldPath{"spec", "zync", "enabled"}, Value: false, Since: V2_16},
+				{Field: FieldPath{"spec", "externalComponents", "zync", "database"}, Value: true, External: true,
+					Why: "the operator never creates zync-database: zync uses the install's own database (operator@3scale-2.16.3-GA pkg/3scale/amp/operator/zync_reconciler.go Reconcile, `if !r.apiManager.IsExternal(appsv1alpha1.ZyncDatabase)`)"},
+				{Field: FieldPath{"spec", "zync", "enabled"}, Value: false, Since: V2_16, Why: zyncDisabledWhy},
 			},
+			GatedBy: searchd,
 		},
 		{
 			Name:           "zync-que",
@@ -143,8 +162,9 @@ func components() []Component {
 			LabelElement:   "zync-que",
 			ReplicasField:  FieldPath{"spec", "zync", "queSpec", "replicas"},
 			AbsentWhen: []FieldSwitch{
-				{Field: FieldPath{"spec", "zync", "enabled"}, Value: false, Since: V2_16},
+				{Field: FieldPath{"spec", "zync", "enabled"}, Value: false, Since: V2_16, Why: zyncDisabledWhy},
 			},
+			GatedBy: searchd,
 		},
 	}
 }

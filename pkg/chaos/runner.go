@@ -134,6 +134,13 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 		res.Invalid = fmt.Sprintf("%s is already at zero replicas before the experiment", res.Workload)
 		return res, nil
 	}
+	// How long to hold: the file's observe, or a period of the process a kept claim rests
+	// on, read from the cluster now, before anything is scaled.
+	obs := Observation(ctx, in.Kube, in.Namespace, in.Version, sc)
+	res.SetObservation(obs)
+	for _, u := range obs.Unread {
+		logf("%s: period not read, the operator's default is used: %s", sc.Component.Name, u)
+	}
 
 	// Samples flow from here to the end, in every phase.
 	runner, err := newRunner(in)
@@ -209,10 +216,10 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	// The fault holds from here: observe while the samplers run, create deferred work, and
 	// watch that nothing scales the component back.
 	t0 := runner.Mark(PhaseFaultHeld)
-	logf("%s: pods gone; observing for %s", sc.Component.Name, sc.Timing.Observe)
+	logf("%s: pods gone; %s", sc.Component.Name, obs)
 	holdDone := make(chan kube.HoldReport, 1)
 	go func() {
-		rep, herr := fault.Hold(ctx, kube.HoldOptions{Window: sc.Timing.Observe})
+		rep, herr := fault.Hold(ctx, kube.HoldOptions{Window: obs.Effective})
 		if herr != nil {
 			rep.Violations = append(rep.Violations, kube.Violation{At: time.Now(), Kind: kube.ViolationKind("watch"), Detail: herr.Error()})
 		}
@@ -255,6 +262,20 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 		res.AddCell(scenario.EvaluateCell(exp, window, samples, workFor(exp, checks)))
 	}
 	return res, nil
+}
+
+// Observation reads from the cluster the periods that the scenario's kept claims rest on
+// (Expectation.Spans; kube.ReadPeriod, which never fails: an unreadable setting is reported
+// and its default used) and returns how long to hold the fault once the pods are gone.
+// The plan command shows the same.
+func Observation(ctx context.Context, c *kube.Client, namespace string, v catalog.Version, sc scenario.Scenario) scenario.Observation {
+	readings := map[string]catalog.PeriodReading{}
+	for _, name := range sc.Periods() {
+		if p, err := catalog.LookupPeriod(name); err == nil { // the file was validated against the same list
+			readings[name] = kube.ReadPeriod(ctx, c, namespace, v, p)
+		}
+	}
+	return sc.Observation(readings)
 }
 
 // checkWork runs the work checks after recovery, all at once: each may wait up to its

@@ -14,7 +14,12 @@
 //   - Plan: [NewPlan] chooses how the fault is made: by patching the APIManager field to
 //     0 (cr-patch) when the operator enforces that field, else through the scale
 //     subresource. A plan that cannot hold by design carries the reason in
-//     [Plan.Invalid] and [Fault.Inject] refuses it, changing nothing.
+//     [Plan.Invalid] and [Fault.Inject] refuses it, changing nothing: the operator would
+//     pin the workload (hpa), would never apply the patch (its gate before system, zync
+//     and APIcast is closed while system-searchd is not Available), or the component is
+//     absent by design (an APIManager switch such as spec.zync.enabled: false, or a
+//     datastore the operator of that version does not run; [Resolve] reports it in
+//     [Target.Absent] rather than as a missing workload).
 //   - Inject: [Fault.Inject] writes the restore ledger into the cluster first (an
 //     annotation on the workload and an entry in the ConfigMap threescale-chaos-ledger),
 //     then scales, then waits until the component's pods are gone.

@@ -221,6 +221,19 @@ func (f *Fault) WaitGone(ctx context.Context) error {
 			if n, set, _ := fieldInt(am, t.Component.ReplicasField); !set || n != 0 {
 				return false, fmt.Errorf("%w: APIManager %s %s is %s, the harness set 0", ErrFaultNotHeld, am.GetName(), t.Component.ReplicasField, fieldString(n, set))
 			}
+			// The patch waits for the operator. If the operator is stopped before the
+			// component (its gate closed since the plan was made), it never comes: say so
+			// now rather than after the whole Gone timeout.
+			if gate := t.Component.GateFor(t.Version); sc.Spec.Replicas > 0 && gate != "" && t.Workload.Kind == catalog.KindDeployment {
+				closed, _, err := gateClosed(ctx, f.c, t.Namespace, gate)
+				if err != nil {
+					last = err.Error()
+					return false, nil
+				}
+				if closed != "" {
+					return false, fmt.Errorf("%w: the operator will not act: %s, and %s", ErrCannotHold, closed, gateWhy(t.Component.Name, gate))
+				}
+			}
 		} else if sc.Spec.Replicas > 0 {
 			return false, fmt.Errorf("%w: %s was scaled back to %d replicas (the harness set 0)", ErrFaultNotHeld, t.Workload, sc.Spec.Replicas)
 		}
@@ -233,7 +246,7 @@ func (f *Fault) WaitGone(ctx context.Context) error {
 		return sc.Spec.Replicas == 0 && len(pods) == 0, nil
 	})
 	if err != nil {
-		if errors.Is(err, ErrFaultNotHeld) {
+		if errors.Is(err, ErrFaultNotHeld) || errors.Is(err, ErrCannotHold) {
 			return fmt.Errorf("wait for %s to be gone: %w", t, err)
 		}
 		return fmt.Errorf("wait %s for the pods of %s (%s) to be gone: %w; last seen: %s", f.opts.Timeouts.Gone, t, t.Selector, err, last)

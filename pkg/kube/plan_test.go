@@ -63,6 +63,39 @@ func TestNewPlan(t *testing.T) {
 		})
 	}
 
+	// The operator's gate before system, zync and APIcast (real-operator-check.md §2.3).
+	gated := target(t, "system-app", &APIManagerInfo{FieldSet: true, FieldValue: 1})
+	gated.Gate = &GateInfo{Component: "system-searchd", Closed: "Deployment/system-searchd is not Available (readyReplicas 0 of 1)"}
+	if p := NewPlan(gated, PlanOptions{}); !strings.Contains(p.Invalid, "the operator will not act") || !strings.Contains(p.Invalid, "not Available") {
+		t.Errorf("gated cr-patch: Invalid %q", p.Invalid)
+	}
+	if p := NewPlan(gated, PlanOptions{ForceScaleSubresource: true}); p.Invalid != "" || p.ExpectReverted != "" {
+		t.Errorf("gated forced scale: Invalid %q ExpectReverted %q, want neither (nothing reverts it)", p.Invalid, p.ExpectReverted)
+	}
+	gated.Gate.Closed = ""
+	if p := NewPlan(gated, PlanOptions{}); p.Invalid != "" || p.Method != MethodCRPatch {
+		t.Errorf("open gate: %s", p)
+	}
+
+	// Absent by design: no method, INVALID with the reason.
+	absent := target(t, "zync", &APIManagerInfo{})
+	absent.Absent, absent.AbsentDetail = "spec.zync.enabled: false", "APIManager apimanager sets spec.zync.enabled: false: the operator deletes it"
+	if p := NewPlan(absent, PlanOptions{}); p.Method != "" || !strings.Contains(p.Invalid, "zync is absent by design (spec.zync.enabled: false)") ||
+		!strings.Contains(p.String(), "absent by design (spec.zync.enabled: false)") {
+		t.Errorf("absent: method %q\n%s", p.Method, p)
+	}
+
+	// A datastore the operator of 2.16 does not run is the install's own.
+	ext := target(t, "backend-redis", &APIManagerInfo{})
+	ext.Version = catalog.V2_16
+	if s := NewPlan(ext, PlanOptions{}).String(); !strings.Contains(s, "backend-redis is not the operator's") || strings.Contains(s, "after creation") {
+		t.Errorf("external datastore:\n%s", s)
+	}
+	ext.Version = catalog.V2_15
+	if s := NewPlan(ext, PlanOptions{}).String(); !strings.Contains(s, "never writes its replicas after creation") {
+		t.Errorf("2.15 operator-run datastore:\n%s", s)
+	}
+
 	zero := target(t, "zync", nil)
 	zero.Replicas = 0
 	if p := NewPlan(zero, PlanOptions{}); !strings.Contains(p.Invalid, "already at 0 replicas") {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -44,6 +46,28 @@ type Target struct {
 	// APIManager is the live APIManager of the namespace, nil when there is none (or the
 	// CRD is not installed).
 	APIManager *APIManagerInfo
+	// Absent is set when the component has no workload by design, and says why in a few
+	// words ("spec.zync.enabled: false", "external from 3scale 2.16"); AbsentDetail says
+	// it with the operator source. Resolve returns such a target, Workload being the name
+	// the workload would have, instead of ErrWorkloadNotFound; NewPlan makes it INVALID.
+	Absent, AbsentDetail string
+	// Gate is the operator's gate on the component (catalog.Component.GateFor), nil when
+	// it has none or no APIManager reconciles it.
+	Gate *GateInfo
+}
+
+// GateInfo is the state of a component the operator waits for before it reconciles the
+// target at all (system-searchd for system, zync and APIcast).
+type GateInfo struct {
+	// Component is the one waited for.
+	Component string
+	// Closed is empty while the operator goes past the gate, and otherwise says what it
+	// saw ("Deployment/system-searchd is not Available (...)").
+	Closed string
+	// Missing is true when the gate's Deployment does not exist. A running operator
+	// creates it (and then waits for it); without it the harness cannot tell, and takes
+	// the gate as open.
+	Missing bool
 }
 
 // HPAInfo is an HPA that targets the workload.
@@ -66,6 +90,21 @@ type APIManagerInfo struct {
 	FieldValue int64
 	// HPAEnabled says whether the component's `hpa` switch is true.
 	HPAEnabled bool
+	// Switches are the component's AbsentWhen switches that the live CR sets (a switch
+	// newer than the operator cannot be set: its CRD prunes unknown fields).
+	Switches []catalog.FieldSwitch
+}
+
+// switchNames renders switches as "spec.zync.enabled: false", for those that are (or are
+// not) External.
+func switchNames(sws []catalog.FieldSwitch, external bool) []string {
+	var out []string
+	for _, sw := range sws {
+		if sw.External == external {
+			out = append(out, fmt.Sprintf("%s: %t", sw.Field, sw.Value))
+		}
+	}
+	return out
 }
 
 // String describes the target for plans and errors.
@@ -104,6 +143,18 @@ func Resolve(ctx context.Context, c *Client, comp catalog.Component, namespace s
 		break
 	}
 	if obj == nil {
+		am, err := readAPIManager(ctx, c, namespace, comp)
+		if err != nil {
+			return t, fmt.Errorf("resolve %s in namespace %s: %w", comp.Name, namespace, err)
+		}
+		if absent, detail := absentByDesign(comp, t.Version, am); absent != "" {
+			v := t.Version
+			if v.IsZero() {
+				v = catalog.V2_15
+			}
+			t.Workload, t.APIManager, t.Absent, t.AbsentDetail = comp.WorkloadFor(v), am, absent, detail
+			return t, nil
+		}
 		return t, fmt.Errorf("resolve %s in namespace %s: %w: tried %s", comp.Name, namespace, ErrWorkloadNotFound, strings.Join(tried, ", "))
 	}
 
@@ -127,7 +178,79 @@ func Resolve(ctx context.Context, c *Client, comp catalog.Component, namespace s
 	if t.APIManager, err = readAPIManager(ctx, c, namespace, comp); err != nil {
 		return t, fmt.Errorf("resolve %s: %w", t, err)
 	}
+	if gate := comp.GateFor(t.Version); gate != "" && t.APIManager != nil && t.Workload.Kind == catalog.KindDeployment {
+		closed, missing, err := gateClosed(ctx, c, namespace, gate)
+		if err != nil {
+			return t, fmt.Errorf("resolve %s: %w", t, err)
+		}
+		t.Gate = &GateInfo{Component: gate, Closed: closed, Missing: missing}
+	}
 	return t, nil
+}
+
+// absentByDesign says why comp has no workload on purpose, "" when nothing says it should
+// not be there: an AbsentWhen switch of the live APIManager, or a datastore the operator of
+// version v does not run at all. The short form names the switch or the version; detail
+// adds what the operator does, with its source.
+func absentByDesign(comp catalog.Component, v catalog.Version, am *APIManagerInfo) (short, detail string) {
+	if am != nil && len(am.Switches) > 0 {
+		sw := am.Switches[0]
+		short = fmt.Sprintf("%s: %t", sw.Field, sw.Value)
+		detail = fmt.Sprintf("APIManager %s sets %s: %s", am.Name, short, sw.Why)
+		if sw.External {
+			detail += ", and no workload of that name is in this namespace"
+		}
+		return short, detail
+	}
+	if !v.IsZero() && !comp.OperatorManaged(v) {
+		short = fmt.Sprintf("external from 3scale %d.%d", comp.ExternalFrom.Major, comp.ExternalFrom.Minor)
+		return short, fmt.Sprintf("from 3scale %d.%d %s, and no workload of it is in this namespace", comp.ExternalFrom.Major, comp.ExternalFrom.Minor, comp.ExternalWhy)
+	}
+	return "", ""
+}
+
+// gateClosed reports what keeps the operator from going past the named Deployment, ""
+// when it goes past: it must be Available and not be progressing
+// (operator@3scale-2.16.3-GA pkg/3scale/amp/operator/system_searchd_reconciler.go:112
+// with pkg/helper/deployment.go: IsDeploymentAvailable is the condition Available=True,
+// IsDeploymentProgressing is status.unavailableReplicas > 0 or the condition Progressing
+// with reason ReplicaSetUpdated). A Deployment at 0 replicas is Available. A missing one
+// is reported as such and not as closed: the operator would create it first, so its
+// absence means no operator acts here, or the harness cannot see it.
+func gateClosed(ctx context.Context, c *Client, namespace, name string) (closed string, missing bool, err error) {
+	d, err := c.Kube.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", true, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read the operator's gate Deployment/%s: %w", name, err)
+	}
+	available, progressing := false, ""
+	for _, cond := range d.Status.Conditions {
+		switch {
+		case cond.Type == appsv1.DeploymentAvailable && cond.Status == corev1.ConditionTrue:
+			available = true
+		case cond.Type == appsv1.DeploymentProgressing && cond.Reason == "ReplicaSetUpdated":
+			progressing = "condition Progressing is ReplicaSetUpdated"
+		}
+	}
+	if d.Status.UnavailableReplicas > 0 {
+		progressing = fmt.Sprintf("%d replica(s) unavailable", d.Status.UnavailableReplicas)
+	}
+	switch {
+	case !available:
+		return fmt.Sprintf("Deployment/%s is not Available (readyReplicas %d of %d)", name, d.Status.ReadyReplicas, ptrOr(d.Spec.Replicas, 1)), false, nil
+	case progressing != "":
+		return fmt.Sprintf("Deployment/%s is progressing (%s)", name, progressing), false, nil
+	}
+	return "", false, nil
+}
+
+func ptrOr(p *int32, def int32) int32 {
+	if p == nil {
+		return def
+	}
+	return *p
 }
 
 // workloadSelector reads the live workload's own spec.selector: a LabelSelector on a
@@ -230,6 +353,12 @@ func apiManagerInfo(am *unstructured.Unstructured, comp catalog.Component) (*API
 			return nil, fmt.Errorf("APIManager %s/%s %s: %w", am.GetNamespace(), am.GetName(), comp.HPAField, err)
 		}
 		info.HPAEnabled = on
+	}
+	for _, sw := range comp.AbsentWhen {
+		raw, found, _ := unstructured.NestedFieldNoCopy(am.Object, sw.Field...)
+		if on, ok := raw.(bool); found && ok && on == sw.Value {
+			info.Switches = append(info.Switches, sw)
+		}
 	}
 	return info, nil
 }

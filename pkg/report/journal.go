@@ -125,6 +125,10 @@ type ScenarioResult struct {
 	// Window is the fault-held window the cells were judged over (zero if
 	// the fault never held).
 	Window Window `json:"window"`
+	// Observation is how long the fault was to be held once the pods were gone
+	// and why: timing.observe, or longer when a kept claim rests on a periodic
+	// process whose period was read from the cluster.
+	Observation *ObservationRecord `json:"observation,omitempty"`
 	// Samples holds every sample, one series per capability.
 	Samples []Series `json:"samples"`
 	// Delays lists ticks a sampler took late because its previous sample
@@ -146,6 +150,19 @@ type ScenarioResult struct {
 	// (steady state unhealthy, fault reverted); it makes the scenario
 	// INVALID whatever the cells say.
 	Invalid string `json:"invalid,omitempty"`
+}
+
+// ObservationRecord is the observation a scenario chose (scenario.Observation).
+type ObservationRecord struct {
+	// Planned is the scenario file's timing.observe; Effective what was held.
+	Planned   Duration `json:"planned"`
+	Effective Duration `json:"effective"`
+	// Reasons has one line per period a kept claim rests on: what was read
+	// where, and what it did to the window.
+	Reasons []string `json:"reasons,omitempty"`
+	// Unread names the periods whose setting could not be read, and why; the
+	// operator's default was used for them.
+	Unread []string `json:"unread,omitempty"`
 }
 
 // Window is the fault-held window.
@@ -282,6 +299,11 @@ func NewScenario(sc scenario.Scenario, startedAt time.Time) ScenarioResult {
 // AddPhase records a phase mark.
 func (s *ScenarioResult) AddPhase(name string, at time.Time) {
 	s.Phases = append(s.Phases, Phase{Name: name, At: at.UTC()})
+}
+
+// SetObservation records the observation the runner chose.
+func (s *ScenarioResult) SetObservation(o scenario.Observation) {
+	s.Observation = &ObservationRecord{Planned: Duration(o.Planned), Effective: Duration(o.Effective), Reasons: o.Reasons, Unread: o.Unread}
 }
 
 // SetWindow records the fault-held window.

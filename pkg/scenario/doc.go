@@ -16,10 +16,12 @@
 //	  observe: 90s                      # how long the fault is held once pods are gone
 //	  recoveryBudget: 60s               # default time to be healthy after restore
 //	  minSamples: 3                     # optional; judged samples a cell needs
+//	  periodMargin: 10s                 # optional; added to a spanned period (default 10s)
 //	expectations:                       # every capability, no more, no fewer
 //	  rate-limiting: {expect: lost, onsetGrace: 60s, reason: "..."}
 //	  analytics:     {expect: deferred, recoveryBudget: 90s, reason: "..."}
 //	  alerts:        {expect: unasserted, reason: "..."}  # reason required here
+//	  production-traffic: {expect: kept, spans: apicast-production-configuration-refresh}
 //	  ...
 //	docGaps:                            # optional
 //	  - capability: rate-limiting
@@ -29,7 +31,10 @@
 //
 // An expectation has expect (lost, kept, degraded, deferred, unasserted) and
 // optionally reason, recoveryBudget, and: onsetGrace and onsetPasses (lost only),
-// maxLatency (degraded only). Durations are Go duration strings ("30s", "2m").
+// maxLatency (degraded only), spans (kept or degraded only: a catalog.Period the claim
+// rests on; the runner holds the fault for at least that period, read from the cluster,
+// plus timing.periodMargin, see Scenario.Observation). Durations are Go duration strings
+// ("30s", "2m").
 //
 // LoadFile and LoadDir decode strictly: unknown fields, duplicate keys, unknown
 // components or capabilities, a missing capability, an unasserted cell without a

@@ -81,6 +81,12 @@ type Expectation struct {
 	// least this fast.
 	MaxLatency time.Duration
 
+	// Spans (Kept or Degraded only) names a periodic process the claim rests on
+	// (a catalog.Period): the claim is tested only if the observation lasts at
+	// least one of its periods, so the runner holds the fault that long (see
+	// Scenario.Observation).
+	Spans string
+
 	// RecoveryBudget is how long after restore the capability may take to be
 	// healthy again, for every expectation (unasserted ones included).
 	RecoveryBudget time.Duration

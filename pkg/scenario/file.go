@@ -52,7 +52,15 @@ type Timing struct {
 	RecoveryBudget time.Duration
 	// MinSamples is the default number of judged samples a cell needs.
 	MinSamples int
+	// PeriodMargin is added to a spanned period (Expectation.Spans) to make the
+	// observation: the process's run that falls last in the window must itself
+	// finish (a refresh that fails against a stopped system takes a moment) and
+	// be followed by samples. Default DefaultPeriodMargin.
+	PeriodMargin time.Duration
 }
+
+// DefaultPeriodMargin is Timing.PeriodMargin when a file does not set it.
+const DefaultPeriodMargin = 10 * time.Second
 
 // DocGap records a place where the doc is incomplete or wrong and the scenario
 // encodes what 3scale really does, so a report can show documented against
@@ -168,8 +176,8 @@ func Parse(name string, data []byte) (Scenario, error) {
 var (
 	topFields         = []string{"component", "doc", "timing", "expectations", "docGaps"}
 	docFields         = []string{"section", "summary"}
-	timingFields      = []string{"observe", "recoveryBudget", "minSamples"}
-	expectationFields = []string{"expect", "reason", "onsetGrace", "onsetPasses", "lostWork", "maxLatency", "recoveryBudget"}
+	timingFields      = []string{"observe", "recoveryBudget", "minSamples", "periodMargin"}
+	expectationFields = []string{"expect", "reason", "onsetGrace", "onsetPasses", "lostWork", "maxLatency", "recoveryBudget", "spans"}
 	docGapFields      = []string{"capability", "documented", "observed", "citation"}
 )
 
@@ -229,7 +237,7 @@ func (d *decoder) scenario(data []byte) Scenario {
 }
 
 func (d *decoder) timing(raw json.RawMessage) Timing {
-	t := Timing{MinSamples: DefaultMinSamples}
+	t := Timing{MinSamples: DefaultMinSamples, PeriodMargin: DefaultPeriodMargin}
 	fields := d.object("timing", raw, timingFields)
 	if fields == nil {
 		return t
@@ -247,6 +255,11 @@ func (d *decoder) timing(raw json.RawMessage) Timing {
 			} else {
 				t.MinSamples = n
 			}
+		}
+	}
+	if v, ok := fields["periodMargin"]; ok {
+		if m, ok := d.positiveDuration("timing.periodMargin", v); ok {
+			t.PeriodMargin = m
 		}
 	}
 	return t
@@ -347,6 +360,18 @@ func (d *decoder) expectation(field string, c Capability, raw json.RawMessage, t
 	if v, ok := fields["recoveryBudget"]; ok {
 		if b, ok := d.positiveDuration(field+".recoveryBudget", v); ok {
 			e.RecoveryBudget = b
+		}
+	}
+	if v, ok := fields["spans"]; ok {
+		if name, ok := d.text(field+".spans", v); ok {
+			switch p, err := catalog.LookupPeriod(name); {
+			case err != nil:
+				d.fail(field+".spans", "%v", err)
+			case e.Expect != "" && e.Expect != Kept && e.Expect != Degraded:
+				d.fail(field+".spans", "applies only to kept or degraded expectations (a claim that must hold across the period), not %s", e.Expect)
+			default:
+				e.Spans = p.Name
+			}
 		}
 	}
 	return e, len(d.errs) == before

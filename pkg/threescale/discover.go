@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -64,6 +67,11 @@ type DiscoverOptions struct {
 	Upstream string
 	// Kubeconfig is copied into the target; empty keeps the caller's default rules.
 	Kubeconfig string
+	// NodeAddress is the host or IP at which this machine reaches the cluster's node
+	// ports. When set, an endpoint that no admitted Route and no Ingress serves is reached
+	// through a NodePort Service in front of its pods. When empty it is known only on a
+	// kind cluster (see nodeAddress).
+	NodeAddress string
 }
 
 // Discover builds a target for the 3scale install in namespace from what the cluster
@@ -112,6 +120,13 @@ type discoverer struct {
 	masterDomain string
 	exposures    []exposure
 	inCluster    []string // endpoints left on in-cluster Service DNS
+
+	nodePorts   []corev1.Service // NodePort Services of the namespace
+	nodeAddr    string           // where node ports are reached; "" when unknown
+	nodeHow     string           // how nodeAddr was found, or why there is none
+	nodeAddrSet bool             // nodeAddr has been worked out (it is, once, on demand)
+	// podLabelCache holds the pod template labels of the Deployments read so far.
+	podLabelCache map[string]map[string]string
 }
 
 func (d *discoverer) note(format string, args ...any) {
@@ -146,6 +161,9 @@ func (d *discoverer) run(ctx context.Context) (*Target, error) {
 	}
 
 	if d.exposures, err = d.listExposures(ctx); err != nil {
+		return nil, err
+	}
+	if d.nodePorts, err = d.listNodePorts(ctx); err != nil {
 		return nil, err
 	}
 	if err := d.endpoints(ctx, t); err != nil {
@@ -340,10 +358,13 @@ func (e exposure) rootPath() bool { return e.path == "" || e.path == "/" }
 
 // listExposures reads the namespace's Routes (OpenShift; zync makes them for system and
 // for each product, research/3scale-operator.md §3.3) and Ingress rules (what a kind or
-// vanilla cluster would use). Wildcard hosts are skipped: they name no host to dial.
+// vanilla cluster would use). Wildcard hosts are skipped: they name no host to dial. So
+// are Routes that no router has admitted: the object exists (the operator creates Route
+// `backend` on any cluster that serves the Route API, a kind cluster with the stand-in CRD
+// included), but nothing answers for its host.
 func (d *discoverer) listExposures(ctx context.Context) ([]exposure, error) {
 	var out []exposure
-	var wildcards []string
+	var wildcards, unadmitted []string
 	routes, err := d.dyn.Resource(discoverRoutesGVR).Namespace(d.ns).List(ctx, metav1.ListOptions{})
 	switch {
 	case notServed(err):
@@ -365,6 +386,10 @@ func (d *discoverer) listExposures(ctx context.Context) ([]exposure, error) {
 			}
 			if policy == "Subdomain" || strings.HasPrefix(host, "*.") {
 				wildcards = append(wildcards, "Route "+r.GetName())
+				continue
+			}
+			if !routeAdmitted(&r) {
+				unadmitted = append(unadmitted, fmt.Sprintf("Route %s (host %s)", r.GetName(), host))
 				continue
 			}
 			out = append(out, exposure{kind: "Route", name: r.GetName(), host: strings.ToLower(host), path: path, tls: found && tls != nil, service: svc})
@@ -405,6 +430,9 @@ func (d *discoverer) listExposures(ctx context.Context) ([]exposure, error) {
 	if len(wildcards) > 0 {
 		d.note("routes: skipped wildcard hosts (%s): they name no single host to reach", strings.Join(wildcards, "; "))
 	}
+	if len(unadmitted) > 0 {
+		d.note("routes: skipped %s: no router admitted them (no status.ingress entry with condition Admitted=True), so nothing serves their hosts", strings.Join(unadmitted, "; "))
+	}
 	// Routes first (on OpenShift an Ingress is turned into Routes anyway), then rules
 	// on the whole host, then by name, so the choice is the same on every run.
 	sort.SliceStable(out, func(i, j int) bool {
@@ -423,6 +451,27 @@ func (d *discoverer) listExposures(ctx context.Context) ([]exposure, error) {
 	return out, nil
 }
 
+// routeAdmitted reports whether a router serves the Route: some status.ingress entry (one
+// per router shard that considered it) carries the condition Admitted=True. This is the
+// test the operator itself makes before it calls its default Routes ready
+// (operator@3scale-2.16.3-GA pkg/helper/route.go IsRouteReady, which asks it of every
+// entry; one admitting router is enough for the harness to be served). A Route without
+// status, as on a cluster that only has the Route CRD, is not admitted.
+func routeAdmitted(r *unstructured.Unstructured) bool {
+	ingresses, _, _ := unstructured.NestedSlice(r.Object, "status", "ingress")
+	for _, ing := range ingresses {
+		m, _ := ing.(map[string]any)
+		conds, _, _ := unstructured.NestedSlice(m, "conditions")
+		for _, c := range conds {
+			cm, _ := c.(map[string]any)
+			if cm["type"] == "Admitted" && cm["status"] == "True" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // inClusterNote is said once when any endpoint is left on a Service's cluster DNS name.
 const inClusterNote = "those URLs are in-cluster Service names: run the harness inside the cluster, or override their url (with a Route, an Ingress or a port-forward) and keep the host"
 
@@ -438,10 +487,11 @@ func (d *discoverer) endpoints(ctx context.Context, t *Target) error {
 		field, service string
 		dst            *Endpoint
 		host           string
+		pods           podPort
 	}{
-		{"admin", "system-provider", &t.Admin, d.tenant + "-admin." + wd},
-		{"master", "system-master", &t.Master, d.masterDomain + "." + wd},
-		{"developerPortal", "system-developer", &t.DeveloperPortal, d.tenant + "." + wd},
+		{"admin", "system-provider", &t.Admin, d.tenant + "-admin." + wd, adminPods},
+		{"master", "system-master", &t.Master, d.masterDomain + "." + wd, masterPods},
+		{"developerPortal", "system-developer", &t.DeveloperPortal, d.tenant + "." + wd, developerPods},
 	}
 	for _, s := range system {
 		if e, n := d.byHost(s.host); n > 0 {
@@ -456,6 +506,13 @@ func (d *discoverer) endpoints(ctx context.Context, t *Target) error {
 			d.note("%s", msg)
 			continue
 		}
+		if u, how, err := d.nodePortURL(ctx, s.field, s.pods); err != nil {
+			return err
+		} else if u != "" {
+			*s.dst = Endpoint{URL: u, Host: s.host}
+			d.note("%s: no admitted Route or Ingress for host %s; %s with Host %s (%s)", s.field, s.host, u, s.host, how)
+			continue
+		}
 		u, how, err := d.serviceURL(ctx, s.service, 3000, "http")
 		if err != nil {
 			return err
@@ -468,9 +525,10 @@ func (d *discoverer) endpoints(ctx context.Context, t *Target) error {
 	gateways := []struct {
 		field, service string
 		dst            *Endpoint
+		pods           podPort
 	}{
-		{"gateways.production", "apicast-production", &t.Gateways.Production},
-		{"gateways.staging", "apicast-staging", &t.Gateways.Staging},
+		{"gateways.production", "apicast-production", &t.Gateways.Production, productionPods},
+		{"gateways.staging", "apicast-staging", &t.Gateways.Staging, stagingPods},
 	}
 	for _, g := range gateways {
 		if e, n := d.byService(g.service, wd); n > 0 {
@@ -480,6 +538,13 @@ func (d *discoverer) endpoints(ctx context.Context, t *Target) error {
 				msg += fmt.Sprintf(", the first of %d in front of %s", n, g.service)
 			}
 			d.note("%s; the harness sends each product's own Host, so the router must serve those hosts too (on OpenShift zync makes a Route per product)", msg)
+			continue
+		}
+		if u, how, err := d.nodePortURL(ctx, g.field, g.pods); err != nil {
+			return err
+		} else if u != "" {
+			*g.dst = Endpoint{URL: u}
+			d.note("%s: no admitted Route or Ingress in front of Service %s; %s (%s)", g.field, g.service, u, how)
 			continue
 		}
 		u, how, err := d.serviceURL(ctx, g.service, 8080, "gateway")
@@ -512,6 +577,13 @@ func (d *discoverer) endpoints(ctx context.Context, t *Target) error {
 		d.note("backend.url: %s from %s", e.url(), e)
 		return nil
 	}
+	if u, how, err := d.nodePortURL(ctx, "backend.url", listenerPods); err != nil {
+		return err
+	} else if u != "" {
+		t.Backend = &Backend{URL: u}
+		d.note("backend.url: no admitted Route or Ingress for backend-listener; %s (%s)", u, how)
+		return nil
+	}
 	bl, err := d.secret(ctx, "backend-listener")
 	if err != nil {
 		return err
@@ -522,6 +594,189 @@ func (d *discoverer) endpoints(ctx context.Context, t *Target) error {
 		d.note("backend: no Route or Ingress for backend-listener and no Secret backend-listener with service_endpoint; listener checks need backend.url in the override")
 	}
 	return nil
+}
+
+// podPort is what a Service in front of an endpoint must reach: the pods of one of the
+// operator's Deployments (selected by deployment=<name>, operator@3scale-2.16.3-GA
+// pkg/reconcilers/deployment.go DeploymentLabelSelector) on one container port, by its
+// name or its number.
+type podPort struct {
+	deployment string
+	portName   string // "" when the operator leaves the port unnamed
+	port       int32
+}
+
+// The endpoints' pods and ports, as the operator's own Services reach them
+// (operator@3scale-2.16.3-GA pkg/3scale/amp/component/system.go ProviderService,
+// MasterService, DeveloperService and appProviderPorts, appMasterPorts,
+// appDeveloperPorts; apicast.go productionContainerPorts, stagingContainerPorts, where
+// the proxy port 8080 has no name; backend.go ListenerService, listenerPorts).
+var (
+	adminPods      = podPort{deployment: "system-app", portName: "provider", port: 3000}
+	masterPods     = podPort{deployment: "system-app", portName: "master", port: 3002}
+	developerPods  = podPort{deployment: "system-app", portName: "developer", port: 3001}
+	productionPods = podPort{deployment: "apicast-production", port: 8080}
+	stagingPods    = podPort{deployment: "apicast-staging", port: 8080}
+	listenerPods   = podPort{deployment: "backend-listener", port: 3000}
+)
+
+// listNodePorts lists the namespace's NodePort Services: on a cluster without a router
+// or an ingress controller (kind) they are how 3scale is reached from outside
+// (fixtures/kind/60-exposure.yaml).
+func (d *discoverer) listNodePorts(ctx context.Context) ([]corev1.Service, error) {
+	list, err := d.kube.CoreV1().Services(d.ns).List(ctx, metav1.ListOptions{})
+	switch {
+	case apierrors.IsForbidden(err):
+		d.note("services: the credentials cannot list Services (%v); NodePort Services are not considered", err)
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("discover: list Services in namespace %q: %w", d.ns, err)
+	}
+	var out []corev1.Service
+	for _, svc := range list.Items {
+		if svc.Spec.Type == corev1.ServiceTypeNodePort {
+			out = append(out, svc)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// nodePortURL returns the URL of a NodePort Service in front of pp's pods, and how it was
+// found; "" when there is none or when the address of the nodes is not known (a note
+// then says which Service could have been used).
+func (d *discoverer) nodePortURL(ctx context.Context, field string, pp podPort) (u, how string, err error) {
+	var found []string
+	var first corev1.Service
+	var nodePort int32
+	if len(d.nodePorts) == 0 {
+		return "", "", nil
+	}
+	podLabels, err := d.podLabels(ctx, pp.deployment)
+	if err != nil {
+		return "", "", err
+	}
+	for _, svc := range d.nodePorts {
+		if np := servesPods(svc, pp, podLabels); np != 0 {
+			if len(found) == 0 {
+				first, nodePort = svc, np
+			}
+			found = append(found, svc.Name)
+		}
+	}
+	if len(found) == 0 {
+		return "", "", nil
+	}
+	addr, addrHow, err := d.nodeAddress(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	if addr == "" {
+		d.note("%s: NodePort Service %s reaches it, but the address of the nodes is not known (%s); pass --node-address to use it", field, first.Name, addrHow)
+		return "", "", nil
+	}
+	how = fmt.Sprintf("NodePort Service %s, node port %d on %s", first.Name, nodePort, addrHow)
+	if len(found) > 1 {
+		how += fmt.Sprintf("; the first of %s", strings.Join(found, ", "))
+	}
+	return "http://" + net.JoinHostPort(addr, strconv.Itoa(int(nodePort))), how, nil
+}
+
+// podLabels are the labels of the Deployment's pods: its pod template's, or, when the
+// Deployment cannot be read, the one label the operator selects them by.
+func (d *discoverer) podLabels(ctx context.Context, deployment string) (map[string]string, error) {
+	if l, ok := d.podLabelCache[deployment]; ok {
+		return l, nil
+	}
+	l := map[string]string{"deployment": deployment}
+	dep, err := d.kube.AppsV1().Deployments(d.ns).Get(ctx, deployment, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err) || apierrors.IsForbidden(err):
+	case err != nil:
+		return nil, fmt.Errorf("discover: get Deployment %s in namespace %q: %w", deployment, d.ns, err)
+	case len(dep.Spec.Template.Labels) > 0:
+		l = dep.Spec.Template.Labels
+	}
+	if d.podLabelCache == nil {
+		d.podLabelCache = map[string]map[string]string{}
+	}
+	d.podLabelCache[deployment] = l
+	return l, nil
+}
+
+// servesPods returns the node port at which svc reaches pp's pods, 0 when it does not: its
+// selector must name the Deployment (deployment=<name>) and ask nothing its pods do not
+// carry, and one of its ports must target pp's container port by name or number.
+func servesPods(svc corev1.Service, pp podPort, podLabels map[string]string) int32 {
+	sel := svc.Spec.Selector
+	if sel["deployment"] != pp.deployment {
+		return 0
+	}
+	for k, v := range sel {
+		if podLabels[k] != v {
+			return 0
+		}
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.NodePort == 0 || (p.Protocol != "" && p.Protocol != corev1.ProtocolTCP) {
+			continue
+		}
+		tp := p.TargetPort
+		switch {
+		case tp.Type == intstr.String && tp.StrVal != "":
+			if pp.portName != "" && tp.StrVal == pp.portName {
+				return p.NodePort
+			}
+		case tp.IntVal != 0:
+			if tp.IntVal == pp.port {
+				return p.NodePort
+			}
+		case p.Port == pp.port: // no targetPort: the Service's port is the pods'
+			return p.NodePort
+		}
+	}
+	return 0
+}
+
+// kindProviderIDPrefix starts the providerID of every kind node: kind's kubelet runs with
+// provider-id kind://<provider>/<cluster>/<node> (kind@v0.33.0
+// pkg/cluster/internal/kubeadm/config.go).
+const kindProviderIDPrefix = "kind://"
+
+// nodeAddress works out, once, where this machine reaches node ports: the address given;
+// else 127.0.0.1 on a kind cluster, whose node ports reach the host only through the
+// cluster config's extraPortMappings, which the project's kind-config.yaml sets to
+// 127.0.0.1 at the node port itself; else nothing (a node's InternalIP is rarely
+// reachable from where discover runs, and an ExternalIP says nothing of firewalls). how
+// says which, or why none.
+func (d *discoverer) nodeAddress(ctx context.Context) (addr, how string, err error) {
+	if d.nodeAddrSet {
+		return d.nodeAddr, d.nodeHow, nil
+	}
+	d.nodeAddrSet = true
+	if d.opts.NodeAddress != "" {
+		d.nodeAddr = d.opts.NodeAddress
+		d.nodeHow = d.nodeAddr + " (--node-address)"
+		return d.nodeAddr, d.nodeHow, nil
+	}
+	nodes, err := d.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	switch {
+	case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
+		d.nodeHow = "the credentials cannot list Nodes, so a kind cluster cannot be recognised"
+		return "", d.nodeHow, nil
+	case err != nil:
+		return "", "", fmt.Errorf("discover: list Nodes: %w", err)
+	}
+	for _, n := range nodes.Items {
+		if strings.HasPrefix(n.Spec.ProviderID, kindProviderIDPrefix) {
+			d.nodeAddr = "127.0.0.1"
+			d.nodeHow = "127.0.0.1 (kind)"
+			d.note("nodes: kind cluster (Node %s, providerID %s): node ports are taken to be published on 127.0.0.1 at the same port, as kind-config.yaml's extraPortMappings do; a kind config that maps them elsewhere needs --node-address or the URLs overridden", n.Name, n.Spec.ProviderID)
+			return d.nodeAddr, d.nodeHow, nil
+		}
+	}
+	d.nodeHow = "not a kind cluster and no --node-address given"
+	return "", d.nodeHow, nil
 }
 
 // byHost returns the preferred exposure serving host, and how many do.
@@ -720,6 +975,9 @@ func (d *discoverer) stores(ctx context.Context, t *Target) error {
 			return err
 		}
 		s.dst.URL = r
+		if err := d.redisExtras(ctx, strings.TrimSuffix(s.field, ".url"), s.secret, s.dst); err != nil {
+			return err
+		}
 	}
 	if d.apiManager != nil {
 		if on, found, _ := unstructured.NestedBool(d.apiManager.Object, "spec", "zync", "enabled"); found && !on && t.Stores.ZyncDatabase.URL.Secret == "" {
@@ -727,6 +985,45 @@ func (d *discoverer) stores(ctx context.Context, t *Target) error {
 		}
 	}
 	d.note("stores: no address; the harness port-forwards to the pod behind the Service each URL names. A store outside the cluster (2.16 makes the Redis and system databases external) needs stores.*.address in the override")
+	return nil
+}
+
+// redisTLSSwitches are the APIManager fields with which the operator turns TLS on for
+// each Redis store (operator@3scale-2.16.3-GA apis/apps/v1alpha1/apimanager_types.go
+// IsBackendRedisTLSEnabled, IsQueuesRedisTLSEnabled, IsSystemRedisTLSEnabled).
+var redisTLSSwitches = map[string][]string{
+	"stores.backendRedisStorage": {"spec", "backend", "backendRedisTLSEnabled"},
+	"stores.backendRedisQueues":  {"spec", "backend", "queuesRedisTLSEnabled"},
+	"stores.systemRedis":         {"spec", "system", "systemRedisTLSEnabled"},
+}
+
+// redisExtras says which of the keys Connect reads beside a Redis store's URL the Secret
+// has (ACL credentials, sentinels, TLS material: env.go redisLayouts), and sets tls when
+// the APIManager turns TLS on for the store. Values are never read here.
+func (d *discoverer) redisExtras(ctx context.Context, field, secret string, dst *Store) error {
+	keys, ok := redisLayouts[field]
+	if !ok {
+		return nil
+	}
+	s, err := d.secret(ctx, secret)
+	if err != nil || s == nil {
+		return err
+	}
+	var present []string
+	for _, k := range []string{keys.username, keys.password, keys.sentinelHosts, keys.sentinelUsername, keys.sentinelPassword, keys.tlsCA, keys.tlsCert, keys.tlsKey} {
+		if s.has(k) {
+			present = append(present, k)
+		}
+	}
+	if len(present) > 0 {
+		d.note("%s: Secret %s also has %s, which the harness uses with the URL (values not read; empty ones are ignored)", field, secret, strings.Join(present, ", "))
+	}
+	if d.apiManager != nil {
+		if on, found, _ := unstructured.NestedBool(d.apiManager.Object, redisTLSSwitches[field]...); found && on {
+			dst.TLS = true
+			d.note("%s.tls: true, %s of APIManager %s", field, strings.Join(redisTLSSwitches[field][1:], "."), d.apiManager.GetName())
+		}
+	}
 	return nil
 }
 

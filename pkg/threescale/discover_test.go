@@ -17,11 +17,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // A token value the fixtures store; it must never appear in notes or errors.
@@ -119,8 +121,18 @@ func (n *discNS) apiManager(name string, spec map[string]any, annotations map[st
 	}
 }
 
-// route creates a Route as zync or the operator would (research/3scale-operator.md §3.3).
+// route creates a Route as zync or the operator would (research/3scale-operator.md §3.3),
+// admitted by a router as OpenShift's would be.
 func (n *discNS) route(name, host, service string, tls bool) {
+	n.t.Helper()
+	n.routeWithStatus(name, host, service, tls, true)
+}
+
+// routeWithStatus creates a Route and, when admitted, writes the status an OpenShift
+// router writes once it serves the host (status.ingress[].conditions Admitted=True, the
+// shape operator@3scale-2.16.3-GA pkg/helper/route.go IsRouteReady reads). Without it the
+// Route is what the operator leaves on a cluster with no router: spec only.
+func (n *discNS) routeWithStatus(name, host, service string, tls, admitted bool) {
 	n.t.Helper()
 	spec := map[string]any{"host": host, "to": map[string]any{"kind": "Service", "name": service}}
 	if tls {
@@ -132,7 +144,18 @@ func (n *discNS) route(name, host, service string, tls bool) {
 		"metadata":   map[string]any{"name": name},
 		"spec":       spec,
 	}}
-	if _, err := n.dyn.Resource(discoverRoutesGVR).Namespace(n.name).Create(n.ctx, obj, metav1.CreateOptions{}); err != nil {
+	created, err := n.dyn.Resource(discoverRoutesGVR).Namespace(n.name).Create(n.ctx, obj, metav1.CreateOptions{})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if !admitted {
+		return
+	}
+	created.Object["status"] = map[string]any{"ingress": []any{map[string]any{
+		"host": host, "routerName": "default", "wildcardPolicy": "None",
+		"conditions": []any{map[string]any{"type": "Admitted", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}},
+	}}}
+	if _, err := n.dyn.Resource(discoverRoutesGVR).Namespace(n.name).UpdateStatus(n.ctx, created, metav1.UpdateOptions{}); err != nil {
 		n.t.Fatal(err)
 	}
 }
@@ -383,6 +406,203 @@ func TestDiscoverRoutesAndIngress(t *testing.T) {
 	if hasNote(notes, inClusterNote) {
 		t.Errorf("an in-cluster note although every endpoint has a route:\n%s", strings.Join(notes, "\n"))
 	}
+	if _, err := MergeTarget(got, ""); err != nil {
+		t.Errorf("the discovered target does not validate: %v", err)
+	}
+}
+
+// A Route counts only once a router has admitted it (operator@3scale-2.16.3-GA
+// pkg/helper/route.go IsRouteReady). For the same endpoint an un-admitted Route, which
+// the old discovery preferred (it is the operator's own `backend`, in the wildcard
+// domain), loses to an admitted one; an endpoint with only un-admitted Routes falls back
+// to its Service, as on kind, where the operator's Route `backend` exists but nothing
+// serves it (research/real-operator-check.md §(ii) 1).
+func TestDiscoverSkipsUnadmittedRoutes(t *testing.T) {
+	if !twinUp {
+		t.Skip("no twin (-short)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n := newDiscNS(t, ctx)
+	const wd = "routes.example.test"
+	n.apiManager("3scale", map[string]any{"wildcardDomain": wd, "tenantName": "acme"}, nil)
+	n.seed(map[string]string{"TENANT_NAME": "acme"})
+	n.stores()
+	// backend-listener: the operator's Route for backend-acme.<wd>, never admitted, and a
+	// hand-made admitted one on another host.
+	n.routeWithStatus("backend", "backend-acme."+wd, "backend-listener", true, false)
+	n.routeWithStatus("listener-by-hand", "listener.example.org", "backend-listener", false, true)
+	// apicast-production: the un-admitted Route is in the wildcard domain, which discovery
+	// otherwise prefers.
+	n.routeWithStatus("zync-acme-api-production", "api-acme-apicast-production."+wd, "apicast-production", true, false)
+	n.routeWithStatus("gw-by-hand", "gw.example.org", "apicast-production", false, true)
+	// The admin portal: only an un-admitted Route.
+	n.routeWithStatus("zync-acme-provider-admin", "acme-admin."+wd, "system-provider", true, false)
+	n.service("system-provider", port("http", 3000))
+
+	got, notes := n.discover(DiscoverOptions{Upstream: "http://echo.example.test"})
+	t.Logf("notes:\n%s", strings.Join(notes, "\n"))
+	if got.Backend == nil || got.Backend.URL != "http://listener.example.org" {
+		t.Errorf("backend: got %+v, want url http://listener.example.org (the admitted Route, not the operator's un-admitted backend)", got.Backend)
+	}
+	wantEndpoint(t, "gateways.production", got.Gateways.Production, Endpoint{URL: "http://gw.example.org"})
+	wantEndpoint(t, "admin", got.Admin, Endpoint{URL: "http://system-provider." + n.name + ".svc:3000", Host: "acme-admin." + wd})
+	wantNote(t, notes, "skipped", "Route backend (host backend-acme."+wd+")", "Admitted=True")
+	wantNote(t, notes, "Route zync-acme-provider-admin (host acme-admin."+wd+")")
+	wantNote(t, notes, "admin: no Route or Ingress for host acme-admin."+wd)
+}
+
+// The kind install of fixtures/kind, as far as discovery sees it: the exposure manifests
+// (60-exposure.yaml, applied unchanged but for the namespace), the APIManager of
+// 50-apimanager.yaml, the operator's Route backend that no router admits, and a stand-in
+// Node with the providerID kind gives its nodes. The discovered endpoints must be the ones
+// fixtures/kind/target.yaml tells a kind user to use. Before the Node is there the cluster
+// is not recognisably kind and the NodePort Services are only named; --node-address
+// (NodeAddress) makes them usable on any cluster.
+func TestDiscoverKindNodePorts(t *testing.T) {
+	if !twinUp {
+		t.Skip("no twin (-short)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n := newDiscNS(t, ctx)
+	for _, doc := range kindManifests(t, "60-exposure.yaml") {
+		var svc corev1.Service
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(doc.Object, &svc); err != nil {
+			t.Fatal(err)
+		}
+		svc.Namespace = n.name
+		if _, err := n.kube.CoreV1().Services(n.name).Create(ctx, &svc, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create Service %s of 60-exposure.yaml: %v", svc.Name, err)
+		}
+	}
+	am := kindManifests(t, "50-apimanager.yaml")[0]
+	spec, _, _ := unstructured.NestedMap(am.Object, "spec")
+	n.apiManager(am.GetName(), spec, map[string]string{apiManagerVersionAnnotation: "2.16.3"})
+	n.seed(map[string]string{"TENANT_NAME": "3scale", "MASTER_DOMAIN": "master"})
+	n.stores()
+	// What the real operator creates on kind (research/real-operator-check.md §2.2).
+	n.routeWithStatus("backend", "backend-3scale.kind.localhost", "backend-listener", true, false)
+	want, err := LoadTarget("../../fixtures/kind/target.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoints := func(tg *Target) map[string]Endpoint {
+		m := map[string]Endpoint{
+			"gateways.production": tg.Gateways.Production, "gateways.staging": tg.Gateways.Staging,
+			"admin": tg.Admin, "master": tg.Master, "developerPortal": tg.DeveloperPortal,
+		}
+		if tg.Backend != nil {
+			m["backend.url"] = Endpoint{URL: tg.Backend.URL}
+		}
+		return m
+	}
+
+	t.Run("not kind", func(t *testing.T) {
+		got, notes := n.discover(DiscoverOptions{Upstream: want.Upstream.URL})
+		if strings.HasPrefix(got.Admin.URL, "http://127.0.0.1") || got.Backend != nil && strings.HasPrefix(got.Backend.URL, "http://127.0.0.1") {
+			t.Errorf("node ports used without a known node address: admin %+v backend %+v", got.Admin, got.Backend)
+		}
+		wantNote(t, notes, "admin: NodePort Service kind-system-provider reaches it", "--node-address")
+	})
+
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "threescale-chaos-control-plane"},
+		// What kind v0.33.0's kubelet registers (pkg/cluster/internal/kubeadm/config.go).
+		// Unschedulable and tainted, so that nothing of the shared test cluster lands on it.
+		Spec: corev1.NodeSpec{
+			ProviderID:    "kind://docker/threescale-chaos/threescale-chaos-control-plane",
+			Unschedulable: true,
+			Taints:        []corev1.Taint{{Key: "threescale-chaos/stand-in", Effect: corev1.TaintEffectNoExecute}},
+		},
+	}
+	if _, err := n.kube.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := n.kube.CoreV1().Nodes().Delete(dctx, node.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("delete Node %s: %v", node.Name, err)
+		}
+	})
+
+	t.Run("kind", func(t *testing.T) {
+		got, notes := n.discover(DiscoverOptions{Upstream: want.Upstream.URL})
+		t.Logf("notes:\n%s", strings.Join(notes, "\n"))
+		if g, w := endpoints(got), endpoints(want); !reflect.DeepEqual(g, w) {
+			t.Errorf("endpoints differ from fixtures/kind/target.yaml:\n got %+v\nwant %+v", g, w)
+		}
+		if got.WildcardDomain != want.WildcardDomain || got.Namespace != n.name {
+			t.Errorf("wildcardDomain %q namespace %q", got.WildcardDomain, got.Namespace)
+		}
+		wantNote(t, notes, "kind cluster", "threescale-chaos-control-plane")
+		wantNote(t, notes, "backend.url: no admitted Route", "kind-backend-listener", "30085")
+		if hasNote(notes, inClusterNote) {
+			t.Errorf("an in-cluster note although every endpoint has a node port:\n%s", strings.Join(notes, "\n"))
+		}
+	})
+
+	t.Run("node address given", func(t *testing.T) {
+		got, _ := n.discover(DiscoverOptions{Upstream: want.Upstream.URL, NodeAddress: "192.0.2.7"})
+		wantEndpoint(t, "admin", got.Admin, Endpoint{URL: "http://192.0.2.7:30082", Host: "3scale-admin.kind.localhost"})
+		wantEndpoint(t, "gateways.staging", got.Gateways.Staging, Endpoint{URL: "http://192.0.2.7:30081"})
+	})
+}
+
+// kindManifests decodes the documents of one fixtures/kind manifest.
+func kindManifests(t *testing.T, name string) []*unstructured.Unstructured {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("../../fixtures/kind", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*unstructured.Unstructured
+	for _, doc := range strings.Split(string(raw), "\n---") {
+		obj := &unstructured.Unstructured{}
+		if err := sigsyaml.Unmarshal([]byte(doc), &obj.Object); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(obj.Object) > 0 {
+			out = append(out, obj)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: no documents", name)
+	}
+	return out
+}
+
+// The keys Connect reads beside a Redis URL are named in the notes (never their values),
+// and tls is set where the APIManager turns TLS on: the operator does it with
+// spec.backend.backendRedisTLSEnabled, queuesRedisTLSEnabled and
+// spec.system.systemRedisTLSEnabled, not in the URL (operator@3scale-2.16.3-GA
+// apimanager_types.go IsBackendRedisTLSEnabled and the others).
+func TestDiscoverRedisTLSAndCredentials(t *testing.T) {
+	if !twinUp {
+		t.Skip("no twin (-short)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n := newDiscNS(t, ctx)
+	n.apiManager("3scale", map[string]any{"wildcardDomain": "tls.example.test",
+		"backend": map[string]any{"backendRedisTLSEnabled": true},
+		"system":  map[string]any{"systemRedisTLSEnabled": true},
+	}, nil)
+	n.seed(nil)
+	n.stores("backend-redis")
+	n.secret("backend-redis", map[string]string{
+		"REDIS_STORAGE_URL": "redis://backend-redis:6379/0", "REDIS_QUEUES_URL": "redis://backend-redis:6379/1",
+		"REDIS_STORAGE_USERNAME": "chaos", "REDIS_STORAGE_PASSWORD": discFakeToken, "REDIS_SSL_CA": "-----BEGIN CERTIFICATE-----",
+	})
+	got, notes := n.discover(DiscoverOptions{Upstream: "http://echo.example.test", Version: "2.16"})
+	if !got.Stores.BackendRedisStorage.TLS || got.Stores.BackendRedisQueues.TLS || !got.Stores.SystemRedis.TLS || got.Stores.ZyncDatabase.TLS {
+		t.Errorf("tls: storage %t queues %t system %t zync %t, want true false true false", got.Stores.BackendRedisStorage.TLS,
+			got.Stores.BackendRedisQueues.TLS, got.Stores.SystemRedis.TLS, got.Stores.ZyncDatabase.TLS)
+	}
+	wantNote(t, notes, "stores.backendRedisStorage: Secret backend-redis also has REDIS_STORAGE_USERNAME, REDIS_STORAGE_PASSWORD, REDIS_SSL_CA")
+	wantNote(t, notes, "stores.backendRedisStorage.tls: true, backend.backendRedisTLSEnabled of APIManager 3scale")
+	wantNote(t, notes, "stores.systemRedis.tls: true, system.systemRedisTLSEnabled")
 	if _, err := MergeTarget(got, ""); err != nil {
 		t.Errorf("the discovered target does not validate: %v", err)
 	}

@@ -2,6 +2,8 @@ package threescale
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -75,6 +77,13 @@ func Connect(ctx context.Context, t *Target, rc *rest.Config) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect: kubernetes client: %w", err)
 	}
+	return connect(ctx, t, rc, kube)
+}
+
+// connect is Connect with the Kubernetes client given, so that the store clients can be
+// tested against real servers with the Secrets in a fake clientset.
+func connect(ctx context.Context, t *Target, rc *rest.Config, kube kubernetes.Interface) (*Env, error) {
+	var err error
 	e := &Env{Target: t, RESTConfig: rc, Kube: kube,
 		HTTP: probe.NewHTTPClient(probe.HTTPClientOptions{InsecureSkipVerify: t.InsecureSkipVerify})}
 	ok := false
@@ -152,24 +161,9 @@ func Connect(ctx context.Context, t *Target, rc *rest.Config) (*Env, error) {
 			return nil, err
 		}
 		e.addURLSecret(raw)
-		opt, err := redis.ParseURL(raw)
-		if err != nil {
-			return nil, fmt.Errorf("connect: %s.url: the Secret's value is not a redis URL: %s", field, probe.ErrorDetail(err))
-		}
-		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = storeDialTimeout, storeIOTimeout, storeIOTimeout
-		opt.MaxRetries = -1 // go-redis: 0 means 3 retries, -1 none
-		opt.PoolSize, opt.MinIdleConns = 4, 0
-		opt.ContextTimeoutEnabled = true
-		if s.Address != "" {
-			opt.Addr = s.Address
-		} else {
-			d, err := e.podDialer(s, opt.Addr)
-			if err != nil {
-				return nil, fmt.Errorf("connect: %s: %w", field, err)
-			}
-			opt.Dialer = d.DialContext
-		}
-		return redis.NewClient(opt), nil
+		// The keys beside the URL in the same Secret (credentials, TLS, sentinels) are
+		// optional; a Secret read once is cached by read, so this costs no request.
+		return e.redisClient(s, field, raw, secrets[s.URL.Secret])
 	}
 	if e.BackendStorage, err = redisStore(t.Stores.BackendRedisStorage, "stores.backendRedisStorage"); err != nil {
 		return nil, err
@@ -339,4 +333,211 @@ func (e *Env) Secrets() []string {
 		}
 	}
 	return out
+}
+
+// redisKeys are the keys that sit beside a store's URL key in the operator's Secret: ACL
+// credentials, sentinels and the TLS material. Each install-provided Redis has its own
+// names for them (operator@3scale-2.16.3-GA pkg/3scale/amp/component/backend.go: the
+// BackendSecretBackendRedis* constants, backendVolumes; system.go:
+// SystemSecretSystemRedis* constants, SystemRedisEnvVars and the system-redis-tls volume).
+type redisKeys struct {
+	username, password                 string
+	sentinelHosts, sentinelRole        string
+	sentinelUsername, sentinelPassword string
+	tlsCA, tlsCert, tlsKey             string
+}
+
+// redisLayouts are the operator's key names for each store of the target.
+var redisLayouts = map[string]redisKeys{
+	"stores.backendRedisStorage": {
+		username: "REDIS_STORAGE_USERNAME", password: "REDIS_STORAGE_PASSWORD",
+		sentinelHosts: "REDIS_STORAGE_SENTINEL_HOSTS", sentinelRole: "REDIS_STORAGE_SENTINEL_ROLE",
+		sentinelUsername: "REDIS_STORAGE_SENTINEL_USERNAME", sentinelPassword: "REDIS_STORAGE_SENTINEL_PASSWORD",
+		tlsCA: "REDIS_SSL_CA", tlsCert: "REDIS_SSL_CERT", tlsKey: "REDIS_SSL_KEY",
+	},
+	"stores.backendRedisQueues": {
+		username: "REDIS_QUEUES_USERNAME", password: "REDIS_QUEUES_PASSWORD",
+		sentinelHosts: "REDIS_QUEUES_SENTINEL_HOSTS", sentinelRole: "REDIS_QUEUES_SENTINEL_ROLE",
+		sentinelUsername: "REDIS_QUEUES_SENTINEL_USERNAME", sentinelPassword: "REDIS_QUEUES_SENTINEL_PASSWORD",
+		tlsCA: "REDIS_SSL_QUEUES_CA", tlsCert: "REDIS_SSL_QUEUES_CERT", tlsKey: "REDIS_SSL_QUEUES_KEY",
+	},
+	"stores.systemRedis": {
+		username: "REDIS_USERNAME", password: "REDIS_PASSWORD",
+		sentinelHosts: "SENTINEL_HOSTS", sentinelRole: "SENTINEL_ROLE",
+		sentinelUsername: "REDIS_SENTINEL_USERNAME", sentinelPassword: "REDIS_SENTINEL_PASSWORD",
+		tlsCA: "REDIS_SSL_CA", tlsCert: "REDIS_SSL_CERT", tlsKey: "REDIS_SSL_KEY",
+	},
+}
+
+// defaultSentinelPort is the port of a sentinel given without one (apisonator
+// lib/3scale/backend/storage_helpers.rb DEFAULT_SENTINEL_PORT, porta
+// app/lib/three_scale/redis_config.rb DEFAULT_SENTINEL_PORT).
+const defaultSentinelPort = "26379"
+
+// redisClient builds the client of one Redis store from its URL and the keys beside it
+// in the same Secret (data), the way 3scale's own clients combine them:
+//
+//   - ACL user and password: the Secret's *_USERNAME/*_PASSWORD keys when set, else the
+//     URL's user info (porta config/examples/redis.yml `username`, `password` next to
+//     `url`; apisonator storage_helpers.rb CONN_WHITELIST).
+//   - TLS: on when the URL is rediss:// (porta redis_config.rb parse_uri) or the target
+//     says tls: true (the operator turns it on with the APIManager's
+//     backendRedisTLSEnabled, queuesRedisTLSEnabled, systemRedisTLSEnabled and then
+//     mounts the Secret's REDIS_SSL_* keys: the CA, and a client certificate and key).
+//     The server name is the URL's host, through a port-forward too.
+//   - Sentinels: when the *_SENTINEL_HOSTS key lists any (comma-separated, each a redis://
+//     URL or host[:port], port 26379 by default, credentials in a URL or in the
+//     *_SENTINEL_USERNAME/PASSWORD keys), the URL's host is the master's name (porta
+//     redis_config.rb apply_sentinels_config!; apisonator cfg_sentinels_handler) and
+//     the client asks the sentinels for the master. The harness always follows the
+//     master whatever *_SENTINEL_ROLE says: it checks what the master holds, and a
+//     replica may lag. Sentinels and the master they name are dialled directly (they are
+//     outside the cluster, or the harness runs inside it); an address or portForward in
+//     the target overrides them and reaches one server.
+func (e *Env) redisClient(s Store, field, raw string, data map[string][]byte) (*redis.Client, error) {
+	opt, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %s.url: the Secret's value is not a redis URL: %s", field, probe.ErrorDetail(err))
+	}
+	keys := redisLayouts[field]
+	value := func(key string) string {
+		if key == "" {
+			return ""
+		}
+		return strings.TrimSpace(string(data[key]))
+	}
+	if u := value(keys.username); u != "" {
+		opt.Username = u
+	}
+	if p := value(keys.password); p != "" {
+		opt.Password = p
+		e.secrets = append(e.secrets, p)
+	}
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = storeDialTimeout, storeIOTimeout, storeIOTimeout
+	opt.MaxRetries = -1 // go-redis: 0 means 3 retries, -1 none
+	opt.PoolSize, opt.MinIdleConns = 4, 0
+	opt.ContextTimeoutEnabled = true
+
+	host, _, _ := net.SplitHostPort(opt.Addr)
+	var tlsConf *tls.Config
+	if s.TLS || opt.TLSConfig != nil {
+		if tlsConf, err = redisTLS(field, host, keys, data); err != nil {
+			return nil, err
+		}
+	}
+	opt.TLSConfig = tlsConf
+
+	if hosts := value(keys.sentinelHosts); hosts != "" && s.Address == "" && s.PortForward == nil {
+		fo, err := failoverOptions(opt, host, hosts, value(keys.sentinelUsername), value(keys.sentinelPassword))
+		if err != nil {
+			return nil, fmt.Errorf("connect: %s: Secret %s key %s: %w", field, s.URL.Secret, keys.sentinelHosts, err)
+		}
+		if fo.SentinelPassword != "" {
+			e.secrets = append(e.secrets, fo.SentinelPassword)
+		}
+		return redis.NewFailoverClient(fo), nil
+	}
+
+	if s.Address != "" {
+		// go-redis's own dialer negotiates TLS when TLSConfig is set.
+		opt.Addr = s.Address
+		return redis.NewClient(opt), nil
+	}
+	d, err := e.podDialer(s, opt.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %s: %w", field, err)
+	}
+	// A custom dialer is used as it is: TLS goes on top of the forwarded connection here.
+	opt.Dialer, opt.TLSConfig = tlsOver(d.DialContext, tlsConf), nil
+	return redis.NewClient(opt), nil
+}
+
+// redisTLS is the TLS configuration from the Secret's CA and client certificate, when it
+// has them (else the system's roots and no client certificate).
+func redisTLS(field, serverName string, keys redisKeys, data map[string][]byte) (*tls.Config, error) {
+	conf := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
+	if ca := data[keys.tlsCA]; len(ca) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(ca) {
+			return nil, fmt.Errorf("connect: %s: key %s holds no PEM certificate", field, keys.tlsCA)
+		}
+		conf.RootCAs = pool
+	}
+	cert, key := data[keys.tlsCert], data[keys.tlsKey]
+	switch {
+	case len(cert) > 0 && len(key) > 0:
+		pair, err := tls.X509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("connect: %s: client certificate (keys %s, %s): %w", field, keys.tlsCert, keys.tlsKey, err)
+		}
+		conf.Certificates = []tls.Certificate{pair}
+	case len(cert) > 0 || len(key) > 0:
+		return nil, fmt.Errorf("connect: %s: keys %s and %s must both be set for a client certificate, or neither", field, keys.tlsCert, keys.tlsKey)
+	}
+	return conf, nil
+}
+
+// tlsOver wraps a dialer's connections in TLS; conf nil leaves them plain.
+func tlsOver(dial func(ctx context.Context, network, addr string) (net.Conn, error), conf *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if conf == nil {
+		return dial
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		raw, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		c := tls.Client(raw, conf)
+		if err := c.HandshakeContext(ctx); err != nil {
+			_ = raw.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", conf.ServerName, err)
+		}
+		return c, nil
+	}
+}
+
+// failoverOptions turns a client's options and the Secret's sentinel keys into go-redis's
+// sentinel client options, the master being named by the URL's host.
+func failoverOptions(opt *redis.Options, master, hosts, user, password string) (*redis.FailoverOptions, error) {
+	fo := &redis.FailoverOptions{
+		MasterName: master, Username: opt.Username, Password: opt.Password, DB: opt.DB,
+		SentinelUsername: user, SentinelPassword: password,
+		DialTimeout: opt.DialTimeout, ReadTimeout: opt.ReadTimeout, WriteTimeout: opt.WriteTimeout,
+		MaxRetries: opt.MaxRetries, PoolSize: opt.PoolSize, MinIdleConns: opt.MinIdleConns,
+		ContextTimeoutEnabled: opt.ContextTimeoutEnabled, TLSConfig: opt.TLSConfig,
+	}
+	for _, h := range strings.Split(hosts, ",") {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		if !strings.Contains(h, "://") {
+			h = "redis://" + h
+		}
+		u, err := url.Parse(h)
+		if err != nil || u.Hostname() == "" {
+			return nil, fmt.Errorf("sentinel %q is not a host[:port] or redis:// URL", h)
+		}
+		port := u.Port()
+		if port == "" {
+			port = defaultSentinelPort
+		}
+		fo.SentinelAddrs = append(fo.SentinelAddrs, net.JoinHostPort(u.Hostname(), port))
+		// Credentials in a sentinel URL count when the keys give none, as in 3scale.
+		if u.User != nil {
+			if fo.SentinelUsername == "" {
+				fo.SentinelUsername = u.User.Username()
+			}
+			if p, ok := u.User.Password(); ok && fo.SentinelPassword == "" {
+				fo.SentinelPassword = p
+			}
+		}
+	}
+	if len(fo.SentinelAddrs) == 0 {
+		return nil, errors.New("lists no sentinel")
+	}
+	if master == "" {
+		return nil, errors.New("the URL names no master (its host)")
+	}
+	return fo, nil
 }

@@ -107,6 +107,12 @@ type Store struct {
 	// pod is one that backs the Service named by the URL's host, on the Service's
 	// target port.
 	PortForward *PortForward `json:"portForward,omitempty"`
+	// TLS says the store speaks TLS although its URL is redis://: the operator turns
+	// TLS on with APIManager switches (spec.backend.backendRedisTLSEnabled,
+	// spec.backend.queuesRedisTLSEnabled, spec.system.systemRedisTLSEnabled), not in the
+	// URL. The CA and client certificate come from the URL's Secret (REDIS_SSL_* keys).
+	// Redis stores only; a rediss:// URL needs no flag.
+	TLS bool `json:"tls,omitempty"`
 }
 
 // PortForward names the pods a client-go port-forward may go to, and their port.
@@ -261,6 +267,9 @@ func (t *Target) Validate() error {
 	store("stores.backendRedisQueues", t.Stores.BackendRedisQueues)
 	store("stores.systemRedis", t.Stores.SystemRedis)
 	store("stores.zyncDatabase", t.Stores.ZyncDatabase)
+	if t.Stores.ZyncDatabase.TLS {
+		bad("stores.zyncDatabase.tls", "applies to the Redis stores only; PostgreSQL's TLS is set in its URL (sslmode)")
+	}
 	if t.Operator != nil && t.Operator.APIManager == "" {
 		bad("operator.apiManager", "is required when operator is set")
 	}

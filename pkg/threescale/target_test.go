@@ -45,6 +45,10 @@ func TestLoadTargetValid(t *testing.T) {
 	if tg.Admin.Host != "3scale-admin.example.test" || tg.Stores.BackendRedisQueues.PortForward.Port != 6379 {
 		t.Fatalf("parsed wrongly: %+v", tg)
 	}
+	tg, err = LoadTarget(writeTarget(t, strings.Replace(validTarget, "key: REDIS_STORAGE_URL}}", "key: REDIS_STORAGE_URL}, tls: true}", 1)))
+	if err != nil || !tg.Stores.BackendRedisStorage.TLS || tg.Stores.SystemRedis.TLS {
+		t.Fatalf("tls: %+v %v", tg.Stores, err)
+	}
 }
 
 func TestLoadTargetErrors(t *testing.T) {
@@ -62,6 +66,9 @@ func TestLoadTargetErrors(t *testing.T) {
 		"bad address":      {func(s string) string { return strings.Replace(s, `"127.0.0.1:6"`, `"nowhere"`, 1) }, []string{"stores.systemRedis.address"}},
 		"bad port-forward": {func(s string) string { return strings.Replace(s, "port: 6379", "port: 0", 1) }, []string{"stores.backendRedisQueues.portForward.port"}},
 		"not yaml":         {func(string) string { return "namespace: [" }, []string{"target.yaml"}},
+		"tls on postgres": {func(s string) string {
+			return strings.Replace(s, "zyncDatabase: {url: {secret: zync, key: DATABASE_URL}}", "zyncDatabase: {url: {secret: zync, key: DATABASE_URL}, tls: true}", 1)
+		}, []string{"stores.zyncDatabase.tls", "sslmode"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := writeTarget(t, tc.edit(validTarget))
