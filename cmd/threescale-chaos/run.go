@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/threescale-chaos/harness/pkg/catalog"
 	"github.com/threescale-chaos/harness/pkg/chaos"
 	"github.com/threescale-chaos/harness/pkg/kube"
 	"github.com/threescale-chaos/harness/pkg/report"
@@ -114,8 +115,14 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 			return threescale.RestartDeployment(ctx, env, threescale.ProductionGateway, 5*time.Minute)
 		}
 	} else {
-		fmt.Fprintf(out, "waiting for %s to load the run's product at its next configuration refresh (up to %s; --reload-production-gateway restarts it instead)\n",
-			threescale.ProductionGateway, threescale.DefaultProductionRefresh)
+		r := kube.ReadPeriod(ctx, s.kube, s.ns, s.ver, catalog.ProductionConfigRefresh)
+		popts.ProductionRefresh = r.Interval
+		how := fmt.Sprintf("every %s (%s)", r.Interval, r.Source)
+		if r.Unread != "" {
+			how = fmt.Sprintf("every %s, the operator's default: its setting could not be read (%s)", r.Interval, r.Unread)
+		}
+		fmt.Fprintf(out, "waiting for %s to load the run's product at its next configuration refresh, %s; --reload-production-gateway restarts it instead\n",
+			threescale.ProductionGateway, how)
 	}
 	fixture, perr := threescale.ProvisionWith(ctx, env, runID, popts)
 	// Whatever happens from here, the run's objects are removed and the tenant counted

@@ -110,6 +110,10 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		popts.ReloadProduction = func(ctx context.Context) error {
 			return threescale.RestartDeployment(ctx, s.env, threescale.ProductionGateway, 5*time.Minute)
 		}
+	} else {
+		r := kube.ReadPeriod(ctx, s.kube, s.ns, s.version, catalog.ProductionConfigRefresh)
+		popts.ProductionRefresh = r.Interval
+		GinkgoWriter.Printf("apicast-production refreshes its configuration every %s (%s%s)\n", r.Interval, r.Source, r.Unread)
 	}
 	s.fixture, err = threescale.ProvisionWith(ctx, s.env, s.runID, popts)
 	Expect(err).NotTo(HaveOccurred())
