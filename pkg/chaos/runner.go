@@ -24,8 +24,11 @@ type WorkProbe interface {
 	Baseline(ctx context.Context) error
 	// Submit creates the work while the component is down.
 	Submit(ctx context.Context) error
-	// Check compares what was submitted with what was applied, after recovery.
-	Check(ctx context.Context) (scenario.WorkCheck, error)
+	// Check compares what was submitted with what was applied, after recovery. budget is
+	// the cell's recovery budget: how long the work may take to land, counted from the
+	// check (a probe may wait longer for work 3scale has scheduled later, such as a
+	// Sidekiq retry, and says so).
+	Check(ctx context.Context, budget time.Duration) (scenario.WorkCheck, error)
 }
 
 // Options tune a run. Zero values take the defaults, which suit the local twin.
@@ -296,7 +299,8 @@ func checkWork(ctx context.Context, sc scenario.Scenario, work map[scenario.Capa
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			wc, err := w.Check(ctx)
+			exp, _ := sc.Expectation(c)
+			wc, err := w.Check(ctx, exp.RecoveryBudget)
 			if err != nil {
 				wc = scenario.WorkCheck{Capability: c, What: "check after recovery", CheckedAt: time.Now(), Detail: err.Error()}
 			}

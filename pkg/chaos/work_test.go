@@ -18,12 +18,14 @@ type countingWork struct {
 	c         scenario.Capability
 	submitted atomic.Int64
 	lose      bool
+	budget    atomic.Int64 // the budget Check was given
 }
 
 func (w *countingWork) Capability() scenario.Capability { return w.c }
 func (w *countingWork) Baseline(context.Context) error  { return nil }
 func (w *countingWork) Submit(context.Context) error    { w.submitted.Add(5); return nil }
-func (w *countingWork) Check(context.Context) (scenario.WorkCheck, error) {
+func (w *countingWork) Check(_ context.Context, budget time.Duration) (scenario.WorkCheck, error) {
+	w.budget.Store(int64(budget))
 	applied := int(w.submitted.Load())
 	if w.lose {
 		applied = 0
@@ -48,6 +50,10 @@ func runWithWork(t *testing.T, lose bool) (scenario.Verdict, string) {
 	}
 	if w.submitted.Load() == 0 {
 		t.Fatalf("the work probe was never asked to submit")
+	}
+	// The check may wait as long as the cell's recovery budget (M6): scenarioFile's 30s.
+	if got := time.Duration(w.budget.Load()); got != 30*time.Second {
+		t.Errorf("Check was given a budget of %s, want the cell's recovery budget 30s", got)
 	}
 	return res.Verdict, res.Reason
 }

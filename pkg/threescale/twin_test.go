@@ -145,7 +145,7 @@ func TestAgainstTwin(t *testing.T) {
 		if err := wp.Submit(ctx); err != nil {
 			t.Fatal(err)
 		}
-		wc, err := wp.Check(ctx)
+		wc, err := wp.Check(ctx, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +189,7 @@ func TestAgainstTwin(t *testing.T) {
 			t.Fatal(err)
 		}
 		restore()
-		wc, err := wp.Check(ctx)
+		wc, err := wp.Check(ctx, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +216,7 @@ func TestAgainstTwin(t *testing.T) {
 			return ok, "none yet", nil
 		})
 		restore()
-		wc, err := wp.Check(ctx)
+		wc, err := wp.Check(ctx, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,7 +25,7 @@ type WorkProbe interface {
 	Capability() scenario.Capability
 	Baseline(ctx context.Context) error
 	Submit(ctx context.Context) error
-	Check(ctx context.Context) (scenario.WorkCheck, error)
+	Check(ctx context.Context, budget time.Duration) (scenario.WorkCheck, error)
 }
 
 // WorkOptions tunes the work probes; zero values take the defaults.
@@ -56,6 +56,15 @@ func (o WorkOptions) withDefaults() WorkOptions {
 	if o.Timeout <= 0 {
 		o.Timeout = probe.DefaultTimeout
 	}
+	return o
+}
+
+// within is o with Settle raised to a cell's recovery budget: work may take as long as the
+// scenario gives the capability to recover (M6 of research/real-3scale-2.16-audit.md: a
+// fixed settle was shorter than Sidekiq's back-off). Settle stays the floor, so a scenario
+// file's short budget on a fast test bed does not make the check stricter than the probe.
+func (o WorkOptions) within(budget time.Duration) WorkOptions {
+	o.Settle = max(o.Settle, budget)
 	return o
 }
 
@@ -217,7 +226,8 @@ func (p *hitsProbe) submit(ctx context.Context) (int, error) {
 
 // Check waits until the counter has grown by what was submitted and stays there for one
 // more poll; Applied is the growth seen last.
-func (p *hitsProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
+func (p *hitsProbe) Check(ctx context.Context, budget time.Duration) (scenario.WorkCheck, error) {
+	o := p.o.within(budget)
 	p.mu.Lock()
 	base, baseSet, submitted := p.base, p.baseSet, p.submitted
 	p.mu.Unlock()
@@ -227,10 +237,10 @@ func (p *hitsProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
 	}
 	applied, stable := -1, 0
 	var lastErr error
-	wctx, cancel := context.WithTimeout(ctx, p.o.Settle)
+	wctx, cancel := context.WithTimeout(ctx, o.Settle)
 	defer cancel()
 	_ = wait.PollUntilContextCancel(wctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		v, err := readCounter(ctx, p.s.env, hitsKey(p.s.f, p.app), p.o.Timeout)
+		v, err := readCounter(ctx, p.s.env, hitsKey(p.s.f, p.app), o.Timeout)
 		if err != nil {
 			lastErr = err
 			return false, nil
@@ -301,14 +311,15 @@ func (p *alertProbe) Submit(ctx context.Context) error {
 
 // Check waits, within AlertBound, until every crossed level shows as an alert of its
 // application.
-func (p *alertProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
+func (p *alertProbe) Check(ctx context.Context, budget time.Duration) (scenario.WorkCheck, error) {
+	o := p.o.within(budget)
 	p.mu.Lock()
 	crossed := append([]crossing(nil), p.crossed...)
 	p.mu.Unlock()
 	wc := scenario.WorkCheck{Capability: scenario.Alerts, What: "alert levels crossed", Submitted: len(crossed)}
 	shown := map[string]bool{}
 	as := *p.s
-	as.o.AsyncBound = p.s.o.AlertBound
+	as.o.AsyncBound = max(p.s.o.AlertBound, o.Settle)
 	last := ""
 	_ = as.waitFor(ctx, "alerts in system", func(ctx context.Context) (bool, string) {
 		for _, c := range crossed {
@@ -406,14 +417,15 @@ func (p *indexProbe) Submit(ctx context.Context) error {
 // app/workers/sphinx_account_indexation_worker.rb, an ActiveJob with no retry schedule of
 // its own: about 20 s, 25 s, 45 s, 100 s, 290 s between tries), so the wait follows the
 // latest pending retry (see waitApplied).
-func (p *indexProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
+func (p *indexProbe) Check(ctx context.Context, budget time.Duration) (scenario.WorkCheck, error) {
+	o := p.o.within(budget)
 	p.mu.Lock()
 	orgs := append([]string(nil), p.orgs...)
 	p.mu.Unlock()
 	wc := scenario.WorkCheck{Capability: p.c, What: "accounts created", Submitted: len(orgs)}
 	found := map[string]bool{}
 	var last string
-	_, waited := waitApplied(ctx, p.s.env, p.o, []string{sphinxAccountIndexationWorker}, func(ctx context.Context) bool {
+	_, waited := waitApplied(ctx, p.s.env, o, []string{sphinxAccountIndexationWorker}, func(ctx context.Context) bool {
 		for _, org := range orgs {
 			if found[org] {
 				continue
@@ -478,7 +490,8 @@ func (p *zyncProbe) Submit(ctx context.Context) error {
 	return nil
 }
 
-func (p *zyncProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
+func (p *zyncProbe) Check(ctx context.Context, budget time.Duration) (scenario.WorkCheck, error) {
+	o := p.o.within(budget)
 	p.mu.Lock()
 	marker, submitted := p.marker, p.submitted
 	p.mu.Unlock()
@@ -488,7 +501,7 @@ func (p *zyncProbe) Check(ctx context.Context) (scenario.WorkCheck, error) {
 		return wc, nil
 	}
 	last := "no entry with the change"
-	ok, waited := waitApplied(ctx, p.s.env, p.o, []string{zyncWorkerClass}, func(ctx context.Context) bool {
+	ok, waited := waitApplied(ctx, p.s.env, o, []string{zyncWorkerClass}, func(ctx context.Context) bool {
 		n, err := zyncEntriesWith(ctx, p.s.env, p.s.f.ZyncWorkApp.ID, marker, p.o.Timeout)
 		switch {
 		case err != nil:
