@@ -98,7 +98,9 @@ type Tenant struct {
 }
 
 // Clean reports whether the run left nothing behind and the count after it worked.
-func (t *Tenant) Clean() bool { return t != nil && t.After != "" && t.LeftBehind == "" && t.Error == "" }
+func (t *Tenant) Clean() bool {
+	return t != nil && t.After != "" && t.LeftBehind == "" && t.Error == ""
+}
 
 // Phase is a phase mark.
 type Phase struct {
