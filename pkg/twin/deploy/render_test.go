@@ -14,7 +14,7 @@ var notComponent = map[string]bool{"echo-api": true, "threescale-operator-contro
 
 func testValues(t *testing.T) deploy.Values {
 	t.Helper()
-	v, err := deploy.NewValues("3scale", "/opt/twin/threescale-twin", "/var/lib/twin")
+	v, err := deploy.NewValues("3scale", "/opt/twin/threescale-twin", t.TempDir())
 	if err != nil {
 		t.Fatalf("values: %v", err)
 	}
