@@ -193,7 +193,13 @@ type Values struct {
 	Ports      Ports
 	Secrets    Secrets
 	UIDs, GIDs map[string]int64 // of Debian's service users: postgres, mysql, redis, memcache
+	// OwnerUID is the uid of the APIManager, which owns what the operator creates; empty until
+	// Up has applied the APIManager.
+	OwnerUID string
 }
+
+// APIManagerName is the name of the twin's APIManager.
+const APIManagerName = "3scale"
 
 // serviceUsers are the Debian users whose ids the manifests need.
 var serviceUsers = []string{"postgres", "mysql", "redis", "memcache"}
