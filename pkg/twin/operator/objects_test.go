@@ -100,11 +100,26 @@ func TestHPAsFollowTheHpaSwitches(t *testing.T) {
 	patchAPIManager(t, ns, map[string]any{"backend": map[string]any{"listenerSpec": map[string]any{"hpa": false}}})
 	waitHPA(t, ns, "backend-listener", false)
 
-	// Deleted by hand while wanted: made again.
+	// Deleted by hand while wanted: made again at the next pass. HPAs are not watched, so the
+	// test starts a pass the way any APIManager change does.
+	before := waitHPA(t, ns, "apicast-production", true).UID
 	if err := kube.AutoscalingV2().HorizontalPodAutoscalers(ns).Delete(context.Background(), "apicast-production", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitHPA(t, ns, "apicast-production", true)
+	annotate(t, ns, "example.com/poke", "1")
+	last := "nothing read"
+	err = wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, deadline, true, func(ctx context.Context) (bool, error) {
+		h, err := kube.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctx, "apicast-production", metav1.GetOptions{})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		last = "uid " + string(h.UID)
+		return h.UID != before, nil
+	})
+	if err != nil {
+		t.Fatalf("the deleted HPA apicast-production was not made again (last: %s): %v", last, err)
+	}
 
 	// Backend async disabled: no backend HPA even with its switch on; apicast keeps its own.
 	annotate(t, ns, operator.DisableAsyncAnnotation, "true")

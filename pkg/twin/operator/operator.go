@@ -138,11 +138,10 @@ func Run(ctx context.Context, cfg Config) error {
 	defer depFactory.Shutdown()
 	defer amFactory.Shutdown()
 	log.Info("twin operator waiting for caches")
-	if _, err := hpaInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		DeleteFunc: c.hpaDeleted,
-	}); err != nil {
-		return fmt.Errorf("twin operator: HorizontalPodAutoscaler handler: %w", err)
-	}
+	// HPAs are read from a cache but not watched for changes: the real controller watches
+	// APIManagers, Secrets, Routes, ConfigMaps and the Deployments it owns, not HPAs
+	// (apimanager_controller.go SetupWithManager), so a deleted HPA comes back at the next
+	// pass, not at once.
 	if !cache.WaitForCacheSync(ctx.Done(), depInformer.Informer().HasSynced, hpaInformer.Informer().HasSynced, amInformer.Informer().HasSynced) {
 		if ctx.Err() != nil {
 			return nil
@@ -224,19 +223,6 @@ func (c *controller) deploymentChanged(obj any) {
 	}
 	for _, key := range c.apims.ListKeys() {
 		c.queue.Add(key)
-	}
-}
-
-// hpaDeleted re-runs the APIManagers when an HPA they own is deleted, so that one still
-// wanted is created again at once rather than at the next pass.
-func (c *controller) hpaDeleted(obj any) {
-	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = tomb.Obj
-	}
-	if o, ok := obj.(metav1.Object); ok && metav1.GetControllerOf(o) != nil && metav1.GetControllerOf(o).Kind == "APIManager" {
-		for _, key := range c.apims.ListKeys() {
-			c.queue.Add(key)
-		}
 	}
 }
 
