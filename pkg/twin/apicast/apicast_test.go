@@ -81,6 +81,22 @@ func listen(t *testing.T) net.Listener {
 // startGateway runs the gateway and waits until its management port answers.
 func startGateway(t *testing.T, cfg Config) *runningGateway {
 	t.Helper()
+	g := startGatewayNoWait(t, cfg)
+	waitFor(t, 5*time.Second, "management /status/live", func() (bool, string) {
+		resp, err := g.client.Get(g.mgmt + "/status/live")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, resp.Status
+	})
+	return g
+}
+
+// startGatewayNoWait starts Run and waits only until its management listener accepts
+// connections, whatever its routes answer.
+func startGatewayNoWait(t *testing.T, cfg Config) *runningGateway {
+	t.Helper()
 	pl, ml := listen(t), listen(t)
 	cfg.Listener, cfg.ManagementListener = pl, ml
 	logs := &syncBuffer{}
@@ -112,13 +128,13 @@ func startGateway(t *testing.T, cfg Config) *runningGateway {
 			}
 		}
 	})
-	waitFor(t, 5*time.Second, "management /status/live", func() (bool, string) {
-		resp, err := g.client.Get(g.mgmt + "/status/live")
+	waitFor(t, 5*time.Second, "management listener", func() (bool, string) {
+		resp, err := g.client.Get(g.mgmt + "/")
 		if err != nil {
 			return false, err.Error()
 		}
 		resp.Body.Close()
-		return resp.StatusCode == 200, resp.Status
+		return true, ""
 	})
 	return g
 }
@@ -595,5 +611,78 @@ func TestPathlessPortalEndpointPages(t *testing.T) {
 	g := startGateway(t, cfg)
 	if a := g.get(t, prodHost, "/v1?user_key=k"); a.status != 200 {
 		t.Fatalf("got %d %q", a.status, a.body)
+	}
+}
+
+// The boot loader re-arms its refresh timer only after a refresh has finished
+// (APIcast@3scale-2.16.3-GA configuration_loader.lua boot.init_worker: handler →
+// refresh_configuration → schedule(interval, handler)), so with a slow system every refresh
+// starts at least one load time plus one period after the previous one.
+func TestRefreshWaitsAPeriodAfterEachLoad(t *testing.T) {
+	const load, period = 100 * time.Millisecond, 300 * time.Millisecond
+	w := newWorld(t, map[string]*fakeApp{"k": {}})
+	w.system.setServices(w.spec(prodHost).content())
+	cfg := w.config(EnvironmentProduction)
+	cfg.ConfigurationCache = period
+	w.system.delay.Store(int64(load))
+	startGateway(t, cfg)
+	waitFor(t, 10*time.Second, "five refreshes after boot", func() (bool, string) {
+		n := len(w.system.arrivals())
+		return n >= 6, fmt.Sprintf("%d loads", n)
+	})
+	at := w.system.arrivals()
+	for i := 1; i < len(at); i++ {
+		if gap := at[i].Sub(at[i-1]); gap < load+period {
+			t.Fatalf("load %d started %s after load %d; want at least %s (load %s + period %s): the refresh did not wait a period after the previous load", i, gap, i-1, load+period, load, period)
+		}
+	}
+}
+
+// APICAST_MANAGEMENT_API picks the management routes (APIcast@3scale-2.16.3-GA
+// gateway/src/apicast/management.lua _M.router): the operator's "status" serves the probes;
+// "disabled" answers GET / with 403 and nothing else, so a readiness probe fails; an unknown
+// mode serves nothing.
+func TestManagementAPIModes(t *testing.T) {
+	w := newWorld(t, nil)
+	env := func(mode string) func(string) string {
+		return func(k string) string {
+			return map[string]string{"THREESCALE_DEPLOYMENT_ENV": "staging", "THREESCALE_PORTAL_ENDPOINT": w.system.endpoint(), "APICAST_MANAGEMENT_API": mode}[k]
+		}
+	}
+	for _, tc := range []struct {
+		mode            string
+		root, ready     int
+		readyBody       string
+		invalidModeLogs bool
+	}{
+		{mode: "", root: 404, ready: 200, readyBody: bodyNoServices},
+		{mode: "status", root: 404, ready: 200, readyBody: bodyNoServices},
+		{mode: "disabled", root: 403, ready: 404},
+		{mode: "statuz", root: 404, ready: 404, invalidModeLogs: true},
+	} {
+		cfg, err := ConfigFromEnv(env(tc.mode))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := startGatewayNoWait(t, cfg)
+		if a := g.mgmtGet(t, "/"); a.status != tc.root {
+			t.Errorf("mode %q: GET / = %d, want %d", tc.mode, a.status, tc.root)
+		}
+		a := g.mgmtGet(t, "/status/ready")
+		if a.status != tc.ready || (tc.readyBody != "" && a.body != tc.readyBody) {
+			t.Errorf("mode %q: GET /status/ready = %d %q, want %d %q", tc.mode, a.status, a.body, tc.ready, tc.readyBody)
+		}
+		if got := strings.Contains(g.logs.String(), "invalid management api setting"); got != tc.invalidModeLogs {
+			t.Errorf("mode %q: logged an invalid setting = %v, want %v", tc.mode, got, tc.invalidModeLogs)
+		}
+	}
+	for _, mode := range []string{"debug", "policies"} {
+		cfg, err := ConfigFromEnv(env(mode))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.normalize(); err == nil {
+			t.Errorf("mode %q is not modelled but was accepted", mode)
+		}
 	}
 }

@@ -17,6 +17,13 @@ const (
 	EnvironmentStaging    = "staging"
 )
 
+// Management API modes, as APICAST_MANAGEMENT_API names them
+// (APIcast@3scale-2.16.3-GA gateway/src/apicast/management.lua routes.status, routes.disabled).
+const (
+	ManagementStatus   = "status"
+	ManagementDisabled = "disabled"
+)
+
 // Configuration loaders, as APICAST_CONFIGURATION_LOADER names them (§2.1).
 const (
 	LoaderBoot = "boot"
@@ -80,6 +87,12 @@ type Config struct {
 	// ResponseCodes is APICAST_RESPONSE_CODES: when true, the authrep sent after a cache hit
 	// carries log[code]=<upstream status> (§1.1 step 5).
 	ResponseCodes bool
+	// ManagementAPI is APICAST_MANAGEMENT_API, which routes the management listener serves
+	// (APIcast@3scale-2.16.3-GA gateway/src/apicast/management.lua _M.router): "status" (the
+	// default, and the operator's: apicast-environment ConfigMap) serves /status/live and
+	// /status/ready; "disabled" answers GET / with 403 and nothing else; any other value
+	// serves nothing. "debug" and "policies" are not modelled and are refused by normalize.
+	ManagementAPI string
 	// Logger receives structured logs. nil means JSON lines on stdout. The portal endpoint's
 	// token is never logged.
 	Logger *slog.Logger
@@ -89,8 +102,10 @@ type Config struct {
 // on the apicast-production and apicast-staging Deployments (§2.1): THREESCALE_DEPLOYMENT_ENV,
 // THREESCALE_PORTAL_ENDPOINT, BACKEND_ENDPOINT_OVERRIDE, APICAST_CONFIGURATION_LOADER,
 // APICAST_CONFIGURATION_CACHE (seconds), APICAST_CONFIGURATION_TIMEOUT (seconds),
-// APICAST_RESPONSE_CODES, APICAST_HTTP_PORT (default 8080) and APICAST_MANAGEMENT_PORT
-// (default 8090; the twin's own name, APIcast takes the port from its template, §2.4).
+// APICAST_RESPONSE_CODES, APICAST_MANAGEMENT_API, APICAST_HTTP_PORT (default 8080) and
+// APICAST_MANAGEMENT_PORT (default 8090; the twin's own name, APIcast takes the port from its
+// template, §2.4). OPENSSL_VERIFY, which the operator also sets (false), only matters for TLS
+// to system and backend-listener; the twin reaches both over plain http, so it is not read.
 // getenv is os.Getenv in a binary and a map lookup in tests.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
@@ -99,6 +114,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		BackendEndpoint:     getenv("BACKEND_ENDPOINT_OVERRIDE"),
 		ConfigurationLoader: getenv("APICAST_CONFIGURATION_LOADER"),
 		ResponseCodes:       envEnabled(getenv("APICAST_RESPONSE_CODES")),
+		ManagementAPI:       getenv("APICAST_MANAGEMENT_API"),
 	}
 	if cfg.Environment == "" {
 		cfg.Environment = EnvironmentProduction
@@ -146,6 +162,12 @@ func (c *Config) normalize() error {
 	}
 	if c.ConfigurationLoader != LoaderBoot && c.ConfigurationLoader != LoaderLazy {
 		return fmt.Errorf("configuration loader %q: want %q or %q", c.ConfigurationLoader, LoaderBoot, LoaderLazy)
+	}
+	if c.ManagementAPI == "" {
+		c.ManagementAPI = ManagementStatus
+	}
+	if c.ManagementAPI == "debug" || c.ManagementAPI == "policies" {
+		return fmt.Errorf("management API %q: the twin models only %q and %q", c.ManagementAPI, ManagementStatus, ManagementDisabled)
 	}
 	if c.PortalEndpoint == "" {
 		return errors.New("portal endpoint is required")

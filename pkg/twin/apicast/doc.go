@@ -18,7 +18,8 @@
 //     a key cached as authorized passes exactly once more after backend-listener stops answering,
 //     then every request is denied with 403 "Authentication failed". Unknown keys are never
 //     let through, except under the allow mode, which is what that mode is for.
-//   - The management listener answers /status/live and /status/ready (§2.4).
+//   - The management listener answers /status/live and /status/ready (§2.4) in the operator's
+//     APICAST_MANAGEMENT_API=status mode, and 403 on GET / only when it is "disabled".
 //
 // Failures are never simulated: the twin fails because system or backend-listener refuse its
 // connections or answer with errors, as APIcast does. Nothing here is 3scale's code; it is a

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // fakeSystem serves GET /master/api/proxy/configs/<env>.json[?host=] with the master token as
@@ -30,7 +31,9 @@ type fakeSystem struct {
 	mu       sync.Mutex
 	services []map[string]any // proxy config contents, served for every environment
 	hosts    []string         // host query parameters seen, in order
+	arrived  []time.Time      // when each proxy-configs request arrived
 	hits     atomic.Int64
+	delay    atomic.Int64 // nanoseconds to wait before answering, as a slow system-app
 }
 
 func newFakeSystem(token string, services ...map[string]any) *fakeSystem {
@@ -56,8 +59,20 @@ func (fs *fakeSystem) seenHosts() []string {
 	return append([]string(nil), fs.hosts...)
 }
 
+func (fs *fakeSystem) arrivals() []time.Time {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return append([]time.Time(nil), fs.arrived...)
+}
+
 func (fs *fakeSystem) serve(w http.ResponseWriter, r *http.Request) {
 	fs.hits.Add(1)
+	fs.mu.Lock()
+	fs.arrived = append(fs.arrived, time.Now())
+	fs.mu.Unlock()
+	if d := time.Duration(fs.delay.Load()); d > 0 {
+		time.Sleep(d)
+	}
 	user, pass, _ := r.BasicAuth()
 	if user != fs.token && pass != fs.token {
 		// porta's authenticate! answers 401 (porta-zync.md §6).

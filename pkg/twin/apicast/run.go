@@ -112,26 +112,36 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	return nil
 }
 
-// refreshLoop reloads the whole configuration every period. A failed reload keeps the current
-// configuration, which is why apicast-production keeps serving while system is down.
+// refreshLoop reloads the whole configuration, waiting period between the end of one load
+// and the start of the next: APIcast's boot loader re-arms its timer only after a refresh
+// has finished (APIcast@3scale-2.16.3-GA gateway/src/apicast/configuration_loader.lua
+// boot.init_worker: handler runs refresh_configuration, then schedule(interval, handler)), so
+// a slow system stretches the cycle instead of stacking loads. A failed reload keeps the
+// current configuration (refresh_configuration logs "failed to update configuration" and
+// configure returns before reset() on a nil config), which is why apicast-production keeps
+// serving while system is down. A successful one replaces the configuration whole, so a
+// product removed from system disappears too (2.16's configure(..., reset_cache=true); in
+// 2.15.1-GA the old entries were kept).
 func (g *gateway) refreshLoop(ctx context.Context, period time.Duration) {
-	t := time.NewTicker(period)
-	defer t.Stop()
+	timer := time.NewTimer(period)
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-timer.C:
 		}
 		svcs, err := g.loader.load(ctx, "")
-		if err != nil {
-			if ctx.Err() == nil {
-				g.log.Error("auto updating configuration failed; keeping the current one", "err", err)
-			}
-			continue
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil:
+			g.log.Error("auto updating configuration failed; keeping the current one", "err", err)
+		default:
+			g.boot.Store(newStore(svcs, g.log))
+			g.log.Debug("configuration refreshed", "services", len(svcs))
 		}
-		g.boot.Store(newStore(svcs, g.log))
-		g.log.Debug("configuration refreshed", "services", len(svcs))
+		timer.Reset(period)
 	}
 }
 

@@ -165,7 +165,25 @@ type product struct {
 	stagingHost, prodHost   string
 }
 
+// newProduct provisions a product and rolls apicast-production out so that it serves it:
+// production loads its configuration at boot and refreshes it only every
+// APICAST_CONFIGURATION_CACHE=300s, as the operator deploys it (platform_apicast_test.go), so a
+// test that waited for the refresh would wait up to five minutes. 3scale QE's suite restarts
+// the production gateway after a promote the same way.
 func newProduct(t *testing.T) *product {
+	t.Helper()
+	p := provisionProduct(t)
+	restartProduction(t)
+	eventually(t, 30*time.Second, "production gateway serving product "+p.systemName, func(context.Context) (bool, string) {
+		r, err := p.call("production", p.userKey)
+		return err == nil && r.status == 200, fmt.Sprintf("%d %v", r.status, err)
+	})
+	return p
+}
+
+// provisionProduct creates a product through the Account Management API with a published
+// plan and an application, deploys it to staging and promotes it to production.
+func provisionProduct(t *testing.T) *product {
 	t.Helper()
 	n := fmt.Sprintf("conf%d%d", time.Now().Unix()%100000, productSeq.Add(1))
 	p := &product{systemName: n}
@@ -186,11 +204,6 @@ func newProduct(t *testing.T) *product {
 	latest := mustAdmin(t, "GET", "/admin/api/services/"+p.id+"/proxy/configs/sandbox/latest.json", nil, 200)
 	version := fmt.Sprint(int64(field(latest, "proxy_config", "version").(float64)))
 	mustAdmin(t, "POST", "/admin/api/services/"+p.id+"/proxy/configs/sandbox/"+version+"/promote.json", url.Values{"to": {"production"}}, 201)
-	// Production refreshes its configuration periodically (10s on the twin).
-	eventually(t, 60*time.Second, "production gateway serving product "+n, func(context.Context) (bool, string) {
-		r, err := p.call("production", p.userKey)
-		return err == nil && r.status == 200, fmt.Sprintf("%d %v", r.status, err)
-	})
 	return p
 }
 

@@ -2,5 +2,6 @@
 // applies them to a cluster: server-side apply of every object, then a wait until every
 // Deployment is Ready. Rendering fills in what differs per machine and per run: the twin
 // binary's path, the persistent data directory, the uids of Debian's service users, the
-// PostgreSQL binaries' directory, ports, and freshly generated secrets.
+// PostgreSQL binaries' directory, ports, and the credentials, generated on the first deploy
+// on a data directory and kept in it for every later one.
 package deploy

@@ -40,7 +40,9 @@ func RenderFS(fsys fs.FS, dir string, v Values) ([]*unstructured.Unstructured, e
 		if err != nil {
 			return nil, err
 		}
-		tmpl, err := template.New(name).Option("missingkey=error").Funcs(template.FuncMap{"dict": dict}).Parse(string(src))
+		tmpl, err := template.New(name).Option("missingkey=error").Funcs(template.FuncMap{
+			"dict": dict, "list": func(xs ...any) []any { return xs }, "metering": meteringLabels, "owner": ownerReferences,
+		}).Parse(string(src))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -77,6 +79,36 @@ func decode(b []byte) ([]*unstructured.Unstructured, error) {
 		}
 		objs = append(objs, u)
 	}
+}
+
+// ThreescaleRelease is the 3scale release the twin models, as the operator of that release
+// writes it (operator@3scale-2.16.3-GA version/version.go threescaleRelease).
+const (
+	ThreescaleRelease = "2.16.3"
+	// ThreescaleMajorMinor is ThreescaleVersionMajorMinor() of the same file: the rht.comp_ver
+	// label.
+	ThreescaleMajorMinor = "2.16"
+)
+
+// meteringLabels are the labels the operator adds to the pod template of each Deployment it
+// creates (operator@3scale-2.16.3-GA pkg/helper/labels.go MeteringLabels, called with
+// ApplicationType from every *_options_provider.go podTemplateLabels), as entries of a YAML
+// flow map. rht.prod_ver is "master" at that tag ("It should be updated on release branch").
+func meteringLabels(subcomponent string) string {
+	return fmt.Sprintf(`com.company: Red_Hat, rht.prod_name: Red_Hat_Integration, rht.prod_ver: master, rht.comp: "3scale", rht.comp_ver: %q, rht.subcomp: %s, rht.subcomp_t: application`,
+		ThreescaleMajorMinor, subcomponent)
+}
+
+// ownerReferences is the metadata line that makes an object the APIManager's, as the
+// operator's controllerutil.SetControllerReference does for every object it creates except
+// Secrets (research/real-operator-check.md §2.2), or nothing before the APIManager exists
+// (Up applies it first to learn its uid).
+func ownerReferences(v Values) string {
+	if v.OwnerUID == "" {
+		return ""
+	}
+	return fmt.Sprintf(`ownerReferences: [{apiVersion: apps.3scale.net/v1alpha1, kind: APIManager, name: %q, uid: %q, controller: true, blockOwnerDeletion: true}]`,
+		APIManagerName, v.OwnerUID)
 }
 
 // dict builds a map for template calls: dict "k1" v1 "k2" v2.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/threescale-chaos/harness/pkg/twin/deploy"
 )
 
@@ -14,7 +16,7 @@ var notComponent = map[string]bool{"echo-api": true, "threescale-operator-contro
 
 func testValues(t *testing.T) deploy.Values {
 	t.Helper()
-	v, err := deploy.NewValues("3scale", "/opt/twin/threescale-twin", "/var/lib/twin")
+	v, err := deploy.NewValues("3scale", "/opt/twin/threescale-twin", t.TempDir())
 	if err != nil {
 		t.Fatalf("values: %v", err)
 	}
@@ -86,6 +88,66 @@ func TestShiftedMovesEveryPort(t *testing.T) {
 	for i := 0; i < bv.NumField(); i++ {
 		if sv.Field(i).Int() != bv.Field(i).Int()+100 {
 			t.Errorf("port %s not shifted: %d -> %d", bv.Type().Field(i).Name, bv.Field(i).Int(), sv.Field(i).Int())
+		}
+	}
+}
+
+// operatorOwned are the rendered objects the operator creates (research/real-operator-check.md
+// §2.2); every other object is the user's, or the twin's own.
+var operatorOwned = map[string]bool{
+	"Deployment/apicast-production": true, "Deployment/apicast-staging": true, "Deployment/backend-cron": true,
+	"Deployment/backend-listener": true, "Deployment/backend-worker": true, "Deployment/system-app": true,
+	"Deployment/system-memcache": true, "Deployment/system-searchd": true, "Deployment/system-sidekiq": true,
+	"Deployment/zync": true, "Deployment/zync-database": true, "Deployment/zync-que": true,
+	"Service/apicast-production": true, "Service/apicast-staging": true, "Service/backend-listener": true,
+	"Service/system-provider": true, "Service/system-master": true, "Service/system-developer": true,
+	"Service/system-memcache": true, "Service/system-searchd": true, "Service/zync": true, "Service/zync-database": true,
+	"ConfigMap/apicast-environment": true, "ServiceAccount/amp": true, "ServiceAccount/zync-que-sa": true,
+	"Role/zync-que-role": true, "RoleBinding/zync-que-rolebinding": true,
+}
+
+// With the APIManager's uid known, exactly the operator's objects name it as their controller
+// (SetControllerOwnerReference, never on Secrets), and the operator's pod templates carry the
+// metering labels (operator@3scale-2.16.3-GA pkg/helper/labels.go MeteringLabels).
+func TestRenderedOwnershipAndMeteringLabels(t *testing.T) {
+	v := testValues(t)
+	v.OwnerUID = "0b5e3c1a-uid"
+	objs, err := deploy.Render(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, o := range objs {
+		key := o.GetKind() + "/" + o.GetName()
+		refs := o.GetOwnerReferences()
+		isOwned := len(refs) == 1 && refs[0].Kind == "APIManager" && refs[0].Name == deploy.APIManagerName &&
+			string(refs[0].UID) == v.OwnerUID && refs[0].Controller != nil && *refs[0].Controller
+		if isOwned != operatorOwned[key] {
+			t.Errorf("%s: owned by the APIManager = %v (%+v), want %v", key, isOwned, refs, operatorOwned[key])
+		}
+		seen[key] = true
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		podLabels, _, _ := unstructured.NestedStringMap(o.Object, "spec", "template", "metadata", "labels")
+		if got, want := podLabels["rht.comp_ver"] == "2.16" && podLabels["rht.subcomp"] == o.GetName(), operatorOwned[key]; got != want {
+			t.Errorf("%s: metering labels present = %v, want %v (%v)", key, got, want, podLabels)
+		}
+	}
+	for key := range operatorOwned {
+		if !seen[key] {
+			t.Errorf("%s not rendered", key)
+		}
+	}
+	// Before Up knows the uid, nothing names an owner.
+	v.OwnerUID = ""
+	objs, err = deploy.Render(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if len(o.GetOwnerReferences()) > 0 {
+			t.Errorf("%s/%s has owners without an APIManager uid", o.GetKind(), o.GetName())
 		}
 	}
 }

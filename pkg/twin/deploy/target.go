@@ -79,9 +79,11 @@ func NewTarget(v Values, kubeconfig string) Target {
 	local := func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
 	addr := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 	return Target{
-		Kubeconfig:     kubeconfig,
-		Namespace:      v.Namespace,
-		Version:        "2.16",
+		Kubeconfig: kubeconfig,
+		Namespace:  v.Namespace,
+		// The release the twin operator stamps on the APIManager
+		// (apps.3scale.net/apimanager-threescale-version), as discover reads it.
+		Version:        ThreescaleRelease,
 		WildcardDomain: v.Domain,
 		Gateways: TargetGateways{
 			Production: Endpoint{URL: local(v.Ports.ApicastProduction)},

@@ -3,12 +3,16 @@ package deploy
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Ports are the loopback ports of the twin's components. They avoid the standard ports of
@@ -37,35 +41,144 @@ func DefaultPorts() Ports {
 }
 
 // Secrets are the credentials the operator would generate (research/3scale-operator.md §3.5).
+// They are generated once per data directory and kept beside the data (see LoadOrCreateSecrets).
 type Secrets struct {
-	MasterPassword, MasterAccessToken string
-	AdminPassword, AdminAccessToken   string
-	APIcastAccessToken                string
-	BackendInternalUser               string
-	BackendInternalPassword           string
-	ZyncToken, ZyncDatabasePassword   string
-	MySQLPassword, EventsHookPassword string
+	MasterPassword          string `json:"masterPassword"`
+	MasterAccessToken       string `json:"masterAccessToken"`
+	AdminPassword           string `json:"adminPassword"`
+	AdminAccessToken        string `json:"adminAccessToken"`
+	APIcastAccessToken      string `json:"apicastAccessToken"`
+	BackendInternalUser     string `json:"backendInternalUser"`
+	BackendInternalPassword string `json:"backendInternalPassword"`
+	ZyncToken               string `json:"zyncToken"`
+	ZyncDatabasePassword    string `json:"zyncDatabasePassword"`
+	MySQLPassword           string `json:"mysqlPassword"`
+	EventsHookPassword      string `json:"eventsHookPassword"`
+}
+
+// fields lists every credential with its name, for generation and for checking a loaded file.
+func (s *Secrets) fields() map[string]*string {
+	return map[string]*string{
+		"masterPassword": &s.MasterPassword, "masterAccessToken": &s.MasterAccessToken,
+		"adminPassword": &s.AdminPassword, "adminAccessToken": &s.AdminAccessToken,
+		"apicastAccessToken": &s.APIcastAccessToken, "backendInternalUser": &s.BackendInternalUser,
+		"backendInternalPassword": &s.BackendInternalPassword, "zyncToken": &s.ZyncToken,
+		"zyncDatabasePassword": &s.ZyncDatabasePassword, "mysqlPassword": &s.MySQLPassword,
+		"eventsHookPassword": &s.EventsHookPassword,
+	}
 }
 
 // NewSecrets generates fresh random credentials.
 func NewSecrets() (Secrets, error) {
-	gen := func(n int) (string, error) {
-		b := make([]byte, n)
-		if _, err := rand.Read(b); err != nil {
-			return "", err
-		}
-		return hex.EncodeToString(b), nil
-	}
 	var s Secrets
-	for _, f := range []*string{&s.MasterPassword, &s.MasterAccessToken, &s.AdminPassword, &s.AdminAccessToken, &s.APIcastAccessToken, &s.BackendInternalPassword, &s.ZyncToken, &s.ZyncDatabasePassword, &s.MySQLPassword, &s.EventsHookPassword} {
-		v, err := gen(16)
-		if err != nil {
+	for name, f := range s.fields() {
+		if name == "backendInternalUser" {
+			continue
+		}
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
 			return s, fmt.Errorf("generate secret: %w", err)
 		}
-		*f = v
+		*f = hex.EncodeToString(b)
 	}
 	s.BackendInternalUser = "system"
 	return s, nil
+}
+
+// CredentialsFile is the file in the data directory that keeps the credentials the data was
+// seeded with (JSON, mode 0600).
+const CredentialsFile = "credentials.json"
+
+// LoadOrCreateSecrets returns the credentials of the twin whose data lives in dataDir.
+//
+// The first deploy on a data directory generates them and writes them to
+// dataDir/CredentialsFile before anything is seeded; every later deploy reads them back. This
+// is how the real operator treats its Secrets: it creates system-seed, backend-internal-api,
+// system-master-apicast, system-events-hook, ... once, and on every later pass only adds keys
+// that are missing, never replacing a value (operator@3scale-2.16.3-GA
+// pkg/reconcilers/secret.go DefaultsOnlySecretMutator, used by system_reconciler.go and
+// backend_reconciler.go ReconcileSecret). porta seeds only an empty database
+// (porta@3scale-2.16.4-GA lib/tasks/db.rake db:deploy runs db:seed only when no migration
+// ran), so new credentials over old data would give an admin password that does not sign in
+// and tokens system does not know.
+//
+// A data directory that already holds data but no credentials file is refused: the credentials
+// its database was seeded with are lost, and the error says how to start clean.
+func LoadOrCreateSecrets(dataDir string) (Secrets, error) {
+	path := filepath.Join(dataDir, CredentialsFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		var s Secrets
+		if err := json.Unmarshal(b, &s); err != nil {
+			return Secrets{}, fmt.Errorf("credentials file %s: %w (remove %s to start clean)", path, err, dataDir)
+		}
+		var missing []string
+		for name, f := range s.fields() {
+			if *f == "" {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) > 0 {
+			sort.Strings(missing)
+			return Secrets{}, fmt.Errorf("credentials file %s lacks %s (remove %s to start clean)", path, strings.Join(missing, ", "), dataDir)
+		}
+		return s, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return Secrets{}, fmt.Errorf("read credentials file: %w", err)
+	}
+	entries, err := os.ReadDir(dataDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Secrets{}, fmt.Errorf("data directory: %w", err)
+	}
+	if len(entries) > 0 {
+		names := make([]string, 0, len(entries))
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return Secrets{}, fmt.Errorf("data directory %s holds data of an earlier deploy (%s) but no %s, so the credentials its database was seeded with are unknown and a new deploy could not sign in; start clean with `make clean` or `rm -rf %s`",
+			dataDir, strings.Join(names, ", "), CredentialsFile, dataDir)
+	}
+	s, err := NewSecrets()
+	if err != nil {
+		return Secrets{}, err
+	}
+	if err := writeSecrets(dataDir, s); err != nil {
+		return Secrets{}, err
+	}
+	return s, nil
+}
+
+// writeSecrets writes the credentials file whole or not at all (a temporary file renamed into
+// place), readable by its owner only.
+func writeSecrets(dataDir string, s Secrets) error {
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode credentials: %w", err)
+	}
+	tmp, err := os.CreateTemp(dataDir, "."+CredentialsFile+".*")
+	if err != nil {
+		return fmt.Errorf("write credentials: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write credentials: %w", err)
+	}
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write credentials: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write credentials: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dataDir, CredentialsFile)); err != nil {
+		return fmt.Errorf("write credentials: %w", err)
+	}
+	return nil
 }
 
 // Values fill the templates.
@@ -80,7 +193,13 @@ type Values struct {
 	Ports      Ports
 	Secrets    Secrets
 	UIDs, GIDs map[string]int64 // of Debian's service users: postgres, mysql, redis, memcache
+	// OwnerUID is the uid of the APIManager, which owns what the operator creates; empty until
+	// Up has applied the APIManager.
+	OwnerUID string
 }
+
+// APIManagerName is the name of the twin's APIManager.
+const APIManagerName = "3scale"
 
 // serviceUsers are the Debian users whose ids the manifests need.
 var serviceUsers = []string{"postgres", "mysql", "redis", "memcache"}
@@ -103,7 +222,8 @@ func PortShift() (int, error) {
 }
 
 // NewValues fills Values for this machine: ids of the service users, the PostgreSQL binaries,
-// fresh secrets, the default ports (moved by PortShiftEnv when set).
+// the credentials kept with the data in dataDir (generated and written there on the first
+// deploy, see LoadOrCreateSecrets), the default ports (moved by PortShiftEnv when set).
 func NewValues(namespace, bin, dataDir string) (Values, error) {
 	shift, err := PortShift()
 	if err != nil {
@@ -134,7 +254,7 @@ func NewValues(namespace, bin, dataDir string) (Values, error) {
 		return v, err
 	}
 	v.PGBin = pg
-	if v.Secrets, err = NewSecrets(); err != nil {
+	if v.Secrets, err = LoadOrCreateSecrets(dataDir); err != nil {
 		return v, err
 	}
 	return v, nil

@@ -1,7 +1,9 @@
 // Package operator is the twin's stand-in for the 3scale operator
 // (threescale-operator-controller-manager-v2): the part of it that decides a
-// component's replica count, and nothing else. It creates no Deployments,
-// Services, Routes, Secrets or HPAs.
+// component's replica count, the HorizontalPodAutoscalers of `hpa: true`, the two
+// version annotations it stamps on the APIManager, and the APIManager status. It
+// creates no Deployments, Services, Routes or Secrets (the twin's manifests carry
+// them, owned by the APIManager as the operator makes them).
 //
 // Behaviour, from research/3scale-operator.md (operator 0.10.1 / 3scale 2.13.1
 // and later, checked in the 2.15.1, 2.16.3 and master sources):
@@ -35,15 +37,33 @@
 //     and the pre-0.10.1 behaviours (defaulted fields, opt-out annotations,
 //     research 2.3).
 //
-// Each pass records what it saw in the APIManager status: observedGeneration,
-// and under status.twin.deployments, per Deployment, the mode (Enforced, HPA,
-// Unmanaged, ZyncDisabled), the desired count, and the Deployment generation it
-// last reconciled (status.twin.waitingFor names the gate that stopped a pass).
-// status.twin exists only in the twin, so that a test can tell "the operator saw
-// this scale and left it" from "the operator has not looked yet"; the harness
-// must never read it.
+// Besides replicas, each pass does what operator@3scale-2.16.3-GA does with the same
+// inputs:
 //
-// Deployments are matched by the operator's names in the watched namespace,
-// not by owner reference: the twin's manifests are applied independently of
-// the APIManager.
+//   - Defaults: the annotations apps.3scale.net/threescale-operator-version (0.13.3)
+//     and apps.3scale.net/apimanager-threescale-version (2.16.3) are set when missing
+//     or different, and that pass ends there (apis/apps/v1alpha1/apimanager_types.go
+//     setAPIManagerAnnotationsDefaults; controllers/apps/apimanager_controller.go
+//     "Defaults set for APIManager resource"). The spec defaults are not modelled.
+//   - HPAs: apicast-production, backend-listener and backend-worker get an HPA while
+//     their hpa switch is on (backend's not while apps.3scale.net/disable-async is
+//     "true"); it is deleted otherwise, and never updated once made
+//     (base_apimanager_logic_reconciler.go ReconcileHpa, component/hpa.go DefaultHpa).
+//   - Status: conditions (Available, and the HPA Warnings) and deployments {ready,
+//     starting, stopped} over the expected Deployments the APIManager owns, written
+//     even when the searchd gate stopped the pass; no observedGeneration
+//     (apimanager_status_reconciler.go). See ComputeStatus.
+//
+// What the twin needs to know about its own passes is kept out of the status, in
+// the annotation RecordAnnotation: the APIManager generation read and, per
+// Deployment, the mode (Enforced, HPA, Unmanaged, ZyncDisabled), the desired count
+// and the Deployment generation last reconciled (waitingFor names the gate that
+// stopped a pass). It exists only in the twin, so that a test can tell "the
+// operator saw this scale and left it" from "the operator has not looked yet"; the
+// harness must never read it.
+//
+// For replicas, Deployments are matched by the operator's names in the watched
+// namespace, not by owner reference, so the tests' bare Deployments are managed
+// too; the status, as the real one, counts only the Deployments the APIManager
+// owns.
 package operator

@@ -193,7 +193,7 @@ func waitReplicas(t *testing.T, ns, name string, want int32) time.Duration {
 	return time.Since(start)
 }
 
-// entry is the operator's status.twin.deployments[name] record.
+// entry is one Deployment's entry in the operator's record (operator.RecordAnnotation).
 type entry struct {
 	Mode               string `json:"mode"`
 	DesiredReplicas    *int64 `json:"desiredReplicas"`
@@ -202,26 +202,42 @@ type entry struct {
 	Missing            bool   `json:"missing"`
 }
 
+// twinStatus is the operator's record of its last pass.
 type twinStatus struct {
-	ObservedGeneration int64 `json:"observedGeneration"`
+	ObservedGeneration int64 // the APIManager generation the pass read
 	Twin               struct {
-		Deployments map[string]entry `json:"deployments"`
-		WaitingFor  string           `json:"waitingFor"`
-	} `json:"twin"`
+		Deployments map[string]entry
+		WaitingFor  string
+	}
 }
 
+// readStatus reads the operator's record (not the APIManager status, which is the real
+// operator's shape) and the APIManager's generation.
 func readStatus(ctx context.Context, ns string) (twinStatus, int64, error) {
 	var st twinStatus
 	am, err := dyn.Resource(operator.APIManagerGVR).Namespace(ns).Get(ctx, "apimanager", metav1.GetOptions{})
 	if err != nil {
 		return st, 0, err
 	}
-	raw, _, _ := unstructured.NestedMap(am.Object, "status")
-	b, err := json.Marshal(raw)
+	rec, err := operator.ReadRecord(am)
 	if err != nil {
 		return st, 0, err
 	}
-	return st, am.GetGeneration(), json.Unmarshal(b, &st)
+	st.ObservedGeneration = rec.APIManagerGeneration
+	st.Twin.WaitingFor = rec.WaitingFor
+	st.Twin.Deployments = map[string]entry{}
+	for name, raw := range rec.Deployments {
+		b, err := json.Marshal(raw)
+		if err != nil {
+			return st, 0, err
+		}
+		var e entry
+		if err := json.Unmarshal(b, &e); err != nil {
+			return st, 0, err
+		}
+		st.Twin.Deployments[name] = e
+	}
+	return st, am.GetGeneration(), nil
 }
 
 // waitObserved waits until the operator has reconciled the Deployment at

@@ -7,23 +7,30 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"sort"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
+	autoscalinglisters "k8s.io/client-go/listers/autoscaling/v2"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/workqueue"
 )
+
+// fieldManager names the twin operator's writes.
+const fieldManager = "threescale-twin-operator"
 
 // DefaultResyncPeriod is used when Config.ResyncPeriod is 0: controller-runtime's
 // default SyncPeriod (10 hours), which the real operator does not override
@@ -90,6 +97,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	depFactory := informers.NewSharedInformerFactoryWithOptions(kube, resync, informers.WithNamespace(cfg.Namespace))
 	depInformer := depFactory.Apps().V1().Deployments()
+	hpaInformer := depFactory.Autoscaling().V2().HorizontalPodAutoscalers()
 	amFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, resync, cfg.Namespace, nil)
 	amInformer := amFactory.ForResource(APIManagerGVR)
 
@@ -103,6 +111,7 @@ func Run(ctx context.Context, cfg Config) error {
 		kube:      kube,
 		dyn:       dyn,
 		deps:      depInformer.Lister(),
+		hpas:      hpaInformer.Lister(),
 		apims:     amInformer.Informer().GetIndexer(),
 		queue:     queue,
 		log:       log,
@@ -129,7 +138,11 @@ func Run(ctx context.Context, cfg Config) error {
 	defer depFactory.Shutdown()
 	defer amFactory.Shutdown()
 	log.Info("twin operator waiting for caches")
-	if !cache.WaitForCacheSync(ctx.Done(), depInformer.Informer().HasSynced, amInformer.Informer().HasSynced) {
+	// HPAs are read from a cache but not watched for changes: the real controller watches
+	// APIManagers, Secrets, Routes, ConfigMaps and the Deployments it owns, not HPAs
+	// (apimanager_controller.go SetupWithManager), so a deleted HPA comes back at the next
+	// pass, not at once.
+	if !cache.WaitForCacheSync(ctx.Done(), depInformer.Informer().HasSynced, hpaInformer.Informer().HasSynced, amInformer.Informer().HasSynced) {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -179,6 +192,7 @@ type controller struct {
 	kube      kubernetes.Interface
 	dyn       dynamic.Interface
 	deps      appslisters.DeploymentLister
+	hpas      autoscalinglisters.HorizontalPodAutoscalerLister
 	apims     cache.Indexer
 	queue     workqueue.TypedRateLimitingInterface[string]
 	log       *slog.Logger
@@ -239,10 +253,14 @@ func (c *controller) processNext(ctx context.Context) bool {
 	return true
 }
 
-// reconcile runs one pass over one APIManager, stage by stage in the real
-// operator's order. It returns requeue=true when the searchd gate stopped it
-// (research 2.5: the real operator returns Requeue before reaching system,
-// zync and apicast while system-searchd is not Available or still rolling out).
+// reconcile runs one pass over one APIManager, as the real operator's Reconcile does
+// (operator@3scale-2.16.3-GA controllers/apps/apimanager_controller.go): first the defaults
+// (the two version annotations; a pass that sets them ends there and is requeued, "Defaults
+// set for APIManager resource"), then stage by stage in the real order, replicas and HPAs,
+// then the status. The status is written even when the searchd gate stopped the stages
+// (reconcileAPIManagerLogic returns Requeue without an error, and Reconcile goes on to
+// reconcileAPIManagerStatus). It returns requeue=true while the gate holds or the APIManager
+// is not Available: the real status reconciler requeues until Available is True.
 func (c *controller) reconcile(ctx context.Context, key string) (requeue bool, err error) {
 	obj, exists, err := c.apims.GetByKey(key)
 	if err != nil {
@@ -257,6 +275,9 @@ func (c *controller) reconcile(ctx context.Context, key string) (requeue bool, e
 	}
 	if am.GetDeletionTimestamp() != nil {
 		return false, nil
+	}
+	if changed, err := c.setDefaults(ctx, am); err != nil || changed {
+		return changed, err
 	}
 
 	entries := map[string]any{}
@@ -277,11 +298,18 @@ func (c *controller) reconcile(ctx context.Context, key string) (requeue bool, e
 			return false, err
 		}
 		entries[comp.Deployment] = entry
+		if err := c.reconcileHPA(ctx, am, comp); err != nil {
+			return false, err
+		}
 	}
-	if err := c.writeStatus(ctx, am, entries, waitingFor); err != nil {
+	available, err := c.writeStatus(ctx, am)
+	if err != nil {
 		return false, err
 	}
-	return waitingFor != "", nil
+	if err := c.writeRecord(ctx, am, entries, waitingFor); err != nil {
+		return false, err
+	}
+	return waitingFor != "" || !available, nil
 }
 
 // searchdReady is the gate of research 2.5: Available=True, no unavailable
@@ -328,7 +356,7 @@ func (c *controller) reconcileDeployment(ctx context.Context, want Desired) (map
 		// An Update of the cached object, as the real operator's
 		// Get → mutate → Update (research 2.1, base_reconciler.go); a conflict
 		// with a concurrent writer requeues and the next pass reads again.
-		d, err = c.kube.AppsV1().Deployments(c.ns).Update(ctx, upd, metav1.UpdateOptions{FieldManager: "threescale-twin-operator"})
+		d, err = c.kube.AppsV1().Deployments(c.ns).Update(ctx, upd, metav1.UpdateOptions{FieldManager: fieldManager})
 		if err != nil {
 			return nil, fmt.Errorf("set Deployment %s replicas %s → %d: %w", name, from, want.Replicas, err)
 		}
@@ -341,59 +369,212 @@ func (c *controller) reconcileDeployment(ctx context.Context, want Desired) (map
 	return entry, nil
 }
 
-// writeStatus records the pass in the APIManager status, only when it
-// changed: status.observedGeneration (the APIManager generation the pass read)
-// and, under status.twin (twin-only, see the CRD fixture), per Deployment the
-// generation it last reconciled. Tests use that generation to know the
-// operator has seen a scale, and so prove that it chose not to revert it.
-func (c *controller) writeStatus(ctx context.Context, am *unstructured.Unstructured, entries map[string]any, waitingFor string) error {
-	old, _, _ := unstructured.NestedMap(am.Object, "status", "twin", "deployments")
-	oldGen, _, _ := unstructured.NestedInt64(am.Object, "status", "observedGeneration")
-	oldWait, _, _ := unstructured.NestedString(am.Object, "status", "twin", "waitingFor")
-	changed := oldGen != am.GetGeneration() || oldWait != waitingFor
-	for name, e := range entries {
-		if !reflect.DeepEqual(old[name], e) {
-			changed = true
-		}
+// RecordAnnotation is where the twin operator records each pass on the APIManager: a JSON
+// object with apiManagerGeneration (the generation the pass read), deployments (per
+// Deployment the mode, the desired count, and the Deployment generation it last reconciled)
+// and waitingFor (the gate that stopped a pass). The real operator has no such record; it is
+// an annotation, not status, so that the status is the real one. Tests use it to know the
+// operator has seen a scale, and so prove that it chose not to revert it; the harness must
+// never read it.
+const RecordAnnotation = "twin.threescale.net/operator-record"
+
+// Record is the value of RecordAnnotation.
+type Record struct {
+	APIManagerGeneration int64                     `json:"apiManagerGeneration"`
+	Deployments          map[string]map[string]any `json:"deployments,omitempty"`
+	WaitingFor           string                    `json:"waitingFor,omitempty"`
+}
+
+// ReadRecord decodes RecordAnnotation of an APIManager; a zero Record when it has none.
+func ReadRecord(am *unstructured.Unstructured) (Record, error) {
+	var r Record
+	raw := am.GetAnnotations()[RecordAnnotation]
+	if raw == "" {
+		return r, nil
 	}
-	if !changed {
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return r, fmt.Errorf("APIManager %s/%s annotation %s: %w", am.GetNamespace(), am.GetName(), RecordAnnotation, err)
+	}
+	return r, nil
+}
+
+// writeRecord merges this pass into RecordAnnotation, only when it changed. Deployments this
+// pass did not reach keep their last entry.
+func (c *controller) writeRecord(ctx context.Context, am *unstructured.Unstructured, entries map[string]any, waitingFor string) error {
+	old, err := ReadRecord(am)
+	if err != nil {
+		c.log.Error("unreadable record; rewriting it", "err", err)
+	}
+	next := Record{APIManagerGeneration: am.GetGeneration(), Deployments: map[string]map[string]any{}, WaitingFor: waitingFor}
+	for name, e := range old.Deployments {
+		next.Deployments[name] = e
+	}
+	for name, e := range entries {
+		next.Deployments[name] = e.(map[string]any)
+	}
+	nb, err := json.Marshal(next)
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	if ob, _ := json.Marshal(old); string(ob) == string(nb) {
 		return nil
 	}
-	deps := map[string]any{}
-	for name, e := range entries {
-		deps[name] = e
-	}
-	// Merge patch: entries replace whole per-Deployment objects (nulling the
-	// keys an older entry had and this one lacks), and Deployments this pass
-	// did not reach keep their last entry.
-	for name, e := range entries {
-		if prev, ok := old[name].(map[string]any); ok {
-			next := e.(map[string]any)
-			for k := range prev {
-				if _, ok := next[k]; !ok {
-					next[k] = nil
-				}
-			}
-		}
-	}
-	var wait any = waitingFor
-	if waitingFor == "" {
-		wait = nil
-	}
-	patch := map[string]any{"status": map[string]any{
-		"observedGeneration": am.GetGeneration(),
-		"twin":               map[string]any{"deployments": deps, "waitingFor": wait},
-	}}
-	body, err := json.Marshal(patch)
+	return c.patchAnnotations(ctx, am, map[string]any{RecordAnnotation: string(nb)})
+}
+
+func (c *controller) patchAnnotations(ctx context.Context, am *unstructured.Unstructured, annotations map[string]any) error {
+	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": annotations}})
 	if err != nil {
-		return fmt.Errorf("status patch: %w", err)
+		return fmt.Errorf("annotations patch: %w", err)
 	}
-	_, err = c.dyn.Resource(APIManagerGVR).Namespace(am.GetNamespace()).Patch(ctx, am.GetName(), types.MergePatchType, body, metav1.PatchOptions{}, "status")
+	_, err = c.dyn.Resource(APIManagerGVR).Namespace(am.GetNamespace()).Patch(ctx, am.GetName(), types.MergePatchType, body, metav1.PatchOptions{FieldManager: fieldManager})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("patch APIManager %s/%s status: %w", am.GetNamespace(), am.GetName(), err)
+		return fmt.Errorf("patch APIManager %s/%s annotations: %w", am.GetNamespace(), am.GetName(), err)
 	}
 	return nil
+}
+
+// writeStatus computes the status as the real status reconciler does and replaces it when it
+// differs, with an Update of the status subresource at the cached resourceVersion (a conflict
+// requeues, as the real one's "resource might just be outdated"). It reports whether the
+// APIManager is Available.
+func (c *controller) writeStatus(ctx context.Context, am *unstructured.Unstructured) (bool, error) {
+	in, err := c.statusInputs(ctx, am)
+	if err != nil {
+		return false, err
+	}
+	var old Status
+	if raw, found, _ := unstructured.NestedMap(am.Object, "status"); found {
+		b, err := json.Marshal(raw)
+		if err == nil {
+			err = json.Unmarshal(b, &old)
+		}
+		if err != nil {
+			c.log.Error("unreadable APIManager status; replacing it", "err", err)
+		}
+	}
+	next := ComputeStatus(am, old, in)
+	available := false
+	for _, cond := range next.Conditions {
+		if cond.Type == ConditionAvailable && cond.Status == "True" {
+			available = true
+		}
+	}
+	var current any
+	if raw, found, _ := unstructured.NestedMap(am.Object, "status"); found {
+		current = raw
+	}
+	want, err := toMap(next)
+	if err != nil {
+		return false, err
+	}
+	if reflect.DeepEqual(current, want) {
+		return available, nil
+	}
+	upd := am.DeepCopy()
+	upd.Object["status"] = want
+	_, err = c.dyn.Resource(APIManagerGVR).Namespace(am.GetNamespace()).UpdateStatus(ctx, upd, metav1.UpdateOptions{FieldManager: fieldManager})
+	if apierrors.IsNotFound(err) {
+		return available, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("update APIManager %s/%s status: %w", am.GetNamespace(), am.GetName(), err)
+	}
+	return available, nil
+}
+
+// statusInputs reads what the status depends on: the expected Deployments the APIManager
+// owns, the default Routes, the watched Secrets. A cluster without the Route API has no
+// admitted Route, so the APIManager is not Available there (the real operator fails the pass
+// instead: DefaultRoutesReady returns the list error).
+func (c *controller) statusInputs(ctx context.Context, am *unstructured.Unstructured) (StatusInputs, error) {
+	in := StatusInputs{Now: time.Now()}
+	for _, name := range ExpectedDeployments(am) {
+		d, err := c.deps.Deployments(c.ns).Get(name)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return in, fmt.Errorf("get Deployment %s: %w", name, err)
+		}
+		for _, ref := range d.OwnerReferences {
+			if ref.UID == am.GetUID() {
+				in.Owned = append(in.Owned, *d)
+				break
+			}
+		}
+	}
+	sort.Slice(in.Owned, func(i, j int) bool { return in.Owned[i].Name < in.Owned[j].Name })
+	routes, err := c.dyn.Resource(routeGVR).Namespace(c.ns).List(ctx, metav1.ListOptions{})
+	switch {
+	case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+	case err != nil:
+		return in, fmt.Errorf("failed to list routes: %w", err)
+	default:
+		in.RoutesReady = RoutesReady(am, routes.Items)
+	}
+	for _, name := range WatchedSecrets {
+		if _, err := c.kube.CoreV1().Secrets(c.ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			if !apierrors.IsNotFound(err) {
+				c.log.Debug("watched secret unreadable", "secret", name, "err", err)
+			}
+			in.MissingSecrets = append(in.MissingSecrets, name)
+		}
+	}
+	return in, nil
+}
+
+var routeGVR = schema.GroupVersionResource{Group: "route.openshift.io", Version: "v1", Resource: "routes"}
+
+func toMap(v any) (map[string]any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	return m, nil
+}
+
+// Versions the operator stamps on the APIManager (operator@3scale-2.16.3-GA
+// version/version.go Version and threescaleRelease).
+const (
+	OperatorVersion   = "0.13.3"
+	ThreescaleRelease = "2.16.3"
+)
+
+// The annotations that carry them (apimanager_types.go OperatorVersionAnnotation,
+// ThreescaleVersionAnnotation).
+const (
+	OperatorVersionAnnotation   = "apps.3scale.net/threescale-operator-version"
+	ThreescaleVersionAnnotation = "apps.3scale.net/apimanager-threescale-version"
+)
+
+// setDefaults is the annotations part of SetDefaults (apimanager_types.go
+// setAPIManagerAnnotationsDefaults): each version annotation is set when missing or
+// different. It reports whether it wrote. The spec defaults are not modelled (no replicas
+// field is ever defaulted, research/real-operator-check.md §2.1; the rest is read by nothing
+// the twin models).
+func (c *controller) setDefaults(ctx context.Context, am *unstructured.Unstructured) (bool, error) {
+	want := map[string]any{}
+	have := am.GetAnnotations()
+	if have[OperatorVersionAnnotation] != OperatorVersion {
+		want[OperatorVersionAnnotation] = OperatorVersion
+	}
+	if have[ThreescaleVersionAnnotation] != ThreescaleRelease {
+		want[ThreescaleVersionAnnotation] = ThreescaleRelease
+	}
+	if len(want) == 0 {
+		return false, nil
+	}
+	if err := c.patchAnnotations(ctx, am, want); err != nil {
+		return false, err
+	}
+	c.log.Info("Defaults set for APIManager resource", "apimanager", am.GetName(), "annotations", want)
+	return true, nil
 }

@@ -197,7 +197,7 @@ func waitWaitingFor(t *testing.T, ns, want string) {
 		return st.ObservedGeneration > 0 && st.Twin.WaitingFor == want, nil
 	})
 	if err != nil {
-		t.Fatalf("status.twin.waitingFor never %q (last %q): %v", want, last, err)
+		t.Fatalf("the operator record's waitingFor never %q (last %q): %v", want, last, err)
 	}
 }
 
@@ -215,6 +215,6 @@ func waitStatusGeneration(t *testing.T, ns string, gen int64) {
 		return last >= gen, nil
 	})
 	if err != nil {
-		t.Fatalf("status.observedGeneration never reached %d (last %d): %v", gen, last, err)
+		t.Fatalf("the operator record's apiManagerGeneration never reached %d (last %d): %v", gen, last, err)
 	}
 }
