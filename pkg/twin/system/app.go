@@ -41,8 +41,9 @@ type app struct {
 	backend *backendClient
 	search  *searchd
 	log     *slog.Logger
-	// csrfKey signs the login form's authenticity_token for a _system_session id.
-	csrfKey []byte
+	// sessionKey signs the _system_session and user_session cookies (Rails uses
+	// secret_key_base).
+	sessionKey []byte
 	// ready is set once the schema exists and the seed ran; until then (MySQL not reachable at
 	// start) requests that need the database answer 500 like any MySQL failure.
 	ready atomic.Bool
@@ -82,11 +83,11 @@ func RunApp(ctx context.Context, cfg AppConfig) error {
 		return fmt.Errorf("system-redis: %w", err)
 	}
 	defer rdb.Close()
-	csrfKey := make([]byte, 32)
-	if _, err := rand.Read(csrfKey); err != nil {
+	sessionKey := make([]byte, 32)
+	if _, err := rand.Read(sessionKey); err != nil {
 		return err
 	}
-	a := &app{cfg: cfg, db: db, rdb: rdb, log: cfg.Logger.With("component", "system-app"), csrfKey: csrfKey,
+	a := &app{cfg: cfg, db: db, rdb: rdb, log: cfg.Logger.With("component", "system-app"), sessionKey: sessionKey,
 		cache:   newCache(cfg.MemcacheServers, cfg.Logger),
 		backend: newBackendClient(cfg.Stores, cfg.BackendTimeout),
 	}

@@ -89,6 +89,9 @@ type AppConfig struct {
 	// EventsSharedSecret is the secret backend's events hook sends to /master/events/import
 	// (apicast-apisonator.md §6); the hook answers 403 when it differs.
 	EventsSharedSecret string
+	// RecaptchaPublicKey is RECAPTCHA_PUBLIC_KEY (the operator's system-recaptcha Secret),
+	// shown in the sign-in page's props.
+	RecaptchaPublicKey string
 	// ForceSSL answers 301 to https unless X-Forwarded-Proto is https or the Host is
 	// system-(master|provider|developer) (§1.3).
 	ForceSSL bool
@@ -219,6 +222,7 @@ func appConfigFromEnv(e env) AppConfig {
 		DeveloperAddr:      ":" + e.get("DEVELOPER_PORT", "3001"),
 		BackendPublicURL:   e.get("BACKEND_PUBLIC_URL", ""),
 		EventsSharedSecret: e.get("EVENTS_SHARED_SECRET", ""),
+		RecaptchaPublicKey: e.get("RECAPTCHA_PUBLIC_KEY", ""),
 		ForceSSL:           force,
 	}
 }

@@ -2,11 +2,8 @@ package system
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"html"
@@ -156,74 +153,10 @@ func (a *app) eventsImport(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// --- admin portal (provider host, login session) ---
-
-// The admin portal's pages are FrontendController pages: they take a login session, never
-// an access token, and send a visitor without one to /p/login (porta
-// app/lib/authenticated_system.rb login_required). Two cookies are involved, as in porta:
-// _system_session, the Rails session that carries the CSRF token the login form must echo
-// (authenticity_token), and user_session, set by a successful POST /p/sessions and naming a
-// row of user_sessions (create_user_session!).
-const (
-	railsSessionCookie = "_system_session"
-	userSessionCookie  = "user_session"
-)
-
-// portalUser resolves the admin portal viewer from the user_session cookie: the tenant the
-// host names, and whether the session belongs to one of its users.
-func (a *app) portalUser(r *http.Request) (*account, bool, error) {
-	ctx := r.Context()
-	tenant, err := a.tenantFor(ctx, roleProvider, requestHost(r))
-	if err != nil || tenant == nil {
-		return nil, false, err
-	}
-	ck, err := r.Cookie(userSessionCookie)
-	if err != nil || ck.Value == "" {
-		return tenant, false, nil
-	}
-	var acc int64
-	err = a.db.QueryRowContext(ctx, `SELECT u.account_id FROM user_sessions s JOIN users u ON u.id=s.user_id WHERE s.session_key=?`, ck.Value).Scan(&acc)
-	if errors.Is(err, sql.ErrNoRows) {
-		return tenant, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return tenant, acc == tenant.ID, nil
-}
-
-// authenticityToken is the CSRF token for a Rails session id.
-func (a *app) authenticityToken(session string) string {
-	m := hmac.New(sha256.New, a.csrfKey)
-	m.Write([]byte(session))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-type portalHandler func(w http.ResponseWriter, r *http.Request, tenant *account) error
-
-func (a *app) portal(h portalHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		tenant, okUser, err := a.portalUser(r)
-		switch {
-		case err != nil:
-			a.fail(w, r, "", err)
-			return
-		case tenant == nil:
-			writeBody(w, "json", http.StatusForbidden, errAccessDenied.body)
-			return
-		case !okUser:
-			http.Redirect(w, r, "/p/login", http.StatusFound)
-			return
-		}
-		if err := h(w, r, tenant); err != nil {
-			a.fail(w, r, "", err)
-		}
-	}
-}
-
 func (a *app) adminPortal(mux *http.ServeMux) {
 	mux.HandleFunc("GET /p/login", a.loginPage)
 	mux.HandleFunc("POST /p/sessions", a.login)
+	mux.HandleFunc("GET /p/admin", a.portal(a.adminRoot))
 	mux.HandleFunc("GET /p/admin/dashboard", a.portal(a.dashboard))
 	mux.HandleFunc("GET /buyers/accounts", a.portal(a.searchPage("account_core", "Accounts",
 		`SELECT id, org_name FROM accounts WHERE provider_account_id=?`)))
@@ -240,69 +173,6 @@ func writeHTML(w http.ResponseWriter, status int, title, body string) {
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "<!DOCTYPE html>\n<html><head><title>%s | Red Hat 3scale API Management</title></head>\n<body>\n<h1>%s</h1>\n%s\n</body></html>\n",
 		html.EscapeString(title), html.EscapeString(title), body)
-}
-
-func (a *app) loginPage(w http.ResponseWriter, r *http.Request) {
-	tenant, err := a.tenantFor(r.Context(), roleProvider, requestHost(r))
-	if err != nil {
-		a.fail(w, r, "", err)
-		return
-	}
-	if tenant == nil {
-		writeBody(w, "json", http.StatusForbidden, errAccessDenied.body)
-		return
-	}
-	session := ""
-	if ck, err := r.Cookie(railsSessionCookie); err == nil {
-		session = ck.Value
-	}
-	if session == "" {
-		session = randomHex(16)
-		http.SetCookie(w, &http.Cookie{Name: railsSessionCookie, Value: session, Path: "/", Secure: true, HttpOnly: true})
-	}
-	writeHTML(w, http.StatusOK, "Login", fmt.Sprintf(`<p>%s</p><form action="/p/sessions" method="post">
-<input type="hidden" name="authenticity_token" value="%s">
-<input name="username"><input name="password" type="password"><button type="submit">Sign in</button></form>`,
-		html.EscapeString(tenant.OrgName), a.authenticityToken(session)))
-}
-
-// login is POST /p/sessions: with the form's authenticity_token matching the Rails session
-// (else 422, Rails' InvalidAuthenticityToken), a user_session cookie for a user of the
-// tenant (§3.3 form login), then a redirect to the dashboard.
-func (a *app) login(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	tenant, err := a.tenantFor(ctx, roleProvider, requestHost(r))
-	if err != nil {
-		a.fail(w, r, "", err)
-		return
-	}
-	if tenant == nil {
-		writeBody(w, "json", http.StatusForbidden, errAccessDenied.body)
-		return
-	}
-	ck, err := r.Cookie(railsSessionCookie)
-	if err != nil || ck.Value == "" || !hmac.Equal([]byte(r.FormValue("authenticity_token")), []byte(a.authenticityToken(ck.Value))) {
-		writeHTML(w, http.StatusUnprocessableEntity, "Unprocessable Entity", "<p>ActionController::InvalidAuthenticityToken</p>")
-		return
-	}
-	var uid int64
-	err = a.db.QueryRowContext(ctx, `SELECT id FROM users WHERE account_id=? AND (username=? OR email=?) AND password=? AND password<>''`,
-		tenant.ID, r.FormValue("username"), r.FormValue("username"), r.FormValue("password")).Scan(&uid)
-	if errors.Is(err, sql.ErrNoRows) {
-		writeHTML(w, http.StatusUnprocessableEntity, "Login", "<p>Incorrect email or password. Please try again.</p>")
-		return
-	}
-	if err != nil {
-		a.fail(w, r, "", err)
-		return
-	}
-	key := randomHex(32)
-	if _, err := a.db.ExecContext(ctx, `INSERT INTO user_sessions (user_id, session_key, created_at) VALUES (?,?,?)`, uid, key, now()); err != nil {
-		a.fail(w, r, "", err)
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: userSessionCookie, Value: key, Path: "/", Secure: true, HttpOnly: true})
-	http.Redirect(w, r, "/p/admin/dashboard", http.StatusFound)
 }
 
 func (a *app) dashboard(w http.ResponseWriter, r *http.Request, tenant *account) error {
