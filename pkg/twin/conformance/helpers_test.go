@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -153,4 +154,39 @@ func podNames(ctx context.Context, name string) []string {
 		}
 	}
 	return out
+}
+
+// sandboxServiceToken deploys the product to staging until its sandbox proxy config carries
+// a service token, and returns it. porta creates a product's token in a Sidekiq job after the
+// product is committed (porta@3scale-2.16.4-GA:app/events/services/service_created_event.rb
+// after_commit → app/workers/create_service_token_worker.rb), so a config deployed before the
+// job ran has backend_authentication_value null and a later deploy picks the token up.
+func sandboxServiceToken(t *testing.T, sid string) string {
+	t.Helper()
+	var token string
+	eventually(t, 60*time.Second, "a sandbox config of product "+sid+" with its service token", func(context.Context) (bool, string) {
+		if r, err := admin(t, "POST", "/admin/api/services/"+sid+"/proxy/deploy.json", nil); err != nil || r.status != 201 {
+			return false, fmt.Sprintf("deploy: %v %d", err, r.status)
+		}
+		r, err := admin(t, "GET", "/admin/api/services/"+sid+"/proxy/configs/sandbox/latest.json", nil)
+		if err != nil || r.status != 200 {
+			return false, fmt.Sprintf("latest: %v %d", err, r.status)
+		}
+		var cfg struct {
+			ProxyConfig struct {
+				Content struct {
+					Value *string `json:"backend_authentication_value"`
+				} `json:"content"`
+			} `json:"proxy_config"`
+		}
+		if err := json.Unmarshal([]byte(r.body), &cfg); err != nil {
+			return false, err.Error()
+		}
+		if v := cfg.ProxyConfig.Content.Value; v != nil && *v != "" {
+			token = *v
+			return true, ""
+		}
+		return false, "backend_authentication_value null"
+	})
+	return token
 }

@@ -100,7 +100,8 @@ func (a *app) showAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	return ok(w, rc, ac.json())
 }
 
-// appRow is a cinstance: an application of a buyer on an application plan.
+// appRow is a cinstance: an application of a buyer on an application plan, with what its
+// representations show of its service, plan and buyer (application_repr.go).
 type appRow struct {
 	ID, PlanID, AccountID, ServiceID int64
 	Name, Description, State         string
@@ -109,34 +110,22 @@ type appRow struct {
 	CreatedAt, UpdatedAt             time.Time
 	keys                             []string
 	planName, backendVersion         string
+	serviceName, orgName             string
+	providerKey                      sql.NullString
+	planState                        string
+	planDefault, planApproval        bool
 }
 
-const appCols = `c.id, c.plan_id, c.user_account_id, c.service_id, c.name, COALESCE(c.description,''), c.state, c.user_key, c.application_id, c.created_at, c.updated_at, p.name, s.backend_version`
+const appCols = `c.id, c.plan_id, c.user_account_id, c.service_id, c.name, COALESCE(c.description,''), c.state, c.user_key, c.application_id, c.created_at, c.updated_at,
+	p.name, s.backend_version, s.name, b.org_name, c.provider_public_key, p.state, p.is_default, p.approval_required`
 
 const appFrom = ` FROM cinstances c JOIN plans p ON p.id=c.plan_id JOIN services s ON s.id=c.service_id JOIN accounts b ON b.id=c.user_account_id`
 
 func scanApp(row interface{ Scan(...any) error }) (*appRow, error) {
 	var c appRow
-	err := row.Scan(&c.ID, &c.PlanID, &c.AccountID, &c.ServiceID, &c.Name, &c.Description, &c.State, &c.UserKey, &c.AppID, &c.CreatedAt, &c.UpdatedAt, &c.planName, &c.backendVersion)
+	err := row.Scan(&c.ID, &c.PlanID, &c.AccountID, &c.ServiceID, &c.Name, &c.Description, &c.State, &c.UserKey, &c.AppID, &c.CreatedAt, &c.UpdatedAt,
+		&c.planName, &c.backendVersion, &c.serviceName, &c.orgName, &c.providerKey, &c.planState, &c.planDefault, &c.planApproval)
 	return &c, err
-}
-
-func (c *appRow) json() map[string]any {
-	self := fmtID(fmtID("/admin/api/accounts/", c.AccountID)+"/applications/", c.ID)
-	body := map[string]any{"id": c.ID, "state": c.State, "enabled": c.State == "live", "end_user_required": false,
-		"created_at": ts(c.CreatedAt), "updated_at": ts(c.UpdatedAt), "service_id": c.ServiceID, "plan_id": c.PlanID,
-		"account_id": c.AccountID, "first_traffic_at": nil, "first_daily_traffic_at": nil,
-		"application_id": c.AppID, "name": c.Name, "description": c.Description,
-		"links": []any{link("self", self), link("account", fmtID("/admin/api/accounts/", c.AccountID)),
-			link("plan", fmtID(fmtID("/admin/api/services/", c.ServiceID)+"/application_plans/", c.PlanID)),
-			link("service", fmtID("/admin/api/services/", c.ServiceID))}}
-	if c.UserKey.Valid {
-		body["user_key"] = c.UserKey.String
-	}
-	if c.backendVersion != "1" {
-		body["keys"] = c.keys
-	}
-	return map[string]any{"application": body}
 }
 
 func (a *app) loadKeys(ctx context.Context, q querier, apps ...*appRow) error {
@@ -172,23 +161,25 @@ func (a *app) application(ctx context.Context, rc *reqCtx, cond string, args ...
 }
 
 // newApp inserts a cinstance and its keys, and records the ZyncEvent (Application created).
+// Every application gets a user_key, a provider_public_key and an application_id on create,
+// whatever the product's backend_version; only the representations differ
+// (porta@3scale-2.16.4-GA:app/models/cinstance.rb set_user_key, set_provider_public_key,
+// generate_key = SecureRandom.hex(16); app/lib/backend/model_extensions/cinstance.rb
+// set_application_id = SecureRandom.hex(4)). Products other than backend_version 1 also get
+// a first application key (create_first_key).
 func newApp(ctx context.Context, tx *sql.Tx, tenantID, accountID int64, pl *planRow, backendVersion, name, description, userKey, appID string, keys []string) (int64, job, error) {
-	if backendVersion == "1" {
-		if userKey == "" {
-			userKey = randomHex(16)
-		}
-	} else {
-		userKey = ""
-		if len(keys) == 0 {
-			keys = []string{randomHex(16)}
-		}
+	if userKey == "" {
+		userKey = randomHex(16)
+	}
+	if backendVersion != "1" && len(keys) == 0 {
+		keys = []string{randomHex(16)}
 	}
 	if appID == "" {
 		appID = randomHex(4)
 	}
 	t := now()
-	cid, err := lastID(tx.ExecContext(ctx, `INSERT INTO cinstances (plan_id, user_account_id, service_id, name, description, state, user_key, application_id, created_at, updated_at)
-		VALUES (?,?,?,?,?,?,?,?,?,?)`, pl.ID, accountID, pl.ServiceID, name, description, "live", nullStr(userKey), appID, t, t))
+	cid, err := lastID(tx.ExecContext(ctx, `INSERT INTO cinstances (plan_id, user_account_id, service_id, name, description, state, user_key, application_id, provider_public_key, created_at, updated_at)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?)`, pl.ID, accountID, pl.ServiceID, name, description, "live", userKey, appID, randomHex(16), t, t))
 	if isDuplicate(err) {
 		return 0, job{}, invalid("user_key", "has already been taken")
 	}
@@ -462,11 +453,7 @@ func (a *app) renderApps(w http.ResponseWriter, r *http.Request, rc *reqCtx, con
 	if err := a.loadKeys(ctx, a.db, apps...); err != nil {
 		return err
 	}
-	out := []any{}
-	for _, c := range apps {
-		out = append(out, c.json())
-	}
-	return ok(w, rc, map[string]any{"applications": out})
+	return ok(w, rc, appsDoc(apps))
 }
 
 // listApps is GET /admin/api/applications with Cinstance's search scopes. account_query goes
@@ -526,7 +513,7 @@ func (a *app) findApp(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 	if err != nil {
 		return err
 	}
-	return ok(w, rc, c.json())
+	return ok(w, rc, appDoc{c})
 }
 
 // createApp is POST /admin/api/accounts/{id}/applications: plan_id required, optional
@@ -576,7 +563,7 @@ func (a *app) createApp(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	if err := a.enqueue(ctx, zj, accountIndexJob(aid)); err != nil {
 		return err
 	}
-	return created(w, rc, fmtID(fmtID("/admin/api/accounts/", aid)+"/applications/", cid), c.json())
+	return created(w, rc, fmtID(fmtID("/admin/api/accounts/", aid)+"/applications/", cid), appDoc{c})
 }
 
 func (a *app) accountApp(ctx context.Context, rc *reqCtx, r *http.Request) (*appRow, error) {
@@ -602,7 +589,7 @@ func (a *app) appAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	}
 	switch r.Method {
 	case http.MethodGet:
-		return ok(w, rc, c.json())
+		return ok(w, rc, appDoc{c})
 	case http.MethodDelete:
 		var jobs []job
 		err := a.inTx(ctx, func(tx *sql.Tx) error {
@@ -641,7 +628,7 @@ func (a *app) appAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 			return err
 		}
 		a.publish(ctx, zj)
-		return ok(w, rc, c.json())
+		return ok(w, rc, appDoc{c})
 	}
 }
 
@@ -694,7 +681,7 @@ func (a *app) createKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 		return err
 	}
 	c.keys = append(c.keys, key)
-	return created(w, rc, "", c.json())
+	return created(w, rc, "", appDoc{c})
 }
 
 func (a *app) deleteKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
@@ -721,5 +708,5 @@ func (a *app) deleteKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 		}
 	}
 	c.keys = kept
-	return ok(w, rc, c.json())
+	return ok(w, rc, appDoc{c})
 }

@@ -1,10 +1,12 @@
 package system
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -292,6 +294,13 @@ func writeBody(w http.ResponseWriter, format string, status int, body any) {
 	if format == "xml" {
 		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
 		w.WriteHeader(status)
+		if x, ok := body.(xmlRenderer); ok {
+			var b bytes.Buffer
+			b.WriteString(xml.Header)
+			x.renderXML(&b)
+			_, _ = w.Write(b.Bytes())
+			return
+		}
 		_, _ = w.Write(toXML(body))
 		return
 	}

@@ -191,6 +191,7 @@ var schema = []string{
 		state VARCHAR(32) NOT NULL DEFAULT 'live',
 		user_key VARCHAR(255) NULL,
 		application_id VARCHAR(255) NOT NULL,
+		provider_public_key VARCHAR(255) NULL,
 		created_at DATETIME(6) NOT NULL,
 		updated_at DATETIME(6) NOT NULL,
 		UNIQUE KEY idx_user_key (service_id, user_key),
@@ -257,6 +258,12 @@ var schema = []string{
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
 }
 
+// migrations bring a database created by an earlier twin up to the schema above (MariaDB's
+// IF NOT EXISTS forms make each one idempotent).
+var migrations = []string{
+	`ALTER TABLE cinstances ADD COLUMN IF NOT EXISTS provider_public_key VARCHAR(255) NULL`,
+}
+
 // openDB connects to system-mysql, creating the database and the schema when missing.
 func openDB(ctx context.Context, databaseURL string, timeout time.Duration) (*sql.DB, error) {
 	dsn, name, err := mysqlDSN(databaseURL, timeout)
@@ -282,7 +289,7 @@ func openDB(ctx context.Context, databaseURL string, timeout time.Duration) (*sq
 	db.SetMaxOpenConns(20)
 	db.SetMaxIdleConns(5)
 	db.SetConnMaxLifetime(5 * time.Minute)
-	for _, stmt := range schema {
+	for _, stmt := range append(append([]string{}, schema...), migrations...) {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("create schema: %w", err)

@@ -545,6 +545,12 @@ func TestSystemTwin(t *testing.T) {
 		if userKey != "zebra-key-1" {
 			t.Fatalf("user_key %q", userKey)
 		}
+		// A user_key product's application JSON has no application_id (porta's cinstance
+		// representer); the id backend knows it by is in the database.
+		if app.Application.AppID != "" {
+			t.Errorf("application_id rendered for a backend_version 1 product: %s", body)
+		}
+		app.Application.AppID = e.backendAppID(appID)
 		if got := e.backend.find("PUT", fmt.Sprintf("/internal/services/%d/applications/%s/key/zebra-key-1", sid, app.Application.AppID)); len(got) != 1 {
 			t.Fatalf("backend did not receive the user_key mapping: %+v", e.backend.find("PUT", "/internal/services"))
 		}
@@ -555,6 +561,7 @@ func TestSystemTwin(t *testing.T) {
 		if code != 200 || !strings.Contains(body, `"name":"Second"`) {
 			t.Errorf("applications/find: %d %s", code, body)
 		}
+		t.Run("application representations", func(t *testing.T) { testApplicationRepresentation(t, e, sid, planID, accountID, appID) })
 		if code, body := e.admin("GET", "/admin/api/accounts/find.json?username=zed", nil); code != 200 || !strings.Contains(body, org) {
 			t.Errorf("accounts/find: %d %s", code, body)
 		}
@@ -859,6 +866,7 @@ func TestSystemTwin(t *testing.T) {
 		code, body = e.admin("POST", fmt.Sprintf("/admin/api/accounts/%d/applications.json", accountID),
 			url.Values{"plan_id": {strconv.FormatInt(planID, 10)}, "name": {"Short-lived"}})
 		mustJSON(t, 201, code, body, &app)
+		app.Application.AppID = e.backendAppID(app.Application.ID)
 		if code, _ := e.admin("DELETE", fmt.Sprintf("/admin/api/accounts/%d/applications/%d.json", accountID, app.Application.ID), nil); code != 200 {
 			t.Fatalf("application delete: %d", code)
 		}
@@ -1008,6 +1016,17 @@ func TestSystemTwin(t *testing.T) {
 			t.Errorf("/status with mysql down: %d %s", code, body)
 		}
 	})
+}
+
+// backendAppID is the application_id porta generated for an application: the id backend knows
+// it by, which the API does not render for backend_version 1 products.
+func (e *testEnv) backendAppID(cid int64) string {
+	e.t.Helper()
+	var id string
+	if err := e.sqlDB().QueryRowContext(context.Background(), `SELECT application_id FROM cinstances WHERE id=?`, cid).Scan(&id); err != nil {
+		e.t.Fatalf("application_id of cinstance %d: %v", cid, err)
+	}
+	return id
 }
 
 // sqlDB is a direct connection to system-mysql for checks the API does not expose.
