@@ -183,6 +183,7 @@ func newProduct(t *testing.T) *product {
 		t.Fatalf("want one application for product %s, got %v", n, apps)
 	}
 	p.userKey = fmt.Sprint(field(list[0].(map[string]any), "application", "user_key"))
+	sandboxServiceToken(t, p.id) // the token comes from a Sidekiq job; deploy once it is there
 	proxy := mustAdmin(t, "POST", "/admin/api/services/"+p.id+"/proxy/deploy.json", nil, 201)
 	p.stagingHost = hostOf(t, fmt.Sprint(field(proxy, "proxy", "sandbox_endpoint")))
 	p.prodHost = hostOf(t, fmt.Sprint(field(proxy, "proxy", "endpoint")))

@@ -3,10 +3,13 @@ package system
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Products (services), their metrics and methods, mapping rules, application plans and limits,
@@ -98,11 +101,19 @@ func (a *app) defaultEndpoint(sysName, env string) string {
 	return "https://" + strings.ReplaceAll(host, "_", "-") + ":443"
 }
 
-// createService is ServiceCreator: the service, its proxy, service token, the default hits
-// metric and the default "GET /" mapping rule in one transaction; after commit the service
-// and its token are synced to backend (§4.2 sync table), then the index, metric-sync and zync
-// jobs are enqueued (§4.2 async table). A failed enqueue answers 500 with the service created
-// (§4.3 path A).
+// createService is ServiceCreator: the service, its proxy, the default hits metric and the
+// default "GET /" mapping rule in one transaction. The service token is not part of it: porta
+// publishes Services::ServiceCreatedEvent after commit (with a token value generated then) and
+// CreateServiceTokenWorker creates the token and saves it to backend later
+// (porta@3scale-2.16.4-GA:app/models/service.rb after_commit
+// :create_and_publish_service_created_event; app/events/services/service_created_event.rb
+// after_commit → CreateServiceTokenWorker.enqueue; app/workers/create_service_token_worker.rb,
+// a Sidekiq job on queue default). A proxy config deployed before that job ran has
+// backend_authentication_value null (Service#service_token is service_tokens.first). After
+// commit, in Rails 7.0's reverse order of declaration, the event's job is enqueued, then the
+// service is saved to backend (Backend::ModelExtensions::Service#update_backend_service); the
+// index, metric-sync and zync jobs follow (§4.2 async table). Any failure there answers 500
+// with the service created (§4.3 path A).
 func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	if err := denyMaster(rc); err != nil {
 		return err
@@ -131,7 +142,6 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	}
 	ctx := r.Context()
 	var sid, proxyID, hitsID int64
-	var token string
 	var jobs []job
 	err := a.inTx(ctx, func(tx *sql.Tx) error {
 		t := now()
@@ -148,10 +158,6 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 			VALUES (?,?,?,?,?,?,?)`, sid, a.cfg.DefaultAPIBackend, a.defaultEndpoint(sys, "production"), a.defaultEndpoint(sys, "staging"),
 			`[{"name":"apicast","version":"builtin","configuration":{},"enabled":true}]`, t, t))
 		if err != nil {
-			return err
-		}
-		token = randomHex(32)
-		if _, err = tx.ExecContext(ctx, `INSERT INTO service_tokens (service_id, value) VALUES (?,?)`, sid, token); err != nil {
 			return err
 		}
 		hitsID, err = lastID(tx.ExecContext(ctx, `INSERT INTO metrics (owner_type, owner_id, system_name, friendly_name, unit, description, created_at, updated_at)
@@ -179,10 +185,14 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if err != nil {
 		return err
 	}
-	if err := a.backend.saveService(ctx, sid, rc.tenant.APIKey, bv, "active"); err != nil {
+	tokenJob, err := a.publishServiceCreated(ctx, a.db, sid, rc.tenant.ID)
+	if err != nil {
 		return err
 	}
-	if err := a.backend.saveServiceToken(ctx, token, sid); err != nil {
+	if err := a.enqueue(ctx, tokenJob); err != nil {
+		return err
+	}
+	if err := a.backend.saveService(ctx, sid, rc.tenant.APIKey, bv, "active"); err != nil {
 		return err
 	}
 	if err := a.enqueue(ctx, jobs...); err != nil {
@@ -282,6 +292,19 @@ func (a *app) deleteService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		return err
 	}
 	return deleted(w)
+}
+
+// publishServiceCreated records Services::ServiceCreatedEvent, whose token_value is generated
+// when the event is created (SecureRandom.hex(32)), and returns its CreateServiceTokenWorker
+// job (perform_async(event_id), queue default).
+func (a *app) publishServiceCreated(ctx context.Context, q querier, sid, tenantID int64) (job, error) {
+	eventID := uuid.NewString()
+	data, _ := json.Marshal(map[string]any{"service_id": sid, "provider_id": tenantID, "token_value": randomHex(32)})
+	if _, err := q.ExecContext(ctx, `INSERT INTO event_store_events (event_id, event_type, provider_id, data, created_at) VALUES (?,?,?,?,?)`,
+		eventID, "Services::ServiceCreatedEvent", tenantID, string(data), now()); err != nil {
+		return job{}, err
+	}
+	return job{false, "default", ClassCreateServiceToken, []any{eventID}}, nil
 }
 
 // --- metrics and methods ---

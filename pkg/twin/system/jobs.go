@@ -25,6 +25,7 @@ const (
 	ClassBackendDeleteService     = "BackendDeleteServiceWorker"     // default
 	ClassBackendDeleteApplication = "BackendDeleteApplicationWorker" // low
 	ClassEventsFetch              = "EventsFetchWorker"              // events
+	ClassCreateServiceToken       = "CreateServiceTokenWorker"       // default
 )
 
 // job is one enqueue porta makes after a commit.

@@ -97,6 +97,7 @@ func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 			ClassDeleteObjectHierarchy:        w.deleteObjectHierarchy,
 			ClassMailDelivery:                 w.mailDelivery,
 			ClassEventsFetch:                  w.eventsFetch,
+			ClassCreateServiceToken:           w.createServiceToken,
 		},
 		RetryIn: map[string]sidekiq.RetryIn{
 			// ZyncWorker's own sidekiq_retry_in (§5.1); the rest keep Sidekiq's default
@@ -111,6 +112,7 @@ func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 			ClassDeleteObjectHierarchy:        scale(sidekiq.DefaultRetryIn),
 			ClassMailDelivery:                 scale(sidekiq.DefaultRetryIn),
 			ClassEventsFetch:                  scale(sidekiq.DefaultRetryIn),
+			ClassCreateServiceToken:           scale(sidekiq.DefaultRetryIn),
 		},
 	})
 }
@@ -452,6 +454,52 @@ func (w *worker) backendDeleteApplication(ctx context.Context, j sidekiq.Job) er
 		}
 	}
 	return w.backend.deleteApplication(ctx, sid, ev.ApplicationID)
+}
+
+// createServiceToken is CreateServiceTokenWorker(event_id): the product's first token, or a new
+// one with the event's token_value (service_tokens.first_or_create!), then
+// ServiceTokenService.update_backend (Core::ServiceToken.save!). A product deleted meanwhile is
+// logged and skipped (porta@3scale-2.16.4-GA:app/workers/create_service_token_worker.rb rescue
+// RecordNotFound); a backend failure raises, so Sidekiq retries the job.
+func (w *worker) createServiceToken(ctx context.Context, j sidekiq.Job) error {
+	eventID, err := argString(j, 0)
+	if err != nil {
+		return err
+	}
+	var raw string
+	err = w.db.QueryRowContext(ctx, `SELECT data FROM event_store_events WHERE event_id=?`, eventID).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		w.log.Warn("CreateServiceTokenWorker: event not found", "event_id", eventID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var ev struct {
+		ServiceID  int64  `json:"service_id"`
+		TokenValue string `json:"token_value"`
+	}
+	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+		return err
+	}
+	var exists int
+	if err := w.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM services WHERE id=?`, ev.ServiceID).Scan(&exists); err != nil {
+		return err
+	}
+	if exists == 0 {
+		w.log.Info("CreateServiceTokenWorker: Couldn't find Service", "service_id", ev.ServiceID)
+		return nil
+	}
+	var token string
+	err = w.db.QueryRowContext(ctx, `SELECT value FROM service_tokens WHERE service_id=? ORDER BY id LIMIT 1`, ev.ServiceID).Scan(&token)
+	if errors.Is(err, sql.ErrNoRows) {
+		token = ev.TokenValue
+		_, err = w.db.ExecContext(ctx, `INSERT INTO service_tokens (service_id, value) VALUES (?,?)`, ev.ServiceID, token)
+	}
+	if err != nil {
+		return err
+	}
+	return w.backend.saveServiceToken(ctx, token, ev.ServiceID)
 }
 
 // --- mail and events ---
