@@ -648,26 +648,99 @@ func (a *app) listKeys(w http.ResponseWriter, r *http.Request, rc *reqCtx) error
 	return ok(w, rc, keysJSON(c.keys))
 }
 
-// createKey adds an application key and saves it to backend inline (§4.2).
+// keysLimit is ApplicationKey::KEYS_LIMIT, or 1 for oauth products
+// (porta@3scale-2.16.4-GA:app/models/application_key.rb:4, app/models/cinstance.rb keys_limit).
+func keysLimit(backendVersion string) int {
+	if _, _, oauth := appVersion(backendVersion); oauth {
+		return 1
+	}
+	return 5
+}
+
+// keyErrors validates a new application key as ApplicationKey does, in its declaration order:
+// the value's format (printable ASCII, no spaces), length (5..255) and case-insensitive
+// uniqueness within the application, then keys_limit_reached on :base ("Limit reached": the
+// association holds the new key too, so the sixth key of a user_key or app_id product is
+// refused). Messages are Rails' defaults and porta's locale
+// (porta@3scale-2.16.4-GA:app/models/application_key.rb validates :value, :keys_limit_reached;
+// config/locales/en.yml activerecord.errors.models.application_key.attributes.base.limit_reached).
+func keyErrors(value string, existing []string, limit int) map[string][]string {
+	errs := map[string][]string{}
+	printable := value != ""
+	for _, r := range value {
+		if r < 0x21 || r > 0x7e {
+			printable = false
+		}
+	}
+	if !printable {
+		errs["value"] = append(errs["value"], "is invalid")
+	}
+	switch n := len(value); {
+	case n < 5:
+		errs["value"] = append(errs["value"], "is too short (minimum is 5 characters)")
+	case n > 255:
+		errs["value"] = append(errs["value"], "is too long (maximum is 255 characters)")
+	}
+	for _, k := range existing {
+		if strings.EqualFold(k, value) {
+			errs["value"] = append(errs["value"], "has already been taken")
+			break
+		}
+	}
+	if len(existing)+1 > limit {
+		errs["base"] = append(errs["base"], "Limit reached")
+	}
+	return errs
+}
+
+// createKey is POST …/applications/{id}/keys: application_keys.add(params[:key]), a generated
+// key (SecureRandom.hex(16)) when none is given. A key that fails validation answers 422
+// {"errors":{…}} (ThreeScale::Api::Responder#display_errors). A saved key is synced to backend
+// in its after_commit (ApplicationKey#update_backend_value, no rescue): with backend failing
+// the request answers 500 and the key stays saved (porta@3scale-2.16.4-GA:
+// app/controllers/admin/api/buyer_application_keys_controller.rb create;
+// app/lib/backend_client/toggle_backend.rb).
 func (a *app) createKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
 	c, err := a.accountApp(ctx, rc, r)
 	if err != nil {
 		return err
 	}
-	key := parseParams(r).get("key")
-	if key == "" {
-		return invalid("value", "can't be blank")
+	p := parseParams(r)
+	key := p.get("key")
+	if !p.has("key") {
+		key = randomHex(16)
 	}
 	var zj job
 	err = a.inTx(ctx, func(tx *sql.Tx) error {
+		// Lock the application so that concurrent creates see each other's keys.
+		var locked int64
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM cinstances WHERE id=? FOR UPDATE`, c.ID).Scan(&locked); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT value FROM application_keys WHERE application_id=? ORDER BY id`, c.ID)
+		if err != nil {
+			return err
+		}
+		existing := []string{}
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return err
+			}
+			existing = append(existing, v)
+		}
+		rows.Close()
+		if errs := keyErrors(key, existing, keysLimit(c.backendVersion)); len(errs) > 0 {
+			return &httpError{http.StatusUnprocessableEntity, map[string]any{"errors": errs}}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO application_keys (application_id, value, created_at) VALUES (?,?,?)`, c.ID, key, now()); err != nil {
 			if isDuplicate(err) {
 				return invalid("value", "has already been taken")
 			}
 			return err
 		}
-		var err error
 		zj, err = zyncEvent(ctx, tx, "Application", c.ID, rc.tenant.ID, "Applications::ApplicationUpdatedEvent", map[string]any{"service_id": c.ServiceID})
 		return err
 	})

@@ -67,6 +67,7 @@ type testEnv struct {
 	client                   *http.Client
 	db                       *sql.DB
 	zyncDown                 atomic.Bool // the zync stand-in answers 500 while set
+	backendDown              atomic.Bool // the backend stand-in answers 503 while set
 }
 
 func newEnv(t *testing.T) *testEnv {
@@ -88,6 +89,9 @@ func newEnv(t *testing.T) *testEnv {
 	e.backend = newRecorder(t, func(r *http.Request, _ []byte) (int, any) {
 		if u, p, ok := r.BasicAuth(); !ok || u != "3scale_api_user" || p != internalPwd {
 			return http.StatusUnauthorized, nil
+		}
+		if e.backendDown.Load() {
+			return http.StatusServiceUnavailable, map[string]any{"error": "stand-in down"}
 		}
 		switch {
 		case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/internal/events"):
@@ -566,6 +570,7 @@ func TestSystemTwin(t *testing.T) {
 			t.Errorf("applications/find: %d %s", code, body)
 		}
 		t.Run("application representations", func(t *testing.T) { testApplicationRepresentation(t, e, sid, planID, accountID, appID) })
+		t.Run("application key limit", func(t *testing.T) { testApplicationKeyLimit(t, e, sid, accountID, appID) })
 		if code, body := e.admin("GET", "/admin/api/accounts/find.json?username=zed", nil); code != 200 || !strings.Contains(body, org) {
 			t.Errorf("accounts/find: %d %s", code, body)
 		}
