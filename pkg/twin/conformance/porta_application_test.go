@@ -14,14 +14,15 @@ import (
 // portaApp is a user_key product (backend_version 1) with one application, made through the
 // Account Management API only.
 type portaApp struct {
-	sid, hitsID, accountID, appID string
-	app                           map[string]any // the application's JSON object
+	name, sid, hitsID, planID string
+	accountID, appID          string
+	app                       map[string]any // the application's JSON object
 }
 
 func newPortaApp(t *testing.T, prefix string) *portaApp {
 	t.Helper()
 	n := fmt.Sprintf("%s%d%d", prefix, time.Now().Unix()%100000, productSeq.Add(1))
-	p := &portaApp{}
+	p := &portaApp{name: n + " app"}
 	p.sid = idOf(mustAdmin(t, "POST", "/admin/api/services.json", url.Values{"name": {n}, "system_name": {n}, "backend_version": {"1"}}, 201), "service")
 	metrics := mustAdmin(t, "GET", "/admin/api/services/"+p.sid+"/metrics.json", nil, 200)
 	for _, m := range metrics["metrics"].([]any) {
@@ -32,7 +33,8 @@ func newPortaApp(t *testing.T, prefix string) *portaApp {
 	plan := mustAdmin(t, "POST", "/admin/api/services/"+p.sid+"/application_plans.json", url.Values{"name": {"basic"}, "state_event": {"publish"}}, 201)
 	acc := mustAdmin(t, "POST", "/admin/api/signup.json", url.Values{"org_name": {n}, "username": {n}, "email": {n + "@example.com"}, "password": {"secret-" + n}}, 201)
 	p.accountID = idOf(acc, "account")
-	app := mustAdmin(t, "POST", "/admin/api/accounts/"+p.accountID+"/applications.json", url.Values{"plan_id": {idOf(plan, "application_plan")}, "name": {n + " app"}}, 201)
+	p.planID = idOf(plan, "application_plan")
+	app := mustAdmin(t, "POST", "/admin/api/accounts/"+p.accountID+"/applications.json", url.Values{"plan_id": {p.planID}, "name": {p.name}}, 201)
 	p.appID = idOf(app, "application")
 	p.app = app["application"].(map[string]any)
 	return p

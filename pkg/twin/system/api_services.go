@@ -21,25 +21,24 @@ type serviceRow struct {
 	AccountID                                                        int64
 	Name, SystemName, Description, State, DeploymentOption, BVersion string
 	CreatedAt, UpdatedAt                                             time.Time
+	// NotificationSettings is the serialized notification_settings column: NULL for a new
+	// product, else the normalised settings (notification_settings.go).
+	NotificationSettings sql.NullString
+	// supportEmail is Service#support_email: the provider's, which is its first admin's e-mail.
+	supportEmail sql.NullString
 }
 
-const serviceCols = `id, account_id, name, system_name, COALESCE(description,''), state, deployment_option, backend_version, created_at, updated_at`
+const serviceCols = `id, account_id, name, system_name, COALESCE(description,''), state, deployment_option, backend_version, created_at, updated_at,
+	notification_settings, (SELECT u.email FROM users u WHERE u.account_id=services.account_id ORDER BY u.id LIMIT 1)`
 
 func scanService(row interface{ Scan(...any) error }) (*serviceRow, error) {
 	var s serviceRow
-	err := row.Scan(&s.ID, &s.AccountID, &s.Name, &s.SystemName, &s.Description, &s.State, &s.DeploymentOption, &s.BVersion, &s.CreatedAt, &s.UpdatedAt)
+	err := row.Scan(&s.ID, &s.AccountID, &s.Name, &s.SystemName, &s.Description, &s.State, &s.DeploymentOption, &s.BVersion, &s.CreatedAt, &s.UpdatedAt,
+		&s.NotificationSettings, &s.supportEmail)
 	return &s, err
 }
 
-func (s *serviceRow) json() map[string]any {
-	self := fmtID("/admin/api/services/", s.ID)
-	return map[string]any{"service": map[string]any{
-		"id": s.ID, "account_id": s.AccountID, "name": s.Name, "system_name": s.SystemName,
-		"description": s.Description, "state": s.State, "deployment_option": s.DeploymentOption,
-		"backend_version": s.BVersion, "created_at": ts(s.CreatedAt), "updated_at": ts(s.UpdatedAt),
-		"links": []any{link("self", self), link("metrics", self+"/metrics"), link("proxy", self+"/proxy")},
-	}}
-}
+func (s *serviceRow) json() map[string]any { return map[string]any{"service": s.fields()} }
 
 // service loads a live (not soft-deleted) service of the tenant; 404 otherwise.
 func (a *app) service(ctx context.Context, q querier, rc *reqCtx, sid int64) (*serviceRow, error) {
@@ -67,11 +66,19 @@ func (a *app) listServices(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	if err != nil {
 		return err
 	}
-	out, err := collectJSON(rows, scanService)
-	if err != nil {
+	defer rows.Close()
+	var out servicesDoc
+	for rows.Next() {
+		s, err := scanService(rows)
+		if err != nil {
+			return err
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
 		return err
 	}
-	return ok(w, rc, map[string]any{"services": out})
+	return ok(w, rc, out)
 }
 
 func (a *app) showService(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
@@ -86,7 +93,7 @@ func (a *app) showService(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	if err != nil {
 		return err
 	}
-	return ok(w, rc, s.json())
+	return ok(w, rc, serviceDoc{s})
 }
 
 // defaultEndpoint builds a new proxy's staging or production endpoint.
@@ -202,9 +209,12 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if err != nil {
 		return err
 	}
-	return created(w, rc, fmtID("/admin/api/services/", sid), s.json())
+	return created(w, rc, fmtID("/admin/api/services/", sid), serviceDoc{s})
 }
 
+// updateService is PUT /admin/api/services/{id}: service.update(service_params) with the
+// after-commit work porta does (porta@3scale-2.16.4-GA:app/controllers/admin/api/services_controller.rb
+// update; app/models/service.rb after_commit callbacks).
 func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	if err := denyMaster(rc); err != nil {
 		return err
@@ -237,10 +247,20 @@ func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	case "hide":
 		s.State = "hidden"
 	}
+	// notification_settings (notification_settings.go): saved as normalised; a change syncs
+	// backend's alert limits after commit, before the service itself is saved to backend.
+	settingsChanged := false
+	var settings notificationSettings
+	if ns, given := notificationSettingsParam(p); given {
+		settings = ns
+		enc := ns.encode()
+		settingsChanged = !s.NotificationSettings.Valid || s.NotificationSettings.String != enc
+		s.NotificationSettings = sql.NullString{String: enc, Valid: true}
+	}
 	var zs job
 	err = a.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE services SET name=?, description=?, deployment_option=?, backend_version=?, state=?, updated_at=? WHERE id=?`,
-			s.Name, s.Description, s.DeploymentOption, s.BVersion, s.State, now(), sid); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE services SET name=?, description=?, deployment_option=?, backend_version=?, state=?, notification_settings=?, updated_at=? WHERE id=?`,
+			s.Name, s.Description, s.DeploymentOption, s.BVersion, s.State, s.NotificationSettings, now(), sid); err != nil {
 			return err
 		}
 		zs, err = zyncEvent(ctx, tx, "Service", sid, rc.tenant.ID, "OIDC::ServiceChangedEvent", map[string]any{"service_id": sid})
@@ -248,6 +268,11 @@ func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	})
 	if err != nil {
 		return err
+	}
+	if settingsChanged {
+		if err := a.backend.syncAlertLimits(ctx, sid, settings); err != nil {
+			return err
+		}
 	}
 	if err := a.backend.saveService(ctx, sid, rc.tenant.APIKey, s.BVersion, "active"); err != nil {
 		return err
@@ -259,7 +284,7 @@ func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if err != nil {
 		return err
 	}
-	return ok(w, rc, s.json())
+	return ok(w, rc, serviceDoc{s})
 }
 
 // deleteService is mark_as_deleted!: the service is soft-deleted and 200 comes back at once;

@@ -26,6 +26,8 @@ const (
 	ClassBackendDeleteApplication = "BackendDeleteApplicationWorker" // low
 	ClassEventsFetch              = "EventsFetchWorker"              // events
 	ClassCreateServiceToken       = "CreateServiceTokenWorker"       // default
+	ClassPersistEvent             = "PersistEventWorker"             // default
+	ClassEventImport              = "EventImportWorker"              // default
 )
 
 // job is one enqueue porta makes after a commit.

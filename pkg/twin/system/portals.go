@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -166,6 +167,7 @@ func (a *app) adminPortal(mux *http.ServeMux) {
 		`SELECT id, name FROM backend_apis WHERE account_id=? AND state<>'deleted'`)))
 	mux.HandleFunc("GET /apiconfig/services/{id}/proxy_rules", a.portal(a.proxyRulesPage))
 	mux.HandleFunc("GET /apiconfig/alerts", a.portal(a.alertsPage))
+	mux.HandleFunc("GET /apiconfig/services/{id}/alerts", a.portal(a.alertsPage))
 }
 
 func writeHTML(w http.ResponseWriter, status int, title, body string) {
@@ -290,27 +292,115 @@ func (a *app) proxyRulesPage(w http.ResponseWriter, r *http.Request, tenant *acc
 	return rows.Err()
 }
 
-// alertsPage lists the alerts EventsFetchWorker imported from backend.
+// alertsPage is the admin portal's alerts list, /apiconfig/alerts (all products) or
+// /apiconfig/services/{id}/alerts (one product), as porta 3scale-2.16.4-GA renders it
+// (porta@3scale-2.16.4-GA:app/controllers/api/alerts_controller.rb index,
+// app/presenters/api/alerts_index_presenter.rb, app/views/api/alerts/index.html.slim): the
+// provider's own Alert rows (current_account.buyer_alerts, not deleted), newest timestamp
+// first, 20 per page (?page=), each a row <tr class="<state>" id="alert_<id>" role="row"> with
+// the cells Account (the buyer's org_name, linked), Application (its name, linked), Message,
+// Level (colorize_utilization: <span class="above-90">&ge;&nbsp;90&nbsp;%</span>) and
+// Time (UTC) ("%d %b %Y %H:%M:%S %Z"). Slim sorts attributes alphabetically. With no alert at
+// all the page is the "All clear" empty state and has no table.
 func (a *app) alertsPage(w http.ResponseWriter, r *http.Request, tenant *account) error {
-	rows, err := a.db.QueryContext(r.Context(), `SELECT id, level, message FROM alerts WHERE account_id=? ORDER BY id DESC LIMIT 200`, tenant.ID)
+	ctx := r.Context()
+	q := `SELECT al.id, al.state, al.level, al.message, al.timestamp, c.id, c.name, b.id, b.org_name
+		FROM alerts al JOIN cinstances c ON c.id=al.cinstance_id JOIN accounts b ON b.id=c.user_account_id
+		WHERE al.account_id=? AND c.user_account_id<>? AND al.state<>'deleted'`
+	args := []any{tenant.ID, tenant.ID}
+	title := "Alerts for all services"
+	if r.PathValue("id") != "" {
+		sid, err := pathID(r, "id")
+		if err != nil {
+			return err
+		}
+		var n int
+		if err := a.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM services WHERE id=? AND account_id=? AND state<>'deleted'`, sid, tenant.ID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			writeHTML(w, http.StatusNotFound, "Not found", "")
+			return nil
+		}
+		q += ` AND al.service_id=?`
+		args = append(args, sid)
+		title = "Alerts"
+	}
+	pg := int(parseParams(r).int64("page"))
+	if pg < 1 {
+		pg = 1
+	}
+	rows, err := a.db.QueryContext(ctx, q+` ORDER BY al.timestamp DESC, al.id DESC LIMIT 20 OFFSET ?`, append(args, (pg-1)*20)...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	var b strings.Builder
-	b.WriteString(`<table id="alerts">`)
+	n := 0
 	for rows.Next() {
-		var aid int64
+		var id, cid, bid int64
 		var level int
-		var msg string
-		if err := rows.Scan(&aid, &level, &msg); err != nil {
+		var state, msg, stamp, appName, org string
+		if err := rows.Scan(&id, &state, &level, &msg, &stamp, &cid, &appName, &bid, &org); err != nil {
 			return err
 		}
-		fmt.Fprintf(&b, `<tr id="alert_%d" role="row"><td data-label="Level">%d%%</td><td data-label="Message">%s</td></tr>`, aid, level, html.EscapeString(msg))
+		if n == 0 {
+			b.WriteString(`<table aria-label="Alerts table" class="pf-c-table pf-m-grid-lg" role="grid"><thead><tr role="row">` +
+				`<th role="columnheader" scope="col">Account</th><th role="columnheader" scope="col">Application</th>` +
+				`<th role="columnheader" scope="col">Message</th><th role="columnheader" scope="col">Level</th>` +
+				`<th role="columnheader" scope="col">Time (UTC)</th><td></td></tr></thead><tbody role="rowgroup">`)
+		}
+		n++
+		fmt.Fprintf(&b, `<tr class="%s" id="alert_%d" role="row">`, html.EscapeString(state), id)
+		fmt.Fprintf(&b, `<td data-label="Account" role="cell"><a href="/buyers/accounts/%d">%s</a></td>`, bid, html.EscapeString(org))
+		fmt.Fprintf(&b, `<td data-label="Application" role="cell"><a href="/p/admin/applications/%d">%s</a></td>`, cid, html.EscapeString(appName))
+		fmt.Fprintf(&b, `<td data-label="Message" role="cell">%s</td>`, html.EscapeString(msg))
+		fmt.Fprintf(&b, `<td class="utilization" data-label="Level" role="cell"><span class="above-%s">&ge;&nbsp;%d&nbsp;%%</span></td>`, utilizationRange(level), level)
+		fmt.Fprintf(&b, `<td data-label="Time (UTC)" role="cell">%s</td>`, html.EscapeString(alertTime(stamp)))
+		b.WriteString(`<td class="pf-c-table__action" role="cell"></td></tr>`)
 	}
-	b.WriteString(`</table>`)
-	writeHTML(w, http.StatusOK, "Alerts", b.String())
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if n > 0 {
+		b.WriteString(`</tbody></table>`)
+	} else {
+		var total int
+		if err := a.db.QueryRowContext(ctx, strings.Replace(q, `SELECT al.id, al.state, al.level, al.message, al.timestamp, c.id, c.name, b.id, b.org_name`, `SELECT COUNT(*)`, 1), args...).Scan(&total); err != nil {
+			return err
+		}
+		if total == 0 {
+			b.WriteString(`<div class="pf-c-empty-state"><h4>All clear</h4><p>There are no recent alerts or violations.</p></div>`)
+		} else {
+			b.WriteString(`<h4>No results</h4>`)
+		}
+	}
+	writeHTML(w, http.StatusOK, title, b.String())
+	return nil
+}
+
+// utilizationRange is AlertsHelper#utilization_range: the highest ALERT_LEVELS entry at or below
+// the value, nothing below the first.
+func utilizationRange(v int) string {
+	r := ""
+	for _, l := range alertLevels {
+		if v < l {
+			break
+		}
+		r = strconv.Itoa(l)
+	}
+	return r
+}
+
+// alertTime renders an alert's timestamp as porta's default time format, "%d %b %Y %H:%M:%S %Z"
+// (porta@3scale-2.16.4-GA:config/locales/en.yml time.formats.default), in UTC.
+func alertTime(raw string) string {
+	for _, layout := range []string{"2006-01-02 15:04:05 MST", "2006-01-02 15:04:05 -0700", time.RFC3339, "2006-01-02T15:04:05Z07:00"} {
+		if t, err := time.Parse(layout, raw); err == nil {
+			return t.UTC().Format("02 Jan 2006 15:04:05 UTC")
+		}
+	}
+	return raw
 }
 
 // --- developer portal ---

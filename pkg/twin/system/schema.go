@@ -74,6 +74,7 @@ var schema = []string{
 		state VARCHAR(32) NOT NULL DEFAULT 'incomplete',
 		deployment_option VARCHAR(32) NOT NULL DEFAULT 'hosted',
 		backend_version VARCHAR(8) NOT NULL DEFAULT '1',
+		notification_settings TEXT NULL,
 		created_at DATETIME(6) NOT NULL,
 		updated_at DATETIME(6) NOT NULL,
 		UNIQUE KEY idx_system_name (account_id, system_name)
@@ -235,18 +236,23 @@ var schema = []string{
 		delivered_at DATETIME(6) NOT NULL,
 		UNIQUE KEY idx_job (job_id)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	// alerts are porta's Alert rows: one per account an imported alert event is kept for (the
+	// provider for web_provider levels, the buyer for web_buyer), unique per account and
+	// backend alert id (porta@3scale-2.16.4-GA:app/models/alert.rb).
 	`CREATE TABLE IF NOT EXISTS alerts (
 		id BIGINT AUTO_INCREMENT PRIMARY KEY,
-		backend_event_id BIGINT NOT NULL,
+		alert_id BIGINT NULL,
+		backend_event_id BIGINT NULL,
 		account_id BIGINT NULL,
 		cinstance_id BIGINT NULL,
 		service_id BIGINT NULL,
 		level INT NOT NULL,
+		utilization DECIMAL(12,4) NULL,
 		message VARCHAR(1024) NOT NULL,
 		state VARCHAR(32) NOT NULL DEFAULT 'unread',
 		timestamp VARCHAR(64) NOT NULL,
 		created_at DATETIME(6) NOT NULL,
-		UNIQUE KEY idx_event (backend_event_id)
+		UNIQUE KEY idx_alert (account_id, alert_id)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
 	`CREATE TABLE IF NOT EXISTS backend_events (
 		id BIGINT AUTO_INCREMENT PRIMARY KEY,
@@ -262,6 +268,12 @@ var schema = []string{
 // IF NOT EXISTS forms make each one idempotent).
 var migrations = []string{
 	`ALTER TABLE cinstances ADD COLUMN IF NOT EXISTS provider_public_key VARCHAR(255) NULL`,
+	`ALTER TABLE services ADD COLUMN IF NOT EXISTS notification_settings TEXT NULL`,
+	`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS alert_id BIGINT NULL`,
+	`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS utilization DECIMAL(12,4) NULL`,
+	`ALTER TABLE alerts MODIFY backend_event_id BIGINT NULL`,
+	`ALTER TABLE alerts DROP INDEX IF EXISTS idx_event`,
+	`CREATE UNIQUE INDEX IF NOT EXISTS idx_alert ON alerts (account_id, alert_id)`,
 }
 
 // openDB connects to system-mysql, creating the database and the schema when missing.

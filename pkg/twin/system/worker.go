@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -98,6 +99,8 @@ func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 			ClassMailDelivery:                 w.mailDelivery,
 			ClassEventsFetch:                  w.eventsFetch,
 			ClassCreateServiceToken:           w.createServiceToken,
+			ClassPersistEvent:                 w.persistEvent,
+			ClassEventImport:                  w.eventImport,
 		},
 		RetryIn: map[string]sidekiq.RetryIn{
 			// ZyncWorker's own sidekiq_retry_in (§5.1); the rest keep Sidekiq's default
@@ -113,6 +116,8 @@ func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 			ClassMailDelivery:                 scale(sidekiq.DefaultRetryIn),
 			ClassEventsFetch:                  scale(sidekiq.DefaultRetryIn),
 			ClassCreateServiceToken:           scale(sidekiq.DefaultRetryIn),
+			ClassPersistEvent:                 scale(sidekiq.DefaultRetryIn),
+			ClassEventImport:                  scale(sidekiq.DefaultRetryIn),
 		},
 	})
 }
@@ -521,8 +526,11 @@ func (w *worker) mailDelivery(ctx context.Context, j sidekiq.Job) error {
 	return err
 }
 
-// eventsFetch is EventsFetchWorker: load backend's events, store alerts (and the rest as
-// backend_events), then acknowledge them with delete_upto (apicast-apisonator.md §6).
+// eventsFetch is EventsFetchWorker (queue events), Events.fetch_backend_events!: every event
+// backend holds becomes a PersistEventWorker job (queue default), then backend's events are
+// deleted up to the last one (porta@3scale-2.16.4-GA:app/workers/events_fetch_worker.rb,
+// app/lib/events.rb). A failed enqueue fails the job before the delete, so the events are
+// fetched again on its retry.
 func (w *worker) eventsFetch(ctx context.Context, _ sidekiq.Job) error {
 	evs, err := w.backend.events(ctx)
 	if err != nil {
@@ -531,38 +539,146 @@ func (w *worker) eventsFetch(ctx context.Context, _ sidekiq.Job) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	var maxID int64
 	for _, ev := range evs {
-		maxID = max(maxID, ev.ID)
-		if _, err := w.db.ExecContext(ctx, `INSERT IGNORE INTO backend_events (backend_event_id, event_type, data, created_at) VALUES (?,?,?,?)`,
-			ev.ID, ev.Type, string(ev.Object), now()); err != nil {
-			return err
-		}
-		if ev.Type != "alert" {
-			continue
-		}
-		var al struct {
-			Utilization   json.Number `json:"utilization"`
-			ApplicationID string      `json:"application_id"`
-			ServiceID     json.Number `json:"service_id"`
-			Timestamp     string      `json:"timestamp"`
-			Limit         string      `json:"limit"`
-		}
-		if err := json.Unmarshal(ev.Object, &al); err != nil {
-			w.log.Warn("unreadable alert event", "id", ev.ID, "err", err)
-			continue
-		}
-		sid, _ := al.ServiceID.Int64()
-		level, _ := al.Utilization.Int64()
-		var cid, tenant sql.NullInt64
-		_ = w.db.QueryRowContext(ctx, `SELECT c.id, s.account_id FROM cinstances c JOIN services s ON s.id=c.service_id WHERE c.service_id=? AND c.application_id=?`,
-			sid, al.ApplicationID).Scan(&cid, &tenant)
-		if _, err := w.db.ExecContext(ctx, `INSERT IGNORE INTO alerts (backend_event_id, account_id, cinstance_id, service_id, level, message, timestamp, created_at)
-			VALUES (?,?,?,?,?,?,?,?)`, ev.ID, tenant, cid, sid, level, al.Limit, al.Timestamp, now()); err != nil {
+		attrs := map[string]any{"id": ev.ID, "type": ev.Type, "timestamp": ev.Timestamp, "object": ev.Object}
+		if _, err := sidekiq.Enqueue(ctx, w.rdb, "default", ClassPersistEvent, attrs); err != nil {
 			return err
 		}
 	}
-	return w.backend.deleteEventsUpTo(ctx, maxID)
+	return w.backend.deleteEventsUpTo(ctx, evs[len(evs)-1].ID)
+}
+
+// eventAttrs is one backend event as the event jobs carry it (event.attributes.as_json).
+type eventAttrs struct {
+	ID        int64           `json:"id"`
+	Type      string          `json:"type"`
+	Timestamp string          `json:"timestamp"`
+	Object    json.RawMessage `json:"object"`
+}
+
+func argEvent(j sidekiq.Job) (eventAttrs, json.RawMessage, error) {
+	var ev eventAttrs
+	if len(j.Args) == 0 {
+		return ev, nil, fmt.Errorf("%s: missing event", j.Name())
+	}
+	err := json.Unmarshal(j.Args[0], &ev)
+	return ev, j.Args[0], err
+}
+
+// persistEvent is PersistEventWorker: the event is saved as a BackendEvent with backend's id,
+// then EventImportWorker is enqueued; an event saved before (RecordNotUnique) is logged and
+// dropped (porta@3scale-2.16.4-GA:app/workers/persist_event_worker.rb).
+func (w *worker) persistEvent(ctx context.Context, j sidekiq.Job) error {
+	ev, raw, err := argEvent(j)
+	if err != nil {
+		return err
+	}
+	_, err = w.db.ExecContext(ctx, `INSERT INTO backend_events (backend_event_id, event_type, data, created_at) VALUES (?,?,?,?)`,
+		ev.ID, ev.Type, string(raw), now())
+	if isDuplicate(err) {
+		w.log.Warn("PersistEventWorker: duplicated event", "id", ev.ID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = sidekiq.Enqueue(ctx, w.rdb, "default", ClassEventImport, json.RawMessage(raw))
+	return err
+}
+
+// eventImport is EventImportWorker, Events::Importer.import_event!: alerts go to the
+// AlertImporter; first_traffic events are not modelled. Every error is reported and
+// swallowed, never retried (import_event! rescues RecordNotFound and StandardError), so an
+// event whose import fails is lost (porta@3scale-2.16.4-GA:app/workers/event_import_worker.rb,
+// app/lib/events/importer.rb).
+func (w *worker) eventImport(ctx context.Context, j sidekiq.Job) error {
+	ev, _, err := argEvent(j)
+	if err != nil {
+		w.log.Error("EventImportWorker: unreadable event", "err", err)
+		return nil
+	}
+	switch ev.Type {
+	case "alert":
+		if err := w.importAlert(ctx, ev); err != nil {
+			w.log.Error("EventImportWorker: error when importing event", "id", ev.ID, "err", err)
+		}
+	case "first_traffic", "first_daily_traffic":
+	default:
+		w.log.Error("EventImportWorker: unknown event importer", "type", ev.Type)
+	}
+	return nil
+}
+
+// alertLevels is Alert::ALERT_LEVELS, the levels an Alert validates.
+var alertLevels = []int{50, 80, 90, 100, 120, 150, 200, 300}
+
+// importAlert is Events::Importers::AlertImporter#save!: the application is looked up by its
+// backend id within the event's service (nothing happens without one); an Alert is saved for
+// the provider only when the level is in the product's notification_settings[web_provider],
+// and for the buyer only when it is in web_buyer. A new product has no settings, so its alerts
+// are imported and dropped. An Alert is invalid (and the save raises, ending the import)
+// unless its level is one of ALERT_LEVELS and its alert_id is new for the account
+// (porta@3scale-2.16.4-GA:app/lib/events/importers/alert_importer.rb, app/models/alert.rb).
+// The e-mail levels (email_provider, email_buyer) are not modelled.
+func (w *worker) importAlert(ctx context.Context, ev eventAttrs) error {
+	var obj struct {
+		ID             json.Number `json:"id"`
+		Utilization    json.Number `json:"utilization"`
+		MaxUtilization json.Number `json:"max_utilization"`
+		ApplicationID  string      `json:"application_id"`
+		ServiceID      json.Number `json:"service_id"`
+		Timestamp      string      `json:"timestamp"`
+		Limit          string      `json:"limit"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(ev.Object))
+	dec.UseNumber()
+	if err := dec.Decode(&obj); err != nil {
+		return err
+	}
+	sid, _ := strconv.ParseInt(string(obj.ServiceID), 10, 64)
+	var provider int64
+	var rawSettings sql.NullString
+	err := w.db.QueryRowContext(ctx, `SELECT account_id, notification_settings FROM services WHERE id=?`, sid).Scan(&provider, &rawSettings)
+	if err != nil {
+		return fmt.Errorf("service %d: %w", sid, err) // RecordNotFound: reported, ignored
+	}
+	var cid, buyer int64
+	err = w.db.QueryRowContext(ctx, `SELECT id, user_account_id FROM cinstances WHERE service_id=? AND application_id=?`, sid, obj.ApplicationID).Scan(&cid, &buyer)
+	if errors.Is(err, sql.ErrNoRows) {
+		w.log.Warn("AlertImporter: missing cinstance", "application_id", obj.ApplicationID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	settings := notificationSettings{}
+	if rawSettings.Valid {
+		settings = decodeNotificationSettings(rawSettings.String)
+	}
+	level64, _ := obj.Utilization.Int64()
+	level := int(level64)
+	alertID, _ := obj.ID.Int64()
+	utilization, _ := obj.MaxUtilization.Float64()
+	for _, target := range []struct {
+		key     string
+		account int64
+	}{{"web_provider", provider}, {"web_buyer", buyer}} {
+		if !settings.includes(target.key, level) {
+			continue
+		}
+		if !slices.Contains(alertLevels, level) {
+			return fmt.Errorf("alert %d: level %d is not included in the list", alertID, level)
+		}
+		_, err := w.db.ExecContext(ctx, `INSERT INTO alerts (alert_id, backend_event_id, account_id, cinstance_id, service_id, level, utilization, message, timestamp, created_at)
+			VALUES (?,?,?,?,?,?,?,?,?,?)`, alertID, ev.ID, target.account, cid, sid, level, utilization, obj.Limit, obj.Timestamp, now())
+		if isDuplicate(err) {
+			return fmt.Errorf("alert %d for account %d: alert_id has already been taken", alertID, target.account)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // --- zync (§5.1) ---
