@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // eventually polls cond until it holds, failing the test with the last state seen.
@@ -189,4 +192,25 @@ func sandboxServiceToken(t *testing.T, sid string) string {
 		return false, "backend_authentication_value null"
 	})
 	return token
+}
+
+// systemDB opens system-mysql with the URL of the system-database Secret (porta's
+// DATABASE_URL, mysql2://user:pass@host:port/db), for checks the API does not expose.
+func systemDB(t *testing.T) *sql.DB {
+	t.Helper()
+	u, err := url.Parse(secret(t, "system-database", "URL"))
+	if err != nil {
+		t.Fatalf("system-database URL: %v", err)
+	}
+	pass, _ := u.User.Password()
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = u.User.Username(), pass, "tcp", u.Host
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
+	cfg.ParseTime, cfg.Timeout = true, 3*time.Second
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

@@ -412,7 +412,9 @@ func deleteAppTx(ctx context.Context, tx *sql.Tx, tenantID, cid int64) ([]job, e
 	if err != nil {
 		return nil, err
 	}
-	return []job{{false, "low", ClassBackendDeleteApplication, []any{eventID}}, zj}, nil
+	// BackendDeleteApplicationWorker is an ActiveJob on queue low
+	// (porta@3scale-2.16.4-GA:app/workers/backend_delete_application_worker.rb).
+	return []job{{true, "low", ClassBackendDeleteApplication, []any{eventID}}, zj}, nil
 }
 
 // --- applications ---

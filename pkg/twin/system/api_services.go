@@ -1,9 +1,11 @@
 package system
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"net/http"
 	"strings"
@@ -287,9 +289,28 @@ func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	return ok(w, rc, serviceDoc{s})
 }
 
-// deleteService is mark_as_deleted!: the service is soft-deleted and 200 comes back at once;
-// DeleteObjectHierarchyWorker (queue deletion) removes the rest and then enqueues
-// BackendDeleteServiceWorker (queue default) (§2 "Delete service", §4.2).
+// deleteService is DELETE /admin/api/services/{id} (porta@3scale-2.16.4-GA:
+// app/controllers/admin/api/services_controller.rb destroy): `authorize!(:destroy, service) if
+// current_user`, then service.mark_as_deleted!.
+//
+// The default product (account.default_service_id, never set for a new tenant) and the last
+// accessible one cannot be deleted (Service#default_or_last?). With an access token there is a
+// current_user, and the ability refuses it first (config/abilities/provider_admin.rb
+// `can :destroy, Service` unless default_or_last?): CanCan::AccessDenied, answered by
+// ErrorHandling#handle_access_denied with 403, {"status":"Forbidden"} in JSON and an empty body
+// in XML. With a provider_key there is none, and mark_as_deleted! raises
+// StateMachines::InvalidTransition, which Admin::Api::BaseController answers with 422 and
+// StateMachine::InvalidTransitionRepresenter ({"error":{"from","event","error","object"}},
+// ThreeScale::Api::ErrorResponder).
+//
+// Otherwise the state becomes deleted and 200 comes back with an empty body; the product is
+// gone from every accessible_services lookup (lists, GET → 404). After commit:
+// ServiceScheduledForDeletionEvent's subscriber enqueues DeleteObjectHierarchyWorker (ActiveJob,
+// queue deletion) that removes the product's data and, when the Service row is destroyed,
+// ServiceDeletedEvent enqueues BackendDeleteServiceWorker (app/subscribers/service_deletion_subscriber.rb,
+// service_deleted_subscriber.rb); the index and zync jobs of the save; and
+// update_backend_service, which runs on every commit of a service that is not destroyed, so a
+// failing backend answers 500 with the product already marked deleted.
 func (a *app) deleteService(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	if err := denyMaster(rc); err != nil {
 		return err
@@ -299,24 +320,82 @@ func (a *app) deleteService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		return err
 	}
 	ctx := r.Context()
-	if _, err := a.service(ctx, a.db, rc, sid); err != nil {
+	s, err := a.service(ctx, a.db, rc, sid)
+	if err != nil {
 		return err
 	}
-	var n int
-	if err := a.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM services WHERE account_id=? AND state<>'deleted'`, rc.tenant.ID).Scan(&n); err != nil {
+	var others int
+	var defaultID sql.NullInt64
+	if err := a.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM services WHERE account_id=? AND state<>'deleted' AND id<>?),
+		(SELECT default_service_id FROM accounts WHERE id=?)`, rc.tenant.ID, sid, rc.tenant.ID).Scan(&others, &defaultID); err != nil {
 		return err
 	}
-	if n <= 1 {
-		// porta refuses to delete the last product: a failed DELETE is 403 (§1.5).
-		return &httpError{http.StatusForbidden, map[string]any{"errors": map[string][]string{"base": {"This service cannot be removed"}}}}
+	if others == 0 || defaultID.Valid && defaultID.Int64 == sid {
+		if rc.cred.UserID != 0 {
+			if rc.format == "xml" {
+				return &httpError{http.StatusForbidden, nil}
+			}
+			return &httpError{http.StatusForbidden, map[string]string{"status": "Forbidden"}}
+		}
+		return &httpError{http.StatusUnprocessableEntity, invalidTransitionDoc{from: s.State, event: "mark_as_deleted", object: s}}
 	}
-	if _, err := a.db.ExecContext(ctx, `UPDATE services SET state='deleted', updated_at=? WHERE id=?`, now(), sid); err != nil {
+	var zjobs []job
+	err = a.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE services SET state='deleted', updated_at=? WHERE id=?`, now(), sid); err != nil {
+			return err
+		}
+		var proxyID int64
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM proxies WHERE service_id=?`, sid).Scan(&proxyID); err != nil {
+			return err
+		}
+		zs, err := zyncEvent(ctx, tx, "Service", sid, rc.tenant.ID, "OIDC::ServiceChangedEvent", map[string]any{"service_id": sid})
+		if err != nil {
+			return err
+		}
+		zp, err := zyncEvent(ctx, tx, "Proxy", proxyID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": sid})
+		zjobs = []job{zs, zp}
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	if err := a.enqueue(ctx, job{true, "deletion", ClassDeleteObjectHierarchy, []any{modelArg("Service"), sid}}, indexJob("Service", sid)); err != nil {
+	if err := a.enqueue(ctx, append([]job{deleteHierarchyJob("Service", sid), indexJob("Service", sid)}, zjobs...)...); err != nil {
+		return err
+	}
+	if err := a.backend.saveService(ctx, sid, rc.tenant.APIKey, s.BVersion, "active"); err != nil {
 		return err
 	}
 	return deleted(w)
+}
+
+// invalidTransitionDoc is StateMachine::InvalidTransitionRepresenter for a product: JSON
+// {"error":{"from","event","error","object":{"service":{…}}}}, XML <error> with the product as
+// <service>. The message is state_machines-activemodel's full message for the state attribute,
+// porta's locale 'cannot transition via "%{event}"' with the event's humanized name
+// (porta@3scale-2.16.4-GA:app/representers/state_machine/invalid_transition_representer.rb,
+// config/locales/en.yml invalid_transition; the same shape porta's own tests assert for users:
+// test/integration/user-management-api/buyers_users_test.rb).
+type invalidTransitionDoc struct {
+	from, event string
+	object      *serviceRow
+}
+
+func (d invalidTransitionDoc) message() string {
+	return `State cannot transition via "` + strings.ReplaceAll(d.event, "_", " ") + `"`
+}
+
+func (d invalidTransitionDoc) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]any{"error": map[string]any{"from": d.from, "event": d.event, "error": d.message(), "object": d.object.json()}})
+}
+
+func (d invalidTransitionDoc) renderXML(b *bytes.Buffer) {
+	b.WriteString("<error><from>")
+	_ = xml.EscapeText(b, []byte(d.from))
+	b.WriteString("</from><event>" + d.event + "</event><error>")
+	_ = xml.EscapeText(b, []byte(d.message()))
+	b.WriteString("</error>")
+	d.object.writeXML(b)
+	b.WriteString("</error>")
 }
 
 // publishServiceCreated records Services::ServiceCreatedEvent, whose token_value is generated
@@ -914,10 +993,15 @@ func (a *app) backendAPIAction(w http.ResponseWriter, r *http.Request, rc *reqCt
 		if used > 0 {
 			return &httpError{http.StatusForbidden, map[string]any{"errors": map[string][]string{"base": {"cannot be deleted because it is used by at least one Product"}}}}
 		}
+		// BackendApi#mark_as_deleted, then schedule_deletion after the transition:
+		// DeleteObjectHierarchyWorker removes it in the background
+		// (porta@3scale-2.16.4-GA:app/controllers/admin/api/backend_apis_controller.rb destroy,
+		// app/models/backend_api.rb). A backend API a product uses fails the validation:
+		// 403 with the errors (ThreeScale::Api::Responder#error_status for a DELETE).
 		if _, err := a.db.ExecContext(ctx, `UPDATE backend_apis SET state='deleted', updated_at=? WHERE id=?`, now(), bid); err != nil {
 			return err
 		}
-		if err := a.enqueue(ctx, indexJob("BackendApi", bid)); err != nil {
+		if err := a.enqueue(ctx, deleteHierarchyJob("BackendApi", bid), indexJob("BackendApi", bid)); err != nil {
 			return err
 		}
 		return deleted(w)

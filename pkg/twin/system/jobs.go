@@ -44,6 +44,17 @@ func modelArg(model string) map[string]any {
 	return map[string]any{"_aj_serialized": "ActiveJob::Serializers::ModuleSerializer", "value": model}
 }
 
+// globalID is how ActiveJob serialises a record argument (GlobalID, app name "system").
+func globalID(model string, id int64) map[string]any {
+	return map[string]any{"_aj_globalid": fmt.Sprintf("gid://system/%s/%d", model, id)}
+}
+
+// deleteHierarchyJob is DeleteObjectHierarchyWorker.perform_later(record), queue deletion
+// (porta@3scale-2.16.4-GA:app/workers/delete_object_hierarchy_worker.rb).
+func deleteHierarchyJob(model string, id int64) job {
+	return job{true, "deletion", ClassDeleteObjectHierarchy, []any{globalID(model, id)}}
+}
+
 func indexJob(model string, recordID int64) job {
 	return job{true, "default", ClassSphinxIndexation, []any{modelArg(model), recordID}}
 }

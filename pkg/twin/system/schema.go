@@ -27,6 +27,7 @@ var schema = []string{
 		admin_domain VARCHAR(255) NULL,
 		domain VARCHAR(255) NULL,
 		api_key VARCHAR(255) NULL,
+		default_service_id BIGINT NULL,
 		created_at DATETIME(6) NOT NULL,
 		updated_at DATETIME(6) NOT NULL,
 		UNIQUE KEY idx_admin_domain (admin_domain),
@@ -269,6 +270,7 @@ var schema = []string{
 var migrations = []string{
 	`ALTER TABLE cinstances ADD COLUMN IF NOT EXISTS provider_public_key VARCHAR(255) NULL`,
 	`ALTER TABLE services ADD COLUMN IF NOT EXISTS notification_settings TEXT NULL`,
+	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS default_service_id BIGINT NULL`,
 	`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS alert_id BIGINT NULL`,
 	`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS utilization DECIMAL(12,4) NULL`,
 	`ALTER TABLE alerts MODIFY backend_event_id BIGINT NULL`,

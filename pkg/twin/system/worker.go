@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/threescale-chaos/harness/pkg/twin/system/sidekiq"
@@ -330,21 +331,63 @@ func (w *worker) updateApplicationPlan(ctx context.Context, j sidekiq.Job) error
 	return rows.Err()
 }
 
-// deleteObjectHierarchy is DeleteObjectHierarchyWorker(model, id) for a service: its rows go,
-// then BackendDeleteServiceWorker (default) removes it from backend (§4.2 "Service delete").
+// argGlobalID reads an ActiveJob record argument ({"_aj_globalid":"gid://system/Model/id"}).
+func argGlobalID(j sidekiq.Job, i int) (model string, oid int64, err error) {
+	if i >= len(j.Args) {
+		return "", 0, fmt.Errorf("%s: missing argument %d", j.Name(), i)
+	}
+	var g struct {
+		GID string `json:"_aj_globalid"`
+	}
+	if err := json.Unmarshal(j.Args[i], &g); err != nil || !strings.HasPrefix(g.GID, "gid://system/") {
+		return "", 0, fmt.Errorf("%s: argument %d is not a GlobalID", j.Name(), i)
+	}
+	model, idPart, _ := strings.Cut(strings.TrimPrefix(g.GID, "gid://system/"), "/")
+	oid, err = strconv.ParseInt(idPart, 10, 64)
+	return model, oid, err
+}
+
+// enqueue pushes jobs from a job, ActiveJob ones wrapped as Rails' adapter does.
+func (w *worker) enqueue(ctx context.Context, jobs ...job) error {
+	for _, j := range jobs {
+		var err error
+		if j.activeJob {
+			_, err = sidekiq.EnqueueActiveJob(ctx, w.rdb, j.queue, j.class, j.args...)
+		} else {
+			_, err = sidekiq.Enqueue(ctx, w.rdb, j.queue, j.class, j.args...)
+		}
+		if err != nil {
+			return fmt.Errorf("enqueue %s on %s: %w", j.class, j.queue, err)
+		}
+	}
+	return nil
+}
+
+// deleteObjectHierarchy is DeleteObjectHierarchyWorker(record) for a product or a backend API
+// marked deleted (porta@3scale-2.16.4-GA:app/workers/delete_object_hierarchy_worker.rb, which
+// destroys the background_deletion associations in a Sidekiq batch and then the record itself
+// with DeletePlainObjectWorker; the twin does it in one transaction).
+//
+// A product's applications go with it, each one's backend data by BackendDeleteApplicationWorker;
+// destroying the Service row publishes Services::ServiceDeletedEvent, whose subscriber enqueues
+// BackendDeleteServiceWorker (app/models/service.rb after_commit
+// :create_and_publish_service_deleted_event; app/subscribers/service_deleted_subscriber.rb).
 func (w *worker) deleteObjectHierarchy(ctx context.Context, j sidekiq.Job) error {
-	model, err := argString(j, 0)
+	model, oid, err := argGlobalID(j, 0)
 	if err != nil {
 		return err
 	}
-	oid, err := argInt(j, 1)
-	if err != nil {
-		return err
+	switch model {
+	case "Service":
+		return w.deleteServiceHierarchy(ctx, oid)
+	case "BackendApi":
+		return w.deleteBackendAPIHierarchy(ctx, oid)
 	}
-	if model != "Service" {
-		w.log.Info("DeleteObjectHierarchyWorker: nothing to do for model", "model", model)
-		return nil
-	}
+	w.log.Info("DeleteObjectHierarchyWorker: nothing to do for model", "model", model)
+	return nil
+}
+
+func (w *worker) deleteServiceHierarchy(ctx context.Context, oid int64) error {
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -371,13 +414,13 @@ func (w *worker) deleteObjectHierarchy(ctx context.Context, j sidekiq.Job) error
 		apps = append(apps, cid)
 	}
 	rows.Close()
-	var appJobs []job
+	var jobs []job
 	for _, cid := range apps {
 		js, err := deleteAppTx(ctx, tx, tenant, cid)
 		if err != nil {
 			return err
 		}
-		appJobs = append(appJobs, js[0]) // BackendDeleteApplicationWorker; no zync for a deleted service
+		jobs = append(jobs, js[0]) // BackendDeleteApplicationWorker; no zync for a deleted service
 	}
 	stmts := []string{
 		`DELETE r FROM proxy_rules r JOIN proxies p ON r.owner_type='Proxy' AND r.owner_id=p.id WHERE p.service_id=?`,
@@ -395,31 +438,80 @@ func (w *worker) deleteObjectHierarchy(ctx context.Context, j sidekiq.Job) error
 			return err
 		}
 	}
+	eventID := uuid.NewString()
+	data, _ := json.Marshal(map[string]any{"service_id": oid, "provider_id": tenant})
+	if _, err := tx.ExecContext(ctx, `INSERT INTO event_store_events (event_id, event_type, provider_id, data, created_at) VALUES (?,?,?,?,?)`,
+		eventID, "Services::ServiceDeletedEvent", tenant, string(data), now()); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	// The applications' backend data goes with the service's: ServiceDeletedEvent's subscriber
-	// enqueues the backend removal.
-	for _, j := range appJobs {
-		if _, err := sidekiq.Enqueue(ctx, w.rdb, j.queue, j.class, j.args...); err != nil {
-			return err
-		}
-	}
-	_, err = sidekiq.Enqueue(ctx, w.rdb, "default", ClassBackendDeleteService, oid)
-	return err
+	return w.enqueue(ctx, append(jobs, job{false, "default", ClassBackendDeleteService, []any{eventID}})...)
 }
 
-// backendDeleteService is BackendDeleteServiceWorker: Core::Service.delete_stats, then
-// delete_by_id! (§4.2).
-func (w *worker) backendDeleteService(ctx context.Context, j sidekiq.Job) error {
-	sid, err := argInt(j, 0)
+// deleteBackendAPIHierarchy removes a backend API marked deleted with its metrics and mapping
+// rules (BackendApi's background_deletion) and then the row.
+func (w *worker) deleteBackendAPIHierarchy(ctx context.Context, oid int64) error {
+	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := w.backend.deleteServiceStats(ctx, id(sid)); err != nil {
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM backend_apis WHERE id=? AND state='deleted'`, oid).Scan(&n); err != nil || n == 0 {
 		return err
 	}
-	return w.backend.deleteService(ctx, id(sid))
+	for _, s := range []string{
+		`DELETE FROM proxy_rules WHERE owner_type='BackendApi' AND owner_id=?`,
+		`DELETE FROM metrics WHERE owner_type='BackendApi' AND owner_id=?`,
+		`DELETE FROM backend_usages WHERE backend_api_id=?`,
+		`DELETE FROM backend_apis WHERE id=?`,
+	} {
+		if _, err := tx.ExecContext(ctx, s, oid); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// backendDeleteService is BackendDeleteServiceWorker(event_id): Core::Service.delete_stats,
+// then Service#delete_backend_service, which deletes the product's alert limits and then the
+// service (porta@3scale-2.16.4-GA:app/workers/backend_delete_service_worker.rb,
+// app/lib/backend/model_extensions/service.rb delete_backend_service).
+func (w *worker) backendDeleteService(ctx context.Context, j sidekiq.Job) error {
+	eventID, err := argString(j, 0)
+	if err != nil {
+		return err
+	}
+	var raw string
+	err = w.db.QueryRowContext(ctx, `SELECT data FROM event_store_events WHERE event_id=?`, eventID).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		w.log.Warn("BackendDeleteServiceWorker: event not found", "event_id", eventID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var ev struct {
+		ServiceID int64 `json:"service_id"`
+	}
+	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+		return err
+	}
+	if err := w.backend.deleteServiceStats(ctx, id(ev.ServiceID)); err != nil {
+		return err
+	}
+	limits, err := w.backend.alertLimits(ctx, ev.ServiceID)
+	if err != nil {
+		return err
+	}
+	for _, v := range limits {
+		if err := w.backend.deleteAlertLimit(ctx, ev.ServiceID, v); err != nil {
+			return err
+		}
+	}
+	return w.backend.deleteService(ctx, id(ev.ServiceID))
 }
 
 // backendDeleteApplication is BackendDeleteApplicationWorker(event_id): keys, user key
