@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -128,7 +129,7 @@ func scanApp(row interface{ Scan(...any) error }) (*appRow, error) {
 	return &c, err
 }
 
-func (a *app) loadKeys(ctx context.Context, q querier, apps ...*appRow) error {
+func loadKeys(ctx context.Context, q querier, apps ...*appRow) error {
 	for _, c := range apps {
 		rows, err := q.QueryContext(ctx, `SELECT value FROM application_keys WHERE application_id=? ORDER BY id`, c.ID)
 		if err != nil {
@@ -157,7 +158,7 @@ func (a *app) application(ctx context.Context, rc *reqCtx, cond string, args ...
 	if err != nil {
 		return nil, err
 	}
-	return c, a.loadKeys(ctx, a.db, c)
+	return c, loadKeys(ctx, a.db, c)
 }
 
 // newApp inserts a cinstance and its keys, and records the ZyncEvent (Application created).
@@ -197,17 +198,22 @@ func newApp(ctx context.Context, tx *sql.Tx, tenantID, accountID int64, pl *plan
 
 // syncApp is the synchronous backend sync of an application: Application.save,
 // save_id_by_key and each ApplicationKey.save (§4.2 sync table).
-func (a *app) syncApp(ctx context.Context, c *appRow) error {
-	if err := a.backend.saveApplication(ctx, c.ServiceID, c.AppID, backendState(c.State), c.PlanID, c.planName); err != nil {
+func (a *app) syncApp(ctx context.Context, c *appRow) error { return syncAppTo(ctx, a.backend, c) }
+
+// syncAppTo is the application's after_commit backend sync, in Rails 7.0's reverse order of
+// declaration: update_backend_application, then update_backend_user_key_to_application_id_mapping
+// (porta@3scale-2.16.4-GA:app/lib/backend/model_extensions/cinstance.rb), then its keys.
+func syncAppTo(ctx context.Context, b *backendClient, c *appRow) error {
+	if err := b.saveApplication(ctx, c.ServiceID, c.AppID, backendState(c.State), c.PlanID, c.planName); err != nil {
 		return err
 	}
 	if c.UserKey.Valid {
-		if err := a.backend.saveUserKey(ctx, c.ServiceID, c.AppID, c.UserKey.String); err != nil {
+		if err := b.saveUserKey(ctx, c.ServiceID, c.AppID, c.UserKey.String); err != nil {
 			return err
 		}
 	}
 	for _, k := range c.keys {
-		if err := a.backend.saveAppKey(ctx, c.ServiceID, c.AppID, k); err != nil {
+		if err := b.saveAppKey(ctx, c.ServiceID, c.AppID, k); err != nil {
 			return err
 		}
 	}
@@ -222,8 +228,76 @@ func backendState(s string) string {
 	return s
 }
 
-// signup is Signup::DeveloperAccountManager: a buyer account, its admin user, and one
-// application per requested plan (application_plan_id, else each service's default plan).
+// signupPlans is Signup::PlansWithDefaults for application plans: the selected ones, plus the
+// default application plan of every other accessible product of the tenant
+// (porta@3scale-2.16.4-GA:app/lib/signup/plans_with_defaults.rb selected=,
+// add_default_plans_to_service). A product gets a default plan only when one is made default,
+// as the sample data does for its "API" product (app/lib/logic/provider_signup.rb
+// SampleData#create!). Service and account plans are not modelled.
+func signupPlans(ctx context.Context, q querier, tenantID int64, selected []*planRow) ([]*planRow, error) {
+	plans := append([]*planRow{}, selected...)
+	rows, err := q.QueryContext(ctx, `SELECT p.id, p.issuer_id, p.name, p.system_name, p.state, p.approval_required, p.is_default, p.created_at, p.updated_at
+		FROM plans p JOIN services s ON s.id=p.issuer_id WHERE s.account_id=? AND s.state<>'deleted' AND p.is_default=1 ORDER BY s.id`, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		pl, err := scanPlan(rows)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(selected, func(s *planRow) bool { return s.ServiceID == pl.ServiceID }) {
+			plans = append(plans, pl)
+		}
+	}
+	return plans, rows.Err()
+}
+
+// buyerSignup is what Signup::DeveloperAccountManager#create writes in its transaction: the
+// buyer account, its admin user, and a contract (an application) per plan, named as the caller
+// says; it returns the account, its applications and their zync jobs.
+func buyerSignup(ctx context.Context, tx *sql.Tx, tenantID int64, org, user, email, password string, plans []*planRow, appName, appDescription string) (int64, []int64, []job, error) {
+	var dup int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users u JOIN accounts b ON b.id=u.account_id WHERE b.provider_account_id=? AND (u.username=? OR u.email=?)`,
+		tenantID, user, email).Scan(&dup); err != nil {
+		return 0, nil, nil, err
+	}
+	if dup > 0 {
+		return 0, nil, nil, invalid("username", "has already been taken")
+	}
+	t := now()
+	aid, err := lastID(tx.ExecContext(ctx, `INSERT INTO accounts (org_name, kind, provider_account_id, state, created_at, updated_at) VALUES (?,?,?,?,?,?)`,
+		org, "buyer", tenantID, "approved", t, t))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO users (account_id, username, email, password, role, created_at) VALUES (?,?,?,?,?,?)`,
+		aid, user, email, password, "admin", t); err != nil {
+		return 0, nil, nil, err
+	}
+	var appIDs []int64
+	var jobs []job
+	for _, pl := range plans {
+		var bv string
+		if err := tx.QueryRowContext(ctx, `SELECT backend_version FROM services WHERE id=?`, pl.ServiceID).Scan(&bv); err != nil {
+			return 0, nil, nil, err
+		}
+		cid, zj, err := newApp(ctx, tx, tenantID, aid, pl, bv, appName, appDescription, "", "", nil)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		appIDs = append(appIDs, cid)
+		jobs = append(jobs, zj)
+	}
+	return aid, appIDs, jobs, nil
+}
+
+// signup is POST /admin/api/signup (Admin::Api::SignupsController#create): a buyer account, its
+// admin user, and an application per plan (signupPlans: application_plan_id and the default
+// plans of the other products), each named "API signup" with description "API signup" (the
+// controller's defaults for ApplicationPlan,
+// porta@3scale-2.16.4-GA:app/controllers/admin/api/signups_controller.rb).
 func (a *app) signup(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
 	p := parseParams(r)
@@ -236,65 +310,25 @@ func (a *app) signup(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	case email == "":
 		return invalid("email", "can't be blank")
 	}
-	var plans []*planRow
+	var selected []*planRow
 	if pid := p.int64("application_plan_id"); pid != 0 {
 		pl, err := a.plan(ctx, rc, pid)
 		if err != nil {
 			return invalid("application_plan_id", "is invalid")
 		}
-		plans = append(plans, pl)
-	} else {
-		rows, err := a.db.QueryContext(ctx, `SELECT p.id, p.issuer_id, p.name, p.system_name, p.state, p.approval_required, p.is_default, p.created_at, p.updated_at
-			FROM plans p JOIN services s ON s.id=p.issuer_id WHERE s.account_id=? AND s.state<>'deleted' AND p.is_default=1`, rc.tenant.ID)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			pl, err := scanPlan(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			plans = append(plans, pl)
-		}
-		rows.Close()
+		selected = append(selected, pl)
+	}
+	plans, err := signupPlans(ctx, a.db, rc.tenant.ID, selected)
+	if err != nil {
+		return err
 	}
 	var aid int64
 	var appIDs []int64
 	var jobs []job
-	err := a.inTx(ctx, func(tx *sql.Tx) error {
-		var dup int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users u JOIN accounts b ON b.id=u.account_id WHERE b.provider_account_id=? AND (u.username=? OR u.email=?)`,
-			rc.tenant.ID, user, email).Scan(&dup); err != nil {
-			return err
-		}
-		if dup > 0 {
-			return invalid("username", "has already been taken")
-		}
-		t := now()
+	err = a.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		aid, err = lastID(tx.ExecContext(ctx, `INSERT INTO accounts (org_name, kind, provider_account_id, state, created_at, updated_at) VALUES (?,?,?,?,?,?)`,
-			org, "buyer", rc.tenant.ID, "approved", t, t))
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO users (account_id, username, email, password, role, created_at) VALUES (?,?,?,?,?,?)`,
-			aid, user, email, p.get("password"), "admin", t); err != nil {
-			return err
-		}
-		for _, pl := range plans {
-			var bv string
-			if err := tx.QueryRowContext(ctx, `SELECT backend_version FROM services WHERE id=?`, pl.ServiceID).Scan(&bv); err != nil {
-				return err
-			}
-			cid, zj, err := newApp(ctx, tx, rc.tenant.ID, aid, pl, bv, org+"'s App", "Default application created on signup.", "", "", nil)
-			if err != nil {
-				return err
-			}
-			appIDs = append(appIDs, cid)
-			jobs = append(jobs, zj)
-		}
-		return nil
+		aid, appIDs, jobs, err = buyerSignup(ctx, tx, rc.tenant.ID, org, user, email, p.get("password"), plans, "API signup", "API signup")
+		return err
 	})
 	if err != nil {
 		return err
@@ -452,7 +486,7 @@ func (a *app) renderApps(w http.ResponseWriter, r *http.Request, rc *reqCtx, con
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if err := a.loadKeys(ctx, a.db, apps...); err != nil {
+	if err := loadKeys(ctx, a.db, apps...); err != nil {
 		return err
 	}
 	return ok(w, rc, appsDoc(apps))

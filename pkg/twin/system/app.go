@@ -147,7 +147,7 @@ func (a *app) bootstrap(ctx context.Context, dbName string) {
 	for ctx.Err() == nil {
 		db, err := openDB(ctx, a.cfg.DatabaseURL, a.cfg.DBTimeout)
 		if err == nil {
-			err = seed(ctx, db, a.cfg.Seed)
+			err = a.seed(ctx, db)
 			_ = db.Close()
 		}
 		if err == nil {

@@ -59,6 +59,29 @@ type Seed struct {
 	AdminAccessToken string
 	// ProviderKey is the provider account's api_key (the provider_key credential); random when "".
 	ProviderKey string
+	// MasterService, MasterPlan and ProviderPlan name the master service and its two
+	// application plans (MASTER_SERVICE, MASTER_PLAN, PROVIDER_PLAN; "Master Service",
+	// "Master Plan" and "enterprise" when "").
+	MasterService, MasterPlan, ProviderPlan string
+	// MasterAccessCode is the master portal's site access code (MASTER_ACCESS_CODE, "" by default).
+	MasterAccessCode string
+	// NoSampleData is SAMPLE_DATA=0: the provider gets no sample plans, buyer and application
+	// (porta's default, SAMPLE_DATA '1', creates them).
+	NoSampleData bool
+}
+
+// withDefaults fills the names db/seeds.rb defaults.
+func (s Seed) withDefaults() Seed {
+	if s.MasterService == "" {
+		s.MasterService = "Master Service"
+	}
+	if s.MasterPlan == "" {
+		s.MasterPlan = "Master Plan"
+	}
+	if s.ProviderPlan == "" {
+		s.ProviderPlan = "enterprise"
+	}
+	return s
 }
 
 // AdminDomain is the provider's admin portal host.
@@ -216,6 +239,11 @@ func appConfigFromEnv(e env) AppConfig {
 			AdminEmail:         e.get("ADMIN_EMAIL", "admin@example.com"),
 			AdminAccessToken:   e.get("ADMIN_ACCESS_TOKEN", ""),
 			ProviderKey:        e.get("PROVIDER_KEY", ""),
+			MasterService:      e.get("MASTER_SERVICE", "Master Service"),
+			MasterPlan:         e.get("MASTER_PLAN", "Master Plan"),
+			ProviderPlan:       e.get("PROVIDER_PLAN", "enterprise"),
+			MasterAccessCode:   e.get("MASTER_ACCESS_CODE", ""),
+			NoSampleData:       e.get("SAMPLE_DATA", "1") == "0",
 		},
 		MasterAddr:         ":" + e.get("MASTER_PORT", "3002"),
 		ProviderAddr:       ":" + e.get("PROVIDER_PORT", "3000"),

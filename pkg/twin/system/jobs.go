@@ -28,6 +28,9 @@ const (
 	ClassCreateServiceToken       = "CreateServiceTokenWorker"       // default
 	ClassPersistEvent             = "PersistEventWorker"             // default
 	ClassEventImport              = "EventImportWorker"              // default
+	ClassSignup                   = "SignupWorker"                   // critical
+	ClassSampleData               = "SignupWorker::SampleDataWorker" // critical
+	ClassImportSimpleLayout       = "SignupWorker::ImportSimpleLayoutWorker"
 )
 
 // job is one enqueue porta makes after a commit.

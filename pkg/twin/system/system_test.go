@@ -733,6 +733,7 @@ func TestSystemTwin(t *testing.T) {
 			return nil
 		})
 		t.Run("service token job", func(t *testing.T) { testServiceTokenJob(t, e, sid) })
+		t.Run("seed", func(t *testing.T) { testSeed(t, e) })
 		eventually(t, 30*time.Second, "account_query finds the signed-up account", func() error {
 			code, body := e.admin("GET", "/admin/api/applications.json?account_query="+org, nil)
 			if code != 200 || !strings.Contains(body, "zebra-key-1") {
@@ -847,7 +848,8 @@ func TestSystemTwin(t *testing.T) {
 			t.Fatalf("login: %d, cookie %q", code, cookie)
 		}
 		code, b := e.page("/p/admin/dashboard", cookie)
-		if code != 200 || !strings.Contains(b, "1 products") {
+		// The seeded "API" product (db/seeds.rb create_first_service) and Echo API.
+		if code != 200 || !strings.Contains(b, "2 products") {
 			t.Errorf("dashboard: %d %s", code, b)
 		}
 	})

@@ -102,6 +102,9 @@ func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 			ClassCreateServiceToken:           w.createServiceToken,
 			ClassPersistEvent:                 w.persistEvent,
 			ClassEventImport:                  w.eventImport,
+			ClassSignup:                       w.signupWorker,
+			ClassSampleData:                   w.sampleData,
+			ClassImportSimpleLayout:           w.importSimpleLayout,
 		},
 		RetryIn: map[string]sidekiq.RetryIn{
 			// ZyncWorker's own sidekiq_retry_in (§5.1); the rest keep Sidekiq's default
@@ -119,6 +122,9 @@ func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 			ClassCreateServiceToken:           scale(sidekiq.DefaultRetryIn),
 			ClassPersistEvent:                 scale(sidekiq.DefaultRetryIn),
 			ClassEventImport:                  scale(sidekiq.DefaultRetryIn),
+			ClassSignup:                       scale(sidekiq.DefaultRetryIn),
+			ClassSampleData:                   scale(sidekiq.DefaultRetryIn),
+			ClassImportSimpleLayout:           scale(sidekiq.DefaultRetryIn),
 		},
 	})
 }
