@@ -84,7 +84,7 @@ func (a *app) insertSeedService(ctx context.Context, tx *sql.Tx, accountID int64
 // seed is porta's db/seeds.rb at 3scale-2.16.4-GA (3scale-2.15.1-GA is the same), run once on
 // an empty database in one transaction (the task's ActiveRecord::Base.transaction):
 //
-//   - the master account (MASTER_NAME, site_access_code MASTER_ACCESS_CODE, '' by default) and
+//   - the master account (MASTER_NAME, site_access_code MASTER_ACCESS_CODE, empty by default) and
 //     its admin MASTER_USER;
 //   - the master service MASTER_SERVICE ("Master Service") made by ServiceCreator with the echo
 //     API as private_endpoint, its application plans MASTER_PLAN ("Master Plan") and
