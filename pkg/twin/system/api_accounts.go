@@ -22,9 +22,17 @@ func (ac *account) json() map[string]any {
 		"monthly_billing_enabled": true, "monthly_charging_enabled": true, "credit_card_stored": false,
 		"links": []any{link("self", self), link("users", self+"/users")}}
 	if ac.Kind != "buyer" {
+		// AccountRepresenter's provider properties (porta@3scale-2.16.4-GA:
+		// app/representers/account_representer.rb), site_access_code among them: how an API
+		// client learns the developer portal's access code (rendered unless nil).
 		body["admin_domain"] = ac.AdminDomain
 		body["domain"] = ac.Domain
+		body["admin_base_url"] = "https://" + ac.AdminDomain
+		body["base_url"] = "https://" + ac.Domain
 		body["from_email"] = "no-reply@" + ac.AdminDomain
+		if ac.SiteAccessCode.Valid {
+			body["site_access_code"] = ac.SiteAccessCode.String
+		}
 	}
 	return map[string]any{"account": body}
 }
@@ -78,7 +86,7 @@ func (a *app) findAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 		return errNotFound
 	}
 	ac, err := scanAccount(a.db.QueryRowContext(r.Context(), `SELECT a.id, a.org_name, a.kind, COALESCE(a.provider_account_id,0), a.state, COALESCE(a.admin_domain,''),
-		COALESCE(a.domain,''), COALESCE(a.api_key,''), a.created_at, a.updated_at FROM accounts a JOIN users u ON u.account_id=a.id
+		COALESCE(a.domain,''), COALESCE(a.api_key,''), a.site_access_code, a.created_at, a.updated_at FROM accounts a JOIN users u ON u.account_id=a.id
 		WHERE a.provider_account_id=? AND `+cond+` LIMIT 1`, rc.tenant.ID, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return errNotFound

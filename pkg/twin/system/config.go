@@ -112,6 +112,9 @@ type AppConfig struct {
 	// EventsSharedSecret is the secret backend's events hook sends to /master/events/import
 	// (apicast-apisonator.md §6); the hook answers 403 when it differs.
 	EventsSharedSecret string
+	// AccessCode is ACCESS_CODE, the developer portal access code of a provider without its own
+	// site_access_code (ThreeScale.config.access_code, "" by default).
+	AccessCode string
 	// RecaptchaPublicKey is RECAPTCHA_PUBLIC_KEY (the operator's system-recaptcha Secret),
 	// shown in the sign-in page's props.
 	RecaptchaPublicKey string
@@ -251,6 +254,7 @@ func appConfigFromEnv(e env) AppConfig {
 		BackendPublicURL:   e.get("BACKEND_PUBLIC_URL", ""),
 		EventsSharedSecret: e.get("EVENTS_SHARED_SECRET", ""),
 		RecaptchaPublicKey: e.get("RECAPTCHA_PUBLIC_KEY", ""),
+		AccessCode:         e.get("ACCESS_CODE", ""),
 		ForceSSL:           force,
 	}
 }

@@ -332,7 +332,7 @@ const accessDeniedPage = `<!DOCTYPE html>
     <div id="wrapper">
       <div id="content">
         <h1>Access Denied</h1>
-<p>Sorry, you do not have permission to access this page.</p>
+<p>You may not access this page.</p>
       </div>
     </div>
   </body>

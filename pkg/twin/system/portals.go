@@ -29,9 +29,9 @@ func (a *app) routes(rl role, mux *http.ServeMux) {
 		a.adminAPI(rl, mux)
 		a.adminPortal(mux)
 	case roleDeveloper:
-		mux.HandleFunc("GET /{$}", a.devHome)
-		mux.HandleFunc("GET /search", a.devSearch)
-		mux.HandleFunc("/", a.devNotFound)
+		mux.HandleFunc("/access_code", a.accessCode)
+		mux.HandleFunc("GET /search", a.devPortal(a.devSearch))
+		mux.HandleFunc("/", a.devPortal(a.cmsPage))
 	}
 }
 
@@ -370,7 +370,7 @@ func (a *app) alertsPage(w http.ResponseWriter, r *http.Request, tenant *account
 			return err
 		}
 		if total == 0 {
-			b.WriteString(`<div class="pf-c-empty-state"><h4>All clear</h4><p>There are no recent alerts or violations.</p></div>`)
+			b.WriteString(`<div class="pf-c-empty-state"><h4>All clear</h4><p>No recent alerts.</p></div>`)
 		} else {
 			b.WriteString(`<h4>No results</h4>`)
 		}
@@ -403,70 +403,3 @@ func alertTime(raw string) string {
 	return raw
 }
 
-// --- developer portal ---
-
-func (a *app) devTenant(w http.ResponseWriter, r *http.Request) *account {
-	tenant, err := a.tenantFor(r.Context(), roleDeveloper, requestHost(r))
-	if err != nil {
-		a.fail(w, r, "", err)
-		return nil
-	}
-	if tenant == nil {
-		writeHTML(w, http.StatusNotFound, "Not found", "<p>The page you were looking for doesn't exist.</p>")
-		return nil
-	}
-	return tenant
-}
-
-// devHome is the developer portal's home page: the provider and its published products and
-// plans, read from MySQL.
-func (a *app) devHome(w http.ResponseWriter, r *http.Request) {
-	tenant := a.devTenant(w, r)
-	if tenant == nil {
-		return
-	}
-	rows, err := a.db.QueryContext(r.Context(), `SELECT s.name, COALESCE(p.name,'') FROM services s LEFT JOIN plans p ON p.issuer_id=s.id AND p.state='published'
-		WHERE s.account_id=? AND s.state<>'deleted' ORDER BY s.id, p.id`, tenant.ID)
-	if err != nil {
-		a.fail(w, r, "", err)
-		return
-	}
-	defer rows.Close()
-	var b strings.Builder
-	fmt.Fprintf(&b, `<p id="provider">%s</p><ul id="products">`, html.EscapeString(tenant.OrgName))
-	for rows.Next() {
-		var s, p string
-		if err := rows.Scan(&s, &p); err != nil {
-			a.fail(w, r, "", err)
-			return
-		}
-		fmt.Fprintf(&b, "<li>%s %s</li>", html.EscapeString(s), html.EscapeString(p))
-	}
-	if err := rows.Err(); err != nil {
-		a.fail(w, r, "", err)
-		return
-	}
-	b.WriteString("</ul>")
-	writeHTML(w, http.StatusOK, "Developer Portal", b.String())
-}
-
-// devSearch is the dev portal's /search: no SearchSupport, so searchd down is a 500 (§3.2,
-// UNVERIFIED there). The twin allows it without a buyer login (as with public_search).
-func (a *app) devSearch(w http.ResponseWriter, r *http.Request) {
-	tenant := a.devTenant(w, r)
-	if tenant == nil {
-		return
-	}
-	ids, err := a.search.query(r.Context(), "service_core", tenant.ID, r.FormValue("q"))
-	if err != nil {
-		a.fail(w, r, "", err)
-		return
-	}
-	writeHTML(w, http.StatusOK, "Search", fmt.Sprintf(`<p id="count">%d results</p>`, len(ids)))
-}
-
-func (a *app) devNotFound(w http.ResponseWriter, r *http.Request) {
-	if tenant := a.devTenant(w, r); tenant != nil {
-		writeHTML(w, http.StatusNotFound, "Not found", "<p>The page you were looking for doesn't exist.</p>")
-	}
-}

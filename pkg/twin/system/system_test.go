@@ -827,14 +827,11 @@ func TestSystemTwin(t *testing.T) {
 	})
 
 	t.Run("portals", func(t *testing.T) {
-		code, body := e.do("GET", e.dev, devHost, "/", nil)
-		if code != 200 || !strings.Contains(body, "Acme Inc") || !strings.Contains(body, "Echo API") {
-			t.Errorf("dev portal: %d %s", code, body)
-		}
+		t.Run("developer portal access code", func(t *testing.T) { testDevPortalAccessCode(t, e) })
 		if code, _ := e.do("GET", e.dev, "unknown."+superdomain, "/", nil); code != 404 {
 			t.Errorf("unknown dev portal host: want 404, got %d", code)
 		}
-		code, _ = e.do("GET", e.provider, adminHost, "/p/admin/dashboard", nil)
+		code, _ := e.do("GET", e.provider, adminHost, "/p/admin/dashboard", nil)
 		if code != 302 {
 			t.Errorf("dashboard without a session: want 302, got %d", code)
 		}
