@@ -402,4 +402,3 @@ func alertTime(raw string) string {
 	}
 	return raw
 }
-
