@@ -164,3 +164,59 @@ func testProductDelete(t *testing.T, e *testEnv) {
 		t.Errorf("ServiceDeletedEvent data: %s", data)
 	}
 }
+
+// testBuyerDelete pins DELETE /admin/api/accounts/{id} to porta 3scale-2.16.4-GA
+// (app/controllers/admin/api/accounts_controller.rb destroy: buyer_account.destroy in a
+// transaction; app/models/account.rb after_destroy destroy_all_contracts): the account, its
+// users, applications and keys go inline (200, then 404), and each application's backend data
+// goes later, by the ApplicationDeletedEvent's BackendDeleteApplicationWorker (ActiveJob, queue
+// low; app/subscribers/application_deleted_subscriber.rb, app/workers/backend_delete_application_worker.rb).
+func testBuyerDelete(t *testing.T, e *testEnv, planID int64) {
+	var acc struct {
+		Account struct {
+			ID int64 `json:"id"`
+		} `json:"account"`
+	}
+	code, body := e.admin("POST", "/admin/api/signup.json", url.Values{"org_name": {"Gone Corp"}, "username": {"gone"}, "email": {"gone@x.test"},
+		"application_plan_id": {fmt.Sprint(planID)}})
+	mustJSON(t, 201, code, body, &acc)
+	type app struct {
+		sid   int64
+		appID string
+	}
+	var apps []app
+	rows, err := e.sqlDB().Query(`SELECT service_id, application_id FROM cinstances WHERE user_account_id=?`, acc.Account.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var a app
+		if err := rows.Scan(&a.sid, &a.appID); err != nil {
+			t.Fatal(err)
+		}
+		apps = append(apps, a)
+	}
+	rows.Close()
+	if len(apps) == 0 {
+		t.Fatalf("the buyer has no application")
+	}
+	if code, body := e.admin("DELETE", fmt.Sprintf("/admin/api/accounts/%d.json", acc.Account.ID), nil); code != 200 || body != "" {
+		t.Fatalf("DELETE buyer: %d %q", code, body)
+	}
+	if code, _ := e.admin("GET", fmt.Sprintf("/admin/api/accounts/%d.json", acc.Account.ID), nil); code != 404 {
+		t.Errorf("GET a deleted buyer: %d", code)
+	}
+	var left int
+	if err := e.sqlDB().QueryRow(`SELECT (SELECT COUNT(*) FROM cinstances WHERE user_account_id=?) + (SELECT COUNT(*) FROM users WHERE account_id=?)`,
+		acc.Account.ID, acc.Account.ID).Scan(&left); err != nil || left != 0 {
+		t.Errorf("applications and users are destroyed inline: %d left, %v", left, err)
+	}
+	eventually(t, 30*time.Second, "each application deleted from backend by BackendDeleteApplicationWorker", func() error {
+		for _, a := range apps {
+			if len(e.backend.find("DELETE", fmt.Sprintf("/internal/services/%d/applications/%s", a.sid, a.appID))) == 0 {
+				return fmt.Errorf("application %s not deleted from backend yet", a.appID)
+			}
+		}
+		return nil
+	})
+}
