@@ -9,9 +9,11 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -254,8 +256,36 @@ func (a *app) handler(rl role) http.Handler {
 			u.Path, u.RawPath = p, ""
 			r2.URL = &u
 		}
+		parseBodyOfAnyMethod(r2)
 		mux.ServeHTTP(w, r2)
 	})
+}
+
+// parseBodyOfAnyMethod makes a form-encoded body part of the parameters whatever the method,
+// as Rack does (Rack::Request#form_data? looks at the media type, not the method), so a
+// DELETE with access_token in its body authenticates as in porta. net/http reads the body of
+// POST, PUT and PATCH only.
+func parseBodyOfAnyMethod(r *http.Request) {
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		return
+	}
+	if r.Body == nil || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		return
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 10<<20))
+	if err != nil {
+		return
+	}
+	vals, err := url.ParseQuery(string(raw))
+	if err != nil {
+		return
+	}
+	_ = r.ParseForm()
+	r.PostForm = vals
+	for k, vs := range vals {
+		r.Form[k] = append(r.Form[k], vs...)
+	}
 }
 
 // httpError is an answer decided by a handler: a status with a body rendered in the request's
