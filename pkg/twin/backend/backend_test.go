@@ -50,6 +50,13 @@ func TestServiceManagementAPI(t *testing.T) {
 	provision(t, base, 1000, 3)
 	mustInternal(t, base, "POST", "/internal/services/42/alert_limits/", map[string]any{"alert_limit": map[string]any{"value": 50}}, 201)
 	mustInternal(t, base, "POST", "/internal/services/42/alert_limits/", map[string]any{"alert_limit": map[string]any{"value": 100}}, 201)
+	// apisonator@3scale-2.16.4-GA:lib/3scale/backend/alert_limit.rb: any ALERT_BINS value, 0
+	// included, is valid; an existing one is not saved again (sadd?) and answers 400, like a
+	// value outside the bins.
+	mustInternal(t, base, "POST", "/internal/services/42/alert_limits/", map[string]any{"alert_limit": map[string]any{"value": 0}}, 201)
+	mustInternal(t, base, "POST", "/internal/services/42/alert_limits/", map[string]any{"alert_limit": map[string]any{"value": 100}}, 400)
+	mustInternal(t, base, "POST", "/internal/services/42/alert_limits/", map[string]any{"alert_limit": map[string]any{"value": 55}}, 400)
+	mustInternal(t, base, "DELETE", "/internal/services/42/alert_limits/0", nil, 200)
 
 	creds := func(kv ...string) url.Values {
 		return params(append([]string{"service_token", "tok42", "service_id", "42"}, kv...)...)

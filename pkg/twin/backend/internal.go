@@ -633,8 +633,11 @@ func (l *listener) serviceTokenProviderKey(_ http.ResponseWriter, r *http.Reques
 // alertBins are the utilization levels alerts fire at (research/apicast-apisonator.md §6).
 var alertBins = []int{0, 50, 80, 90, 100, 120, 150, 200, 300}
 
+// validAlertLevel is AlertLimit.valid_value?: any of ALERT_BINS, 0 included (a 0 limit is
+// stored but never raises, since only levels above 0 alert)
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/alert_limit.rb, lib/3scale/backend/alerts.rb).
 func validAlertLevel(v int) bool {
-	for _, b := range alertBins[1:] {
+	for _, b := range alertBins {
 		if b == v {
 			return true
 		}
@@ -668,8 +671,14 @@ func (l *listener) createAlertLimit(_ http.ResponseWriter, r *http.Request) (int
 	if err != nil || !validAlertLevel(v) {
 		return 400, map[string]string{"error": "alert limit is invalid"}, nil
 	}
-	if err := l.st.storage.SAdd(r.Context(), alertsAllowedKey(sid), v).Err(); err != nil {
+	// AlertLimit#save is `sadd?`: a value already in the set is not saved, and the API answers
+	// it as invalid (apisonator@3scale-2.16.4-GA:app/api/internal/alert_limits.rb post '/').
+	added, err := l.st.storage.SAdd(r.Context(), alertsAllowedKey(sid), v).Result()
+	if err != nil {
 		return 0, nil, err
+	}
+	if added == 0 {
+		return 400, map[string]string{"error": "alert limit is invalid"}, nil
 	}
 	return 201, map[string]any{"status": "created", "alert_limit": map[string]any{"service_id": sid, "value": v}}, nil
 }

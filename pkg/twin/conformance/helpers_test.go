@@ -2,6 +2,8 @@ package conformance
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // eventually polls cond until it holds, failing the test with the last state seen.
@@ -153,4 +157,60 @@ func podNames(ctx context.Context, name string) []string {
 		}
 	}
 	return out
+}
+
+// sandboxServiceToken deploys the product to staging until its sandbox proxy config carries
+// a service token, and returns it. porta creates a product's token in a Sidekiq job after the
+// product is committed (porta@3scale-2.16.4-GA:app/events/services/service_created_event.rb
+// after_commit → app/workers/create_service_token_worker.rb), so a config deployed before the
+// job ran has backend_authentication_value null and a later deploy picks the token up.
+func sandboxServiceToken(t *testing.T, sid string) string {
+	t.Helper()
+	var token string
+	eventually(t, 60*time.Second, "a sandbox config of product "+sid+" with its service token", func(context.Context) (bool, string) {
+		if r, err := admin(t, "POST", "/admin/api/services/"+sid+"/proxy/deploy.json", nil); err != nil || r.status != 201 {
+			return false, fmt.Sprintf("deploy: %v %d", err, r.status)
+		}
+		r, err := admin(t, "GET", "/admin/api/services/"+sid+"/proxy/configs/sandbox/latest.json", nil)
+		if err != nil || r.status != 200 {
+			return false, fmt.Sprintf("latest: %v %d", err, r.status)
+		}
+		var cfg struct {
+			ProxyConfig struct {
+				Content struct {
+					Value *string `json:"backend_authentication_value"`
+				} `json:"content"`
+			} `json:"proxy_config"`
+		}
+		if err := json.Unmarshal([]byte(r.body), &cfg); err != nil {
+			return false, err.Error()
+		}
+		if v := cfg.ProxyConfig.Content.Value; v != nil && *v != "" {
+			token = *v
+			return true, ""
+		}
+		return false, "backend_authentication_value null"
+	})
+	return token
+}
+
+// systemDB opens system-mysql with the URL of the system-database Secret (porta's
+// DATABASE_URL, mysql2://user:pass@host:port/db), for checks the API does not expose.
+func systemDB(t *testing.T) *sql.DB {
+	t.Helper()
+	u, err := url.Parse(secret(t, "system-database", "URL"))
+	if err != nil {
+		t.Fatalf("system-database URL: %v", err)
+	}
+	pass, _ := u.User.Password()
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = u.User.Username(), pass, "tcp", u.Host
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
+	cfg.ParseTime, cfg.Timeout = true, 3*time.Second
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

@@ -23,12 +23,15 @@ func adminHost() string { return values.TenantName + "-admin." + values.Domain }
 
 // admin calls the Account Management API on the provider's admin host, with the https
 // header porta's production mode requires (§1.3).
-var authenticityToken = regexp.MustCompile(`name="authenticity_token" value="([0-9a-f]+)"`)
+// porta's sign-in page carries the CSRF token only in <meta name="csrf-token">; the form is
+// drawn in the browser (porta@3scale-2.16.4-GA:app/views/layouts/provider/login.html.slim).
+var authenticityToken = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)" />`)
 
 // portalPage GETs an admin portal page as a signed-in admin: portal pages take a login
-// session, not an access token (porta FrontendController). It logs in through the form
-// (GET /p/login for the Rails session and its authenticity_token, POST /p/sessions with
-// ADMIN_USER and ADMIN_PASSWORD from system-seed) and sends the user_session cookie.
+// session, not an access token (porta FrontendController). It signs in as the React form
+// does (GET /p/login for the Rails session and the meta csrf-token, POST /p/sessions with
+// ADMIN_USER, ADMIN_PASSWORD from system-seed and authenticity_token) and sends the
+// user_session cookie.
 func portalPage(t *testing.T, path string, query url.Values) (response, error) {
 	t.Helper()
 	noFollow := &http.Client{Timeout: httpc.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -69,7 +72,7 @@ func portalPage(t *testing.T, path string, query url.Values) (response, error) {
 		}
 	}
 	if resp.StatusCode != 200 || m == nil || rails == "" {
-		return response{status: resp.StatusCode, body: page}, fmt.Errorf("login page: status %d, no form token or session", resp.StatusCode)
+		return response{status: resp.StatusCode, body: page}, fmt.Errorf("login page: status %d, no csrf-token meta or session", resp.StatusCode)
 	}
 	form := url.Values{"username": {secret(t, "system-seed", "ADMIN_USER")}, "password": {secret(t, "system-seed", "ADMIN_PASSWORD")}, "authenticity_token": {m[1]}}
 	resp, body, err := send("POST", "/p/sessions", form, rails)
@@ -198,6 +201,7 @@ func provisionProduct(t *testing.T) *product {
 		t.Fatalf("want one application for product %s, got %v", n, apps)
 	}
 	p.userKey = fmt.Sprint(field(list[0].(map[string]any), "application", "user_key"))
+	sandboxServiceToken(t, p.id) // the token comes from a Sidekiq job; deploy once it is there
 	proxy := mustAdmin(t, "POST", "/admin/api/services/"+p.id+"/proxy/deploy.json", nil, 201)
 	p.stagingHost = hostOf(t, fmt.Sprint(field(proxy, "proxy", "sandbox_endpoint")))
 	p.prodHost = hostOf(t, fmt.Sprint(field(proxy, "proxy", "endpoint")))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,9 +22,17 @@ func (ac *account) json() map[string]any {
 		"monthly_billing_enabled": true, "monthly_charging_enabled": true, "credit_card_stored": false,
 		"links": []any{link("self", self), link("users", self+"/users")}}
 	if ac.Kind != "buyer" {
+		// AccountRepresenter's provider properties (porta@3scale-2.16.4-GA:
+		// app/representers/account_representer.rb), site_access_code among them: how an API
+		// client learns the developer portal's access code (rendered unless nil).
 		body["admin_domain"] = ac.AdminDomain
 		body["domain"] = ac.Domain
+		body["admin_base_url"] = "https://" + ac.AdminDomain
+		body["base_url"] = "https://" + ac.Domain
 		body["from_email"] = "no-reply@" + ac.AdminDomain
+		if ac.SiteAccessCode.Valid {
+			body["site_access_code"] = ac.SiteAccessCode.String
+		}
 	}
 	return map[string]any{"account": body}
 }
@@ -77,7 +86,7 @@ func (a *app) findAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 		return errNotFound
 	}
 	ac, err := scanAccount(a.db.QueryRowContext(r.Context(), `SELECT a.id, a.org_name, a.kind, COALESCE(a.provider_account_id,0), a.state, COALESCE(a.admin_domain,''),
-		COALESCE(a.domain,''), COALESCE(a.api_key,''), a.created_at, a.updated_at FROM accounts a JOIN users u ON u.account_id=a.id
+		COALESCE(a.domain,''), COALESCE(a.api_key,''), a.site_access_code, a.created_at, a.updated_at FROM accounts a JOIN users u ON u.account_id=a.id
 		WHERE a.provider_account_id=? AND `+cond+` LIMIT 1`, rc.tenant.ID, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return errNotFound
@@ -100,7 +109,8 @@ func (a *app) showAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	return ok(w, rc, ac.json())
 }
 
-// appRow is a cinstance: an application of a buyer on an application plan.
+// appRow is a cinstance: an application of a buyer on an application plan, with what its
+// representations show of its service, plan and buyer (application_repr.go).
 type appRow struct {
 	ID, PlanID, AccountID, ServiceID int64
 	Name, Description, State         string
@@ -109,37 +119,25 @@ type appRow struct {
 	CreatedAt, UpdatedAt             time.Time
 	keys                             []string
 	planName, backendVersion         string
+	serviceName, orgName             string
+	providerKey                      sql.NullString
+	planState                        string
+	planDefault, planApproval        bool
 }
 
-const appCols = `c.id, c.plan_id, c.user_account_id, c.service_id, c.name, COALESCE(c.description,''), c.state, c.user_key, c.application_id, c.created_at, c.updated_at, p.name, s.backend_version`
+const appCols = `c.id, c.plan_id, c.user_account_id, c.service_id, c.name, COALESCE(c.description,''), c.state, c.user_key, c.application_id, c.created_at, c.updated_at,
+	p.name, s.backend_version, s.name, b.org_name, c.provider_public_key, p.state, p.is_default, p.approval_required`
 
 const appFrom = ` FROM cinstances c JOIN plans p ON p.id=c.plan_id JOIN services s ON s.id=c.service_id JOIN accounts b ON b.id=c.user_account_id`
 
 func scanApp(row interface{ Scan(...any) error }) (*appRow, error) {
 	var c appRow
-	err := row.Scan(&c.ID, &c.PlanID, &c.AccountID, &c.ServiceID, &c.Name, &c.Description, &c.State, &c.UserKey, &c.AppID, &c.CreatedAt, &c.UpdatedAt, &c.planName, &c.backendVersion)
+	err := row.Scan(&c.ID, &c.PlanID, &c.AccountID, &c.ServiceID, &c.Name, &c.Description, &c.State, &c.UserKey, &c.AppID, &c.CreatedAt, &c.UpdatedAt,
+		&c.planName, &c.backendVersion, &c.serviceName, &c.orgName, &c.providerKey, &c.planState, &c.planDefault, &c.planApproval)
 	return &c, err
 }
 
-func (c *appRow) json() map[string]any {
-	self := fmtID(fmtID("/admin/api/accounts/", c.AccountID)+"/applications/", c.ID)
-	body := map[string]any{"id": c.ID, "state": c.State, "enabled": c.State == "live", "end_user_required": false,
-		"created_at": ts(c.CreatedAt), "updated_at": ts(c.UpdatedAt), "service_id": c.ServiceID, "plan_id": c.PlanID,
-		"account_id": c.AccountID, "first_traffic_at": nil, "first_daily_traffic_at": nil,
-		"application_id": c.AppID, "name": c.Name, "description": c.Description,
-		"links": []any{link("self", self), link("account", fmtID("/admin/api/accounts/", c.AccountID)),
-			link("plan", fmtID(fmtID("/admin/api/services/", c.ServiceID)+"/application_plans/", c.PlanID)),
-			link("service", fmtID("/admin/api/services/", c.ServiceID))}}
-	if c.UserKey.Valid {
-		body["user_key"] = c.UserKey.String
-	}
-	if c.backendVersion != "1" {
-		body["keys"] = c.keys
-	}
-	return map[string]any{"application": body}
-}
-
-func (a *app) loadKeys(ctx context.Context, q querier, apps ...*appRow) error {
+func loadKeys(ctx context.Context, q querier, apps ...*appRow) error {
 	for _, c := range apps {
 		rows, err := q.QueryContext(ctx, `SELECT value FROM application_keys WHERE application_id=? ORDER BY id`, c.ID)
 		if err != nil {
@@ -168,27 +166,29 @@ func (a *app) application(ctx context.Context, rc *reqCtx, cond string, args ...
 	if err != nil {
 		return nil, err
 	}
-	return c, a.loadKeys(ctx, a.db, c)
+	return c, loadKeys(ctx, a.db, c)
 }
 
 // newApp inserts a cinstance and its keys, and records the ZyncEvent (Application created).
+// Every application gets a user_key, a provider_public_key and an application_id on create,
+// whatever the product's backend_version; only the representations differ
+// (porta@3scale-2.16.4-GA:app/models/cinstance.rb set_user_key, set_provider_public_key,
+// generate_key = SecureRandom.hex(16); app/lib/backend/model_extensions/cinstance.rb
+// set_application_id = SecureRandom.hex(4)). Products other than backend_version 1 also get
+// a first application key (create_first_key).
 func newApp(ctx context.Context, tx *sql.Tx, tenantID, accountID int64, pl *planRow, backendVersion, name, description, userKey, appID string, keys []string) (int64, job, error) {
-	if backendVersion == "1" {
-		if userKey == "" {
-			userKey = randomHex(16)
-		}
-	} else {
-		userKey = ""
-		if len(keys) == 0 {
-			keys = []string{randomHex(16)}
-		}
+	if userKey == "" {
+		userKey = randomHex(16)
+	}
+	if backendVersion != "1" && len(keys) == 0 {
+		keys = []string{randomHex(16)}
 	}
 	if appID == "" {
 		appID = randomHex(4)
 	}
 	t := now()
-	cid, err := lastID(tx.ExecContext(ctx, `INSERT INTO cinstances (plan_id, user_account_id, service_id, name, description, state, user_key, application_id, created_at, updated_at)
-		VALUES (?,?,?,?,?,?,?,?,?,?)`, pl.ID, accountID, pl.ServiceID, name, description, "live", nullStr(userKey), appID, t, t))
+	cid, err := lastID(tx.ExecContext(ctx, `INSERT INTO cinstances (plan_id, user_account_id, service_id, name, description, state, user_key, application_id, provider_public_key, created_at, updated_at)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?)`, pl.ID, accountID, pl.ServiceID, name, description, "live", userKey, appID, randomHex(16), t, t))
 	if isDuplicate(err) {
 		return 0, job{}, invalid("user_key", "has already been taken")
 	}
@@ -206,17 +206,22 @@ func newApp(ctx context.Context, tx *sql.Tx, tenantID, accountID int64, pl *plan
 
 // syncApp is the synchronous backend sync of an application: Application.save,
 // save_id_by_key and each ApplicationKey.save (§4.2 sync table).
-func (a *app) syncApp(ctx context.Context, c *appRow) error {
-	if err := a.backend.saveApplication(ctx, c.ServiceID, c.AppID, backendState(c.State), c.PlanID, c.planName); err != nil {
+func (a *app) syncApp(ctx context.Context, c *appRow) error { return syncAppTo(ctx, a.backend, c) }
+
+// syncAppTo is the application's after_commit backend sync, in Rails 7.0's reverse order of
+// declaration: update_backend_application, then update_backend_user_key_to_application_id_mapping
+// (porta@3scale-2.16.4-GA:app/lib/backend/model_extensions/cinstance.rb), then its keys.
+func syncAppTo(ctx context.Context, b *backendClient, c *appRow) error {
+	if err := b.saveApplication(ctx, c.ServiceID, c.AppID, backendState(c.State), c.PlanID, c.planName); err != nil {
 		return err
 	}
 	if c.UserKey.Valid {
-		if err := a.backend.saveUserKey(ctx, c.ServiceID, c.AppID, c.UserKey.String); err != nil {
+		if err := b.saveUserKey(ctx, c.ServiceID, c.AppID, c.UserKey.String); err != nil {
 			return err
 		}
 	}
 	for _, k := range c.keys {
-		if err := a.backend.saveAppKey(ctx, c.ServiceID, c.AppID, k); err != nil {
+		if err := b.saveAppKey(ctx, c.ServiceID, c.AppID, k); err != nil {
 			return err
 		}
 	}
@@ -231,8 +236,76 @@ func backendState(s string) string {
 	return s
 }
 
-// signup is Signup::DeveloperAccountManager: a buyer account, its admin user, and one
-// application per requested plan (application_plan_id, else each service's default plan).
+// signupPlans is Signup::PlansWithDefaults for application plans: the selected ones, plus the
+// default application plan of every other accessible product of the tenant
+// (porta@3scale-2.16.4-GA:app/lib/signup/plans_with_defaults.rb selected=,
+// add_default_plans_to_service). A product gets a default plan only when one is made default,
+// as the sample data does for its "API" product (app/lib/logic/provider_signup.rb
+// SampleData#create!). Service and account plans are not modelled.
+func signupPlans(ctx context.Context, q querier, tenantID int64, selected []*planRow) ([]*planRow, error) {
+	plans := append([]*planRow{}, selected...)
+	rows, err := q.QueryContext(ctx, `SELECT p.id, p.issuer_id, p.name, p.system_name, p.state, p.approval_required, p.is_default, p.created_at, p.updated_at
+		FROM plans p JOIN services s ON s.id=p.issuer_id WHERE s.account_id=? AND s.state<>'deleted' AND p.is_default=1 ORDER BY s.id`, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		pl, err := scanPlan(rows)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(selected, func(s *planRow) bool { return s.ServiceID == pl.ServiceID }) {
+			plans = append(plans, pl)
+		}
+	}
+	return plans, rows.Err()
+}
+
+// buyerSignup is what Signup::DeveloperAccountManager#create writes in its transaction: the
+// buyer account, its admin user, and a contract (an application) per plan, named as the caller
+// says; it returns the account, its applications and their zync jobs.
+func buyerSignup(ctx context.Context, tx *sql.Tx, tenantID int64, org, user, email, password string, plans []*planRow, appName, appDescription string) (int64, []int64, []job, error) {
+	var dup int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users u JOIN accounts b ON b.id=u.account_id WHERE b.provider_account_id=? AND (u.username=? OR u.email=?)`,
+		tenantID, user, email).Scan(&dup); err != nil {
+		return 0, nil, nil, err
+	}
+	if dup > 0 {
+		return 0, nil, nil, invalid("username", "has already been taken")
+	}
+	t := now()
+	aid, err := lastID(tx.ExecContext(ctx, `INSERT INTO accounts (org_name, kind, provider_account_id, state, created_at, updated_at) VALUES (?,?,?,?,?,?)`,
+		org, "buyer", tenantID, "approved", t, t))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO users (account_id, username, email, password, role, created_at) VALUES (?,?,?,?,?,?)`,
+		aid, user, email, password, "admin", t); err != nil {
+		return 0, nil, nil, err
+	}
+	var appIDs []int64
+	var jobs []job
+	for _, pl := range plans {
+		var bv string
+		if err := tx.QueryRowContext(ctx, `SELECT backend_version FROM services WHERE id=?`, pl.ServiceID).Scan(&bv); err != nil {
+			return 0, nil, nil, err
+		}
+		cid, zj, err := newApp(ctx, tx, tenantID, aid, pl, bv, appName, appDescription, "", "", nil)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		appIDs = append(appIDs, cid)
+		jobs = append(jobs, zj)
+	}
+	return aid, appIDs, jobs, nil
+}
+
+// signup is POST /admin/api/signup (Admin::Api::SignupsController#create): a buyer account, its
+// admin user, and an application per plan (signupPlans: application_plan_id and the default
+// plans of the other products), each named "API signup" with description "API signup" (the
+// controller's defaults for ApplicationPlan,
+// porta@3scale-2.16.4-GA:app/controllers/admin/api/signups_controller.rb).
 func (a *app) signup(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
 	p := parseParams(r)
@@ -245,65 +318,25 @@ func (a *app) signup(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	case email == "":
 		return invalid("email", "can't be blank")
 	}
-	var plans []*planRow
+	var selected []*planRow
 	if pid := p.int64("application_plan_id"); pid != 0 {
 		pl, err := a.plan(ctx, rc, pid)
 		if err != nil {
 			return invalid("application_plan_id", "is invalid")
 		}
-		plans = append(plans, pl)
-	} else {
-		rows, err := a.db.QueryContext(ctx, `SELECT p.id, p.issuer_id, p.name, p.system_name, p.state, p.approval_required, p.is_default, p.created_at, p.updated_at
-			FROM plans p JOIN services s ON s.id=p.issuer_id WHERE s.account_id=? AND s.state<>'deleted' AND p.is_default=1`, rc.tenant.ID)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			pl, err := scanPlan(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			plans = append(plans, pl)
-		}
-		rows.Close()
+		selected = append(selected, pl)
+	}
+	plans, err := signupPlans(ctx, a.db, rc.tenant.ID, selected)
+	if err != nil {
+		return err
 	}
 	var aid int64
 	var appIDs []int64
 	var jobs []job
-	err := a.inTx(ctx, func(tx *sql.Tx) error {
-		var dup int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users u JOIN accounts b ON b.id=u.account_id WHERE b.provider_account_id=? AND (u.username=? OR u.email=?)`,
-			rc.tenant.ID, user, email).Scan(&dup); err != nil {
-			return err
-		}
-		if dup > 0 {
-			return invalid("username", "has already been taken")
-		}
-		t := now()
+	err = a.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		aid, err = lastID(tx.ExecContext(ctx, `INSERT INTO accounts (org_name, kind, provider_account_id, state, created_at, updated_at) VALUES (?,?,?,?,?,?)`,
-			org, "buyer", rc.tenant.ID, "approved", t, t))
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO users (account_id, username, email, password, role, created_at) VALUES (?,?,?,?,?,?)`,
-			aid, user, email, p.get("password"), "admin", t); err != nil {
-			return err
-		}
-		for _, pl := range plans {
-			var bv string
-			if err := tx.QueryRowContext(ctx, `SELECT backend_version FROM services WHERE id=?`, pl.ServiceID).Scan(&bv); err != nil {
-				return err
-			}
-			cid, zj, err := newApp(ctx, tx, rc.tenant.ID, aid, pl, bv, org+"'s App", "Default application created on signup.", "", "", nil)
-			if err != nil {
-				return err
-			}
-			appIDs = append(appIDs, cid)
-			jobs = append(jobs, zj)
-		}
-		return nil
+		aid, appIDs, jobs, err = buyerSignup(ctx, tx, rc.tenant.ID, org, user, email, p.get("password"), plans, "API signup", "API signup")
+		return err
 	})
 	if err != nil {
 		return err
@@ -421,7 +454,9 @@ func deleteAppTx(ctx context.Context, tx *sql.Tx, tenantID, cid int64) ([]job, e
 	if err != nil {
 		return nil, err
 	}
-	return []job{{false, "low", ClassBackendDeleteApplication, []any{eventID}}, zj}, nil
+	// BackendDeleteApplicationWorker is an ActiveJob on queue low
+	// (porta@3scale-2.16.4-GA:app/workers/backend_delete_application_worker.rb).
+	return []job{{true, "low", ClassBackendDeleteApplication, []any{eventID}}, zj}, nil
 }
 
 // --- applications ---
@@ -459,14 +494,10 @@ func (a *app) renderApps(w http.ResponseWriter, r *http.Request, rc *reqCtx, con
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if err := a.loadKeys(ctx, a.db, apps...); err != nil {
+	if err := loadKeys(ctx, a.db, apps...); err != nil {
 		return err
 	}
-	out := []any{}
-	for _, c := range apps {
-		out = append(out, c.json())
-	}
-	return ok(w, rc, map[string]any{"applications": out})
+	return ok(w, rc, appsDoc(apps))
 }
 
 // listApps is GET /admin/api/applications with Cinstance's search scopes. account_query goes
@@ -526,7 +557,7 @@ func (a *app) findApp(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 	if err != nil {
 		return err
 	}
-	return ok(w, rc, c.json())
+	return ok(w, rc, appDoc{c})
 }
 
 // createApp is POST /admin/api/accounts/{id}/applications: plan_id required, optional
@@ -576,7 +607,7 @@ func (a *app) createApp(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	if err := a.enqueue(ctx, zj, accountIndexJob(aid)); err != nil {
 		return err
 	}
-	return created(w, rc, fmtID(fmtID("/admin/api/accounts/", aid)+"/applications/", cid), c.json())
+	return created(w, rc, fmtID(fmtID("/admin/api/accounts/", aid)+"/applications/", cid), appDoc{c})
 }
 
 func (a *app) accountApp(ctx context.Context, rc *reqCtx, r *http.Request) (*appRow, error) {
@@ -602,7 +633,7 @@ func (a *app) appAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	}
 	switch r.Method {
 	case http.MethodGet:
-		return ok(w, rc, c.json())
+		return ok(w, rc, appDoc{c})
 	case http.MethodDelete:
 		var jobs []job
 		err := a.inTx(ctx, func(tx *sql.Tx) error {
@@ -641,7 +672,7 @@ func (a *app) appAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 			return err
 		}
 		a.publish(ctx, zj)
-		return ok(w, rc, c.json())
+		return ok(w, rc, appDoc{c})
 	}
 }
 
@@ -661,26 +692,99 @@ func (a *app) listKeys(w http.ResponseWriter, r *http.Request, rc *reqCtx) error
 	return ok(w, rc, keysJSON(c.keys))
 }
 
-// createKey adds an application key and saves it to backend inline (§4.2).
+// keysLimit is ApplicationKey::KEYS_LIMIT, or 1 for oauth products
+// (porta@3scale-2.16.4-GA:app/models/application_key.rb:4, app/models/cinstance.rb keys_limit).
+func keysLimit(backendVersion string) int {
+	if _, _, oauth := appVersion(backendVersion); oauth {
+		return 1
+	}
+	return 5
+}
+
+// keyErrors validates a new application key as ApplicationKey does, in its declaration order:
+// the value's format (printable ASCII, no spaces), length (5..255) and case-insensitive
+// uniqueness within the application, then keys_limit_reached on :base ("Limit reached": the
+// association holds the new key too, so the sixth key of a user_key or app_id product is
+// refused). Messages are Rails' defaults and porta's locale
+// (porta@3scale-2.16.4-GA:app/models/application_key.rb validates :value, :keys_limit_reached;
+// config/locales/en.yml activerecord.errors.models.application_key.attributes.base.limit_reached).
+func keyErrors(value string, existing []string, limit int) map[string][]string {
+	errs := map[string][]string{}
+	printable := value != ""
+	for _, r := range value {
+		if r < 0x21 || r > 0x7e {
+			printable = false
+		}
+	}
+	if !printable {
+		errs["value"] = append(errs["value"], "is invalid")
+	}
+	switch n := len(value); {
+	case n < 5:
+		errs["value"] = append(errs["value"], "is too short (minimum is 5 characters)")
+	case n > 255:
+		errs["value"] = append(errs["value"], "is too long (maximum is 255 characters)")
+	}
+	for _, k := range existing {
+		if strings.EqualFold(k, value) {
+			errs["value"] = append(errs["value"], "has already been taken")
+			break
+		}
+	}
+	if len(existing)+1 > limit {
+		errs["base"] = append(errs["base"], "Limit reached")
+	}
+	return errs
+}
+
+// createKey is POST …/applications/{id}/keys: application_keys.add(params[:key]), a generated
+// key (SecureRandom.hex(16)) when none is given. A key that fails validation answers 422
+// {"errors":{…}} (ThreeScale::Api::Responder#display_errors). A saved key is synced to backend
+// in its after_commit (ApplicationKey#update_backend_value, no rescue): with backend failing
+// the request answers 500 and the key stays saved (porta@3scale-2.16.4-GA:
+// app/controllers/admin/api/buyer_application_keys_controller.rb create;
+// app/lib/backend_client/toggle_backend.rb).
 func (a *app) createKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
 	c, err := a.accountApp(ctx, rc, r)
 	if err != nil {
 		return err
 	}
-	key := parseParams(r).get("key")
-	if key == "" {
-		return invalid("value", "can't be blank")
+	p := parseParams(r)
+	key := p.get("key")
+	if !p.has("key") {
+		key = randomHex(16)
 	}
 	var zj job
 	err = a.inTx(ctx, func(tx *sql.Tx) error {
+		// Lock the application so that concurrent creates see each other's keys.
+		var locked int64
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM cinstances WHERE id=? FOR UPDATE`, c.ID).Scan(&locked); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT value FROM application_keys WHERE application_id=? ORDER BY id`, c.ID)
+		if err != nil {
+			return err
+		}
+		existing := []string{}
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return err
+			}
+			existing = append(existing, v)
+		}
+		rows.Close()
+		if errs := keyErrors(key, existing, keysLimit(c.backendVersion)); len(errs) > 0 {
+			return &httpError{http.StatusUnprocessableEntity, map[string]any{"errors": errs}}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO application_keys (application_id, value, created_at) VALUES (?,?,?)`, c.ID, key, now()); err != nil {
 			if isDuplicate(err) {
 				return invalid("value", "has already been taken")
 			}
 			return err
 		}
-		var err error
 		zj, err = zyncEvent(ctx, tx, "Application", c.ID, rc.tenant.ID, "Applications::ApplicationUpdatedEvent", map[string]any{"service_id": c.ServiceID})
 		return err
 	})
@@ -694,7 +798,7 @@ func (a *app) createKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 		return err
 	}
 	c.keys = append(c.keys, key)
-	return created(w, rc, "", c.json())
+	return created(w, rc, "", appDoc{c})
 }
 
 func (a *app) deleteKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
@@ -721,5 +825,5 @@ func (a *app) deleteKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 		}
 	}
 	c.keys = kept
-	return ok(w, rc, c.json())
+	return ok(w, rc, appDoc{c})
 }

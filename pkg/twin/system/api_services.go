@@ -1,12 +1,17 @@
 package system
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Products (services), their metrics and methods, mapping rules, application plans and limits,
@@ -18,25 +23,24 @@ type serviceRow struct {
 	AccountID                                                        int64
 	Name, SystemName, Description, State, DeploymentOption, BVersion string
 	CreatedAt, UpdatedAt                                             time.Time
+	// NotificationSettings is the serialized notification_settings column: NULL for a new
+	// product, else the normalised settings (notification_settings.go).
+	NotificationSettings sql.NullString
+	// supportEmail is Service#support_email: the provider's, which is its first admin's e-mail.
+	supportEmail sql.NullString
 }
 
-const serviceCols = `id, account_id, name, system_name, COALESCE(description,''), state, deployment_option, backend_version, created_at, updated_at`
+const serviceCols = `id, account_id, name, system_name, COALESCE(description,''), state, deployment_option, backend_version, created_at, updated_at,
+	notification_settings, (SELECT u.email FROM users u WHERE u.account_id=services.account_id ORDER BY u.id LIMIT 1)`
 
 func scanService(row interface{ Scan(...any) error }) (*serviceRow, error) {
 	var s serviceRow
-	err := row.Scan(&s.ID, &s.AccountID, &s.Name, &s.SystemName, &s.Description, &s.State, &s.DeploymentOption, &s.BVersion, &s.CreatedAt, &s.UpdatedAt)
+	err := row.Scan(&s.ID, &s.AccountID, &s.Name, &s.SystemName, &s.Description, &s.State, &s.DeploymentOption, &s.BVersion, &s.CreatedAt, &s.UpdatedAt,
+		&s.NotificationSettings, &s.supportEmail)
 	return &s, err
 }
 
-func (s *serviceRow) json() map[string]any {
-	self := fmtID("/admin/api/services/", s.ID)
-	return map[string]any{"service": map[string]any{
-		"id": s.ID, "account_id": s.AccountID, "name": s.Name, "system_name": s.SystemName,
-		"description": s.Description, "state": s.State, "deployment_option": s.DeploymentOption,
-		"backend_version": s.BVersion, "created_at": ts(s.CreatedAt), "updated_at": ts(s.UpdatedAt),
-		"links": []any{link("self", self), link("metrics", self+"/metrics"), link("proxy", self+"/proxy")},
-	}}
-}
+func (s *serviceRow) json() map[string]any { return map[string]any{"service": s.fields()} }
 
 // service loads a live (not soft-deleted) service of the tenant; 404 otherwise.
 func (a *app) service(ctx context.Context, q querier, rc *reqCtx, sid int64) (*serviceRow, error) {
@@ -64,11 +68,19 @@ func (a *app) listServices(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	if err != nil {
 		return err
 	}
-	out, err := collectJSON(rows, scanService)
-	if err != nil {
+	defer rows.Close()
+	var out servicesDoc
+	for rows.Next() {
+		s, err := scanService(rows)
+		if err != nil {
+			return err
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
 		return err
 	}
-	return ok(w, rc, map[string]any{"services": out})
+	return ok(w, rc, out)
 }
 
 func (a *app) showService(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
@@ -83,7 +95,7 @@ func (a *app) showService(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	if err != nil {
 		return err
 	}
-	return ok(w, rc, s.json())
+	return ok(w, rc, serviceDoc{s})
 }
 
 // defaultEndpoint builds a new proxy's staging or production endpoint.
@@ -98,11 +110,19 @@ func (a *app) defaultEndpoint(sysName, env string) string {
 	return "https://" + strings.ReplaceAll(host, "_", "-") + ":443"
 }
 
-// createService is ServiceCreator: the service, its proxy, service token, the default hits
-// metric and the default "GET /" mapping rule in one transaction; after commit the service
-// and its token are synced to backend (§4.2 sync table), then the index, metric-sync and zync
-// jobs are enqueued (§4.2 async table). A failed enqueue answers 500 with the service created
-// (§4.3 path A).
+// createService is ServiceCreator: the service, its proxy, the default hits metric and the
+// default "GET /" mapping rule in one transaction. The service token is not part of it: porta
+// publishes Services::ServiceCreatedEvent after commit (with a token value generated then) and
+// CreateServiceTokenWorker creates the token and saves it to backend later
+// (porta@3scale-2.16.4-GA:app/models/service.rb after_commit
+// :create_and_publish_service_created_event; app/events/services/service_created_event.rb
+// after_commit → CreateServiceTokenWorker.enqueue; app/workers/create_service_token_worker.rb,
+// a Sidekiq job on queue default). A proxy config deployed before that job ran has
+// backend_authentication_value null (Service#service_token is service_tokens.first). After
+// commit, in Rails 7.0's reverse order of declaration, the event's job is enqueued, then the
+// service is saved to backend (Backend::ModelExtensions::Service#update_backend_service); the
+// index, metric-sync and zync jobs follow (§4.2 async table). Any failure there answers 500
+// with the service created (§4.3 path A).
 func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	if err := denyMaster(rc); err != nil {
 		return err
@@ -131,7 +151,6 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	}
 	ctx := r.Context()
 	var sid, proxyID, hitsID int64
-	var token string
 	var jobs []job
 	err := a.inTx(ctx, func(tx *sql.Tx) error {
 		t := now()
@@ -148,10 +167,6 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 			VALUES (?,?,?,?,?,?,?)`, sid, a.cfg.DefaultAPIBackend, a.defaultEndpoint(sys, "production"), a.defaultEndpoint(sys, "staging"),
 			`[{"name":"apicast","version":"builtin","configuration":{},"enabled":true}]`, t, t))
 		if err != nil {
-			return err
-		}
-		token = randomHex(32)
-		if _, err = tx.ExecContext(ctx, `INSERT INTO service_tokens (service_id, value) VALUES (?,?)`, sid, token); err != nil {
 			return err
 		}
 		hitsID, err = lastID(tx.ExecContext(ctx, `INSERT INTO metrics (owner_type, owner_id, system_name, friendly_name, unit, description, created_at, updated_at)
@@ -179,10 +194,14 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if err != nil {
 		return err
 	}
-	if err := a.backend.saveService(ctx, sid, rc.tenant.APIKey, bv, "active"); err != nil {
+	tokenJob, err := a.publishServiceCreated(ctx, a.db, sid, rc.tenant.ID)
+	if err != nil {
 		return err
 	}
-	if err := a.backend.saveServiceToken(ctx, token, sid); err != nil {
+	if err := a.enqueue(ctx, tokenJob); err != nil {
+		return err
+	}
+	if err := a.backend.saveService(ctx, sid, rc.tenant.APIKey, bv, "active"); err != nil {
 		return err
 	}
 	if err := a.enqueue(ctx, jobs...); err != nil {
@@ -192,9 +211,12 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if err != nil {
 		return err
 	}
-	return created(w, rc, fmtID("/admin/api/services/", sid), s.json())
+	return created(w, rc, fmtID("/admin/api/services/", sid), serviceDoc{s})
 }
 
+// updateService is PUT /admin/api/services/{id}: service.update(service_params) with the
+// after-commit work porta does (porta@3scale-2.16.4-GA:app/controllers/admin/api/services_controller.rb
+// update; app/models/service.rb after_commit callbacks).
 func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	if err := denyMaster(rc); err != nil {
 		return err
@@ -227,10 +249,20 @@ func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	case "hide":
 		s.State = "hidden"
 	}
+	// notification_settings (notification_settings.go): saved as normalised; a change syncs
+	// backend's alert limits after commit, before the service itself is saved to backend.
+	settingsChanged := false
+	var settings notificationSettings
+	if ns, given := notificationSettingsParam(p); given {
+		settings = ns
+		enc := ns.encode()
+		settingsChanged = !s.NotificationSettings.Valid || s.NotificationSettings.String != enc
+		s.NotificationSettings = sql.NullString{String: enc, Valid: true}
+	}
 	var zs job
 	err = a.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE services SET name=?, description=?, deployment_option=?, backend_version=?, state=?, updated_at=? WHERE id=?`,
-			s.Name, s.Description, s.DeploymentOption, s.BVersion, s.State, now(), sid); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE services SET name=?, description=?, deployment_option=?, backend_version=?, state=?, notification_settings=?, updated_at=? WHERE id=?`,
+			s.Name, s.Description, s.DeploymentOption, s.BVersion, s.State, s.NotificationSettings, now(), sid); err != nil {
 			return err
 		}
 		zs, err = zyncEvent(ctx, tx, "Service", sid, rc.tenant.ID, "OIDC::ServiceChangedEvent", map[string]any{"service_id": sid})
@@ -238,6 +270,11 @@ func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	})
 	if err != nil {
 		return err
+	}
+	if settingsChanged {
+		if err := a.backend.syncAlertLimits(ctx, sid, settings); err != nil {
+			return err
+		}
 	}
 	if err := a.backend.saveService(ctx, sid, rc.tenant.APIKey, s.BVersion, "active"); err != nil {
 		return err
@@ -249,12 +286,31 @@ func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if err != nil {
 		return err
 	}
-	return ok(w, rc, s.json())
+	return ok(w, rc, serviceDoc{s})
 }
 
-// deleteService is mark_as_deleted!: the service is soft-deleted and 200 comes back at once;
-// DeleteObjectHierarchyWorker (queue deletion) removes the rest and then enqueues
-// BackendDeleteServiceWorker (queue default) (§2 "Delete service", §4.2).
+// deleteService is DELETE /admin/api/services/{id} (porta@3scale-2.16.4-GA:
+// app/controllers/admin/api/services_controller.rb destroy): `authorize!(:destroy, service) if
+// current_user`, then service.mark_as_deleted!.
+//
+// The default product (account.default_service_id, never set for a new tenant) and the last
+// accessible one cannot be deleted (Service#default_or_last?). With an access token there is a
+// current_user, and the ability refuses it first (config/abilities/provider_admin.rb
+// `can :destroy, Service` unless default_or_last?): CanCan::AccessDenied, answered by
+// ErrorHandling#handle_access_denied with 403, {"status":"Forbidden"} in JSON and an empty body
+// in XML. With a provider_key there is none, and mark_as_deleted! raises
+// StateMachines::InvalidTransition, which Admin::Api::BaseController answers with 422 and
+// StateMachine::InvalidTransitionRepresenter ({"error":{"from","event","error","object"}},
+// ThreeScale::Api::ErrorResponder).
+//
+// Otherwise the state becomes deleted and 200 comes back with an empty body; the product is
+// gone from every accessible_services lookup (lists, GET → 404). After commit:
+// ServiceScheduledForDeletionEvent's subscriber enqueues DeleteObjectHierarchyWorker (ActiveJob,
+// queue deletion) that removes the product's data and, when the Service row is destroyed,
+// ServiceDeletedEvent enqueues BackendDeleteServiceWorker (app/subscribers/service_deletion_subscriber.rb,
+// service_deleted_subscriber.rb); the index and zync jobs of the save; and
+// update_backend_service, which runs on every commit of a service that is not destroyed, so a
+// failing backend answers 500 with the product already marked deleted.
 func (a *app) deleteService(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	if err := denyMaster(rc); err != nil {
 		return err
@@ -264,24 +320,95 @@ func (a *app) deleteService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		return err
 	}
 	ctx := r.Context()
-	if _, err := a.service(ctx, a.db, rc, sid); err != nil {
+	s, err := a.service(ctx, a.db, rc, sid)
+	if err != nil {
 		return err
 	}
-	var n int
-	if err := a.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM services WHERE account_id=? AND state<>'deleted'`, rc.tenant.ID).Scan(&n); err != nil {
+	var others int
+	var defaultID sql.NullInt64
+	if err := a.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM services WHERE account_id=? AND state<>'deleted' AND id<>?),
+		(SELECT default_service_id FROM accounts WHERE id=?)`, rc.tenant.ID, sid, rc.tenant.ID).Scan(&others, &defaultID); err != nil {
 		return err
 	}
-	if n <= 1 {
-		// porta refuses to delete the last product: a failed DELETE is 403 (§1.5).
-		return &httpError{http.StatusForbidden, map[string]any{"errors": map[string][]string{"base": {"This service cannot be removed"}}}}
+	if others == 0 || defaultID.Valid && defaultID.Int64 == sid {
+		if rc.cred.UserID != 0 {
+			if rc.format == "xml" {
+				return &httpError{http.StatusForbidden, nil}
+			}
+			return &httpError{http.StatusForbidden, map[string]string{"status": "Forbidden"}}
+		}
+		return &httpError{http.StatusUnprocessableEntity, invalidTransitionDoc{from: s.State, event: "mark_as_deleted", object: s}}
 	}
-	if _, err := a.db.ExecContext(ctx, `UPDATE services SET state='deleted', updated_at=? WHERE id=?`, now(), sid); err != nil {
+	var zjobs []job
+	err = a.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE services SET state='deleted', updated_at=? WHERE id=?`, now(), sid); err != nil {
+			return err
+		}
+		var proxyID int64
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM proxies WHERE service_id=?`, sid).Scan(&proxyID); err != nil {
+			return err
+		}
+		zs, err := zyncEvent(ctx, tx, "Service", sid, rc.tenant.ID, "OIDC::ServiceChangedEvent", map[string]any{"service_id": sid})
+		if err != nil {
+			return err
+		}
+		zp, err := zyncEvent(ctx, tx, "Proxy", proxyID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": sid})
+		zjobs = []job{zs, zp}
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	if err := a.enqueue(ctx, job{true, "deletion", ClassDeleteObjectHierarchy, []any{modelArg("Service"), sid}}, indexJob("Service", sid)); err != nil {
+	if err := a.enqueue(ctx, append([]job{deleteHierarchyJob("Service", sid), indexJob("Service", sid)}, zjobs...)...); err != nil {
+		return err
+	}
+	if err := a.backend.saveService(ctx, sid, rc.tenant.APIKey, s.BVersion, "active"); err != nil {
 		return err
 	}
 	return deleted(w)
+}
+
+// invalidTransitionDoc is StateMachine::InvalidTransitionRepresenter for a product: JSON
+// {"error":{"from","event","error","object":{"service":{…}}}}, XML <error> with the product as
+// <service>. The message is state_machines-activemodel's full message for the state attribute,
+// porta's locale 'cannot transition via "%{event}"' with the event's humanized name
+// (porta@3scale-2.16.4-GA:app/representers/state_machine/invalid_transition_representer.rb,
+// config/locales/en.yml invalid_transition; the same shape porta's own tests assert for users:
+// test/integration/user-management-api/buyers_users_test.rb).
+type invalidTransitionDoc struct {
+	from, event string
+	object      *serviceRow
+}
+
+func (d invalidTransitionDoc) message() string {
+	return `State cannot transition via "` + strings.ReplaceAll(d.event, "_", " ") + `"`
+}
+
+func (d invalidTransitionDoc) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]any{"error": map[string]any{"from": d.from, "event": d.event, "error": d.message(), "object": d.object.json()}})
+}
+
+func (d invalidTransitionDoc) renderXML(b *bytes.Buffer) {
+	b.WriteString("<error><from>")
+	_ = xml.EscapeText(b, []byte(d.from))
+	b.WriteString("</from><event>" + d.event + "</event><error>")
+	_ = xml.EscapeText(b, []byte(d.message()))
+	b.WriteString("</error>")
+	d.object.writeXML(b)
+	b.WriteString("</error>")
+}
+
+// publishServiceCreated records Services::ServiceCreatedEvent, whose token_value is generated
+// when the event is created (SecureRandom.hex(32)), and returns its CreateServiceTokenWorker
+// job (perform_async(event_id), queue default).
+func (a *app) publishServiceCreated(ctx context.Context, q querier, sid, tenantID int64) (job, error) {
+	eventID := uuid.NewString()
+	data, _ := json.Marshal(map[string]any{"service_id": sid, "provider_id": tenantID, "token_value": randomHex(32)})
+	if _, err := q.ExecContext(ctx, `INSERT INTO event_store_events (event_id, event_type, provider_id, data, created_at) VALUES (?,?,?,?,?)`,
+		eventID, "Services::ServiceCreatedEvent", tenantID, string(data), now()); err != nil {
+		return job{}, err
+	}
+	return job{false, "default", ClassCreateServiceToken, []any{eventID}}, nil
 }
 
 // --- metrics and methods ---
@@ -866,10 +993,15 @@ func (a *app) backendAPIAction(w http.ResponseWriter, r *http.Request, rc *reqCt
 		if used > 0 {
 			return &httpError{http.StatusForbidden, map[string]any{"errors": map[string][]string{"base": {"cannot be deleted because it is used by at least one Product"}}}}
 		}
+		// BackendApi#mark_as_deleted, then schedule_deletion after the transition:
+		// DeleteObjectHierarchyWorker removes it in the background
+		// (porta@3scale-2.16.4-GA:app/controllers/admin/api/backend_apis_controller.rb destroy,
+		// app/models/backend_api.rb). A backend API a product uses fails the validation:
+		// 403 with the errors (ThreeScale::Api::Responder#error_status for a DELETE).
 		if _, err := a.db.ExecContext(ctx, `UPDATE backend_apis SET state='deleted', updated_at=? WHERE id=?`, now(), bid); err != nil {
 			return err
 		}
-		if err := a.enqueue(ctx, indexJob("BackendApi", bid)); err != nil {
+		if err := a.enqueue(ctx, deleteHierarchyJob("BackendApi", bid), indexJob("BackendApi", bid)); err != nil {
 			return err
 		}
 		return deleted(w)

@@ -1,15 +1,19 @@
 package system
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -41,8 +45,9 @@ type app struct {
 	backend *backendClient
 	search  *searchd
 	log     *slog.Logger
-	// csrfKey signs the login form's authenticity_token for a _system_session id.
-	csrfKey []byte
+	// sessionKey signs the _system_session and user_session cookies (Rails uses
+	// secret_key_base).
+	sessionKey []byte
 	// ready is set once the schema exists and the seed ran; until then (MySQL not reachable at
 	// start) requests that need the database answer 500 like any MySQL failure.
 	ready atomic.Bool
@@ -82,11 +87,11 @@ func RunApp(ctx context.Context, cfg AppConfig) error {
 		return fmt.Errorf("system-redis: %w", err)
 	}
 	defer rdb.Close()
-	csrfKey := make([]byte, 32)
-	if _, err := rand.Read(csrfKey); err != nil {
+	sessionKey := make([]byte, 32)
+	if _, err := rand.Read(sessionKey); err != nil {
 		return err
 	}
-	a := &app{cfg: cfg, db: db, rdb: rdb, log: cfg.Logger.With("component", "system-app"), csrfKey: csrfKey,
+	a := &app{cfg: cfg, db: db, rdb: rdb, log: cfg.Logger.With("component", "system-app"), sessionKey: sessionKey,
 		cache:   newCache(cfg.MemcacheServers, cfg.Logger),
 		backend: newBackendClient(cfg.Stores, cfg.BackendTimeout),
 	}
@@ -144,7 +149,7 @@ func (a *app) bootstrap(ctx context.Context, dbName string) {
 	for ctx.Err() == nil {
 		db, err := openDB(ctx, a.cfg.DatabaseURL, a.cfg.DBTimeout)
 		if err == nil {
-			err = seed(ctx, db, a.cfg.Seed)
+			err = a.seed(ctx, db)
 			_ = db.Close()
 		}
 		if err == nil {
@@ -251,8 +256,36 @@ func (a *app) handler(rl role) http.Handler {
 			u.Path, u.RawPath = p, ""
 			r2.URL = &u
 		}
+		parseBodyOfAnyMethod(r2)
 		mux.ServeHTTP(w, r2)
 	})
+}
+
+// parseBodyOfAnyMethod makes a form-encoded body part of the parameters whatever the method,
+// as Rack does (Rack::Request#form_data? looks at the media type, not the method), so a
+// DELETE with access_token in its body authenticates as in porta. net/http reads the body of
+// POST, PUT and PATCH only.
+func parseBodyOfAnyMethod(r *http.Request) {
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		return
+	}
+	if r.Body == nil || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		return
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 10<<20))
+	if err != nil {
+		return
+	}
+	vals, err := url.ParseQuery(string(raw))
+	if err != nil {
+		return
+	}
+	_ = r.ParseForm()
+	r.PostForm = vals
+	for k, vs := range vals {
+		r.Form[k] = append(r.Form[k], vs...)
+	}
 }
 
 // httpError is an answer decided by a handler: a status with a body rendered in the request's
@@ -291,6 +324,13 @@ func writeBody(w http.ResponseWriter, format string, status int, body any) {
 	if format == "xml" {
 		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
 		w.WriteHeader(status)
+		if x, ok := body.(xmlRenderer); ok {
+			var b bytes.Buffer
+			b.WriteString(xml.Header)
+			x.renderXML(&b)
+			_, _ = w.Write(b.Bytes())
+			return
+		}
 		_, _ = w.Write(toXML(body))
 		return
 	}

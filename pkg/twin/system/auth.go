@@ -12,23 +12,25 @@ import (
 
 // account is a row of accounts: master, a provider tenant or a buyer.
 type account struct {
-	ID          int64     `json:"id"`
-	OrgName     string    `json:"org_name"`
-	Kind        string    `json:"kind"`
-	ProviderID  int64     `json:"provider_account_id"`
-	State       string    `json:"state"`
-	AdminDomain string    `json:"admin_domain"`
-	Domain      string    `json:"domain"`
-	APIKey      string    `json:"api_key"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          int64  `json:"id"`
+	OrgName     string `json:"org_name"`
+	Kind        string `json:"kind"`
+	ProviderID  int64  `json:"provider_account_id"`
+	State       string `json:"state"`
+	AdminDomain string `json:"admin_domain"`
+	Domain      string `json:"domain"`
+	APIKey      string `json:"api_key"`
+	// SiteAccessCode is the developer portal's access code; NULL means none.
+	SiteAccessCode sql.NullString `json:"site_access_code"`
+	CreatedAt      time.Time      `json:"created_at"`
+	UpdatedAt      time.Time      `json:"updated_at"`
 }
 
-const accountCols = `id, org_name, kind, COALESCE(provider_account_id,0), state, COALESCE(admin_domain,''), COALESCE(domain,''), COALESCE(api_key,''), created_at, updated_at`
+const accountCols = `id, org_name, kind, COALESCE(provider_account_id,0), state, COALESCE(admin_domain,''), COALESCE(domain,''), COALESCE(api_key,''), site_access_code, created_at, updated_at`
 
 func scanAccount(row interface{ Scan(...any) error }) (*account, error) {
 	var ac account
-	if err := row.Scan(&ac.ID, &ac.OrgName, &ac.Kind, &ac.ProviderID, &ac.State, &ac.AdminDomain, &ac.Domain, &ac.APIKey, &ac.CreatedAt, &ac.UpdatedAt); err != nil {
+	if err := row.Scan(&ac.ID, &ac.OrgName, &ac.Kind, &ac.ProviderID, &ac.State, &ac.AdminDomain, &ac.Domain, &ac.APIKey, &ac.SiteAccessCode, &ac.CreatedAt, &ac.UpdatedAt); err != nil {
 		return nil, err
 	}
 	return &ac, nil

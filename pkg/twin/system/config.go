@@ -59,6 +59,29 @@ type Seed struct {
 	AdminAccessToken string
 	// ProviderKey is the provider account's api_key (the provider_key credential); random when "".
 	ProviderKey string
+	// MasterService, MasterPlan and ProviderPlan name the master service and its two
+	// application plans (MASTER_SERVICE, MASTER_PLAN, PROVIDER_PLAN; "Master Service",
+	// "Master Plan" and "enterprise" when "").
+	MasterService, MasterPlan, ProviderPlan string
+	// MasterAccessCode is the master portal's site access code (MASTER_ACCESS_CODE, "" by default).
+	MasterAccessCode string
+	// NoSampleData is SAMPLE_DATA=0: the provider gets no sample plans, buyer and application
+	// (porta's default, SAMPLE_DATA '1', creates them).
+	NoSampleData bool
+}
+
+// withDefaults fills the names db/seeds.rb defaults.
+func (s Seed) withDefaults() Seed {
+	if s.MasterService == "" {
+		s.MasterService = "Master Service"
+	}
+	if s.MasterPlan == "" {
+		s.MasterPlan = "Master Plan"
+	}
+	if s.ProviderPlan == "" {
+		s.ProviderPlan = "enterprise"
+	}
+	return s
 }
 
 // AdminDomain is the provider's admin portal host.
@@ -89,6 +112,12 @@ type AppConfig struct {
 	// EventsSharedSecret is the secret backend's events hook sends to /master/events/import
 	// (apicast-apisonator.md §6); the hook answers 403 when it differs.
 	EventsSharedSecret string
+	// AccessCode is ACCESS_CODE, the developer portal access code of a provider without its own
+	// site_access_code (ThreeScale.config.access_code, "" by default).
+	AccessCode string
+	// RecaptchaPublicKey is RECAPTCHA_PUBLIC_KEY (the operator's system-recaptcha Secret),
+	// shown in the sign-in page's props.
+	RecaptchaPublicKey string
 	// ForceSSL answers 301 to https unless X-Forwarded-Proto is https or the Host is
 	// system-(master|provider|developer) (§1.3).
 	ForceSSL bool
@@ -213,12 +242,19 @@ func appConfigFromEnv(e env) AppConfig {
 			AdminEmail:         e.get("ADMIN_EMAIL", "admin@example.com"),
 			AdminAccessToken:   e.get("ADMIN_ACCESS_TOKEN", ""),
 			ProviderKey:        e.get("PROVIDER_KEY", ""),
+			MasterService:      e.get("MASTER_SERVICE", "Master Service"),
+			MasterPlan:         e.get("MASTER_PLAN", "Master Plan"),
+			ProviderPlan:       e.get("PROVIDER_PLAN", "enterprise"),
+			MasterAccessCode:   e.get("MASTER_ACCESS_CODE", ""),
+			NoSampleData:       e.get("SAMPLE_DATA", "1") == "0",
 		},
 		MasterAddr:         ":" + e.get("MASTER_PORT", "3002"),
 		ProviderAddr:       ":" + e.get("PROVIDER_PORT", "3000"),
 		DeveloperAddr:      ":" + e.get("DEVELOPER_PORT", "3001"),
 		BackendPublicURL:   e.get("BACKEND_PUBLIC_URL", ""),
 		EventsSharedSecret: e.get("EVENTS_SHARED_SECRET", ""),
+		RecaptchaPublicKey: e.get("RECAPTCHA_PUBLIC_KEY", ""),
+		AccessCode:         e.get("ACCESS_CODE", ""),
 		ForceSSL:           force,
 	}
 }

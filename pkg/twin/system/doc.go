@@ -30,11 +30,22 @@
 // (§2), the proxy configs APIcast reads from system-master (§6), the admin and developer
 // portal pages, /check.txt and master /status (§7).
 //
+// The surfaces the harness consumes follow porta 3scale-2.16.4-GA (3scale-2.15.1-GA where it
+// differs), each citing the real source where it is implemented: the admin sign-in with its
+// CSRF meta tag and forgery protection (login.go), application JSON and XML per
+// backend_version (application_repr.go), notification settings, backend alert limits and the
+// alert import and page (notification_settings.go, worker.go, portals.go), the application
+// key limit (api_accounts.go), the service token from a Sidekiq job, product deletion
+// (api_services.go), the seeded master service, provider, "API" product and sample data
+// (seed.go, worker_seed.go) and the developer portal's access code (devportal.go).
+//
 // RunSidekiq runs system-sidekiq: sidekiq.Run with a handler per porta job class
 // (SphinxIndexationWorker, SphinxAccountIndexationWorker, BackendMetricWorker,
 // BackendUpdateApplicationPlanJob, ZyncWorker, BackendDeleteServiceWorker,
 // BackendDeleteApplicationWorker, DeleteObjectHierarchyWorker, ActionMailer::MailDeliveryJob,
-// EventsFetchWorker), plus a periodic EventsFetchWorker enqueue.
+// EventsFetchWorker, PersistEventWorker, EventImportWorker, CreateServiceTokenWorker,
+// SignupWorker and its SampleDataWorker and ImportSimpleLayoutWorker), plus a periodic
+// EventsFetchWorker enqueue.
 //
 // Configuration is AppConfig and SidekiqConfig (every address and credential a field), or
 // AppConfigFromEnv / SidekiqConfigFromEnv for porta's environment names. SearchdConfig renders

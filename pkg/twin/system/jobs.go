@@ -25,6 +25,12 @@ const (
 	ClassBackendDeleteService     = "BackendDeleteServiceWorker"     // default
 	ClassBackendDeleteApplication = "BackendDeleteApplicationWorker" // low
 	ClassEventsFetch              = "EventsFetchWorker"              // events
+	ClassCreateServiceToken       = "CreateServiceTokenWorker"       // default
+	ClassPersistEvent             = "PersistEventWorker"             // default
+	ClassEventImport              = "EventImportWorker"              // default
+	ClassSignup                   = "SignupWorker"                   // critical
+	ClassSampleData               = "SignupWorker::SampleDataWorker" // critical
+	ClassImportSimpleLayout       = "SignupWorker::ImportSimpleLayoutWorker"
 )
 
 // job is one enqueue porta makes after a commit.
@@ -39,6 +45,17 @@ type job struct {
 // argument is the model class).
 func modelArg(model string) map[string]any {
 	return map[string]any{"_aj_serialized": "ActiveJob::Serializers::ModuleSerializer", "value": model}
+}
+
+// globalID is how ActiveJob serialises a record argument (GlobalID, app name "system").
+func globalID(model string, id int64) map[string]any {
+	return map[string]any{"_aj_globalid": fmt.Sprintf("gid://system/%s/%d", model, id)}
+}
+
+// deleteHierarchyJob is DeleteObjectHierarchyWorker.perform_later(record), queue deletion
+// (porta@3scale-2.16.4-GA:app/workers/delete_object_hierarchy_worker.rb).
+func deleteHierarchyJob(model string, id int64) job {
+	return job{true, "deletion", ClassDeleteObjectHierarchy, []any{globalID(model, id)}}
 }
 
 func indexJob(model string, recordID int64) job {

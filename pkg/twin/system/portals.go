@@ -2,15 +2,13 @@ package system
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"html"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -31,9 +29,9 @@ func (a *app) routes(rl role, mux *http.ServeMux) {
 		a.adminAPI(rl, mux)
 		a.adminPortal(mux)
 	case roleDeveloper:
-		mux.HandleFunc("GET /{$}", a.devHome)
-		mux.HandleFunc("GET /search", a.devSearch)
-		mux.HandleFunc("/", a.devNotFound)
+		mux.HandleFunc("/access_code", a.accessCode)
+		mux.HandleFunc("GET /search", a.devPortal(a.devSearch))
+		mux.HandleFunc("/", a.devPortal(a.cmsPage))
 	}
 }
 
@@ -156,74 +154,10 @@ func (a *app) eventsImport(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// --- admin portal (provider host, login session) ---
-
-// The admin portal's pages are FrontendController pages: they take a login session, never
-// an access token, and send a visitor without one to /p/login (porta
-// app/lib/authenticated_system.rb login_required). Two cookies are involved, as in porta:
-// _system_session, the Rails session that carries the CSRF token the login form must echo
-// (authenticity_token), and user_session, set by a successful POST /p/sessions and naming a
-// row of user_sessions (create_user_session!).
-const (
-	railsSessionCookie = "_system_session"
-	userSessionCookie  = "user_session"
-)
-
-// portalUser resolves the admin portal viewer from the user_session cookie: the tenant the
-// host names, and whether the session belongs to one of its users.
-func (a *app) portalUser(r *http.Request) (*account, bool, error) {
-	ctx := r.Context()
-	tenant, err := a.tenantFor(ctx, roleProvider, requestHost(r))
-	if err != nil || tenant == nil {
-		return nil, false, err
-	}
-	ck, err := r.Cookie(userSessionCookie)
-	if err != nil || ck.Value == "" {
-		return tenant, false, nil
-	}
-	var acc int64
-	err = a.db.QueryRowContext(ctx, `SELECT u.account_id FROM user_sessions s JOIN users u ON u.id=s.user_id WHERE s.session_key=?`, ck.Value).Scan(&acc)
-	if errors.Is(err, sql.ErrNoRows) {
-		return tenant, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return tenant, acc == tenant.ID, nil
-}
-
-// authenticityToken is the CSRF token for a Rails session id.
-func (a *app) authenticityToken(session string) string {
-	m := hmac.New(sha256.New, a.csrfKey)
-	m.Write([]byte(session))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-type portalHandler func(w http.ResponseWriter, r *http.Request, tenant *account) error
-
-func (a *app) portal(h portalHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		tenant, okUser, err := a.portalUser(r)
-		switch {
-		case err != nil:
-			a.fail(w, r, "", err)
-			return
-		case tenant == nil:
-			writeBody(w, "json", http.StatusForbidden, errAccessDenied.body)
-			return
-		case !okUser:
-			http.Redirect(w, r, "/p/login", http.StatusFound)
-			return
-		}
-		if err := h(w, r, tenant); err != nil {
-			a.fail(w, r, "", err)
-		}
-	}
-}
-
 func (a *app) adminPortal(mux *http.ServeMux) {
 	mux.HandleFunc("GET /p/login", a.loginPage)
 	mux.HandleFunc("POST /p/sessions", a.login)
+	mux.HandleFunc("GET /p/admin", a.portal(a.adminRoot))
 	mux.HandleFunc("GET /p/admin/dashboard", a.portal(a.dashboard))
 	mux.HandleFunc("GET /buyers/accounts", a.portal(a.searchPage("account_core", "Accounts",
 		`SELECT id, org_name FROM accounts WHERE provider_account_id=?`)))
@@ -233,6 +167,7 @@ func (a *app) adminPortal(mux *http.ServeMux) {
 		`SELECT id, name FROM backend_apis WHERE account_id=? AND state<>'deleted'`)))
 	mux.HandleFunc("GET /apiconfig/services/{id}/proxy_rules", a.portal(a.proxyRulesPage))
 	mux.HandleFunc("GET /apiconfig/alerts", a.portal(a.alertsPage))
+	mux.HandleFunc("GET /apiconfig/services/{id}/alerts", a.portal(a.alertsPage))
 }
 
 func writeHTML(w http.ResponseWriter, status int, title, body string) {
@@ -240,69 +175,6 @@ func writeHTML(w http.ResponseWriter, status int, title, body string) {
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "<!DOCTYPE html>\n<html><head><title>%s | Red Hat 3scale API Management</title></head>\n<body>\n<h1>%s</h1>\n%s\n</body></html>\n",
 		html.EscapeString(title), html.EscapeString(title), body)
-}
-
-func (a *app) loginPage(w http.ResponseWriter, r *http.Request) {
-	tenant, err := a.tenantFor(r.Context(), roleProvider, requestHost(r))
-	if err != nil {
-		a.fail(w, r, "", err)
-		return
-	}
-	if tenant == nil {
-		writeBody(w, "json", http.StatusForbidden, errAccessDenied.body)
-		return
-	}
-	session := ""
-	if ck, err := r.Cookie(railsSessionCookie); err == nil {
-		session = ck.Value
-	}
-	if session == "" {
-		session = randomHex(16)
-		http.SetCookie(w, &http.Cookie{Name: railsSessionCookie, Value: session, Path: "/", Secure: true, HttpOnly: true})
-	}
-	writeHTML(w, http.StatusOK, "Login", fmt.Sprintf(`<p>%s</p><form action="/p/sessions" method="post">
-<input type="hidden" name="authenticity_token" value="%s">
-<input name="username"><input name="password" type="password"><button type="submit">Sign in</button></form>`,
-		html.EscapeString(tenant.OrgName), a.authenticityToken(session)))
-}
-
-// login is POST /p/sessions: with the form's authenticity_token matching the Rails session
-// (else 422, Rails' InvalidAuthenticityToken), a user_session cookie for a user of the
-// tenant (§3.3 form login), then a redirect to the dashboard.
-func (a *app) login(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	tenant, err := a.tenantFor(ctx, roleProvider, requestHost(r))
-	if err != nil {
-		a.fail(w, r, "", err)
-		return
-	}
-	if tenant == nil {
-		writeBody(w, "json", http.StatusForbidden, errAccessDenied.body)
-		return
-	}
-	ck, err := r.Cookie(railsSessionCookie)
-	if err != nil || ck.Value == "" || !hmac.Equal([]byte(r.FormValue("authenticity_token")), []byte(a.authenticityToken(ck.Value))) {
-		writeHTML(w, http.StatusUnprocessableEntity, "Unprocessable Entity", "<p>ActionController::InvalidAuthenticityToken</p>")
-		return
-	}
-	var uid int64
-	err = a.db.QueryRowContext(ctx, `SELECT id FROM users WHERE account_id=? AND (username=? OR email=?) AND password=? AND password<>''`,
-		tenant.ID, r.FormValue("username"), r.FormValue("username"), r.FormValue("password")).Scan(&uid)
-	if errors.Is(err, sql.ErrNoRows) {
-		writeHTML(w, http.StatusUnprocessableEntity, "Login", "<p>Incorrect email or password. Please try again.</p>")
-		return
-	}
-	if err != nil {
-		a.fail(w, r, "", err)
-		return
-	}
-	key := randomHex(32)
-	if _, err := a.db.ExecContext(ctx, `INSERT INTO user_sessions (user_id, session_key, created_at) VALUES (?,?,?)`, uid, key, now()); err != nil {
-		a.fail(w, r, "", err)
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: userSessionCookie, Value: key, Path: "/", Secure: true, HttpOnly: true})
-	http.Redirect(w, r, "/p/admin/dashboard", http.StatusFound)
 }
 
 func (a *app) dashboard(w http.ResponseWriter, r *http.Request, tenant *account) error {
@@ -420,93 +292,113 @@ func (a *app) proxyRulesPage(w http.ResponseWriter, r *http.Request, tenant *acc
 	return rows.Err()
 }
 
-// alertsPage lists the alerts EventsFetchWorker imported from backend.
+// alertsPage is the admin portal's alerts list, /apiconfig/alerts (all products) or
+// /apiconfig/services/{id}/alerts (one product), as porta 3scale-2.16.4-GA renders it
+// (porta@3scale-2.16.4-GA:app/controllers/api/alerts_controller.rb index,
+// app/presenters/api/alerts_index_presenter.rb, app/views/api/alerts/index.html.slim): the
+// provider's own Alert rows (current_account.buyer_alerts, not deleted), newest timestamp
+// first, 20 per page (?page=), each a row <tr class="<state>" id="alert_<id>" role="row"> with
+// the cells Account (the buyer's org_name, linked), Application (its name, linked), Message,
+// Level (colorize_utilization: <span class="above-90">&ge;&nbsp;90&nbsp;%</span>) and
+// Time (UTC) ("%d %b %Y %H:%M:%S %Z"). Slim sorts attributes alphabetically. With no alert at
+// all the page is the "All clear" empty state and has no table.
 func (a *app) alertsPage(w http.ResponseWriter, r *http.Request, tenant *account) error {
-	rows, err := a.db.QueryContext(r.Context(), `SELECT id, level, message FROM alerts WHERE account_id=? ORDER BY id DESC LIMIT 200`, tenant.ID)
+	ctx := r.Context()
+	q := `SELECT al.id, al.state, al.level, al.message, al.timestamp, c.id, c.name, b.id, b.org_name
+		FROM alerts al JOIN cinstances c ON c.id=al.cinstance_id JOIN accounts b ON b.id=c.user_account_id
+		WHERE al.account_id=? AND c.user_account_id<>? AND al.state<>'deleted'`
+	args := []any{tenant.ID, tenant.ID}
+	title := "Alerts for all services"
+	if r.PathValue("id") != "" {
+		sid, err := pathID(r, "id")
+		if err != nil {
+			return err
+		}
+		var n int
+		if err := a.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM services WHERE id=? AND account_id=? AND state<>'deleted'`, sid, tenant.ID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			writeHTML(w, http.StatusNotFound, "Not found", "")
+			return nil
+		}
+		q += ` AND al.service_id=?`
+		args = append(args, sid)
+		title = "Alerts"
+	}
+	pg := int(parseParams(r).int64("page"))
+	if pg < 1 {
+		pg = 1
+	}
+	rows, err := a.db.QueryContext(ctx, q+` ORDER BY al.timestamp DESC, al.id DESC LIMIT 20 OFFSET ?`, append(args, (pg-1)*20)...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	var b strings.Builder
-	b.WriteString(`<table id="alerts">`)
+	n := 0
 	for rows.Next() {
-		var aid int64
+		var id, cid, bid int64
 		var level int
-		var msg string
-		if err := rows.Scan(&aid, &level, &msg); err != nil {
+		var state, msg, stamp, appName, org string
+		if err := rows.Scan(&id, &state, &level, &msg, &stamp, &cid, &appName, &bid, &org); err != nil {
 			return err
 		}
-		fmt.Fprintf(&b, `<tr id="alert_%d" role="row"><td data-label="Level">%d%%</td><td data-label="Message">%s</td></tr>`, aid, level, html.EscapeString(msg))
-	}
-	b.WriteString(`</table>`)
-	writeHTML(w, http.StatusOK, "Alerts", b.String())
-	return rows.Err()
-}
-
-// --- developer portal ---
-
-func (a *app) devTenant(w http.ResponseWriter, r *http.Request) *account {
-	tenant, err := a.tenantFor(r.Context(), roleDeveloper, requestHost(r))
-	if err != nil {
-		a.fail(w, r, "", err)
-		return nil
-	}
-	if tenant == nil {
-		writeHTML(w, http.StatusNotFound, "Not found", "<p>The page you were looking for doesn't exist.</p>")
-		return nil
-	}
-	return tenant
-}
-
-// devHome is the developer portal's home page: the provider and its published products and
-// plans, read from MySQL.
-func (a *app) devHome(w http.ResponseWriter, r *http.Request) {
-	tenant := a.devTenant(w, r)
-	if tenant == nil {
-		return
-	}
-	rows, err := a.db.QueryContext(r.Context(), `SELECT s.name, COALESCE(p.name,'') FROM services s LEFT JOIN plans p ON p.issuer_id=s.id AND p.state='published'
-		WHERE s.account_id=? AND s.state<>'deleted' ORDER BY s.id, p.id`, tenant.ID)
-	if err != nil {
-		a.fail(w, r, "", err)
-		return
-	}
-	defer rows.Close()
-	var b strings.Builder
-	fmt.Fprintf(&b, `<p id="provider">%s</p><ul id="products">`, html.EscapeString(tenant.OrgName))
-	for rows.Next() {
-		var s, p string
-		if err := rows.Scan(&s, &p); err != nil {
-			a.fail(w, r, "", err)
-			return
+		if n == 0 {
+			b.WriteString(`<table aria-label="Alerts table" class="pf-c-table pf-m-grid-lg" role="grid"><thead><tr role="row">` +
+				`<th role="columnheader" scope="col">Account</th><th role="columnheader" scope="col">Application</th>` +
+				`<th role="columnheader" scope="col">Message</th><th role="columnheader" scope="col">Level</th>` +
+				`<th role="columnheader" scope="col">Time (UTC)</th><td></td></tr></thead><tbody role="rowgroup">`)
 		}
-		fmt.Fprintf(&b, "<li>%s %s</li>", html.EscapeString(s), html.EscapeString(p))
+		n++
+		fmt.Fprintf(&b, `<tr class="%s" id="alert_%d" role="row">`, html.EscapeString(state), id)
+		fmt.Fprintf(&b, `<td data-label="Account" role="cell"><a href="/buyers/accounts/%d">%s</a></td>`, bid, html.EscapeString(org))
+		fmt.Fprintf(&b, `<td data-label="Application" role="cell"><a href="/p/admin/applications/%d">%s</a></td>`, cid, html.EscapeString(appName))
+		fmt.Fprintf(&b, `<td data-label="Message" role="cell">%s</td>`, html.EscapeString(msg))
+		fmt.Fprintf(&b, `<td class="utilization" data-label="Level" role="cell"><span class="above-%s">&ge;&nbsp;%d&nbsp;%%</span></td>`, utilizationRange(level), level)
+		fmt.Fprintf(&b, `<td data-label="Time (UTC)" role="cell">%s</td>`, html.EscapeString(alertTime(stamp)))
+		b.WriteString(`<td class="pf-c-table__action" role="cell"></td></tr>`)
 	}
 	if err := rows.Err(); err != nil {
-		a.fail(w, r, "", err)
-		return
+		return err
 	}
-	b.WriteString("</ul>")
-	writeHTML(w, http.StatusOK, "Developer Portal", b.String())
+	if n > 0 {
+		b.WriteString(`</tbody></table>`)
+	} else {
+		var total int
+		if err := a.db.QueryRowContext(ctx, strings.Replace(q, `SELECT al.id, al.state, al.level, al.message, al.timestamp, c.id, c.name, b.id, b.org_name`, `SELECT COUNT(*)`, 1), args...).Scan(&total); err != nil {
+			return err
+		}
+		if total == 0 {
+			b.WriteString(`<div class="pf-c-empty-state"><h4>All clear</h4><p>No recent alerts.</p></div>`)
+		} else {
+			b.WriteString(`<h4>No results</h4>`)
+		}
+	}
+	writeHTML(w, http.StatusOK, title, b.String())
+	return nil
 }
 
-// devSearch is the dev portal's /search: no SearchSupport, so searchd down is a 500 (§3.2,
-// UNVERIFIED there). The twin allows it without a buyer login (as with public_search).
-func (a *app) devSearch(w http.ResponseWriter, r *http.Request) {
-	tenant := a.devTenant(w, r)
-	if tenant == nil {
-		return
+// utilizationRange is AlertsHelper#utilization_range: the highest ALERT_LEVELS entry at or below
+// the value, nothing below the first.
+func utilizationRange(v int) string {
+	r := ""
+	for _, l := range alertLevels {
+		if v < l {
+			break
+		}
+		r = strconv.Itoa(l)
 	}
-	ids, err := a.search.query(r.Context(), "service_core", tenant.ID, r.FormValue("q"))
-	if err != nil {
-		a.fail(w, r, "", err)
-		return
-	}
-	writeHTML(w, http.StatusOK, "Search", fmt.Sprintf(`<p id="count">%d results</p>`, len(ids)))
+	return r
 }
 
-func (a *app) devNotFound(w http.ResponseWriter, r *http.Request) {
-	if tenant := a.devTenant(w, r); tenant != nil {
-		writeHTML(w, http.StatusNotFound, "Not found", "<p>The page you were looking for doesn't exist.</p>")
+// alertTime renders an alert's timestamp as porta's default time format, "%d %b %Y %H:%M:%S %Z"
+// (porta@3scale-2.16.4-GA:config/locales/en.yml time.formats.default), in UTC.
+func alertTime(raw string) string {
+	for _, layout := range []string{"2006-01-02 15:04:05 MST", "2006-01-02 15:04:05 -0700", time.RFC3339, "2006-01-02T15:04:05Z07:00"} {
+		if t, err := time.Parse(layout, raw); err == nil {
+			return t.UTC().Format("02 Jan 2006 15:04:05 UTC")
+		}
 	}
+	return raw
 }

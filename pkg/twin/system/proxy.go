@@ -227,8 +227,12 @@ func (a *app) serviceContent(ctx context.Context, q querier, sid int64) (map[str
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	var token string
-	if err := q.QueryRowContext(ctx, `SELECT value FROM service_tokens WHERE service_id=? ORDER BY id LIMIT 1`, sid).Scan(&token); err != nil {
+	// Service#backend_authentication_value is service_tokens.first.try(:value): nil until
+	// CreateServiceTokenWorker has run (porta@3scale-2.16.4-GA:app/models/service.rb
+	// service_token; app/lib/apicast/provider_source.rb serializes it into the content).
+	var token sql.NullString
+	err = q.QueryRowContext(ctx, `SELECT value FROM service_tokens WHERE service_id=? ORDER BY id LIMIT 1`, sid).Scan(&token)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, 0, err
 	}
 	// Product rules, then each backend API's rules under its usage path.
@@ -308,7 +312,7 @@ func (a *app) serviceContent(ctx context.Context, q querier, sid int64) (map[str
 	proxy["backend"] = be
 	content := map[string]any{"id": s.ID, "account_id": s.AccountID, "name": s.Name, "system_name": s.SystemName,
 		"description": s.Description, "state": s.State, "deployment_option": s.DeploymentOption,
-		"backend_version": s.BVersion, "backend_authentication_type": "service_token", "backend_authentication_value": token,
+		"backend_version": s.BVersion, "backend_authentication_type": "service_token", "backend_authentication_value": nullable(token.String, token.Valid),
 		"created_at": ts(s.CreatedAt), "updated_at": ts(s.UpdatedAt), "proxy": proxy}
 	return content, hosts, pr.ID, nil
 }

@@ -27,6 +27,9 @@ var schema = []string{
 		admin_domain VARCHAR(255) NULL,
 		domain VARCHAR(255) NULL,
 		api_key VARCHAR(255) NULL,
+		default_service_id BIGINT NULL,
+		site_access_code VARCHAR(255) NULL,
+		sample_data TINYINT(1) NOT NULL DEFAULT 0,
 		created_at DATETIME(6) NOT NULL,
 		updated_at DATETIME(6) NOT NULL,
 		UNIQUE KEY idx_admin_domain (admin_domain),
@@ -74,6 +77,7 @@ var schema = []string{
 		state VARCHAR(32) NOT NULL DEFAULT 'incomplete',
 		deployment_option VARCHAR(32) NOT NULL DEFAULT 'hosted',
 		backend_version VARCHAR(8) NOT NULL DEFAULT '1',
+		notification_settings TEXT NULL,
 		created_at DATETIME(6) NOT NULL,
 		updated_at DATETIME(6) NOT NULL,
 		UNIQUE KEY idx_system_name (account_id, system_name)
@@ -191,6 +195,7 @@ var schema = []string{
 		state VARCHAR(32) NOT NULL DEFAULT 'live',
 		user_key VARCHAR(255) NULL,
 		application_id VARCHAR(255) NOT NULL,
+		provider_public_key VARCHAR(255) NULL,
 		created_at DATETIME(6) NOT NULL,
 		updated_at DATETIME(6) NOT NULL,
 		UNIQUE KEY idx_user_key (service_id, user_key),
@@ -234,18 +239,33 @@ var schema = []string{
 		delivered_at DATETIME(6) NOT NULL,
 		UNIQUE KEY idx_job (job_id)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	// alerts are porta's Alert rows: one per account an imported alert event is kept for (the
+	// provider for web_provider levels, the buyer for web_buyer), unique per account and
+	// backend alert id (porta@3scale-2.16.4-GA:app/models/alert.rb).
 	`CREATE TABLE IF NOT EXISTS alerts (
 		id BIGINT AUTO_INCREMENT PRIMARY KEY,
-		backend_event_id BIGINT NOT NULL,
+		alert_id BIGINT NULL,
+		backend_event_id BIGINT NULL,
 		account_id BIGINT NULL,
 		cinstance_id BIGINT NULL,
 		service_id BIGINT NULL,
 		level INT NOT NULL,
+		utilization DECIMAL(12,4) NULL,
 		message VARCHAR(1024) NOT NULL,
 		state VARCHAR(32) NOT NULL DEFAULT 'unread',
 		timestamp VARCHAR(64) NOT NULL,
 		created_at DATETIME(6) NOT NULL,
-		UNIQUE KEY idx_event (backend_event_id)
+		UNIQUE KEY idx_alert (account_id, alert_id)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	// cms_pages are the developer portal's CMS pages the twin serves (ImportSimpleLayoutWorker
+	// imports the homepage and the docs page).
+	`CREATE TABLE IF NOT EXISTS cms_pages (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		account_id BIGINT NOT NULL,
+		path VARCHAR(255) NOT NULL,
+		title VARCHAR(255) NOT NULL,
+		created_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_path (account_id, path)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
 	`CREATE TABLE IF NOT EXISTS backend_events (
 		id BIGINT AUTO_INCREMENT PRIMARY KEY,
@@ -255,6 +275,21 @@ var schema = []string{
 		created_at DATETIME(6) NOT NULL,
 		UNIQUE KEY idx_event (backend_event_id)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+}
+
+// migrations bring a database created by an earlier twin up to the schema above (MariaDB's
+// IF NOT EXISTS forms make each one idempotent).
+var migrations = []string{
+	`ALTER TABLE cinstances ADD COLUMN IF NOT EXISTS provider_public_key VARCHAR(255) NULL`,
+	`ALTER TABLE services ADD COLUMN IF NOT EXISTS notification_settings TEXT NULL`,
+	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS default_service_id BIGINT NULL`,
+	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS site_access_code VARCHAR(255) NULL`,
+	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS sample_data TINYINT(1) NOT NULL DEFAULT 0`,
+	`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS alert_id BIGINT NULL`,
+	`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS utilization DECIMAL(12,4) NULL`,
+	`ALTER TABLE alerts MODIFY backend_event_id BIGINT NULL`,
+	`ALTER TABLE alerts DROP INDEX IF EXISTS idx_event`,
+	`CREATE UNIQUE INDEX IF NOT EXISTS idx_alert ON alerts (account_id, alert_id)`,
 }
 
 // openDB connects to system-mysql, creating the database and the schema when missing.
@@ -282,96 +317,13 @@ func openDB(ctx context.Context, databaseURL string, timeout time.Duration) (*sq
 	db.SetMaxOpenConns(20)
 	db.SetMaxIdleConns(5)
 	db.SetConnMaxLifetime(5 * time.Minute)
-	for _, stmt := range schema {
+	for _, stmt := range append(append([]string{}, schema...), migrations...) {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("create schema: %w", err)
 		}
 	}
 	return db, nil
-}
-
-// seed creates what porta's db/seeds.rb creates, once: the master account with its admin,
-// MASTER_ACCESS_TOKEN (rw) and APICAST_ACCESS_TOKEN (ro), and the provider tenant with its
-// admin domain, dev portal domain, admin user and ADMIN_ACCESS_TOKEN (all scopes, rw)
-// (research/porta-zync.md §1.2, §1.4). Re-running it leaves existing rows alone but restores
-// the configured tokens, as RestoreApicastMasterTokenWorker does for the APIcast one (§6).
-func seed(ctx context.Context, db *sql.DB, s Seed) error {
-	now := time.Now().UTC()
-	masterID, err := ensureAccount(ctx, db, "master", s.MasterName, nil, s.MasterHost(), s.MasterHost(), randomHex(16), now)
-	if err != nil {
-		return err
-	}
-	masterUser, err := ensureUser(ctx, db, masterID, s.MasterUser, s.MasterUser+"@"+s.MasterHost(), s.MasterPassword, now)
-	if err != nil {
-		return err
-	}
-	pk := s.ProviderKey
-	if pk == "" {
-		pk = randomHex(16)
-	}
-	providerID, err := ensureAccount(ctx, db, "provider", s.ProviderName, &masterID, s.AdminDomain(), s.DeveloperDomain(), pk, now)
-	if err != nil {
-		return err
-	}
-	admin, err := ensureUser(ctx, db, providerID, s.AdminUser, s.AdminEmail, s.AdminPassword, now)
-	if err != nil {
-		return err
-	}
-	tokens := []struct {
-		owner             int64
-		name, value, perm string
-		scopes            string
-	}{
-		{masterUser, "Master Token", s.MasterAccessToken, "rw", "account_management"},
-		{masterUser, "APIcast", s.ApicastAccessToken, "ro", "account_management"},
-		{admin, "Administration", s.AdminAccessToken, "rw", "account_management,stats,finance,cms,policy_registry"},
-	}
-	for _, t := range tokens {
-		if t.value == "" {
-			continue
-		}
-		if _, err := db.ExecContext(ctx, `INSERT INTO access_tokens (owner_id, name, value, scopes, permission, created_at)
-			VALUES (?,?,?,?,?,?) ON DUPLICATE KEY UPDATE owner_id=VALUES(owner_id), scopes=VALUES(scopes), permission=VALUES(permission)`,
-			t.owner, t.name, t.value, t.scopes, t.perm, now); err != nil {
-			return fmt.Errorf("seed token %s: %w", t.name, err)
-		}
-	}
-	return nil
-}
-
-func ensureAccount(ctx context.Context, db *sql.DB, kind, org string, provider *int64, adminDomain, domain, apiKey string, now time.Time) (int64, error) {
-	var id int64
-	err := db.QueryRowContext(ctx, `SELECT id FROM accounts WHERE admin_domain=?`, adminDomain).Scan(&id)
-	if err == nil {
-		return id, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("seed %s account: %w", kind, err)
-	}
-	res, err := db.ExecContext(ctx, `INSERT INTO accounts (org_name, kind, provider_account_id, state, admin_domain, domain, api_key, created_at, updated_at)
-		VALUES (?,?,?,?,?,?,?,?,?)`, org, kind, provider, "approved", adminDomain, domain, apiKey, now, now)
-	if err != nil {
-		return 0, fmt.Errorf("seed %s account: %w", kind, err)
-	}
-	return res.LastInsertId()
-}
-
-func ensureUser(ctx context.Context, db *sql.DB, account int64, username, email, password string, now time.Time) (int64, error) {
-	var id int64
-	err := db.QueryRowContext(ctx, `SELECT id FROM users WHERE account_id=? AND username=?`, account, username).Scan(&id)
-	if err == nil {
-		return id, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("seed user %s: %w", username, err)
-	}
-	res, err := db.ExecContext(ctx, `INSERT INTO users (account_id, username, email, password, role, created_at) VALUES (?,?,?,?,?,?)`,
-		account, username, email, password, "admin", now)
-	if err != nil {
-		return 0, fmt.Errorf("seed user %s: %w", username, err)
-	}
-	return res.LastInsertId()
 }
 
 // randomHex returns n random bytes hex-encoded (porta's keys and tokens are hex strings).

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,6 +68,12 @@ type testEnv struct {
 	client                   *http.Client
 	db                       *sql.DB
 	zyncDown                 atomic.Bool // the zync stand-in answers 500 while set
+	backendDown              atomic.Bool // the backend stand-in answers 503 while set
+	// standInMu guards the backend stand-in's state: the events it hands out and the alert
+	// limits per service it keeps.
+	standInMu     sync.Mutex
+	backendEvents []any
+	alertLimits   map[string]map[string]bool
 }
 
 func newEnv(t *testing.T) *testEnv {
@@ -85,16 +92,28 @@ func newEnv(t *testing.T) *testEnv {
 
 	// Stand-in for backend-listener's internal API (apicast-apisonator.md §4.3) until the
 	// conformance suite runs pkg/twin/backend: it checks Basic auth and answers like apisonator.
-	e.backend = newRecorder(t, func(r *http.Request, _ []byte) (int, any) {
+	e.backendEvents = []any{map[string]any{"id": 7, "type": "alert", "timestamp": "2026-01-01 00:00:00 UTC",
+		"object": map[string]any{"id": 1, "utilization": 90, "max_utilization": 91.0, "application_id": "nope", "service_id": "1",
+			"limit": "hits per day: 91/100", "timestamp": "2026-01-01 00:00:00 UTC"}}}
+	e.alertLimits = map[string]map[string]bool{}
+	e.backend = newRecorder(t, func(r *http.Request, body []byte) (int, any) {
 		if u, p, ok := r.BasicAuth(); !ok || u != "3scale_api_user" || p != internalPwd {
 			return http.StatusUnauthorized, nil
 		}
+		if e.backendDown.Load() {
+			return http.StatusServiceUnavailable, map[string]any{"error": "stand-in down"}
+		}
+		e.standInMu.Lock()
+		defer e.standInMu.Unlock()
+		if m := alertLimitPath.FindStringSubmatch(r.URL.Path); m != nil {
+			return e.alertLimitStandIn(r, m[1], m[2], body)
+		}
 		switch {
 		case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/internal/events"):
-			return 200, map[string]any{"status": "found", "events": []any{
-				map[string]any{"id": 7, "type": "alert", "timestamp": "2026-01-01 00:00:00 UTC",
-					"object": map[string]any{"id": 1, "utilization": 90, "max_utilization": 91.0, "application_id": "nope", "service_id": "1",
-						"limit": "hits per day: 91/100", "timestamp": "2026-01-01 00:00:00 UTC"}}}}
+			return 200, map[string]any{"status": "found", "events": e.backendEvents}
+		case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/internal/events"):
+			e.backendEvents = nil
+			return 200, map[string]any{"status": "deleted"}
 		case r.Method == http.MethodPost:
 			return 201, map[string]any{"status": "created"}
 		case r.Method == http.MethodDelete:
@@ -222,11 +241,15 @@ func (e *testEnv) admin(method, path string, form url.Values) (int, string) {
 	return e.do(method, e.provider, adminHost, path+sep+"access_token="+adminToken, form)
 }
 
-var authenticityToken = regexp.MustCompile(`name="authenticity_token" value="([0-9a-f]+)"`)
+// csrfMeta is the CSRF token porta's login layout carries: csrf_meta_tag renders
+// <meta name="csrf-token" content="…" /> and the page has no form input for it
+// (porta@3scale-2.16.4-GA:app/views/layouts/provider/login.html.slim).
+var csrfMeta = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)" />`)
 
-// login signs the admin in through the admin portal's form, as a browser does: GET /p/login
-// for the Rails session and its authenticity_token, then POST /p/sessions. It returns the
-// Cookie header value that carries the login (user_session).
+// login signs the admin in as porta's React login form does: GET /p/login for the Rails
+// session (_system_session) and the CSRF token from the page's meta tag, then POST
+// /p/sessions with username, password and authenticity_token. It returns the Cookie header
+// value that carries the login (user_session) and the POST's status.
 func (e *testEnv) login(user, password string) (string, int) {
 	e.t.Helper()
 	send := func(req *http.Request) (*http.Response, string) {
@@ -242,7 +265,7 @@ func (e *testEnv) login(user, password string) (string, int) {
 	}
 	req, _ := http.NewRequest("GET", e.provider+"/p/login", nil)
 	resp, page := send(req)
-	m := authenticityToken.FindStringSubmatch(page)
+	m := csrfMeta.FindStringSubmatch(page)
 	var rails *http.Cookie
 	for _, c := range resp.Cookies() {
 		if c.Name == "_system_session" {
@@ -440,8 +463,12 @@ func TestSystemTwin(t *testing.T) {
 		if got := e.backend.find("PUT", fmt.Sprintf("/internal/services/%d", sid)); len(got) != 1 || !strings.Contains(got[0].Body, `"backend_version":"1"`) {
 			t.Fatalf("backend did not receive the service sync: %+v", e.backend.all())
 		}
-		if len(e.backend.find("POST", "/internal/service_tokens")) != 1 {
-			t.Fatal("backend did not receive the service token")
+		// The token comes later from CreateServiceTokenWorker (no sidekiq yet).
+		if got := e.backend.find("POST", "/internal/service_tokens"); len(got) != 0 {
+			t.Fatalf("a service token reached backend inside the create: %+v", got)
+		}
+		if names := queuedNames(t, e.rdb, "default"); !contains(names, ClassCreateServiceToken) {
+			t.Fatalf("CreateServiceTokenWorker not queued on default: %v", names)
 		}
 		if code, _ := e.admin("POST", "/admin/api/services.json", url.Values{"name": {"Echo API"}}); code != 422 {
 			t.Errorf("duplicate system_name: want 422, got %d", code)
@@ -541,6 +568,12 @@ func TestSystemTwin(t *testing.T) {
 		if userKey != "zebra-key-1" {
 			t.Fatalf("user_key %q", userKey)
 		}
+		// A user_key product's application JSON has no application_id (porta's cinstance
+		// representer); the id backend knows it by is in the database.
+		if app.Application.AppID != "" {
+			t.Errorf("application_id rendered for a backend_version 1 product: %s", body)
+		}
+		app.Application.AppID = e.backendAppID(appID)
 		if got := e.backend.find("PUT", fmt.Sprintf("/internal/services/%d/applications/%s/key/zebra-key-1", sid, app.Application.AppID)); len(got) != 1 {
 			t.Fatalf("backend did not receive the user_key mapping: %+v", e.backend.find("PUT", "/internal/services"))
 		}
@@ -551,6 +584,8 @@ func TestSystemTwin(t *testing.T) {
 		if code != 200 || !strings.Contains(body, `"name":"Second"`) {
 			t.Errorf("applications/find: %d %s", code, body)
 		}
+		t.Run("application representations", func(t *testing.T) { testApplicationRepresentation(t, e, sid, planID, accountID, appID) })
+		t.Run("application key limit", func(t *testing.T) { testApplicationKeyLimit(t, e, sid, accountID, appID) })
 		if code, body := e.admin("GET", "/admin/api/accounts/find.json?username=zed", nil); code != 200 || !strings.Contains(body, org) {
 			t.Errorf("accounts/find: %d %s", code, body)
 		}
@@ -616,9 +651,9 @@ func TestSystemTwin(t *testing.T) {
 				ProxyConfig struct {
 					Version int `json:"version"`
 					Content struct {
-						ID                         int64  `json:"id"`
-						BackendVersion             string `json:"backend_version"`
-						BackendAuthenticationValue string `json:"backend_authentication_value"`
+						ID                         int64   `json:"id"`
+						BackendVersion             string  `json:"backend_version"`
+						BackendAuthenticationValue *string `json:"backend_authentication_value"`
 						Proxy                      struct {
 							Hosts      []string `json:"hosts"`
 							APIBackend string   `json:"api_backend"`
@@ -647,7 +682,11 @@ func TestSystemTwin(t *testing.T) {
 				found = true
 			}
 		}
-		if !found || c.ID != sid || c.BackendAuthenticationValue == "" || c.Proxy.APIBackend != "http://echo-api:8080" || len(c.Proxy.Hosts) != 2 {
+		// Deployed before CreateServiceTokenWorker ran (sidekiq starts later): no token yet.
+		if c.BackendAuthenticationValue != nil {
+			t.Errorf("backend_authentication_value before the token job: %q, want null", *c.BackendAuthenticationValue)
+		}
+		if !found || c.ID != sid || c.Proxy.APIBackend != "http://echo-api:8080" || len(c.Proxy.Hosts) != 2 {
 			t.Fatalf("config content lacks the mapping rule or service fields: %s", body)
 		}
 		if len(c.Proxy.PolicyChain) != 1 || c.Proxy.PolicyChain[0].Name != "apicast.policy.apicast" {
@@ -693,6 +732,8 @@ func TestSystemTwin(t *testing.T) {
 			}
 			return nil
 		})
+		t.Run("service token job", func(t *testing.T) { testServiceTokenJob(t, e, sid) })
+		t.Run("seed", func(t *testing.T) { testSeed(t, e) })
 		eventually(t, 30*time.Second, "account_query finds the signed-up account", func() error {
 			code, body := e.admin("GET", "/admin/api/applications.json?account_query="+org, nil)
 			if code != 200 || !strings.Contains(body, "zebra-key-1") {
@@ -726,28 +767,22 @@ func TestSystemTwin(t *testing.T) {
 		if code != 200 || !strings.Contains(body, org) {
 			t.Errorf("accounts search page: %d %s", code, body)
 		}
-		// Alerts: EventsFetchWorker imports backend's events.
+		// Alerts: EventsFetchWorker imports backend's events. This one names no known
+		// application, so it is stored as a BackendEvent and no Alert is kept.
 		if _, err := sidekiq.Enqueue(ctx, e.rdb, "events", ClassEventsFetch); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, "alert imported", func() error {
+		eventually(t, 30*time.Second, "event imported", func() error {
 			var n int
-			if err := e.sqlDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM alerts WHERE backend_event_id=7`).Scan(&n); err != nil || n != 1 {
-				return fmt.Errorf("alerts=%d err=%v", n, err)
+			if err := e.sqlDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM backend_events WHERE backend_event_id=7`).Scan(&n); err != nil || n != 1 {
+				return fmt.Errorf("backend_events=%d err=%v", n, err)
 			}
 			if len(e.backend.find("DELETE", "/internal/events")) == 0 {
 				return fmt.Errorf("events not acknowledged")
 			}
 			return nil
 		})
-		// The alerts page lists the tenant's alerts as porta renders rows: tr id="alert_<id>".
-		// The event above names no known application, so give its alert to the tenant.
-		if _, err := e.sqlDB().ExecContext(ctx, `UPDATE alerts SET account_id=(SELECT account_id FROM users WHERE username='admin' LIMIT 1) WHERE backend_event_id=7`); err != nil {
-			t.Fatal(err)
-		}
-		if code, body := e.page("/apiconfig/alerts", cookie); code != 200 || !strings.Contains(body, `id="alert_`) {
-			t.Errorf("alerts page: %d %s", code, body)
-		}
+		t.Run("notification settings and alerts", func(t *testing.T) { testNotificationSettingsAndAlerts(t, e, sid, appID, cookie) })
 	})
 
 	t.Run("analytics reads backend-redis", func(t *testing.T) {
@@ -792,14 +827,11 @@ func TestSystemTwin(t *testing.T) {
 	})
 
 	t.Run("portals", func(t *testing.T) {
-		code, body := e.do("GET", e.dev, devHost, "/", nil)
-		if code != 200 || !strings.Contains(body, "Acme Inc") || !strings.Contains(body, "Echo API") {
-			t.Errorf("dev portal: %d %s", code, body)
-		}
+		t.Run("developer portal access code", func(t *testing.T) { testDevPortalAccessCode(t, e) })
 		if code, _ := e.do("GET", e.dev, "unknown."+superdomain, "/", nil); code != 404 {
 			t.Errorf("unknown dev portal host: want 404, got %d", code)
 		}
-		code, _ = e.do("GET", e.provider, adminHost, "/p/admin/dashboard", nil)
+		code, _ := e.do("GET", e.provider, adminHost, "/p/admin/dashboard", nil)
 		if code != 302 {
 			t.Errorf("dashboard without a session: want 302, got %d", code)
 		}
@@ -807,24 +839,21 @@ func TestSystemTwin(t *testing.T) {
 		if code, _ := e.do("GET", e.provider, adminHost, "/p/admin/dashboard?access_token="+adminToken, nil); code != 302 {
 			t.Errorf("dashboard with an access token: want 302 to the login, got %d", code)
 		}
-		// A login without the form's authenticity_token is refused (CSRF).
-		if code, _ := e.do("POST", e.provider, adminHost, "/p/sessions", url.Values{"username": {"admin"}, "password": {"apass"}}); code != 422 {
-			t.Errorf("login without authenticity_token: want 422, got %d", code)
-		}
-		if cookie, code := e.login("admin", "wrong"); cookie != "" || code != 422 {
-			t.Errorf("login with a wrong password: %d %q", code, cookie)
-		}
+		t.Run("admin portal sign-in", func(t *testing.T) { testAdminLogin(t, e) })
 		cookie, code := e.login("admin", "apass")
 		if code != 302 || cookie == "" {
 			t.Fatalf("login: %d, cookie %q", code, cookie)
 		}
 		code, b := e.page("/p/admin/dashboard", cookie)
-		if code != 200 || !strings.Contains(b, "1 products") {
+		// The seeded "API" product (db/seeds.rb create_first_service) and Echo API.
+		if code != 200 || !strings.Contains(b, "2 products") {
 			t.Errorf("dashboard: %d %s", code, b)
 		}
 	})
 
 	t.Run("deletions and zync retries", func(t *testing.T) {
+		t.Run("product delete", func(t *testing.T) { testProductDelete(t, e) })
+		t.Run("buyer delete", func(t *testing.T) { testBuyerDelete(t, e, planID) })
 		var svc struct {
 			Service struct {
 				ID int64 `json:"id"`
@@ -861,6 +890,7 @@ func TestSystemTwin(t *testing.T) {
 		code, body = e.admin("POST", fmt.Sprintf("/admin/api/accounts/%d/applications.json", accountID),
 			url.Values{"plan_id": {strconv.FormatInt(planID, 10)}, "name": {"Short-lived"}})
 		mustJSON(t, 201, code, body, &app)
+		app.Application.AppID = e.backendAppID(app.Application.ID)
 		if code, _ := e.admin("DELETE", fmt.Sprintf("/admin/api/accounts/%d/applications/%d.json", accountID, app.Application.ID), nil); code != 200 {
 			t.Fatalf("application delete: %d", code)
 		}
@@ -1010,6 +1040,17 @@ func TestSystemTwin(t *testing.T) {
 			t.Errorf("/status with mysql down: %d %s", code, body)
 		}
 	})
+}
+
+// backendAppID is the application_id porta generated for an application: the id backend knows
+// it by, which the API does not render for backend_version 1 products.
+func (e *testEnv) backendAppID(cid int64) string {
+	e.t.Helper()
+	var id string
+	if err := e.sqlDB().QueryRowContext(context.Background(), `SELECT application_id FROM cinstances WHERE id=?`, cid).Scan(&id); err != nil {
+		e.t.Fatalf("application_id of cinstance %d: %v", cid, err)
+	}
+	return id
 }
 
 // sqlDB is a direct connection to system-mysql for checks the API does not expose.

@@ -10,10 +10,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/threescale-chaos/harness/pkg/twin/system/sidekiq"
@@ -97,6 +99,12 @@ func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 			ClassDeleteObjectHierarchy:        w.deleteObjectHierarchy,
 			ClassMailDelivery:                 w.mailDelivery,
 			ClassEventsFetch:                  w.eventsFetch,
+			ClassCreateServiceToken:           w.createServiceToken,
+			ClassPersistEvent:                 w.persistEvent,
+			ClassEventImport:                  w.eventImport,
+			ClassSignup:                       w.signupWorker,
+			ClassSampleData:                   w.sampleData,
+			ClassImportSimpleLayout:           w.importSimpleLayout,
 		},
 		RetryIn: map[string]sidekiq.RetryIn{
 			// ZyncWorker's own sidekiq_retry_in (§5.1); the rest keep Sidekiq's default
@@ -111,6 +119,12 @@ func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 			ClassDeleteObjectHierarchy:        scale(sidekiq.DefaultRetryIn),
 			ClassMailDelivery:                 scale(sidekiq.DefaultRetryIn),
 			ClassEventsFetch:                  scale(sidekiq.DefaultRetryIn),
+			ClassCreateServiceToken:           scale(sidekiq.DefaultRetryIn),
+			ClassPersistEvent:                 scale(sidekiq.DefaultRetryIn),
+			ClassEventImport:                  scale(sidekiq.DefaultRetryIn),
+			ClassSignup:                       scale(sidekiq.DefaultRetryIn),
+			ClassSampleData:                   scale(sidekiq.DefaultRetryIn),
+			ClassImportSimpleLayout:           scale(sidekiq.DefaultRetryIn),
 		},
 	})
 }
@@ -323,21 +337,63 @@ func (w *worker) updateApplicationPlan(ctx context.Context, j sidekiq.Job) error
 	return rows.Err()
 }
 
-// deleteObjectHierarchy is DeleteObjectHierarchyWorker(model, id) for a service: its rows go,
-// then BackendDeleteServiceWorker (default) removes it from backend (§4.2 "Service delete").
+// argGlobalID reads an ActiveJob record argument ({"_aj_globalid":"gid://system/Model/id"}).
+func argGlobalID(j sidekiq.Job, i int) (model string, oid int64, err error) {
+	if i >= len(j.Args) {
+		return "", 0, fmt.Errorf("%s: missing argument %d", j.Name(), i)
+	}
+	var g struct {
+		GID string `json:"_aj_globalid"`
+	}
+	if err := json.Unmarshal(j.Args[i], &g); err != nil || !strings.HasPrefix(g.GID, "gid://system/") {
+		return "", 0, fmt.Errorf("%s: argument %d is not a GlobalID", j.Name(), i)
+	}
+	model, idPart, _ := strings.Cut(strings.TrimPrefix(g.GID, "gid://system/"), "/")
+	oid, err = strconv.ParseInt(idPart, 10, 64)
+	return model, oid, err
+}
+
+// enqueue pushes jobs from a job, ActiveJob ones wrapped as Rails' adapter does.
+func (w *worker) enqueue(ctx context.Context, jobs ...job) error {
+	for _, j := range jobs {
+		var err error
+		if j.activeJob {
+			_, err = sidekiq.EnqueueActiveJob(ctx, w.rdb, j.queue, j.class, j.args...)
+		} else {
+			_, err = sidekiq.Enqueue(ctx, w.rdb, j.queue, j.class, j.args...)
+		}
+		if err != nil {
+			return fmt.Errorf("enqueue %s on %s: %w", j.class, j.queue, err)
+		}
+	}
+	return nil
+}
+
+// deleteObjectHierarchy is DeleteObjectHierarchyWorker(record) for a product or a backend API
+// marked deleted (porta@3scale-2.16.4-GA:app/workers/delete_object_hierarchy_worker.rb, which
+// destroys the background_deletion associations in a Sidekiq batch and then the record itself
+// with DeletePlainObjectWorker; the twin does it in one transaction).
+//
+// A product's applications go with it, each one's backend data by BackendDeleteApplicationWorker;
+// destroying the Service row publishes Services::ServiceDeletedEvent, whose subscriber enqueues
+// BackendDeleteServiceWorker (app/models/service.rb after_commit
+// :create_and_publish_service_deleted_event; app/subscribers/service_deleted_subscriber.rb).
 func (w *worker) deleteObjectHierarchy(ctx context.Context, j sidekiq.Job) error {
-	model, err := argString(j, 0)
+	model, oid, err := argGlobalID(j, 0)
 	if err != nil {
 		return err
 	}
-	oid, err := argInt(j, 1)
-	if err != nil {
-		return err
+	switch model {
+	case "Service":
+		return w.deleteServiceHierarchy(ctx, oid)
+	case "BackendApi":
+		return w.deleteBackendAPIHierarchy(ctx, oid)
 	}
-	if model != "Service" {
-		w.log.Info("DeleteObjectHierarchyWorker: nothing to do for model", "model", model)
-		return nil
-	}
+	w.log.Info("DeleteObjectHierarchyWorker: nothing to do for model", "model", model)
+	return nil
+}
+
+func (w *worker) deleteServiceHierarchy(ctx context.Context, oid int64) error {
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -364,13 +420,13 @@ func (w *worker) deleteObjectHierarchy(ctx context.Context, j sidekiq.Job) error
 		apps = append(apps, cid)
 	}
 	rows.Close()
-	var appJobs []job
+	var jobs []job
 	for _, cid := range apps {
 		js, err := deleteAppTx(ctx, tx, tenant, cid)
 		if err != nil {
 			return err
 		}
-		appJobs = append(appJobs, js[0]) // BackendDeleteApplicationWorker; no zync for a deleted service
+		jobs = append(jobs, js[0]) // BackendDeleteApplicationWorker; no zync for a deleted service
 	}
 	stmts := []string{
 		`DELETE r FROM proxy_rules r JOIN proxies p ON r.owner_type='Proxy' AND r.owner_id=p.id WHERE p.service_id=?`,
@@ -388,31 +444,80 @@ func (w *worker) deleteObjectHierarchy(ctx context.Context, j sidekiq.Job) error
 			return err
 		}
 	}
+	eventID := uuid.NewString()
+	data, _ := json.Marshal(map[string]any{"service_id": oid, "provider_id": tenant})
+	if _, err := tx.ExecContext(ctx, `INSERT INTO event_store_events (event_id, event_type, provider_id, data, created_at) VALUES (?,?,?,?,?)`,
+		eventID, "Services::ServiceDeletedEvent", tenant, string(data), now()); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	// The applications' backend data goes with the service's: ServiceDeletedEvent's subscriber
-	// enqueues the backend removal.
-	for _, j := range appJobs {
-		if _, err := sidekiq.Enqueue(ctx, w.rdb, j.queue, j.class, j.args...); err != nil {
-			return err
-		}
-	}
-	_, err = sidekiq.Enqueue(ctx, w.rdb, "default", ClassBackendDeleteService, oid)
-	return err
+	return w.enqueue(ctx, append(jobs, job{false, "default", ClassBackendDeleteService, []any{eventID}})...)
 }
 
-// backendDeleteService is BackendDeleteServiceWorker: Core::Service.delete_stats, then
-// delete_by_id! (§4.2).
-func (w *worker) backendDeleteService(ctx context.Context, j sidekiq.Job) error {
-	sid, err := argInt(j, 0)
+// deleteBackendAPIHierarchy removes a backend API marked deleted with its metrics and mapping
+// rules (BackendApi's background_deletion) and then the row.
+func (w *worker) deleteBackendAPIHierarchy(ctx context.Context, oid int64) error {
+	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := w.backend.deleteServiceStats(ctx, id(sid)); err != nil {
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM backend_apis WHERE id=? AND state='deleted'`, oid).Scan(&n); err != nil || n == 0 {
 		return err
 	}
-	return w.backend.deleteService(ctx, id(sid))
+	for _, s := range []string{
+		`DELETE FROM proxy_rules WHERE owner_type='BackendApi' AND owner_id=?`,
+		`DELETE FROM metrics WHERE owner_type='BackendApi' AND owner_id=?`,
+		`DELETE FROM backend_usages WHERE backend_api_id=?`,
+		`DELETE FROM backend_apis WHERE id=?`,
+	} {
+		if _, err := tx.ExecContext(ctx, s, oid); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// backendDeleteService is BackendDeleteServiceWorker(event_id): Core::Service.delete_stats,
+// then Service#delete_backend_service, which deletes the product's alert limits and then the
+// service (porta@3scale-2.16.4-GA:app/workers/backend_delete_service_worker.rb,
+// app/lib/backend/model_extensions/service.rb delete_backend_service).
+func (w *worker) backendDeleteService(ctx context.Context, j sidekiq.Job) error {
+	eventID, err := argString(j, 0)
+	if err != nil {
+		return err
+	}
+	var raw string
+	err = w.db.QueryRowContext(ctx, `SELECT data FROM event_store_events WHERE event_id=?`, eventID).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		w.log.Warn("BackendDeleteServiceWorker: event not found", "event_id", eventID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var ev struct {
+		ServiceID int64 `json:"service_id"`
+	}
+	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+		return err
+	}
+	if err := w.backend.deleteServiceStats(ctx, id(ev.ServiceID)); err != nil {
+		return err
+	}
+	limits, err := w.backend.alertLimits(ctx, ev.ServiceID)
+	if err != nil {
+		return err
+	}
+	for _, v := range limits {
+		if err := w.backend.deleteAlertLimit(ctx, ev.ServiceID, v); err != nil {
+			return err
+		}
+	}
+	return w.backend.deleteService(ctx, id(ev.ServiceID))
 }
 
 // backendDeleteApplication is BackendDeleteApplicationWorker(event_id): keys, user key
@@ -454,6 +559,52 @@ func (w *worker) backendDeleteApplication(ctx context.Context, j sidekiq.Job) er
 	return w.backend.deleteApplication(ctx, sid, ev.ApplicationID)
 }
 
+// createServiceToken is CreateServiceTokenWorker(event_id): the product's first token, or a new
+// one with the event's token_value (service_tokens.first_or_create!), then
+// ServiceTokenService.update_backend (Core::ServiceToken.save!). A product deleted meanwhile is
+// logged and skipped (porta@3scale-2.16.4-GA:app/workers/create_service_token_worker.rb rescue
+// RecordNotFound); a backend failure raises, so Sidekiq retries the job.
+func (w *worker) createServiceToken(ctx context.Context, j sidekiq.Job) error {
+	eventID, err := argString(j, 0)
+	if err != nil {
+		return err
+	}
+	var raw string
+	err = w.db.QueryRowContext(ctx, `SELECT data FROM event_store_events WHERE event_id=?`, eventID).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		w.log.Warn("CreateServiceTokenWorker: event not found", "event_id", eventID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var ev struct {
+		ServiceID  int64  `json:"service_id"`
+		TokenValue string `json:"token_value"`
+	}
+	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+		return err
+	}
+	var exists int
+	if err := w.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM services WHERE id=?`, ev.ServiceID).Scan(&exists); err != nil {
+		return err
+	}
+	if exists == 0 {
+		w.log.Info("CreateServiceTokenWorker: Couldn't find Service", "service_id", ev.ServiceID)
+		return nil
+	}
+	var token string
+	err = w.db.QueryRowContext(ctx, `SELECT value FROM service_tokens WHERE service_id=? ORDER BY id LIMIT 1`, ev.ServiceID).Scan(&token)
+	if errors.Is(err, sql.ErrNoRows) {
+		token = ev.TokenValue
+		_, err = w.db.ExecContext(ctx, `INSERT INTO service_tokens (service_id, value) VALUES (?,?)`, ev.ServiceID, token)
+	}
+	if err != nil {
+		return err
+	}
+	return w.backend.saveServiceToken(ctx, token, ev.ServiceID)
+}
+
 // --- mail and events ---
 
 // mailDelivery is ActionMailer::MailDeliveryJob(mailer, method, "deliver_now", {args}): the
@@ -473,8 +624,11 @@ func (w *worker) mailDelivery(ctx context.Context, j sidekiq.Job) error {
 	return err
 }
 
-// eventsFetch is EventsFetchWorker: load backend's events, store alerts (and the rest as
-// backend_events), then acknowledge them with delete_upto (apicast-apisonator.md §6).
+// eventsFetch is EventsFetchWorker (queue events), Events.fetch_backend_events!: every event
+// backend holds becomes a PersistEventWorker job (queue default), then backend's events are
+// deleted up to the last one (porta@3scale-2.16.4-GA:app/workers/events_fetch_worker.rb,
+// app/lib/events.rb). A failed enqueue fails the job before the delete, so the events are
+// fetched again on its retry.
 func (w *worker) eventsFetch(ctx context.Context, _ sidekiq.Job) error {
 	evs, err := w.backend.events(ctx)
 	if err != nil {
@@ -483,38 +637,146 @@ func (w *worker) eventsFetch(ctx context.Context, _ sidekiq.Job) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	var maxID int64
 	for _, ev := range evs {
-		maxID = max(maxID, ev.ID)
-		if _, err := w.db.ExecContext(ctx, `INSERT IGNORE INTO backend_events (backend_event_id, event_type, data, created_at) VALUES (?,?,?,?)`,
-			ev.ID, ev.Type, string(ev.Object), now()); err != nil {
-			return err
-		}
-		if ev.Type != "alert" {
-			continue
-		}
-		var al struct {
-			Utilization   json.Number `json:"utilization"`
-			ApplicationID string      `json:"application_id"`
-			ServiceID     json.Number `json:"service_id"`
-			Timestamp     string      `json:"timestamp"`
-			Limit         string      `json:"limit"`
-		}
-		if err := json.Unmarshal(ev.Object, &al); err != nil {
-			w.log.Warn("unreadable alert event", "id", ev.ID, "err", err)
-			continue
-		}
-		sid, _ := al.ServiceID.Int64()
-		level, _ := al.Utilization.Int64()
-		var cid, tenant sql.NullInt64
-		_ = w.db.QueryRowContext(ctx, `SELECT c.id, s.account_id FROM cinstances c JOIN services s ON s.id=c.service_id WHERE c.service_id=? AND c.application_id=?`,
-			sid, al.ApplicationID).Scan(&cid, &tenant)
-		if _, err := w.db.ExecContext(ctx, `INSERT IGNORE INTO alerts (backend_event_id, account_id, cinstance_id, service_id, level, message, timestamp, created_at)
-			VALUES (?,?,?,?,?,?,?,?)`, ev.ID, tenant, cid, sid, level, al.Limit, al.Timestamp, now()); err != nil {
+		attrs := map[string]any{"id": ev.ID, "type": ev.Type, "timestamp": ev.Timestamp, "object": ev.Object}
+		if _, err := sidekiq.Enqueue(ctx, w.rdb, "default", ClassPersistEvent, attrs); err != nil {
 			return err
 		}
 	}
-	return w.backend.deleteEventsUpTo(ctx, maxID)
+	return w.backend.deleteEventsUpTo(ctx, evs[len(evs)-1].ID)
+}
+
+// eventAttrs is one backend event as the event jobs carry it (event.attributes.as_json).
+type eventAttrs struct {
+	ID        int64           `json:"id"`
+	Type      string          `json:"type"`
+	Timestamp string          `json:"timestamp"`
+	Object    json.RawMessage `json:"object"`
+}
+
+func argEvent(j sidekiq.Job) (eventAttrs, json.RawMessage, error) {
+	var ev eventAttrs
+	if len(j.Args) == 0 {
+		return ev, nil, fmt.Errorf("%s: missing event", j.Name())
+	}
+	err := json.Unmarshal(j.Args[0], &ev)
+	return ev, j.Args[0], err
+}
+
+// persistEvent is PersistEventWorker: the event is saved as a BackendEvent with backend's id,
+// then EventImportWorker is enqueued; an event saved before (RecordNotUnique) is logged and
+// dropped (porta@3scale-2.16.4-GA:app/workers/persist_event_worker.rb).
+func (w *worker) persistEvent(ctx context.Context, j sidekiq.Job) error {
+	ev, raw, err := argEvent(j)
+	if err != nil {
+		return err
+	}
+	_, err = w.db.ExecContext(ctx, `INSERT INTO backend_events (backend_event_id, event_type, data, created_at) VALUES (?,?,?,?)`,
+		ev.ID, ev.Type, string(raw), now())
+	if isDuplicate(err) {
+		w.log.Warn("PersistEventWorker: duplicated event", "id", ev.ID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = sidekiq.Enqueue(ctx, w.rdb, "default", ClassEventImport, json.RawMessage(raw))
+	return err
+}
+
+// eventImport is EventImportWorker, Events::Importer.import_event!: alerts go to the
+// AlertImporter; first_traffic events are not modelled. Every error is reported and
+// swallowed, never retried (import_event! rescues RecordNotFound and StandardError), so an
+// event whose import fails is lost (porta@3scale-2.16.4-GA:app/workers/event_import_worker.rb,
+// app/lib/events/importer.rb).
+func (w *worker) eventImport(ctx context.Context, j sidekiq.Job) error {
+	ev, _, err := argEvent(j)
+	if err != nil {
+		w.log.Error("EventImportWorker: unreadable event", "err", err)
+		return nil
+	}
+	switch ev.Type {
+	case "alert":
+		if err := w.importAlert(ctx, ev); err != nil {
+			w.log.Error("EventImportWorker: error when importing event", "id", ev.ID, "err", err)
+		}
+	case "first_traffic", "first_daily_traffic":
+	default:
+		w.log.Error("EventImportWorker: unknown event importer", "type", ev.Type)
+	}
+	return nil
+}
+
+// alertLevels is Alert::ALERT_LEVELS, the levels an Alert validates.
+var alertLevels = []int{50, 80, 90, 100, 120, 150, 200, 300}
+
+// importAlert is Events::Importers::AlertImporter#save!: the application is looked up by its
+// backend id within the event's service (nothing happens without one); an Alert is saved for
+// the provider only when the level is in the product's notification_settings[web_provider],
+// and for the buyer only when it is in web_buyer. A new product has no settings, so its alerts
+// are imported and dropped. An Alert is invalid (and the save raises, ending the import)
+// unless its level is one of ALERT_LEVELS and its alert_id is new for the account
+// (porta@3scale-2.16.4-GA:app/lib/events/importers/alert_importer.rb, app/models/alert.rb).
+// The e-mail levels (email_provider, email_buyer) are not modelled.
+func (w *worker) importAlert(ctx context.Context, ev eventAttrs) error {
+	var obj struct {
+		ID             json.Number `json:"id"`
+		Utilization    json.Number `json:"utilization"`
+		MaxUtilization json.Number `json:"max_utilization"`
+		ApplicationID  string      `json:"application_id"`
+		ServiceID      json.Number `json:"service_id"`
+		Timestamp      string      `json:"timestamp"`
+		Limit          string      `json:"limit"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(ev.Object))
+	dec.UseNumber()
+	if err := dec.Decode(&obj); err != nil {
+		return err
+	}
+	sid, _ := strconv.ParseInt(string(obj.ServiceID), 10, 64)
+	var provider int64
+	var rawSettings sql.NullString
+	err := w.db.QueryRowContext(ctx, `SELECT account_id, notification_settings FROM services WHERE id=?`, sid).Scan(&provider, &rawSettings)
+	if err != nil {
+		return fmt.Errorf("service %d: %w", sid, err) // RecordNotFound: reported, ignored
+	}
+	var cid, buyer int64
+	err = w.db.QueryRowContext(ctx, `SELECT id, user_account_id FROM cinstances WHERE service_id=? AND application_id=?`, sid, obj.ApplicationID).Scan(&cid, &buyer)
+	if errors.Is(err, sql.ErrNoRows) {
+		w.log.Warn("AlertImporter: missing cinstance", "application_id", obj.ApplicationID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	settings := notificationSettings{}
+	if rawSettings.Valid {
+		settings = decodeNotificationSettings(rawSettings.String)
+	}
+	level64, _ := obj.Utilization.Int64()
+	level := int(level64)
+	alertID, _ := obj.ID.Int64()
+	utilization, _ := obj.MaxUtilization.Float64()
+	for _, target := range []struct {
+		key     string
+		account int64
+	}{{"web_provider", provider}, {"web_buyer", buyer}} {
+		if !settings.includes(target.key, level) {
+			continue
+		}
+		if !slices.Contains(alertLevels, level) {
+			return fmt.Errorf("alert %d: level %d is not included in the list", alertID, level)
+		}
+		_, err := w.db.ExecContext(ctx, `INSERT INTO alerts (alert_id, backend_event_id, account_id, cinstance_id, service_id, level, utilization, message, timestamp, created_at)
+			VALUES (?,?,?,?,?,?,?,?,?,?)`, alertID, ev.ID, target.account, cid, sid, level, utilization, obj.Limit, obj.Timestamp, now())
+		if isDuplicate(err) {
+			return fmt.Errorf("alert %d for account %d: alert_id has already been taken", alertID, target.account)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // --- zync (§5.1) ---
