@@ -292,4 +292,18 @@ func testNotificationSettingsAndAlerts(t *testing.T, e *testEnv, sid, cid int64,
 	if code, page := e.page(fmt.Sprintf("/apiconfig/services/%d/alerts", sid), cookie); code != 200 || !strings.Contains(page, fmt.Sprintf(`id="alert_%d"`, got[0].ID)) {
 		t.Errorf("product alerts page: %d", code)
 	}
+	// The list searches by application (cinstance_id, plain or as search[cinstance_id]) and
+	// by buyer account: porta@3scale-2.16.4-GA:app/presenters/api/alerts_index_presenter.rb
+	// new_search, app/models/alert.rb allowed_search_scopes. Another application's search
+	// finds nothing, and says so without the "All clear" of a tenant with no alerts.
+	alertID := fmt.Sprintf(`id="alert_%d"`, got[0].ID)
+	for _, q := range []string{fmt.Sprintf("cinstance_id=%d", cid), fmt.Sprintf("search%%5Bcinstance_id%%5D=%d", cid), "per_page=5&cinstance_id=" + strconv.FormatInt(cid, 10)} {
+		if code, page := e.page("/apiconfig/alerts?"+q, cookie); code != 200 || !strings.Contains(page, alertID) {
+			t.Errorf("alerts of the application (%s): %d, row shown %v", q, code, strings.Contains(page, alertID))
+		}
+	}
+	code, page = e.page(fmt.Sprintf("/apiconfig/alerts?cinstance_id=%d", cid+1000), cookie)
+	if code != 200 || strings.Contains(page, alertID) || strings.Contains(page, "All clear") {
+		t.Errorf("alerts of another application: %d, row shown %v, all clear %v", code, strings.Contains(page, alertID), strings.Contains(page, "All clear"))
+	}
 }

@@ -297,7 +297,8 @@ func (a *app) proxyRulesPage(w http.ResponseWriter, r *http.Request, tenant *acc
 // (porta@3scale-2.16.4-GA:app/controllers/api/alerts_controller.rb index,
 // app/presenters/api/alerts_index_presenter.rb, app/views/api/alerts/index.html.slim): the
 // provider's own Alert rows (current_account.buyer_alerts, not deleted), newest timestamp
-// first, 20 per page (?page=), each a row <tr class="<state>" id="alert_<id>" role="row"> with
+// first, 20 per page (?page=, ?per_page=), narrowed by ?cinstance_id= or ?account_id= (or
+// search[…]), each a row <tr class="<state>" id="alert_<id>" role="row"> with
 // the cells Account (the buyer's org_name, linked), Application (its name, linked), Message,
 // Level (colorize_utilization: <span class="above-90">&ge;&nbsp;90&nbsp;%</span>) and
 // Time (UTC) ("%d %b %Y %H:%M:%S %Z"). Slim sorts attributes alphabetically. With no alert at
@@ -326,11 +327,41 @@ func (a *app) alertsPage(w http.ResponseWriter, r *http.Request, tenant *account
 		args = append(args, sid)
 		title = "Alerts"
 	}
-	pg := int(parseParams(r).int64("page"))
+	// raw is every alert the page may show; "All clear" means raw is empty. The search
+	// narrows it: the presenter takes params[:search], else params' account_id and
+	// cinstance_id (new_search), and Alert allows cinstance_id and account_id among its
+	// search scopes (porta@3scale-2.16.4-GA:app/models/alert.rb allowed_search_scopes).
+	raw, rawArgs := q, append([]any(nil), args...)
+	p := parseParams(r)
+	searched := false
+	for k := range p.v {
+		searched = searched || strings.HasPrefix(k, "search[")
+	}
+	for _, f := range []struct{ param, col string }{{"cinstance_id", "al.cinstance_id"}, {"account_id", "c.user_account_id"}} {
+		v := p.get("search[" + f.param + "]")
+		if v == "" && !searched {
+			v = p.get(f.param)
+		}
+		if v == "" {
+			continue
+		}
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			id = -1 // matches nothing, as a search for an unknown id does
+		}
+		q += ` AND ` + f.col + `=?`
+		args = append(args, id)
+	}
+	// will_paginate: page (default 1) and per_page (the presenter's default 20).
+	pg := int(p.int64("page"))
 	if pg < 1 {
 		pg = 1
 	}
-	rows, err := a.db.QueryContext(ctx, q+` ORDER BY al.timestamp DESC, al.id DESC LIMIT 20 OFFSET ?`, append(args, (pg-1)*20)...)
+	perPage := int(p.int64("per_page"))
+	if perPage < 1 {
+		perPage = 20
+	}
+	rows, err := a.db.QueryContext(ctx, q+` ORDER BY al.timestamp DESC, al.id DESC LIMIT ? OFFSET ?`, append(args, perPage, (pg-1)*perPage)...)
 	if err != nil {
 		return err
 	}
@@ -366,7 +397,7 @@ func (a *app) alertsPage(w http.ResponseWriter, r *http.Request, tenant *account
 		b.WriteString(`</tbody></table>`)
 	} else {
 		var total int
-		if err := a.db.QueryRowContext(ctx, strings.Replace(q, `SELECT al.id, al.state, al.level, al.message, al.timestamp, c.id, c.name, b.id, b.org_name`, `SELECT COUNT(*)`, 1), args...).Scan(&total); err != nil {
+		if err := a.db.QueryRowContext(ctx, strings.Replace(raw, `SELECT al.id, al.state, al.level, al.message, al.timestamp, c.id, c.name, b.id, b.org_name`, `SELECT COUNT(*)`, 1), rawArgs...).Scan(&total); err != nil {
 			return err
 		}
 		if total == 0 {
