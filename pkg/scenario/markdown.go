@@ -30,9 +30,16 @@ func MarkdownMatrix(scs []Scenario) string {
 		if len(by[Kept]) == 0 {
 			keeps = "-"
 		}
+		held := short(sc.Timing.Observe)
+		for _, e := range sc.Cells() {
+			if e.Spans != "" {
+				held += fmt.Sprintf(" (at least one %s + %s)", e.Spans, short(sc.Timing.PeriodMargin))
+				break
+			}
+		}
 		fmt.Fprintf(&b, "| **%s** | %s | %s | %s | %s | %s (%d) | %s / %s |\n", sc.Component.Name,
 			list(by[Lost]), list(by[Deferred]), list(by[Degraded]), list(by[Unasserted]), keeps, len(by[Kept]),
-			short(sc.Timing.Observe), short(sc.Timing.RecoveryBudget))
+			held, short(sc.Timing.RecoveryBudget))
 	}
 	var gaps []string
 	for _, sc := range scs {
