@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -34,18 +35,6 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
-}
-
-func envDuration(name string, def time.Duration) (time.Duration, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s=%q: %w", name, v, err)
-	}
-	return d, nil
 }
 
 func apicastCmd() *cobra.Command {
@@ -136,15 +125,23 @@ func backendWorkerCmd() *cobra.Command {
 func backendCronCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "backend-cron",
-		Short: "Run backend-cron (CONFIG_REDIS_PROXY, CONFIG_QUEUES_MASTER_NAME, RESCHEDULE_EVERY)",
+		Short: "Run backend-cron (CONFIG_REDIS_PROXY, CONFIG_QUEUES_MASTER_NAME, RESCHEDULE_JOBS_FREQ)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			storage, queues, err := backendRedis()
 			if err != nil {
 				return err
 			}
-			every, err := envDuration("RESCHEDULE_EVERY", 0)
-			if err != nil {
-				return err
+			// RESCHEDULE_JOBS_FREQ in seconds, 300 when unset, as apisonator's backend-cron
+			// reads it (apisonator@3scale-2.16.4-GA:openshift/backend-cron
+			// DEFAULT_RESCHEDULE_JOBS_FREQ); the operator does not set it
+			// (operator@3scale-2.16.3-GA pkg/3scale/amp/component/backend.go CronDeployment).
+			var every time.Duration
+			if v := os.Getenv("RESCHEDULE_JOBS_FREQ"); v != "" {
+				n, err := strconv.Atoi(v)
+				if err != nil || n <= 0 {
+					return fmt.Errorf("RESCHEDULE_JOBS_FREQ=%q: want a number of seconds", v)
+				}
+				every = time.Duration(n) * time.Second
 			}
 			ctx, stop := signalContext()
 			defer stop()

@@ -151,3 +151,33 @@ func TestRenderedOwnershipAndMeteringLabels(t *testing.T) {
 		}
 	}
 }
+
+// backend-cron runs with the operator's environment: no reschedule period, so apisonator's
+// default of 300 s applies (operator@3scale-2.16.3-GA pkg/3scale/amp/component/backend.go
+// CronDeployment sets none; apisonator@3scale-2.16.4-GA openshift/backend-cron
+// DEFAULT_RESCHEDULE_JOBS_FREQ). The harness's failed-job bound is tested on that period.
+func TestBackendCronKeepsApisonatorsReschedulePeriod(t *testing.T) {
+	objs, err := deploy.Render(testValues(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" || o.GetName() != "backend-cron" {
+			continue
+		}
+		found = true
+		ctrs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+		for _, c := range ctrs {
+			env, _, _ := unstructured.NestedSlice(c.(map[string]any), "env")
+			for _, e := range env {
+				if n := e.(map[string]any)["name"]; n == "RESCHEDULE_JOBS_FREQ" || n == "RESCHEDULE_EVERY" {
+					t.Errorf("backend-cron sets %v; the operator leaves apisonator's 300 s", n)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no backend-cron Deployment rendered")
+	}
+}

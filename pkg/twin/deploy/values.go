@@ -189,7 +189,6 @@ type Values struct {
 	Bin        string // absolute path of the threescale-twin binary
 	DataDir    string // persistent hostPath root (Redis, MySQL, searchd data)
 	PGBin      string // directory of initdb and postgres
-	CronEvery  string // backend-cron's reschedule period (a Go duration)
 	Ports      Ports
 	Secrets    Secrets
 	UIDs, GIDs map[string]int64 // of Debian's service users: postgres, mysql, redis, memcache
@@ -235,7 +234,6 @@ func NewValues(namespace, bin, dataDir string) (Values, error) {
 		Domain:     "twin.localhost",
 		Bin:        bin,
 		DataDir:    dataDir,
-		CronEvery:  "30s",
 		Ports:      DefaultPorts().Shifted(shift),
 		UIDs:       map[string]int64{},
 		GIDs:       map[string]int64{},
