@@ -46,7 +46,9 @@ const (
 	// RateLimiting uses a second application whose plan limits hits per
 	// minute. A sample sends requests through apicast-production until the
 	// gateway answers 429, giving up after the limit plus a margin. Healthy:
-	// a 429 "Limits exceeded" within that bound. Limits are enforced from
+	// a 429 within that bound (its body is the product's error_limits_exceeded,
+	// "Usage limit exceeded" by porta's default, porta@3scale-2.16.4-GA:db/schema.rb;
+	// not checked, since providers change it). Limits are enforced from
 	// counters the backend worker applies, so an outage that freezes them only
 	// shows once the current minute has ended.
 	RateLimiting Capability = "rate-limiting"
