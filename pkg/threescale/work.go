@@ -348,6 +348,9 @@ func (p *alertProbe) Check(ctx context.Context, budget time.Duration) (scenario.
 			wc.Applied++
 		}
 	}
+	if wc.Applied < len(crossed) {
+		p.a.skipApp() // the next crossing must not build on an alert that never showed
+	}
 	var names []string
 	for _, c := range crossed {
 		names = append(names, c.String())
