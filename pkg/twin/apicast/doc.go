@@ -19,7 +19,8 @@
 //     then every request is denied with 403 "Authentication failed". Unknown keys are never
 //     let through, except under the allow mode, which is what that mode is for.
 //   - The management listener answers /status/live and /status/ready (§2.4) in the operator's
-//     APICAST_MANAGEMENT_API=status mode, and 403 on GET / only when it is "disabled".
+//     APICAST_MANAGEMENT_API=status mode, and 403 on GET / only when it is "disabled"
+//     (APIcast@3scale-2.16.3-GA:gateway/src/apicast/management.lua _M.router).
 //
 // Failures are never simulated: the twin fails because system or backend-listener refuse its
 // connections or answer with errors, as APIcast does. Nothing here is 3scale's code; it is a

@@ -82,7 +82,8 @@ func NewTarget(v Values, kubeconfig string) Target {
 		Kubeconfig: kubeconfig,
 		Namespace:  v.Namespace,
 		// The release the twin operator stamps on the APIManager
-		// (apps.3scale.net/apimanager-threescale-version), as discover reads it.
+		// (apps.3scale.net/apimanager-threescale-version,
+		// operator@3scale-2.16.3-GA:version/version.go), as discover reads it.
 		Version:        ThreescaleRelease,
 		WildcardDomain: v.Domain,
 		Gateways: TargetGateways{

@@ -68,7 +68,9 @@ func Up(ctx context.Context, cfg *rest.Config, v Values, progress func(ready, to
 // applyOwner applies the namespace and the APIManager before anything else and returns the
 // APIManager's uid: the operator creates its Deployments, Services, ConfigMaps and service
 // accounts with a controller reference to the APIManager (research/real-operator-check.md
-// §2.2), so the twin's manifests carry one too, and only an existing object has a uid.
+// §2.2; operator@3scale-2.16.3-GA:pkg/reconcilers/base_reconciler.go SetOwnerReference
+// before each create), so the twin's manifests carry one too, and only an existing object
+// has a uid.
 func applyOwner(ctx context.Context, cfg *rest.Config, v Values) (string, error) {
 	objs, err := Render(v)
 	if err != nil {
