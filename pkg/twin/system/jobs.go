@@ -43,7 +43,7 @@ const (
 	ClassPublishEnabledChanged = "PublishEnabledChangedEventForProviderApplicationsWorker"
 )
 
-// job is one enqueue porta makes after a commit.
+// job is one enqueue porta makes (inside a transaction, after a commit or outside any).
 type job struct {
 	activeJob bool
 	queue     string
