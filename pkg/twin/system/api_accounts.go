@@ -306,6 +306,24 @@ func buyerSignup(ctx context.Context, tx *sql.Tx, tenantID int64, org, user, ema
 // plans of the other products), each named "API signup" with description "API signup" (the
 // controller's defaults for ApplicationPlan,
 // porta@3scale-2.16.4-GA:app/controllers/admin/api/signups_controller.rb).
+//
+// All of it is one transaction (app/lib/signup/account_manager.rb #create). With a password the
+// minimal signup activates the user in it (app/lib/signup/developer_account_manager.rb
+// persist!, user_activate_on_minimal_signup?), and activation approves the account
+// (app/models/user/states.rb before_transition to: :active → make_active → upgrade_state!,
+// app/models/account/states.rb: approve! unless the account plan requires approval, which the
+// twin's never does). The account's around_transition publishes the state change and calls
+// PublishEnabledChangedEventForProviderApplicationsWorker.perform_later there and then, inside
+// the transaction: with system-redis down it raises through persist! (only RecordInvalid and
+// InvalidTransition are rescued), the whole signup rolls back, and the request answers 500 with
+// nothing saved. The same at 3scale-2.15.1-GA. Without a password porta leaves the account
+// created and the user pending (the twin approves it all the same) and enqueues nothing inside.
+//
+// After commit the records run in the order they joined the transaction: the account (its index
+// job, then its audit: `include States` brings the after-commit queue before
+// Indices::AccountIndex::ForAccount, app/models/account.rb:48,50), then each application (its
+// index job, backend sync, audit), then the subscribers of the events published in the
+// transaction (the applications' ZyncWorker).
 func (a *app) signup(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
 	p := parseParams(r)
@@ -332,26 +350,36 @@ func (a *app) signup(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	}
 	var aid int64
 	var appIDs []int64
-	var jobs []job
+	var zjobs []job
 	err = a.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		aid, appIDs, jobs, err = buyerSignup(ctx, tx, rc.tenant.ID, org, user, email, p.get("password"), plans, "API signup", "API signup")
-		return err
+		aid, appIDs, zjobs, err = buyerSignup(ctx, tx, rc.tenant.ID, org, user, email, p.get("password"), plans, "API signup", "API signup")
+		if err != nil || p.get("password") == "" {
+			return err
+		}
+		return a.enqueue(ctx, publishEnabledChangedJob(aid, "created"))
 	})
 	if err != nil {
 		return err
 	}
+	records := []commitRecord{model(a.enqueueing(accountIndexJob(aid),
+		mailJob("AccountMailer", "confirmed", map[string]any{"_aj_globalid": "gid://system/Account/" + id(aid)}),
+		auditJob("Account", aid, rc.tenant.ID, "create", map[string]any{"org_name": org}, rc.userID())))}
 	for _, cid := range appIDs {
-		c, err := a.application(ctx, rc, "c.id=?", cid)
-		if err != nil {
-			return err
-		}
-		if err := a.syncApp(ctx, c); err != nil {
-			return err
-		}
+		records = append(records, model(a.enqueueing(accountIndexJob(aid)),
+			func(ctx context.Context) error {
+				c, err := a.application(ctx, rc, "c.id=?", cid)
+				if err != nil {
+					return err
+				}
+				return a.syncApp(ctx, c)
+			},
+			a.enqueueing(auditJob("Cinstance", cid, rc.tenant.ID, "create", map[string]any{"user_account_id": aid}, rc.userID()))))
 	}
-	jobs = append([]job{accountIndexJob(aid), mailJob("AccountMailer", "confirmed", map[string]any{"_aj_globalid": "gid://system/Account/" + id(aid)})}, jobs...)
-	if err := a.enqueue(ctx, jobs...); err != nil {
+	for _, zj := range zjobs {
+		records = append(records, subscriber(a.enqueueing(zj)))
+	}
+	if err := a.afterCommit(ctx, records...); err != nil {
 		return err
 	}
 	ac, err := a.buyer(ctx, rc, aid)
@@ -363,7 +391,16 @@ func (a *app) signup(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 
 // deleteAccount removes a buyer with its users and applications; each application's backend
 // data is removed by BackendDeleteApplicationWorker (queue low), and the index entry by
-// SphinxAccountIndexationWorker.
+// SphinxAccountIndexationWorker. Nothing in the destroy enqueues inside its transaction
+// (Account.transaction { buyer_account.destroy }): the events of the destroyed applications
+// wait for the commit (porta@3scale-2.16.4-GA:app/controllers/admin/api/accounts_controller.rb
+// destroy; app/observers/message_observer.rb after_destroy; app/subscribers/
+// application_deleted_subscriber.rb). After commit the account's callbacks run first: its
+// index job (Indices::AccountIndex::ForAccount, app/models/account.rb:50), then the audit
+// (the after-commit queue of `include States`, :48); the destroyed records' own callbacks are
+// skipped once one failed, and the subscribers' jobs (BackendDeleteApplicationWorker,
+// ZyncWorker) follow. With system-redis down: 500 with the account deleted, and its
+// applications stay in backend.
 func (a *app) deleteAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
 	aid, err := pathID(r, "id")
@@ -409,7 +446,12 @@ func (a *app) deleteAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if err != nil {
 		return err
 	}
-	if err := a.enqueue(ctx, append([]job{accountIndexJob(aid)}, jobs...)...); err != nil {
+	records := []commitRecord{model(a.enqueueing(accountIndexJob(aid),
+		auditJob("Account", aid, rc.tenant.ID, "destroy", map[string]any{"org_name": ac.OrgName}, rc.userID())))}
+	for _, j := range jobs {
+		records = append(records, subscriber(a.enqueueing(j)))
+	}
+	if err := a.afterCommit(ctx, records...); err != nil {
 		return err
 	}
 	return deleted(w)
@@ -622,9 +664,19 @@ func (a *app) accountApp(ctx context.Context, rc *reqCtx, r *http.Request) (*app
 	return a.application(ctx, rc, "c.id=? AND c.user_account_id=?", cid, aid)
 }
 
-// appAction serves GET/PUT/DELETE of one application. An update re-syncs backend inline and
-// publishes the zync event outside a transaction: with system-redis down that job is lost and
-// the request still succeeds (§4.3 path B).
+// appAction serves GET/PUT/DELETE of one application.
+//
+// An update is application.save (porta@3scale-2.16.4-GA:
+// app/controllers/admin/api/buyers_applications_controller.rb update). Its after_commit
+// callbacks run in reverse order of declaration (app/models/cinstance.rb, Rails before 7.1):
+// push_application_updated_event (:88) first publishes Applications::ApplicationUpdatedEvent
+// outside any transaction, so its ZyncWorker is enqueued at once and a failure is swallowed by
+// the event store with a log (publish); then index_account from
+// Indices::AccountIndex::ForDependency (:59) enqueues SphinxAccountIndexationWorker with no
+// rescue; then Backend::ModelExtensions::Cinstance (:54) syncs backend; the audit queued by
+// Contract's `audited` (app/models/contract.rb:7, declared first) comes last. So with
+// system-redis down the update answers 500 with the change saved, its zync job lost and backend
+// not synced; the same at 3scale-2.15.1-GA.
 func (a *app) appAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
 	c, err := a.accountApp(ctx, rc, r)
@@ -650,16 +702,22 @@ func (a *app) appAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 		return deleted(w)
 	default:
 		p := parseParams(r)
-		if v := p.get("name"); v != "" {
+		changes := map[string]any{}
+		if v := p.get("name"); v != "" && v != c.Name {
+			changes["name"] = []any{c.Name, v}
 			c.Name = v
 		}
-		if p.has("description") {
+		if p.has("description") && p.get("description") != c.Description {
+			changes["description"] = []any{c.Description, p.get("description")}
 			c.Description = p.get("description")
 		}
 		var zj job
 		err := a.inTx(ctx, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, `UPDATE cinstances SET name=?, description=?, updated_at=? WHERE id=?`, c.Name, c.Description, now(), c.ID); err != nil {
 				return err
+			}
+			if len(changes) == 0 {
+				return nil
 			}
 			var err error
 			zj, err = zyncEvent(ctx, tx, "Application", c.ID, rc.tenant.ID, "Applications::ApplicationUpdatedEvent", map[string]any{"service_id": c.ServiceID})
@@ -668,10 +726,19 @@ func (a *app) appAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 		if err != nil {
 			return err
 		}
-		if err := a.syncApp(ctx, c); err != nil {
+		// Without a change porta publishes no event (unless: :only_traffic_updated?) and
+		// audits nothing; the index and backend callbacks run on every commit.
+		var steps []step
+		if len(changes) > 0 {
+			steps = append(steps, a.publishing(zj))
+		}
+		steps = append(steps, a.enqueueing(accountIndexJob(c.AccountID)), func(ctx context.Context) error { return a.syncApp(ctx, c) })
+		if len(changes) > 0 {
+			steps = append(steps, a.enqueueing(auditJob("Cinstance", c.ID, rc.tenant.ID, "update", changes, rc.userID())))
+		}
+		if err := a.afterCommit(ctx, model(steps...)); err != nil {
 			return err
 		}
-		a.publish(ctx, zj)
 		return ok(w, rc, appDoc{c})
 	}
 }
@@ -739,11 +806,18 @@ func keyErrors(value string, existing []string, limit int) map[string][]string {
 
 // createKey is POST …/applications/{id}/keys: application_keys.add(params[:key]), a generated
 // key (SecureRandom.hex(16)) when none is given. A key that fails validation answers 422
-// {"errors":{…}} (ThreeScale::Api::Responder#display_errors). A saved key is synced to backend
-// in its after_commit (ApplicationKey#update_backend_value, no rescue): with backend failing
-// the request answers 500 and the key stays saved (porta@3scale-2.16.4-GA:
-// app/controllers/admin/api/buyer_application_keys_controller.rb create;
-// app/lib/backend_client/toggle_backend.rb).
+// {"errors":{…}} (ThreeScale::Api::Responder#display_errors). Saving the key publishes
+// Applications::ApplicationUpdatedEvent in its after_save, so a ZyncWorker waits for the commit.
+// After commit the key's callbacks run in reverse order of declaration: update_backend_value
+// (the last create callback declared, by extend BackendClient::ToggleBackend; no rescue), then the messenger's
+// notification and web hook (neither reaches Redis unless mail or web hooks are set up: the
+// mail's deliver_later is rescued by Message#send_notifications), then the audit's
+// AuditedWorker (audited is declared first); then the ZyncWorker. So with backend failing the
+// request answers 500 with the key saved (and the ZyncWorker still queued), and with
+// system-redis down it answers 500 with the key saved and synced to backend
+// (porta@3scale-2.16.4-GA: app/controllers/admin/api/buyer_application_keys_controller.rb
+// create; app/models/application_key.rb; app/lib/backend_client/toggle_backend.rb; the same
+// at 3scale-2.15.1-GA).
 func (a *app) createKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
 	c, err := a.accountApp(ctx, rc, r)
@@ -756,6 +830,7 @@ func (a *app) createKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 		key = randomHex(16)
 	}
 	var zj job
+	var keyID int64
 	err = a.inTx(ctx, func(tx *sql.Tx) error {
 		// Lock the application so that concurrent creates see each other's keys.
 		var locked int64
@@ -779,10 +854,11 @@ func (a *app) createKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 		if errs := keyErrors(key, existing, keysLimit(c.backendVersion)); len(errs) > 0 {
 			return &httpError{http.StatusUnprocessableEntity, map[string]any{"errors": errs}}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO application_keys (application_id, value, created_at) VALUES (?,?,?)`, c.ID, key, now()); err != nil {
-			if isDuplicate(err) {
-				return invalid("value", "has already been taken")
-			}
+		keyID, err = lastID(tx.ExecContext(ctx, `INSERT INTO application_keys (application_id, value, created_at) VALUES (?,?,?)`, c.ID, key, now()))
+		if isDuplicate(err) {
+			return invalid("value", "has already been taken")
+		}
+		if err != nil {
 			return err
 		}
 		zj, err = zyncEvent(ctx, tx, "Application", c.ID, rc.tenant.ID, "Applications::ApplicationUpdatedEvent", map[string]any{"service_id": c.ServiceID})
@@ -791,16 +867,27 @@ func (a *app) createKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	if err != nil {
 		return err
 	}
-	if err := a.backend.saveAppKey(ctx, c.ServiceID, c.AppID, key); err != nil {
-		return err
-	}
-	if err := a.enqueue(ctx, zj); err != nil {
+	err = a.afterCommit(ctx,
+		model(func(ctx context.Context) error { return a.backend.saveAppKey(ctx, c.ServiceID, c.AppID, key) },
+			a.enqueueing(auditJob("ApplicationKey", keyID, rc.tenant.ID, "create", map[string]any{"application_id": c.ID}, rc.userID()))),
+		subscriber(a.enqueueing(zj)))
+	if err != nil {
 		return err
 	}
 	c.keys = append(c.keys, key)
 	return created(w, rc, "", appDoc{c})
 }
 
+// deleteKey is DELETE …/applications/{id}/keys/{key}: application_keys.remove!(key), the key
+// destroyed in a transaction (the association is dependent: :destroy). A destroy saves nothing,
+// so no event is published; after commit the key's callbacks run in reverse order of
+// declaration: destroy_backend_value (backend, no rescue), the messenger's notification (its
+// mail rescued), the web hook, then the destroy audit's AuditedWorker. With system-redis down
+// that audit is the one enqueue, and it answers 500 with the key deleted from system and
+// backend (porta@3scale-2.16.4-GA:app/controllers/admin/api/buyer_application_keys_controller.rb
+// destroy; app/models/application_key.rb AssociationExtension#remove!, after_commit
+// :destroy_backend_value and `audited` at :6; audited 5.0.2 audit_destroy; the same at
+// 3scale-2.15.1-GA).
 func (a *app) deleteKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
 	c, err := a.accountApp(ctx, rc, r)
@@ -808,14 +895,25 @@ func (a *app) deleteKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 		return err
 	}
 	key := r.PathValue("key")
-	res, err := a.db.ExecContext(ctx, `DELETE FROM application_keys WHERE application_id=? AND value=?`, c.ID, key)
+	var keyID int64
+	err = a.inTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT id FROM application_keys WHERE application_id=? AND value=? FOR UPDATE`, c.ID, key).Scan(&keyID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNotFound
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM application_keys WHERE id=?`, keyID)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errNotFound
-	}
-	if err := a.backend.deleteAppKey(ctx, id(c.ServiceID), c.AppID, key); err != nil {
+	err = a.afterCommit(ctx, model(
+		func(ctx context.Context) error { return a.backend.deleteAppKey(ctx, id(c.ServiceID), c.AppID, key) },
+		a.enqueueing(auditJob("ApplicationKey", keyID, rc.tenant.ID, "destroy", map[string]any{"application_id": c.ID}, rc.userID()))))
+	if err != nil {
 		return err
 	}
 	kept := c.keys[:0]

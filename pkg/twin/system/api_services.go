@@ -119,10 +119,12 @@ func (a *app) defaultEndpoint(sysName, env string) string {
 // after_commit → CreateServiceTokenWorker.enqueue; app/workers/create_service_token_worker.rb,
 // a Sidekiq job on queue default). A proxy config deployed before that job ran has
 // backend_authentication_value null (Service#service_token is service_tokens.first). After
-// commit, in Rails 7.0's reverse order of declaration, the event's job is enqueued, then the
-// service is saved to backend (Backend::ModelExtensions::Service#update_backend_service); the
-// index, metric-sync and zync jobs follow (§4.2 async table). Any failure there answers 500
-// with the service created (§4.3 path A).
+// commit, in Rails 7.0's reverse order of declaration, the audit job is enqueued, then the
+// created event is published, then the service is saved to backend
+// (Backend::ModelExtensions::Service#update_backend_service); the index, metric-sync and zync
+// jobs follow (§4.2 async table). Any failure there answers 500 with the service created; with
+// system-redis down the audit fails first, so the product has no service token and backend
+// never hears of it.
 func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	if err := denyMaster(rc); err != nil {
 		return err
@@ -151,7 +153,8 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	}
 	ctx := r.Context()
 	var sid, proxyID, hitsID int64
-	var jobs []job
+	var others []job // the metric's and the mapping rule's jobs
+	var zs, zp job
 	err := a.inTx(ctx, func(tx *sql.Tx) error {
 		t := now()
 		var err error
@@ -179,32 +182,39 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		if err != nil {
 			return err
 		}
-		zp, err := zyncEvent(ctx, tx, "Proxy", proxyID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": sid})
-		if err != nil {
+		if zp, err = zyncEvent(ctx, tx, "Proxy", proxyID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": sid}); err != nil {
 			return err
 		}
-		zs, err := zyncEvent(ctx, tx, "Service", sid, rc.tenant.ID, "OIDC::ServiceChangedEvent", map[string]any{"service_id": sid})
-		if err != nil {
+		if zs, err = zyncEvent(ctx, tx, "Service", sid, rc.tenant.ID, "OIDC::ServiceChangedEvent", map[string]any{"service_id": sid}); err != nil {
 			return err
 		}
-		// The Service event goes first: zync refuses a Proxy whose Service it does not know (422).
-		jobs = []job{indexJob("Service", sid), metricSyncJob(sid, hitsID), indexJob("Metric", hitsID), indexJob("ProxyRule", ruleID), zs, zp}
+		others = []job{metricSyncJob(sid, hitsID), indexJob("Metric", hitsID), indexJob("ProxyRule", ruleID)}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	tokenJob, err := a.publishServiceCreated(ctx, a.db, sid, rc.tenant.ID)
-	if err != nil {
-		return err
-	}
-	if err := a.enqueue(ctx, tokenJob); err != nil {
-		return err
-	}
-	if err := a.backend.saveService(ctx, sid, rc.tenant.APIKey, bv, "active"); err != nil {
-		return err
-	}
-	if err := a.enqueue(ctx, jobs...); err != nil {
+	// The service joined the transaction first: its callbacks run first, the audit's
+	// AuditedWorker before all (audited is declared last in app/models/service.rb), then the
+	// created event, published outside the transaction (its job dropped with a log when it
+	// cannot be enqueued), backend, the index. The other records' jobs follow; the zync
+	// subscribers run even when the service's callbacks failed.
+	service := model(
+		a.enqueueing(auditJob("Service", sid, rc.tenant.ID, "create", map[string]any{"name": name, "system_name": sys}, rc.userID())),
+		func(ctx context.Context) error {
+			tokenJob, err := a.publishServiceCreated(ctx, a.db, sid, rc.tenant.ID)
+			if err != nil {
+				return err
+			}
+			a.publish(ctx, tokenJob)
+			return nil
+		},
+		func(ctx context.Context) error {
+			return a.backend.saveService(ctx, sid, rc.tenant.APIKey, bv, "active")
+		},
+		a.enqueueing(indexJob("Service", sid)))
+	// The Service event goes first: zync refuses a Proxy whose Service it does not know (422).
+	if err := a.afterCommit(ctx, service, model(a.enqueueing(others...)), subscriber(a.enqueueing(zs)), subscriber(a.enqueueing(zp))); err != nil {
 		return err
 	}
 	s, err := a.service(ctx, a.db, rc, sid)
@@ -214,9 +224,19 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	return created(w, rc, fmtID("/admin/api/services/", sid), serviceDoc{s})
 }
 
-// updateService is PUT /admin/api/services/{id}: service.update(service_params) with the
-// after-commit work porta does (porta@3scale-2.16.4-GA:app/controllers/admin/api/services_controller.rb
-// update; app/models/service.rb after_commit callbacks).
+// updateService is PUT /admin/api/services/{id}: service.update(service_params)
+// (porta@3scale-2.16.4-GA:app/controllers/admin/api/services_controller.rb update). Inside the
+// transaction the audit is queued for after commit (audited's before_update audit_update; the
+// hack's run_after_commit) and after_save publish_events publishes OIDC::ServiceChangedEvent,
+// whose ZyncEvent's subscriber enqueues ZyncWorker at commit (app/models/service.rb
+// publish_events; app/subscribers/publish_zync_event_subscriber.rb, zync_subscriber.rb). After
+// commit the service's callbacks run in reverse order of declaration (app/models/service.rb:
+// `audited` at :171 is declared last, so its after_commit :_run_after_commit_queue runs first;
+// then update_notification_settings :44, update_backend_service from
+// Backend::ModelExtensions::Service :7, index_object from Searchable :6), then the ZyncWorker.
+// With system-redis down the audit's AuditedWorker.perform_async raises first: the request
+// answers 500 with the update saved, and neither backend's alert limits nor its service are
+// updated; the index and zync jobs are lost. The same at 3scale-2.15.1-GA (audited at :162).
 func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	if err := denyMaster(rc); err != nil {
 		return err
@@ -231,23 +251,30 @@ func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		return err
 	}
 	p := parseParams(r)
+	changes := map[string]any{}
+	change := func(field string, dst *string, v string) {
+		if *dst != v {
+			changes[field] = []any{*dst, v}
+			*dst = v
+		}
+	}
 	if v := p.get("name"); v != "" {
-		s.Name = v
+		change("name", &s.Name, v)
 	}
 	if p.has("description") {
-		s.Description = p.get("description")
+		change("description", &s.Description, p.get("description"))
 	}
 	if v := p.get("deployment_option"); v != "" {
-		s.DeploymentOption = v
+		change("deployment_option", &s.DeploymentOption, v)
 	}
 	if v := p.get("backend_version"); v != "" {
-		s.BVersion = v
+		change("backend_version", &s.BVersion, v)
 	}
 	switch p.get("state_event") {
 	case "publish":
-		s.State = "published"
+		change("state", &s.State, "published")
 	case "hide":
-		s.State = "hidden"
+		change("state", &s.State, "hidden")
 	}
 	// notification_settings (notification_settings.go): saved as normalised; a change syncs
 	// backend's alert limits after commit, before the service itself is saved to backend.
@@ -257,6 +284,9 @@ func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		settings = ns
 		enc := ns.encode()
 		settingsChanged = !s.NotificationSettings.Valid || s.NotificationSettings.String != enc
+		if settingsChanged {
+			changes["notification_settings"] = []any{nullable(s.NotificationSettings.String, s.NotificationSettings.Valid), enc}
+		}
 		s.NotificationSettings = sql.NullString{String: enc, Valid: true}
 	}
 	var zs job
@@ -271,15 +301,20 @@ func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if err != nil {
 		return err
 	}
+	var service []step
+	// audited only writes an audit when an audited attribute changed (audit_update).
+	if len(changes) > 0 {
+		service = append(service, a.enqueueing(auditJob("Service", sid, rc.tenant.ID, "update", changes, rc.userID())))
+	}
 	if settingsChanged {
-		if err := a.backend.syncAlertLimits(ctx, sid, settings); err != nil {
-			return err
-		}
+		service = append(service, func(ctx context.Context) error { return a.backend.syncAlertLimits(ctx, sid, settings) })
 	}
-	if err := a.backend.saveService(ctx, sid, rc.tenant.APIKey, s.BVersion, "active"); err != nil {
-		return err
-	}
-	if err := a.enqueue(ctx, indexJob("Service", sid), zs); err != nil {
+	service = append(service,
+		func(ctx context.Context) error {
+			return a.backend.saveService(ctx, sid, rc.tenant.APIKey, s.BVersion, "active")
+		},
+		a.enqueueing(indexJob("Service", sid)))
+	if err := a.afterCommit(ctx, model(service...), subscriber(a.enqueueing(zs))); err != nil {
 		return err
 	}
 	s, err = a.service(ctx, a.db, rc, sid)
@@ -304,13 +339,18 @@ func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 // ThreeScale::Api::ErrorResponder).
 //
 // Otherwise the state becomes deleted and 200 comes back with an empty body; the product is
-// gone from every accessible_services lookup (lists, GET → 404). After commit:
-// ServiceScheduledForDeletionEvent's subscriber enqueues DeleteObjectHierarchyWorker (ActiveJob,
-// queue deletion) that removes the product's data and, when the Service row is destroyed,
-// ServiceDeletedEvent enqueues BackendDeleteServiceWorker (app/subscribers/service_deletion_subscriber.rb,
-// service_deleted_subscriber.rb); the index and zync jobs of the save; and
-// update_backend_service, which runs on every commit of a service that is not destroyed, so a
-// failing backend answers 500 with the product already marked deleted.
+// gone from every accessible_services lookup (lists, GET → 404). After commit, the service's
+// callbacks in reverse order of declaration: the audit job (audited, declared last), then
+// update_backend_service, which runs on every commit of a service that is not destroyed (a
+// failing backend answers 500 with the product already marked deleted), then the index job.
+// Then the subscribers of the events published in the transaction, in their order: the
+// ZyncWorker jobs of the save (after_save publish_events), and ServiceScheduledForDeletionEvent's
+// DeleteObjectHierarchyWorker (ActiveJob, queue deletion; published by the transition's
+// after_transition notify_deletion), which removes the product's data and, when the Service
+// row is destroyed, has ServiceDeletedEvent enqueue BackendDeleteServiceWorker
+// (app/subscribers/service_deletion_subscriber.rb, service_deleted_subscriber.rb). With
+// system-redis down the audit fails first: 500 with the product marked deleted, and its data
+// is never removed, from system or backend.
 func (a *app) deleteService(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	if err := denyMaster(rc); err != nil {
 		return err
@@ -339,7 +379,7 @@ func (a *app) deleteService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		}
 		return &httpError{http.StatusUnprocessableEntity, invalidTransitionDoc{from: s.State, event: "mark_as_deleted", object: s}}
 	}
-	var zjobs []job
+	var zs, zp job
 	err = a.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE services SET state='deleted', updated_at=? WHERE id=?`, now(), sid); err != nil {
 			return err
@@ -348,21 +388,25 @@ func (a *app) deleteService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM proxies WHERE service_id=?`, sid).Scan(&proxyID); err != nil {
 			return err
 		}
-		zs, err := zyncEvent(ctx, tx, "Service", sid, rc.tenant.ID, "OIDC::ServiceChangedEvent", map[string]any{"service_id": sid})
-		if err != nil {
+		var err error
+		if zs, err = zyncEvent(ctx, tx, "Service", sid, rc.tenant.ID, "OIDC::ServiceChangedEvent", map[string]any{"service_id": sid}); err != nil {
 			return err
 		}
-		zp, err := zyncEvent(ctx, tx, "Proxy", proxyID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": sid})
-		zjobs = []job{zs, zp}
+		zp, err = zyncEvent(ctx, tx, "Proxy", proxyID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": sid})
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if err := a.enqueue(ctx, append([]job{deleteHierarchyJob("Service", sid), indexJob("Service", sid)}, zjobs...)...); err != nil {
-		return err
-	}
-	if err := a.backend.saveService(ctx, sid, rc.tenant.APIKey, s.BVersion, "active"); err != nil {
+	err = a.afterCommit(ctx,
+		model(a.enqueueing(auditJob("Service", sid, rc.tenant.ID, "update", map[string]any{"state": []any{s.State, "deleted"}}, rc.userID())),
+			func(ctx context.Context) error {
+				return a.backend.saveService(ctx, sid, rc.tenant.APIKey, s.BVersion, "active")
+			},
+			a.enqueueing(indexJob("Service", sid))),
+		subscriber(a.enqueueing(zs)), subscriber(a.enqueueing(zp)),
+		subscriber(a.enqueueing(deleteHierarchyJob("Service", sid))))
+	if err != nil {
 		return err
 	}
 	return deleted(w)
@@ -931,7 +975,12 @@ func (a *app) listBackendAPIs(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	return ok(w, rc, map[string]any{"backend_apis": out})
 }
 
-// createBackendAPI adds a backend API with its own hits metric.
+// createBackendAPI adds a backend API with its own hits metric
+// (porta@3scale-2.16.4-GA:app/controllers/admin/api/backend_apis_controller.rb create,
+// app/models/backend_api.rb after_create :create_default_metrics). After commit the backend
+// API's callbacks run in reverse order of declaration: the audit job (`audited` comes after
+// `include Searchable`), then its index job; then the metric's. With system-redis down the
+// audit fails first: 500 with the backend API created.
 func (a *app) createBackendAPI(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	p := parseParams(r)
 	name := p.get("name")
@@ -962,7 +1011,10 @@ func (a *app) createBackendAPI(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if err != nil {
 		return err
 	}
-	if err := a.enqueue(ctx, indexJob("BackendApi", bid), indexJob("Metric", hitsID)); err != nil {
+	err = a.afterCommit(ctx,
+		model(a.enqueueing(auditJob("BackendApi", bid, rc.tenant.ID, "create", map[string]any{"name": name, "system_name": sys}, rc.userID()), indexJob("BackendApi", bid))),
+		model(a.enqueueing(indexJob("Metric", hitsID))))
+	if err != nil {
 		return err
 	}
 	b, err := a.backendAPI(ctx, rc, bid)
@@ -993,15 +1045,28 @@ func (a *app) backendAPIAction(w http.ResponseWriter, r *http.Request, rc *reqCt
 		if used > 0 {
 			return &httpError{http.StatusForbidden, map[string]any{"errors": map[string][]string{"base": {"cannot be deleted because it is used by at least one Product"}}}}
 		}
-		// BackendApi#mark_as_deleted, then schedule_deletion after the transition:
-		// DeleteObjectHierarchyWorker removes it in the background
-		// (porta@3scale-2.16.4-GA:app/controllers/admin/api/backend_apis_controller.rb destroy,
-		// app/models/backend_api.rb). A backend API a product uses fails the validation:
-		// 403 with the errors (ThreeScale::Api::Responder#error_status for a DELETE).
-		if _, err := a.db.ExecContext(ctx, `UPDATE backend_apis SET state='deleted', updated_at=? WHERE id=?`, now(), bid); err != nil {
+		// BackendApi#mark_as_deleted: the state machine's transition saves the state and runs
+		// after_transition schedule_deletion, DeleteObjectHierarchyWorker.perform_later(self),
+		// inside the transition's transaction, so a failed enqueue (system-redis down) raises
+		// through it and rolls the delete back: 500 and the backend API is still there. After
+		// commit, its audit and index jobs (porta@3scale-2.16.4-GA:
+		// app/controllers/admin/api/backend_apis_controller.rb destroy, app/models/backend_api.rb
+		// state_machine, schedule_deletion; the same at 3scale-2.15.1-GA). A backend API a
+		// product uses fails the validation: 403 with the errors
+		// (ThreeScale::Api::Responder#error_status for a DELETE).
+		err := a.inTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE backend_apis SET state='deleted', updated_at=? WHERE id=?`, now(), bid); err != nil {
+				return err
+			}
+			return a.enqueue(ctx, deleteHierarchyJob("BackendApi", bid))
+		})
+		if err != nil {
 			return err
 		}
-		if err := a.enqueue(ctx, deleteHierarchyJob("BackendApi", bid), indexJob("BackendApi", bid)); err != nil {
+		err = a.afterCommit(ctx, model(a.enqueueing(
+			auditJob("BackendApi", bid, rc.tenant.ID, "update", map[string]any{"state": []any{b.State, "deleted"}}, rc.userID()),
+			indexJob("BackendApi", bid))))
+		if err != nil {
 			return err
 		}
 		return deleted(w)

@@ -167,7 +167,11 @@ func (a *app) bootstrap(ctx context.Context, dbName string) {
 }
 
 // redisClient opens a go-redis client that fails fast when the server is gone: porta does not
-// buffer enqueues (§4.3), so a refused connection must surface in the request.
+// buffer enqueues (§4.3), so a refused connection must surface in the request. porta's client
+// (redis-client under Sidekiq 7 at 3scale-2.16.4-GA; config/examples/redis.yml sets no
+// reconnect or timeout options) tries one connect and raises CannotConnectError, so a
+// refused dial is not retried here either: go-redis would otherwise dial five times with
+// back-off for every pooled connection, and a write would take seconds to answer 500.
 func redisClient(u string) (*redis.Client, error) {
 	opt, err := redis.ParseURL(u)
 	if err != nil {
@@ -177,6 +181,7 @@ func redisClient(u string) (*redis.Client, error) {
 	opt.ReadTimeout = 3 * time.Second
 	opt.WriteTimeout = 3 * time.Second
 	opt.MaxRetries = 0
+	opt.DialerRetries = 1
 	return redis.NewClient(opt), nil
 }
 

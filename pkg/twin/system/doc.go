@@ -7,12 +7,17 @@
 //     at start (retried while MariaDB does not answer). With MariaDB gone, every request that
 //     needs it answers 500 while /check.txt and master /status keep answering
 //     (research/porta-zync.md §7).
-//   - system-memcache (memcached, gomemcache): a read-through cache for the tenant-by-host,
-//     access-token and provider-key lookups and zync's OIDC sync token; failures are logged and
-//     fall through to MySQL, as Dalli's errors are swallowed by Rails.cache (§7).
-//   - system-redis: Sidekiq's store (package sidekiq). Writes enqueue porta's jobs after
-//     commit; with Redis gone the request answers 500 with the data committed (§4.3 path A),
-//     or, for events published outside a transaction, succeeds and loses the job (path B).
+//   - system-memcache (memcached, gomemcache): a read-through cache for the master-by-host and
+//     provider-key lookups; failures are logged and fall through to MySQL, as Dalli's errors
+//     are swallowed by Rails.cache (§7). ZyncWorker's tenant token is a lasting MySQL row,
+//     not cached (worker.go oidcSyncToken).
+//   - system-redis: Sidekiq's store (package sidekiq). porta at 3scale-2.16.4-GA runs Rails
+//     7.0 (2.15.1-GA: 6.0), which pushes a job the moment it is enqueued, so a write does what
+//     its enqueues' place decides (jobs.go): a job enqueued inside the transaction rolls the
+//     write back with a 500 (signup with a password, backend API delete); one enqueued by an
+//     after_commit callback answers 500 with the write committed, and the callbacks after it
+//     in Rails' reverse order of declaration never run (afterCommit); an event published
+//     outside any transaction loses its job with a log and the request goes on (publish).
 //   - system-searchd (Sphinx searchd real-time indexes over SphinxQL): filled only by Sidekiq
 //     jobs; read by account_query (500 when down) and the admin search pages (503 "Search is
 //     temporarily offline") (§3).
@@ -44,8 +49,9 @@
 // BackendUpdateApplicationPlanJob, ZyncWorker, BackendDeleteServiceWorker,
 // BackendDeleteApplicationWorker, DeleteObjectHierarchyWorker, ActionMailer::MailDeliveryJob,
 // EventsFetchWorker, PersistEventWorker, EventImportWorker, CreateServiceTokenWorker,
-// SignupWorker and its SampleDataWorker and ImportSimpleLayoutWorker), plus a periodic
-// EventsFetchWorker enqueue.
+// SignupWorker and its SampleDataWorker and ImportSimpleLayoutWorker, AuditedWorker,
+// PublishEnabledChangedEventForProviderApplicationsWorker), plus a periodic EventsFetchWorker
+// enqueue.
 //
 // Configuration is AppConfig and SidekiqConfig (every address and credential a field), or
 // AppConfigFromEnv / SidekiqConfigFromEnv for porta's environment names. SearchdConfig renders

@@ -267,6 +267,22 @@ var schema = []string{
 		created_at DATETIME(6) NOT NULL,
 		UNIQUE KEY idx_path (account_id, path)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	// audits are the rows AuditedWorker saves (porta's audits table, the columns the twin's
+	// audits carry; porta@3scale-2.16.4-GA:db/schema.rb "audits").
+	`CREATE TABLE IF NOT EXISTS audits (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		auditable_id BIGINT NULL,
+		auditable_type VARCHAR(255) NULL,
+		action VARCHAR(255) NOT NULL,
+		audited_changes TEXT NULL,
+		kind VARCHAR(255) NOT NULL,
+		provider_id BIGINT NULL,
+		user_id BIGINT NULL,
+		request_uuid VARCHAR(255) NULL,
+		created_at DATETIME(6) NOT NULL,
+		KEY idx_auditable (auditable_type, auditable_id),
+		KEY idx_provider (provider_id)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
 	`CREATE TABLE IF NOT EXISTS backend_events (
 		id BIGINT AUTO_INCREMENT PRIMARY KEY,
 		backend_event_id BIGINT NOT NULL,

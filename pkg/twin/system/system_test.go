@@ -981,34 +981,9 @@ func TestSystemTwin(t *testing.T) {
 	})
 
 	t.Run("system-redis down", func(t *testing.T) {
-		e.sysRedis.stop()
-		defer e.sysRedis.restart()
-		code, body := e.admin("POST", "/admin/api/services.json", url.Values{"name": {"Redisless"}})
-		if code != 500 {
-			t.Fatalf("service create with system-redis down: want 500 after commit, got %d %s", code, body)
-		}
-		code, body = e.admin("GET", "/admin/api/services.json", nil)
-		if code != 200 || !strings.Contains(body, `"Redisless"`) {
-			t.Errorf("the service exists after the 500 (§4.3 path A): %d %s", code, body)
-		}
-		// Path B: an application update publishes its zync event outside a transaction; the
-		// request succeeds and the job is lost.
-		code, _ = e.admin("PUT", fmt.Sprintf("/admin/api/accounts/%d/applications/%d.json", accountID, appID), url.Values{"description": {"changed"}})
-		if code != 200 {
-			t.Errorf("application update with system-redis down: want 200, got %d", code)
-		}
-		req, _ := http.NewRequest("GET", e.master+"/status", nil)
-		req.Host = "system-master"
-		resp, err := e.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
-		if st["redis_connection"] != false || st["status"] != false || st["redis_error"] == nil {
-			t.Errorf("/status with redis down: %v", st)
-		}
+		aid, cid := testSystemRedisWrites(t, e, sid, planID)
+		t.Run("subscribers run after a failed callback", func(t *testing.T) { testSubscribersAfterAFailedCallback(t, e, aid, planID) })
+		t.Run("zync's OIDC sync token", func(t *testing.T) { testOIDCSyncToken(t, e, aid, cid) })
 	})
 
 	t.Run("mysql down", func(t *testing.T) {

@@ -27,7 +27,6 @@ type worker struct {
 	cfg     SidekiqConfig
 	db      *sql.DB
 	rdb     *redis.Client
-	cache   *cache
 	backend *backendClient
 	search  *searchd
 	zync    *http.Client
@@ -66,7 +65,6 @@ func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 	}
 	defer rdb.Close()
 	w := &worker{cfg: cfg, db: db, rdb: rdb, log: cfg.Logger.With("component", "system-sidekiq"),
-		cache:   newCache(cfg.MemcacheServers, cfg.Logger),
 		backend: newBackendClient(cfg.Stores, cfg.BackendTimeout),
 		// Zync timeouts: connect 5 s, send 5 s, receive 10 s (§5.1).
 		zync: &http.Client{Timeout: 20 * time.Second},
@@ -105,6 +103,8 @@ func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 			ClassSignup:                       w.signupWorker,
 			ClassSampleData:                   w.sampleData,
 			ClassImportSimpleLayout:           w.importSimpleLayout,
+			ClassAudited:                      w.audited,
+			ClassPublishEnabledChanged:        w.publishEnabledChanged,
 		},
 		RetryIn: map[string]sidekiq.RetryIn{
 			// ZyncWorker's own sidekiq_retry_in (§5.1); the rest keep Sidekiq's default
@@ -125,6 +125,8 @@ func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 			ClassSignup:                       scale(sidekiq.DefaultRetryIn),
 			ClassSampleData:                   scale(sidekiq.DefaultRetryIn),
 			ClassImportSimpleLayout:           scale(sidekiq.DefaultRetryIn),
+			ClassAudited:                      scale(sidekiq.DefaultRetryIn),
+			ClassPublishEnabledChanged:        scale(sidekiq.DefaultRetryIn),
 		},
 	})
 }
@@ -899,24 +901,99 @@ func (w *worker) zyncPut(ctx context.Context, path, eventID string, body any) er
 	return nil
 }
 
-// oidcSyncToken is AccessToken.oidc_sync: a read-only account_management token of the
-// provider's admin, valid one day and cached in memcache for an hour; with memcache down a new
-// token row is created on every run (§5.1, §7).
+// oidcSyncTokenName is AccessToken::OIDC_SYNC_TOKEN, the name the token is found by.
+const oidcSyncTokenName = "OIDC Synchronization Token"
+
+// impersonationAdmin is the username of the admin porta seeds into every tenant
+// (ThreeScale.config.impersonation_admin[:username], IMPERSONATION_ADMIN_USERNAME, default
+// 3scaleadmin; porta@3scale-2.16.4-GA:config/examples/settings.yml), as seed.go does.
+const impersonationAdmin = "3scaleadmin"
+
+// oidcSyncToken is the tenant token ZyncWorker sends zync: ZyncWorker.provider_access_token
+// takes the tenant's impersonation admin, else its first admin, and
+// user.access_tokens.oidc_sync, a find_or_create_by! on the token name with a read-only
+// account_management scope. It is one lasting row per admin: no expiry, no cache, so memcache
+// is not on ZyncWorker's path (porta@3scale-2.16.4-GA:app/workers/zync_worker.rb
+// provider_access_token; app/models/access_token.rb:121-126 oidc_sync; the same at
+// 3scale-2.15.1-GA:app/models/access_token.rb:117-121). Like find_or_create_by!, two first runs
+// at once may each create one.
 func (w *worker) oidcSyncToken(ctx context.Context, tenantID int64) (string, error) {
-	key := "oidc_sync_token/" + id(tenantID)
+	var uid int64
+	err := w.db.QueryRowContext(ctx, `SELECT id FROM users WHERE account_id=? AND role='admin' ORDER BY username<>?, id LIMIT 1`,
+		tenantID, impersonationAdmin).Scan(&uid)
+	if err != nil {
+		return "", fmt.Errorf("oidc sync token for account %d: first admin: %w", tenantID, err)
+	}
 	var tok string
-	if w.cache.get(key, &tok) && tok != "" {
+	err = w.db.QueryRowContext(ctx, `SELECT value FROM access_tokens WHERE owner_id=? AND name=? ORDER BY id LIMIT 1`, uid, oidcSyncTokenName).Scan(&tok)
+	if err == nil {
 		return tok, nil
 	}
-	var uid int64
-	if err := w.db.QueryRowContext(ctx, `SELECT id FROM users WHERE account_id=? ORDER BY id LIMIT 1`, tenantID).Scan(&uid); err != nil {
-		return "", fmt.Errorf("oidc sync token for account %d: %w", tenantID, err)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("oidc sync token of user %d: %w", uid, err)
 	}
 	tok = randomHex(32)
-	if _, err := w.db.ExecContext(ctx, `INSERT INTO access_tokens (owner_id, name, value, scopes, permission, expires_at, created_at) VALUES (?,?,?,?,?,?,?)`,
-		uid, "OIDC Synchronization Token", tok, "account_management", "ro", now().Add(24*time.Hour), now()); err != nil {
-		return "", err
+	if _, err := w.db.ExecContext(ctx, `INSERT INTO access_tokens (owner_id, name, value, scopes, permission, expires_at, created_at) VALUES (?,?,?,?,?,NULL,?)`,
+		uid, oidcSyncTokenName, tok, "account_management", "ro", now()); err != nil {
+		return "", fmt.Errorf("create oidc sync token of user %d: %w", uid, err)
 	}
-	w.cache.set(key, tok, time.Hour)
 	return tok, nil
+}
+
+// --- audits and account state changes ---
+
+// audited is AuditedWorker(attributes): the audit the request built is saved
+// (porta@3scale-2.16.4-GA:app/workers/audited_worker.rb).
+func (w *worker) audited(ctx context.Context, j sidekiq.Job) error {
+	if len(j.Args) < 1 {
+		return errors.New("AuditedWorker: missing attributes")
+	}
+	var a struct {
+		AuditableID    *int64          `json:"auditable_id"`
+		AuditableType  string          `json:"auditable_type"`
+		Action         string          `json:"action"`
+		AuditedChanges json.RawMessage `json:"audited_changes"`
+		Kind           string          `json:"kind"`
+		ProviderID     *int64          `json:"provider_id"`
+		UserID         *int64          `json:"user_id"`
+		RequestUUID    string          `json:"request_uuid"`
+	}
+	if err := json.Unmarshal(j.Args[0], &a); err != nil {
+		return fmt.Errorf("AuditedWorker: attributes: %w", err)
+	}
+	if a.Kind == "" || a.Action == "" {
+		return fmt.Errorf("AuditedWorker: audit without kind or action: %s", j.Args[0])
+	}
+	_, err := w.db.ExecContext(ctx, `INSERT INTO audits (auditable_id, auditable_type, action, audited_changes, kind, provider_id, user_id, request_uuid, created_at)
+		VALUES (?,?,?,?,?,?,?,?,?)`, a.AuditableID, a.AuditableType, a.Action, string(a.AuditedChanges), a.Kind, a.ProviderID, a.UserID, a.RequestUUID, now())
+	return err
+}
+
+// publishEnabledChanged is PublishEnabledChangedEventForProviderApplicationsWorker(account,
+// previous_state): it only acts when the account enters or leaves scheduled_for_deletion, which
+// no write the twin serves does (porta@3scale-2.16.4-GA:
+// app/workers/publish_enabled_changed_event_for_provider_applications_worker.rb).
+func (w *worker) publishEnabledChanged(ctx context.Context, j sidekiq.Job) error {
+	_, aid, err := argGlobalID(j, 0)
+	if err != nil {
+		return err
+	}
+	previous, err := argString(j, 1)
+	if err != nil {
+		return err
+	}
+	var state string
+	err = w.db.QueryRowContext(ctx, `SELECT state FROM accounts WHERE id=?`, aid).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		// ActiveJob::DeserializationError, which the worker rescues and logs.
+		w.log.Info("PublishEnabledChangedEventForProviderApplicationsWorker: account gone", "account_id", aid)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if state == "scheduled_for_deletion" || previous == "scheduled_for_deletion" {
+		return fmt.Errorf("PublishEnabledChangedEventForProviderApplicationsWorker: account %d %s → %s: enabled-changed events are not modelled", aid, previous, state)
+	}
+	return nil
 }
