@@ -362,9 +362,11 @@ func (p *alertProbe) Check(ctx context.Context, budget time.Duration) (scenario.
 // indexProbe signs up buyer accounts while the fault holds and checks, after recovery,
 // how many became searchable: indexing is a Sidekiq job (SphinxAccountIndexationWorker,
 // queue default) that writes to searchd (research/porta-zync.md §3.1, §4.4). An account
-// counts as submitted when it exists after the signup call, even if the call failed:
-// with system-redis down porta answers 500 after the commit (§4.3 path A), and the job
-// is lost.
+// counts as submitted when it exists after the signup call, even if the call failed. With
+// system-redis down a signup with a password rolls back (approving the account queues a
+// job inside the transaction, porta@3scale-2.16.4-GA:app/models/account/states.rb,
+// app/lib/signup/account_manager.rb), so nothing is submitted and the cell is judged by its
+// samples.
 type indexProbe struct {
 	c scenario.Capability
 	s *samplers
