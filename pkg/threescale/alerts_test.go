@@ -33,6 +33,11 @@ func (b *alertBed) show(app string, level int) {
 }
 
 func newAlertSampler(t *testing.T, bound time.Duration) (*alertSampler, *alertBed) {
+	x, b, _ := newAlertSamplerRedis(t, bound)
+	return x, b
+}
+
+func newAlertSamplerRedis(t *testing.T, bound time.Duration) (*alertSampler, *alertBed, *redis.Client) {
 	t.Helper()
 	b := &alertBed{shown: map[string][]int{}}
 	listener := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -79,11 +84,11 @@ func newAlertSampler(t *testing.T, bound time.Duration) (*alertSampler, *alertBe
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { rdb.Close() })
 	hc := probe.NewHTTPClient(probe.HTTPClientOptions{})
-	env := &Env{HTTP: hc, BackendStorage: rdb, Listener: &Listener{URL: listener.URL, Client: hc},
+	env := &Env{HTTP: hc, BackendStorage: rdb, SystemRedis: rdb, Listener: &Listener{URL: listener.URL, Client: hc},
 		Portal: NewPortal(Endpoint{URL: portal.URL}, "admin", "pw", hc)}
 	f := &Fixture{ServiceID: 7, ServiceToken: "st", AlertLimit: 100, AlertApps: apps}
 	s := &samplers{env: env, f: f, o: SamplerOptions{AlertBound: bound}.withDefaults()}
-	return &alertSampler{s: s, end: alertPoolSplit(f) + len(alertLevels)}, b
+	return &alertSampler{s: s, end: alertPoolSplit(f) + len(alertLevels)}, b, rdb
 }
 
 // The sampler crosses one level and makes no other crossing until system shows its alert;
@@ -159,5 +164,27 @@ func TestAlertSamplerRetriesARefusedReport(t *testing.T) {
 	}
 	if x.pending == nil || x.pending.app.Name != "alert0" || x.pending.level != 50 {
 		t.Fatalf("pending %v, want alert0 at 50%% again", x.pending)
+	}
+}
+
+// A crossing whose event import waits in Sidekiq's retry set (a PersistEventWorker that
+// failed while system-mysql was down) is not given up: the alert is on its way.
+func TestAlertSamplerWaitsForAnImportRetry(t *testing.T) {
+	x, _, rdb := newAlertSamplerRedis(t, 200*time.Millisecond)
+	ctx := context.Background()
+	if err := x.sample(ctx); err != nil {
+		t.Fatal(err)
+	}
+	job := `{"class":"PersistEventWorker","args":[{"id":1}],"retry_count":2,"queue":"default"}`
+	if err := rdb.ZAdd(ctx, "retry", redis.Z{Score: float64(time.Now().Add(time.Minute).Unix()), Member: job}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	_ = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 2*time.Second, false, func(ctx context.Context) (bool, error) {
+		err = x.sample(ctx)
+		return err != nil && x.pending != nil && time.Since(x.pending.at) > 600*time.Millisecond, nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "PersistEventWorker waits in Sidekiq's retry set") || x.pending == nil {
+		t.Fatalf("past twice the bound with an import retry pending: %v (pending %v); want it kept and said", err, x.pending)
 	}
 }

@@ -1011,7 +1011,14 @@ func (x *alertSampler) confirm(ctx context.Context, now time.Time) error {
 		return nil
 	}
 	note := ""
-	if waited > 2*s.o.AlertBound {
+	rctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	due, class, retrying := latestRetryDue(rctx, s.env.SystemRedis, eventImportJobs...)
+	cancel()
+	switch {
+	case retrying:
+		// The event may be on its way: an import job waits for its Sidekiq retry.
+		note = fmt.Sprintf("; a %s waits in Sidekiq's retry set, due in %s", class, time.Until(due).Round(time.Second))
+	case waited > 2*s.o.AlertBound:
 		x.mu.Lock()
 		x.pending = nil
 		x.mu.Unlock()

@@ -138,8 +138,6 @@ type SidekiqConfig struct {
 	ProviderEndpointScheme string
 	// Concurrency is Sidekiq's worker count (RAILS_MAX_THREADS=25 in the operator; 5 when 0).
 	Concurrency int
-	// EventsFetchInterval is how often EventsFetchWorker is enqueued on `events` (60s when 0).
-	EventsFetchInterval time.Duration
 	// Heartbeat, PollInterval and Identity pass through to sidekiq.ServerConfig.
 	Heartbeat, PollInterval time.Duration
 	Identity                string

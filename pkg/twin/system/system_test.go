@@ -163,7 +163,7 @@ func newEnv(t *testing.T) *testEnv {
 	e.provider = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 	e.dev = fmt.Sprintf("http://127.0.0.1:%d", ports[2])
 	e.sidekiqCfg = SidekiqConfig{Stores: stores, ZyncEndpoint: e.zync.srv.URL, ZyncToken: zyncToken,
-		Concurrency: 3, EventsFetchInterval: time.Hour, Heartbeat: time.Second, PollInterval: 200 * time.Millisecond,
+		Concurrency: 3, Heartbeat: time.Second, PollInterval: 200 * time.Millisecond,
 		RetryScale: 0.01, Logger: e.log}
 
 	ctx, cancel := context.WithCancel(context.Background())

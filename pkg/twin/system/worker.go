@@ -34,17 +34,18 @@ type worker struct {
 }
 
 // RunSidekiq runs system-sidekiq until ctx ends: sidekiq.Run over system-redis with a handler
-// per porta job class the twin enqueues, Zync's own retry schedule, and EventsFetchWorker
-// enqueued every EventsFetchInterval (porta's periodic event import).
+// per porta job class the twin enqueues and Zync's own retry schedule. EventsFetchWorker is
+// queued only by backend's events hook (/master/events/import), as in porta: nothing in its
+// Sidekiq cron schedule imports events (porta@3scale-2.16.4-GA:app/lib/events.rb
+// async_fetch_backend_events!, called only from app/controllers/master/events/imports_controller.rb;
+// openshift/system/config/sidekiq_schedule.yml, app/lib/three_scale/jobs.rb). So while system
+// cannot answer the hook, alert events wait in backend.
 func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("system-sidekiq config: %w", err)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.EventsFetchInterval <= 0 {
-		cfg.EventsFetchInterval = time.Minute
 	}
 	if cfg.RetryScale <= 0 {
 		cfg.RetryScale = 1
@@ -75,7 +76,6 @@ func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 		}
 		defer w.search.close()
 	}
-	go w.scheduleEventsFetch(ctx)
 	scale := func(f func(int) time.Duration) sidekiq.RetryIn {
 		return func(n int) time.Duration { return time.Duration(float64(f(n)) * cfg.RetryScale) }
 	}
@@ -129,23 +129,6 @@ func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 			ClassPublishEnabledChanged:        scale(sidekiq.DefaultRetryIn),
 		},
 	})
-}
-
-// scheduleEventsFetch enqueues EventsFetchWorker periodically, so alerts arrive even when
-// backend's events hook is not configured.
-func (w *worker) scheduleEventsFetch(ctx context.Context) {
-	t := time.NewTicker(w.cfg.EventsFetchInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := sidekiq.Enqueue(ctx, w.rdb, "events", ClassEventsFetch); err != nil && ctx.Err() == nil {
-				w.log.Warn("cannot schedule EventsFetchWorker", "err", err)
-			}
-		}
-	}
 }
 
 // --- argument decoding ---
