@@ -71,7 +71,7 @@ e2e: deps build
 	$(MAKE) --no-print-directory twin-up; \
 	mkdir -p $(REPORT_DIR); \
 	export THREESCALE_CHAOS_TARGET=$(TWIN_DIR)/target.yaml THREESCALE_CHAOS_REPORT_DIR=$(REPORT_DIR); \
-	$(GO) test -count=1 -timeout 60m ./suites/outage \
+	$(GO) test -count=1 -timeout 60m -v ./suites/outage \
 		-ginkgo.label-filter='$(LABEL_FILTER)' -ginkgo.junit-report=$(REPORT_DIR)/junit.xml -ginkgo.v -reload-production-gateway; \
 	$(if $(COMPONENT),true,$(GO) test -count=1 -timeout 30m -v -run 'Test(WrongExpectation|OperatorRevert|UnhealthySteadyState|SIGINT|RestoreAfterSIGKILL)' ./cmd/threescale-chaos)
 
