@@ -471,23 +471,10 @@ func (w *worker) deleteBackendAPIHierarchy(ctx context.Context, oid int64) error
 // service (porta@3scale-2.16.4-GA:app/workers/backend_delete_service_worker.rb,
 // app/lib/backend/model_extensions/service.rb delete_backend_service).
 func (w *worker) backendDeleteService(ctx context.Context, j sidekiq.Job) error {
-	eventID, err := argString(j, 0)
-	if err != nil {
-		return err
-	}
-	var raw string
-	err = w.db.QueryRowContext(ctx, `SELECT data FROM event_store_events WHERE event_id=?`, eventID).Scan(&raw)
-	if errors.Is(err, sql.ErrNoRows) {
-		w.log.Warn("BackendDeleteServiceWorker: event not found", "event_id", eventID)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
 	var ev struct {
 		ServiceID int64 `json:"service_id"`
 	}
-	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+	if found, err := w.loadEvent(ctx, j, "BackendDeleteServiceWorker", &ev); err != nil || !found {
 		return err
 	}
 	if err := w.backend.deleteServiceStats(ctx, id(ev.ServiceID)); err != nil {
@@ -505,29 +492,36 @@ func (w *worker) backendDeleteService(ctx context.Context, j sidekiq.Job) error 
 	return w.backend.deleteService(ctx, id(ev.ServiceID))
 }
 
-// backendDeleteApplication is BackendDeleteApplicationWorker(event_id): keys, user key
-// mapping, then the application, from the ApplicationDeletedEvent's data (§4.2).
-func (w *worker) backendDeleteApplication(ctx context.Context, j sidekiq.Job) error {
+// loadEvent decodes the data of the event store event whose id is the job's first argument
+// (EventStore::Repository.find_event!). found is false when the event is gone, which the
+// workers log and skip as porta's do (they rescue RecordNotFound).
+func (w *worker) loadEvent(ctx context.Context, j sidekiq.Job, worker string, into any) (found bool, err error) {
 	eventID, err := argString(j, 0)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var raw string
 	err = w.db.QueryRowContext(ctx, `SELECT data FROM event_store_events WHERE event_id=?`, eventID).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
-		w.log.Warn("BackendDeleteApplicationWorker: event not found", "event_id", eventID)
-		return nil
+		w.log.Warn(worker+": event not found", "event_id", eventID)
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
+	return true, json.Unmarshal([]byte(raw), into)
+}
+
+// backendDeleteApplication is BackendDeleteApplicationWorker(event_id): keys, user key
+// mapping, then the application, from the ApplicationDeletedEvent's data (§4.2).
+func (w *worker) backendDeleteApplication(ctx context.Context, j sidekiq.Job) error {
 	var ev struct {
 		ServiceID     int64    `json:"service_id"`
 		ApplicationID string   `json:"application_id"`
 		UserKey       string   `json:"user_key"`
 		Keys          []string `json:"keys"`
 	}
-	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+	if found, err := w.loadEvent(ctx, j, "BackendDeleteApplicationWorker", &ev); err != nil || !found {
 		return err
 	}
 	sid := id(ev.ServiceID)
@@ -550,24 +544,11 @@ func (w *worker) backendDeleteApplication(ctx context.Context, j sidekiq.Job) er
 // logged and skipped (porta@3scale-2.16.4-GA:app/workers/create_service_token_worker.rb rescue
 // RecordNotFound); a backend failure raises, so Sidekiq retries the job.
 func (w *worker) createServiceToken(ctx context.Context, j sidekiq.Job) error {
-	eventID, err := argString(j, 0)
-	if err != nil {
-		return err
-	}
-	var raw string
-	err = w.db.QueryRowContext(ctx, `SELECT data FROM event_store_events WHERE event_id=?`, eventID).Scan(&raw)
-	if errors.Is(err, sql.ErrNoRows) {
-		w.log.Warn("CreateServiceTokenWorker: event not found", "event_id", eventID)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
 	var ev struct {
 		ServiceID  int64  `json:"service_id"`
 		TokenValue string `json:"token_value"`
 	}
-	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+	if found, err := w.loadEvent(ctx, j, "CreateServiceTokenWorker", &ev); err != nil || !found {
 		return err
 	}
 	var exists int
@@ -579,7 +560,7 @@ func (w *worker) createServiceToken(ctx context.Context, j sidekiq.Job) error {
 		return nil
 	}
 	var token string
-	err = w.db.QueryRowContext(ctx, `SELECT value FROM service_tokens WHERE service_id=? ORDER BY id LIMIT 1`, ev.ServiceID).Scan(&token)
+	err := w.db.QueryRowContext(ctx, `SELECT value FROM service_tokens WHERE service_id=? ORDER BY id LIMIT 1`, ev.ServiceID).Scan(&token)
 	if errors.Is(err, sql.ErrNoRows) {
 		token = ev.TokenValue
 		_, err = w.db.ExecContext(ctx, `INSERT INTO service_tokens (service_id, value) VALUES (?,?)`, ev.ServiceID, token)
