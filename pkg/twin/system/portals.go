@@ -141,8 +141,16 @@ func (a *app) status(w http.ResponseWriter, r *http.Request) {
 }
 
 // eventsImport is backend's events hook, /master/events/import: a wrong secret is 403, else
-// EventsFetchWorker is enqueued (apicast-apisonator.md §6).
+// EventsFetchWorker is enqueued (apicast-apisonator.md §6). The route sits behind
+// MasterOrProviderDomainConstraint, whose first half looks the Host up among the tenants in
+// the database (porta@3scale-2.16.4-GA:config/routes.rb, lib/routing_constraints.rb
+// ProviderDomainConstraint), so with system-mysql down the hook answers 500 and backend
+// keeps its events until a later ping after recovery.
 func (a *app) eventsImport(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.tenantFor(r.Context(), roleProvider, requestHost(r)); err != nil {
+		a.fail(w, r, "xml", err)
+		return
+	}
 	if subtle.ConstantTimeCompare([]byte(r.FormValue("secret")), []byte(a.cfg.EventsSharedSecret)) != 1 {
 		w.WriteHeader(http.StatusForbidden)
 		return
