@@ -130,18 +130,13 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 	cleanup := func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 		defer cancel()
-		after, left, err := fixture.Cleanup(dctx, env, before)
-		t := journal.Tenant
-		if after != nil {
-			t.After = after.Counts()
-			if !left.Empty() {
-				t.LeftBehind = left.String()
-				fmt.Fprintf(out, "warning: the run left in the tenant: %s\n", t.LeftBehind)
-			}
+		t := fixture.Cleanup(dctx, env, before)
+		journal.Tenant = &t
+		if t.LeftBehind != "" {
+			fmt.Fprintf(out, "warning: the run left in the tenant: %s\n", t.LeftBehind)
 		}
-		if err != nil {
-			t.Error = err.Error()
-			fmt.Fprintf(out, "warning: cleaning up the run's 3scale objects: %v\n", err)
+		if t.Error != "" {
+			fmt.Fprintf(out, "warning: cleaning up the run's 3scale objects: %s\n", t.Error)
 		}
 		if t.Clean() {
 			fmt.Fprintf(out, "the run's 3scale objects are removed; the tenant holds %s\n", t.After)

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/threescale-chaos/harness/pkg/report"
 )
 
 // Inventory is what a tenant holds of the kinds a run adds to and must take away again: its
@@ -126,14 +128,21 @@ func (i Inventory) String() string {
 	return strings.Join(parts, "; ")
 }
 
-// Cleanup deletes the run's objects (Delete) and takes the tenant's inventory again: left is
-// what the run added since before and did not remove. err joins the deletion's and the
-// count's failures; left is only meaningful when the count worked (after is non-nil).
-func (f *Fixture) Cleanup(ctx context.Context, env *Env, before Inventory) (after *Inventory, left Inventory, err error) {
+// Cleanup deletes the run's objects (Delete), takes the tenant's inventory again and returns
+// the journal's record of it: the counts before (from before) and after, what the run added
+// and did not remove, and the deletion's and the count's failures.
+func (f *Fixture) Cleanup(ctx context.Context, env *Env, before Inventory) report.Tenant {
+	t := report.Tenant{Before: before.Counts()}
 	derr := f.Delete(ctx, env)
-	inv, ierr := TakeInventory(ctx, env)
-	if ierr != nil {
-		return nil, Inventory{}, errors.Join(derr, ierr)
+	after, ierr := TakeInventory(ctx, env)
+	if err := errors.Join(derr, ierr); err != nil {
+		t.Error = err.Error()
 	}
-	return &inv, before.Added(inv), derr
+	if ierr == nil {
+		t.After = after.Counts()
+		if left := before.Added(after); !left.Empty() {
+			t.LeftBehind = left.String()
+		}
+	}
+	return t
 }

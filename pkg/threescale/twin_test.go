@@ -58,12 +58,8 @@ func TestAgainstTwin(t *testing.T) {
 		t.Cleanup(func() {
 			dctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			after, left, err := f.Cleanup(dctx, env, before)
-			if err != nil {
-				t.Errorf("clean-up: %v", err)
-			}
-			if after == nil || !left.Empty() {
-				t.Errorf("the tenant held %s before and %v after; left behind: %s", before.Counts(), after, left)
+			if rec := f.Cleanup(dctx, env, before); !rec.Clean() || rec.After != rec.Before {
+				t.Errorf("clean-up: the tenant held %s before and %s after; left behind: %s; errors: %s", rec.Before, rec.After, rec.LeftBehind, rec.Error)
 			}
 		})
 	}

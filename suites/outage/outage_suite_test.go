@@ -137,17 +137,9 @@ var _ = AfterSuite(func(ctx SpecContext) {
 		return
 	}
 	var cleanupErr error
-	if t := s.journal.Tenant; t != nil {
-		after, left, err := s.fixture.Cleanup(ctx, s.env, s.before)
-		if after != nil {
-			t.After = after.Counts()
-			if !left.Empty() {
-				t.LeftBehind = left.String()
-			}
-		}
-		if err != nil {
-			t.Error = err.Error()
-		}
+	if s.journal.Tenant != nil {
+		t := s.fixture.Cleanup(ctx, s.env, s.before)
+		s.journal.Tenant = &t
 		if !t.Clean() {
 			cleanupErr = fmt.Errorf("the tenant held %s before the run and %s after it; left behind: %s; clean-up errors: %s", t.Before, t.After, t.LeftBehind, t.Error)
 		}
