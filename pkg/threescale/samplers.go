@@ -953,10 +953,42 @@ func (x *alertSampler) sample(ctx context.Context) error {
 		}
 		x.mu.Unlock()
 	}
+	x.mu.Lock()
+	p := x.pending
+	x.mu.Unlock()
+	if p != nil {
+		s.pingEvents(ctx, p.app)
+	}
 	if err := x.eventsDrained(ctx, now); err != nil {
 		return err
 	}
 	return x.confirm(ctx, now)
+}
+
+// pingEvents makes backend tell system about its pending events when no traffic would.
+// apisonator pings system's events hook only at the end of a report job, and at most once a
+// minute: every report job sets events/ping (SET NX EX 60) whether or not events are pending
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/stats/aggregator.rb process,
+// lib/3scale/backend/event_storage.rb pending_ping?). So an alert raised within a minute of
+// the last report waits for the next report after that minute; on a live install traffic
+// makes it. When events are pending and the minute is over, this reports zero hits for app,
+// which changes no counter and no utilization, so that backend's next ping happens as
+// traffic would make it. Best effort: the checks that follow say what did not arrive.
+func (s *samplers) pingEvents(ctx context.Context, app Application) {
+	if s.env.Listener == nil || s.env.BackendStorage == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	var queued, pinged *redis.IntCmd
+	if _, err := s.env.BackendStorage.Pipelined(ctx, func(p redis.Pipeliner) error {
+		queued = p.ZCard(ctx, "events/queue")
+		pinged = p.Exists(ctx, "events/ping")
+		return nil
+	}); err != nil || queued.Val() == 0 || pinged.Val() != 0 {
+		return
+	}
+	_ = s.env.Listener.Report(ctx, s.f.ServiceID, s.f.ServiceToken, app.UserKey, map[string]int{"hits": 0})
 }
 
 // eventsDrained fails when the oldest backend event has waited longer than AlertBound.

@@ -322,6 +322,12 @@ func (p *alertProbe) Check(ctx context.Context, budget time.Duration) (scenario.
 	last := ""
 	_, waited := waitApplied(ctx, p.s.env, o, eventImportJobs, func(ctx context.Context) bool {
 		for _, c := range crossed {
+			if !shown[c.String()] {
+				p.s.pingEvents(ctx, c.app)
+				break
+			}
+		}
+		for _, c := range crossed {
 			if shown[c.String()] {
 				continue
 			}
