@@ -20,7 +20,8 @@ type account struct {
 	AdminDomain string `json:"admin_domain"`
 	Domain      string `json:"domain"`
 	APIKey      string `json:"api_key"`
-	// SiteAccessCode is the developer portal's access code; NULL means none.
+	// SiteAccessCode is the developer portal's access code; NULL means none
+	// (porta@3scale-2.16.4-GA:db/migrate/20090303160646_add_site_access_code_to_accounts.rb).
 	SiteAccessCode sql.NullString `json:"site_access_code"`
 	CreatedAt      time.Time      `json:"created_at"`
 	UpdatedAt      time.Time      `json:"updated_at"`

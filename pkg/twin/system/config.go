@@ -61,12 +61,13 @@ type Seed struct {
 	ProviderKey string
 	// MasterService, MasterPlan and ProviderPlan name the master service and its two
 	// application plans (MASTER_SERVICE, MASTER_PLAN, PROVIDER_PLAN; "Master Service",
-	// "Master Plan" and "enterprise" when "").
+	// "Master Plan" and "enterprise" when "", porta@3scale-2.16.4-GA:db/seeds.rb).
 	MasterService, MasterPlan, ProviderPlan string
-	// MasterAccessCode is the master portal's site access code (MASTER_ACCESS_CODE, "" by default).
+	// MasterAccessCode is the master portal's site access code (MASTER_ACCESS_CODE, "" by
+	// default, porta@3scale-2.16.4-GA:db/seeds.rb).
 	MasterAccessCode string
 	// NoSampleData is SAMPLE_DATA=0: the provider gets no sample plans, buyer and application
-	// (porta's default, SAMPLE_DATA '1', creates them).
+	// (porta's default, SAMPLE_DATA '1', creates them: porta@3scale-2.16.4-GA:db/seeds.rb).
 	NoSampleData bool
 }
 
@@ -113,10 +114,14 @@ type AppConfig struct {
 	// (apicast-apisonator.md §6); the hook answers 403 when it differs.
 	EventsSharedSecret string
 	// AccessCode is ACCESS_CODE, the developer portal access code of a provider without its own
-	// site_access_code (ThreeScale.config.access_code, "" by default).
+	// site_access_code (ThreeScale.config.access_code, "" by default:
+	// porta@3scale-2.16.4-GA:config/examples/settings.yml).
 	AccessCode string
 	// RecaptchaPublicKey is RECAPTCHA_PUBLIC_KEY (the operator's system-recaptcha Secret),
-	// shown in the sign-in page's props.
+	// shown in the sign-in page's props (porta@3scale-2.16.4-GA:config/examples/settings.yml
+	// recaptcha_public_key; porta's own default, used when the variable is unset, is a
+	// placeholder the operator never leaves: it always sets the variable,
+	// 3scale-operator@3scale-2.16.3-GA:pkg/3scale/amp/component/system.go buildSystemBaseEnv).
 	RecaptchaPublicKey string
 	// ForceSSL answers 301 to https unless X-Forwarded-Proto is https or the Host is
 	// system-(master|provider|developer) (§1.3).
