@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -11,17 +12,16 @@ import (
 	"testing"
 )
 
-// portalReq is one admin portal request on the tenant's admin host, as a browser sends it
+// portalDo is one admin portal request on the tenant's admin host, as a browser sends it
 // behind the router (X-Forwarded-Proto: https), without following redirects.
-func portalReq(t *testing.T, method, path string, form url.Values, cookies ...*http.Cookie) (*http.Response, string) {
-	t.Helper()
+func portalDo(method, path string, form url.Values, cookies ...*http.Cookie) (*http.Response, string, error) {
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
 	req, err := http.NewRequest(method, adminBase()+path, body)
 	if err != nil {
-		t.Fatal(err)
+		return nil, "", err
 	}
 	req.Host = adminHost()
 	req.Header.Set("X-Forwarded-Proto", "https")
@@ -34,11 +34,21 @@ func portalReq(t *testing.T, method, path string, form url.Values, cookies ...*h
 	noFollow := &http.Client{Timeout: httpc.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := noFollow.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return nil, "", err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	b, err := io.ReadAll(resp.Body)
+	return resp, string(b), err
+}
+
+// portalReq is portalDo that fails the test on a transport error.
+func portalReq(t *testing.T, method, path string, form url.Values, cookies ...*http.Cookie) (*http.Response, string) {
+	t.Helper()
+	resp, body, err := portalDo(method, path, form, cookies...)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp, body
 }
 
 func cookieNamed(resp *http.Response, name string) *http.Cookie {
@@ -50,19 +60,36 @@ func cookieNamed(resp *http.Response, name string) *http.Cookie {
 	return nil
 }
 
-// portaSignIn signs in as porta's React login form does and returns the user_session cookie.
-func portaSignIn(t *testing.T) *http.Cookie {
-	t.Helper()
-	resp, page := portalReq(t, "GET", "/p/login", nil)
+// signIn signs in as porta's React login form does: GET /p/login for the Rails session and
+// the meta csrf-token, POST /p/sessions with the credentials and the token. It returns the
+// POST's response and body and the user_session cookie it set (nil when it set none).
+func signIn(user, pass string) (*http.Response, string, *http.Cookie, error) {
+	resp, page, err := portalDo("GET", "/p/login", nil)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("GET /p/login: %w", err)
+	}
 	m := authenticityToken.FindStringSubmatch(page)
 	session := cookieNamed(resp, "_system_session")
-	if resp.StatusCode != 200 || m == nil || session == nil {
-		t.Fatalf("GET /p/login: %d, token %v, cookies %v", resp.StatusCode, m, resp.Cookies())
+	if resp.StatusCode != http.StatusOK || m == nil || session == nil {
+		return resp, page, nil, fmt.Errorf("GET /p/login: status %d, CSRF token found %v, Rails session found %v", resp.StatusCode, m != nil, session != nil)
 	}
-	form := url.Values{"username": {secret(t, "system-seed", "ADMIN_USER")}, "password": {secret(t, "system-seed", "ADMIN_PASSWORD")}, "authenticity_token": {m[1]}}
-	resp, body := portalReq(t, "POST", "/p/sessions", form, session)
-	us := cookieNamed(resp, "user_session")
-	if resp.StatusCode != 302 || us == nil {
+	form := url.Values{"username": {user}, "password": {pass}, "authenticity_token": {m[1]}}
+	resp, body, err := portalDo("POST", "/p/sessions", form, session)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("POST /p/sessions: %w", err)
+	}
+	return resp, body, cookieNamed(resp, "user_session"), nil
+}
+
+// portaSignIn signs in with system-seed's ADMIN_USER and ADMIN_PASSWORD and returns the
+// user_session cookie.
+func portaSignIn(t *testing.T) *http.Cookie {
+	t.Helper()
+	resp, body, us, err := signIn(secret(t, "system-seed", "ADMIN_USER"), secret(t, "system-seed", "ADMIN_PASSWORD"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusFound || us == nil {
 		t.Fatalf("POST /p/sessions: %d %v %s", resp.StatusCode, resp.Cookies(), body)
 	}
 	return us

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -28,70 +27,24 @@ func adminHost() string { return values.TenantName + "-admin." + values.Domain }
 var authenticityToken = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)" />`)
 
 // portalPage GETs an admin portal page as a signed-in admin: portal pages take a login
-// session, not an access token (porta FrontendController). It signs in as the React form
-// does (GET /p/login for the Rails session and the meta csrf-token, POST /p/sessions with
-// ADMIN_USER, ADMIN_PASSWORD from system-seed and authenticity_token) and sends the
-// user_session cookie.
+// session, not an access token (porta FrontendController). It signs in with system-seed's
+// ADMIN_USER and ADMIN_PASSWORD (signIn) and sends the user_session cookie.
 func portalPage(t *testing.T, path string, query url.Values) (response, error) {
 	t.Helper()
-	noFollow := &http.Client{Timeout: httpc.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	send := func(method, path string, body url.Values, cookie string) (*http.Response, string, error) {
-		var r io.Reader
-		if body != nil {
-			r = strings.NewReader(body.Encode())
-		}
-		req, err := http.NewRequest(method, adminBase()+path, r)
-		if err != nil {
-			return nil, "", err
-		}
-		req.Host = adminHost()
-		req.Header.Set("X-Forwarded-Proto", "https")
-		if body != nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-		if cookie != "" {
-			req.Header.Set("Cookie", cookie)
-		}
-		resp, err := noFollow.Do(req)
-		if err != nil {
-			return nil, "", err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		return resp, string(b), err
-	}
-	resp, page, err := send("GET", "/p/login", nil, "")
+	resp, body, session, err := signIn(secret(t, "system-seed", "ADMIN_USER"), secret(t, "system-seed", "ADMIN_PASSWORD"))
 	if err != nil {
+		if resp != nil {
+			return response{status: resp.StatusCode, body: body}, err
+		}
 		return response{}, err
 	}
-	m := authenticityToken.FindStringSubmatch(page)
-	var rails string
-	for _, c := range resp.Cookies() {
-		if c.Name == "_system_session" {
-			rails = c.Name + "=" + c.Value
-		}
-	}
-	if resp.StatusCode != 200 || m == nil || rails == "" {
-		return response{status: resp.StatusCode, body: page}, fmt.Errorf("login page: status %d, no csrf-token meta or session", resp.StatusCode)
-	}
-	form := url.Values{"username": {secret(t, "system-seed", "ADMIN_USER")}, "password": {secret(t, "system-seed", "ADMIN_PASSWORD")}, "authenticity_token": {m[1]}}
-	resp, body, err := send("POST", "/p/sessions", form, rails)
-	if err != nil {
-		return response{}, err
-	}
-	var session string
-	for _, c := range resp.Cookies() {
-		if c.Name == "user_session" {
-			session = c.Name + "=" + c.Value
-		}
-	}
-	if session == "" {
+	if session == nil {
 		return response{status: resp.StatusCode, body: body}, fmt.Errorf("login: status %d, no user_session", resp.StatusCode)
 	}
 	if len(query) > 0 {
 		path += "?" + query.Encode()
 	}
-	resp, body, err = send("GET", path, nil, session)
+	resp, body, err = portalDo("GET", path, nil, session)
 	if err != nil {
 		return response{}, err
 	}
