@@ -1,45 +1,12 @@
 package system
 
 import (
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 )
-
-// devDo sends one developer portal request on the tenant's portal host over "https".
-func (e *testEnv) devDo(method, path string, form url.Values, cookies ...*http.Cookie) portalResp {
-	e.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, e.dev+path, body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	req.Host = devHost
-	req.Header.Set("X-Forwarded-Proto", "https")
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	for _, c := range cookies {
-		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
-	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	out := portalResp{code: resp.StatusCode, body: string(b), loc: resp.Header.Get("Location"), cookies: map[string]*http.Cookie{}}
-	for _, c := range resp.Cookies() {
-		out.cookies[c.Name] = c
-	}
-	return out
-}
 
 // testDevPortalAccessCode pins the developer portal's access code to porta 3scale-2.16.4-GA
 // (lib/developer_portal/lib/access_code_protection.rb, access_codes_controller.rb,

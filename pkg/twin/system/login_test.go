@@ -23,15 +23,28 @@ type portalResp struct {
 // given cookies, without following redirects.
 func (e *testEnv) portalDo(method, path string, form url.Values, cookies ...*http.Cookie) portalResp {
 	e.t.Helper()
+	return e.hostDo(e.provider, adminHost, method, path, form, cookies...)
+}
+
+// devDo sends one developer portal request on the tenant's portal host over "https".
+func (e *testEnv) devDo(method, path string, form url.Values, cookies ...*http.Cookie) portalResp {
+	e.t.Helper()
+	return e.hostDo(e.dev, devHost, method, path, form, cookies...)
+}
+
+// hostDo sends one request to base with the given Host, as the router forwards a browser's
+// https request, with the given cookies, without following redirects.
+func (e *testEnv) hostDo(base, host, method, path string, form url.Values, cookies ...*http.Cookie) portalResp {
+	e.t.Helper()
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
-	req, err := http.NewRequest(method, e.provider+path, body)
+	req, err := http.NewRequest(method, base+path, body)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	req.Host = adminHost
+	req.Host = host
 	req.Header.Set("X-Forwarded-Proto", "https")
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
