@@ -575,7 +575,10 @@ func signup(ctx context.Context, a *Admin, org string) (int64, error) {
 // Delete removes everything the run made: its accounts (with their applications, those
 // samplers made included: every organisation name carries the run's token), the backend
 // usage, the product and the backend API. It is best effort and idempotent: NotFound is
-// success, and every other failure is returned together.
+// success, and every other failure is returned together. A buyer account is destroyed inline,
+// in the request's transaction, not scheduled for a DeleteAccountHierarchyWorker as a
+// provider account is (porta@3scale-2.16.4-GA:app/controllers/admin/api/accounts_controller.rb
+// destroy), so the tenant count that follows sees it gone.
 func (f *Fixture) Delete(ctx context.Context, env *Env) error {
 	if f == nil {
 		return nil
