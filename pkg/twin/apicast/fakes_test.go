@@ -263,11 +263,11 @@ func (s serviceSpec) content() map[string]any {
 	chain := []map[string]any{}
 	if s.cachingType != nil {
 		chain = append(chain, map[string]any{
-			"name": "apicast.policy.caching", "version": "builtin",
+			"name": "caching", "version": "builtin",
 			"configuration": map[string]any{"caching_type": *s.cachingType},
 		})
 	}
-	chain = append(chain, map[string]any{"name": "apicast.policy.apicast", "version": "builtin", "configuration": map[string]any{}})
+	chain = append(chain, map[string]any{"name": "apicast", "version": "builtin", "configuration": map[string]any{}})
 	proxy := map[string]any{
 		"api_backend":      s.upstream,
 		"hosts":            []string{s.host},

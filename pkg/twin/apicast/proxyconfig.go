@@ -90,8 +90,30 @@ type policyJSON struct {
 	Configuration json.RawMessage `json:"configuration"`
 }
 
-// cachingPolicyName is the policy chain entry of the caching policy (§1.3).
-const cachingPolicyName = "apicast.policy.caching"
+// cachingPolicyName is the policy chain entry of the caching policy (§1.3): porta writes a
+// builtin policy under its directory name, and APIcast loads it from <builtin path>/<name>
+// (APIcast@3scale-2.16.3-GA:gateway/src/apicast/policy_loader.lua load_path,
+// gateway/src/apicast/policy/caching; porta@3scale-2.16.4-GA:app/models/proxy.rb
+// PolicyConfig#to_chain_value). An entry named otherwise ("apicast.policy.caching") is no
+// policy APIcast knows: it logs that it failed to load it and leaves it out of the chain
+// (APIcast@3scale-2.16.3-GA:gateway/src/apicast/configuration.lua build_policy_chain).
+const cachingPolicyName = "caching"
+
+// builtinPolicies are the directories of APIcast's builtin policies
+// (APIcast@3scale-2.16.3-GA:gateway/src/apicast/policy/).
+var builtinPolicies = map[string]bool{}
+
+func init() {
+	for _, n := range strings.Fields(`3scale_batcher 3scale_referrer apicast caching camel clear_context
+		conditional content_caching cors custom_metrics default_credentials echo fapi find_service grpc
+		headers http_proxy ip_check jwt_claim_check jwt_parser keycloak_role_check liquid_context_debug
+		load_configuration local_chain logging maintenance_mode management nginx_filters nginx_metrics
+		oauth_mtls on_failed payload_limits phase_logger rate_limit rate_limit_headers request_unbuffered
+		retry rewrite_url_captures routing soap standalone statuscode_overwrite tls tls_validation
+		token_introspection upstream upstream_connection upstream_mtls url_rewriting websocket`) {
+		builtinPolicies[n] = true
+	}
+}
 
 // Default error responses (§1.2). The bodies carry no trailing newline.
 const (
@@ -216,6 +238,10 @@ func parseService(raw json.RawMessage, env, backendOverride string, log *slog.Lo
 
 	s.cache = cacheStrictDefault
 	for _, pol := range p.PolicyChain {
+		if pol.Version == "builtin" && !builtinPolicies[pol.Name] {
+			log.Warn("failed to load policy", "service", s.id, "policy", pol.Name, "version", pol.Version)
+			continue
+		}
 		if pol.Name != cachingPolicyName {
 			continue
 		}

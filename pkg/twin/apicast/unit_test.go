@@ -86,8 +86,8 @@ func TestParseServiceReadsProxyConfigFields(t *testing.T) {
 	    "backend": {"endpoint": "http://backend-listener:3000", "host": "backend-listener"},
 	    "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": "1"}],
 	    "policy_chain": [
-	      {"name": "apicast.policy.caching", "version": "builtin", "configuration": {"caching_type": "allow"}},
-	      {"name": "apicast.policy.apicast", "version": "builtin", "configuration": {}}
+	      {"name": "caching", "version": "builtin", "configuration": {"caching_type": "allow"}},
+	      {"name": "apicast", "version": "builtin", "configuration": {}}
 	    ]
 	  }
 	}`
@@ -130,6 +130,30 @@ func TestParseServiceReadsProxyConfigFields(t *testing.T) {
 	}
 	if s.errAuthFailed.status != 401 || s.errLimits.status != 503 || s.errNoMatch.status != 404 {
 		t.Errorf("statuses: auth failed %d, limits %d, no match %d", s.errAuthFailed.status, s.errLimits.status, s.errNoMatch.status)
+	}
+}
+
+// A policy chain names builtin policies as porta writes them, by directory: "caching" sets the
+// caching mode; "apicast.policy.caching" (what an older twin system wrote) is no policy
+// APIcast can load, so the service keeps the default handler
+// (APIcast@3scale-2.16.3-GA:gateway/src/apicast/policy_loader.lua load_path,
+// gateway/src/apicast/configuration.lua build_policy_chain).
+func TestPolicyChainNamesAsPortaWritesThem(t *testing.T) {
+	svc := func(name string) string {
+		return `{"id": 7, "backend_version": "1", "proxy": {"endpoint": "https://p.example.test", "sandbox_endpoint": "https://s.example.test",
+		  "api_backend": "http://echo:8080", "proxy_rules": [], "policy_chain": [
+		    {"name": "` + name + `", "version": "builtin", "configuration": {"caching_type": "resilient"}},
+		    {"name": "apicast", "version": "builtin", "configuration": {}}]}}`
+	}
+	log := slog.New(slog.DiscardHandler)
+	for name, want := range map[string]cacheMode{"caching": cacheResilient, "apicast.policy.caching": cacheStrictDefault} {
+		s, err := parseService(json.RawMessage(svc(name)), EnvironmentProduction, "", log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.cache != want {
+			t.Errorf("policy %q: cache %q, want %q", name, s.cache, want)
+		}
 	}
 }
 

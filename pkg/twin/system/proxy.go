@@ -79,18 +79,44 @@ type policy struct {
 	Enabled       *bool           `json:"enabled,omitempty"`
 }
 
+// defaultPolicyName is the APIcast policy's name, which every policies config holds
+// (porta@3scale-2.16.4-GA:app/models/proxy.rb PolicyConfig::DEFAULT_POLICY).
+const defaultPolicyName = "apicast"
+
+// policies is the proxy's policies config as porta normalises it: the stored list, with the
+// APIcast policy (builtin, enabled) appended when none is named "apicast"
+// (porta@3scale-2.16.4-GA:app/models/proxy.rb PoliciesConfig#policies_normalize).
 func (p *proxyRow) policies() []policy {
 	var ps []policy
-	if json.Unmarshal([]byte(p.PoliciesConfig), &ps) != nil || len(ps) == 0 {
-		t := true
-		ps = []policy{{Name: "apicast", Version: "builtin", Configuration: json.RawMessage(`{}`), Enabled: &t}}
-	}
+	_ = json.Unmarshal([]byte(p.PoliciesConfig), &ps)
+	hasDefault := false
 	for i := range ps {
 		if len(ps[i].Configuration) == 0 {
 			ps[i].Configuration = json.RawMessage(`{}`)
 		}
+		hasDefault = hasDefault || ps[i].Name == defaultPolicyName
+	}
+	if !hasDefault {
+		t := true
+		ps = append(ps, policy{Name: defaultPolicyName, Version: "builtin", Configuration: json.RawMessage(`{}`), Enabled: &t})
 	}
 	return ps
+}
+
+// policyChain is the policy_chain of the proxy's APIcast configuration: the enabled policies
+// only, each with its name, version and configuration as stored. Porta adds no prefix: APIcast
+// loads a builtin policy from <builtin path>/<name> (porta@3scale-2.16.4-GA:app/models/proxy.rb
+// PoliciesConfig#chain selects enabled, PolicyConfig#to_chain_value slices name, version and
+// configuration; APIcast@3scale-2.16.3-GA:gateway/src/apicast/policy_loader.lua load_path).
+func (p *proxyRow) policyChain() []any {
+	chain := []any{}
+	for _, pol := range p.policies() {
+		if pol.Enabled == nil || !*pol.Enabled {
+			continue
+		}
+		chain = append(chain, map[string]any{"name": pol.Name, "version": pol.Version, "configuration": pol.Configuration})
+	}
+	return chain
 }
 
 func (a *app) proxyOf(ctx context.Context, q querier, sid int64) (*proxyRow, error) {
@@ -149,14 +175,6 @@ func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 			pr.errStatus[i] = sql.NullInt64{Int64: p.int64("error_status_" + f), Valid: true}
 		}
 	}
-	if p.has("policies_config") {
-		raw := p.get("policies_config")
-		var ps []policy
-		if json.Unmarshal([]byte(raw), &ps) != nil {
-			return invalid("policies_config", "is invalid")
-		}
-		pr.PoliciesConfig = raw
-	}
 	switch pr.CredLocation {
 	case "query", "headers", "authorization":
 	default:
@@ -196,6 +214,83 @@ func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 		return err
 	}
 	return ok(w, rc, pr.json())
+}
+
+// showPolicies is GET …/proxy/policies: the proxy's policies config
+// (porta@3scale-2.16.4-GA:app/controllers/admin/api/services/proxy/policies_controller.rb show,
+// app/representers/policies_config_representer.rb wraps it in "policies_config").
+func (a *app) showPolicies(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	o, err := a.serviceOwner(ctx, rc, r, "id")
+	if err != nil {
+		return err
+	}
+	pr, err := a.proxyOf(ctx, a.db, o.id)
+	if err != nil {
+		return err
+	}
+	return ok(w, rc, map[string]any{"policies_config": pr.policies()})
+}
+
+// updatePolicies is PUT …/proxy/policies: the only call that changes a product's policies
+// (the proxy update does not permit policies_config). The list is saved normalised and, the
+// configuration being APIcast-driven, deployed to the sandbox
+// (porta@3scale-2.16.4-GA:app/controllers/admin/api/services/proxy/policies_controller.rb update,
+// app/controllers/admin/api/services/proxies_controller.rb proxy_params). Each policy needs a
+// name and a version, and a configuration that is an object (PolicyConfig validations).
+func (a *app) updatePolicies(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	o, err := a.serviceOwner(ctx, rc, r, "id")
+	if err != nil {
+		return err
+	}
+	pr, err := a.proxyOf(ctx, a.db, o.id)
+	if err != nil {
+		return err
+	}
+	p := parseParams(r)
+	if !p.has("policies_config") {
+		return &httpError{http.StatusBadRequest, map[string]string{"error": "Required parameter missing: proxy"}}
+	}
+	var raw []map[string]json.RawMessage
+	if json.Unmarshal([]byte(p.get("policies_config")), &raw) != nil {
+		return invalid("policies_config", "is invalid")
+	}
+	for _, x := range raw {
+		var name, version string
+		_ = json.Unmarshal(x["name"], &name)
+		_ = json.Unmarshal(x["version"], &version)
+		var conf map[string]any
+		if name == "" || version == "" || json.Unmarshal(x["configuration"], &conf) != nil || conf == nil {
+			return invalid("policies_config", "Invalid policy")
+		}
+	}
+	pr.PoliciesConfig = p.get("policies_config")
+	norm, err := json.Marshal(pr.policies())
+	if err != nil {
+		return err
+	}
+	var zj job
+	err = a.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE proxies SET policies_config=?, updated_at=? WHERE id=?`, string(norm), now(), pr.ID); err != nil {
+			return err
+		}
+		zj, err = zyncEvent(ctx, tx, "Proxy", pr.ID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": o.id})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.enqueue(ctx, zj); err != nil {
+		return err
+	}
+	if _, err := a.deploySandbox(ctx, o.id); err != nil {
+		return err
+	}
+	if pr, err = a.proxyOf(ctx, a.db, o.id); err != nil {
+		return err
+	}
+	return ok(w, rc, map[string]any{"policies_config": pr.policies()})
 }
 
 // deployProxy is POST …/proxy/deploy: a new sandbox ProxyConfig when the content changed,
@@ -289,17 +384,6 @@ func (a *app) serviceContent(ctx context.Context, q querier, sid int64) (map[str
 			hosts = append(hosts, u.Hostname())
 		}
 	}
-	chain := []any{}
-	for _, p := range pr.policies() {
-		if p.Enabled != nil && !*p.Enabled {
-			continue
-		}
-		name := p.Name
-		if p.Version == "builtin" && !strings.HasPrefix(name, "apicast.policy.") {
-			name = "apicast.policy." + name
-		}
-		chain = append(chain, map[string]any{"name": name, "version": p.Version, "configuration": p.Configuration})
-	}
 	be := map[string]any{"endpoint": a.cfg.BackendPublicURL}
 	if u, err := url.Parse(a.cfg.BackendPublicURL); err == nil {
 		be["host"] = u.Hostname()
@@ -308,7 +392,7 @@ func (a *app) serviceContent(ctx context.Context, q querier, sid int64) (map[str
 	proxy["api_backend"] = apiBackend
 	proxy["hosts"] = hosts
 	proxy["proxy_rules"] = rules
-	proxy["policy_chain"] = chain
+	proxy["policy_chain"] = pr.policyChain()
 	proxy["backend"] = be
 	content := map[string]any{"id": s.ID, "account_id": s.AccountID, "name": s.Name, "system_name": s.SystemName,
 		"description": s.Description, "state": s.State, "deployment_option": s.DeploymentOption,
@@ -553,29 +637,4 @@ func (a *app) masterConfigs(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		return err
 	}
 	return ok(w, rc, map[string]any{"proxy_configs": out})
-}
-
-// policiesAction serves GET/PUT …/proxy/policies: the proxy's policy chain configuration.
-func (a *app) policiesAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	ctx := r.Context()
-	o, err := a.serviceOwner(ctx, rc, r, "id")
-	if err != nil {
-		return err
-	}
-	pr, err := a.proxyOf(ctx, a.db, o.id)
-	if err != nil {
-		return err
-	}
-	if r.Method == http.MethodPut {
-		raw := parseParams(r).get("policies_config")
-		var ps []policy
-		if json.Unmarshal([]byte(raw), &ps) != nil {
-			return invalid("policies_config", "is invalid")
-		}
-		if _, err := a.db.ExecContext(ctx, `UPDATE proxies SET policies_config=?, updated_at=? WHERE id=?`, raw, now(), pr.ID); err != nil {
-			return err
-		}
-		pr.PoliciesConfig = raw
-	}
-	return ok(w, rc, map[string]any{"policies_config": pr.policies()})
 }

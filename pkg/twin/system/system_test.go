@@ -689,7 +689,7 @@ func TestSystemTwin(t *testing.T) {
 		if !found || c.ID != sid || c.Proxy.APIBackend != "http://echo-api:8080" || len(c.Proxy.Hosts) != 2 {
 			t.Fatalf("config content lacks the mapping rule or service fields: %s", body)
 		}
-		if len(c.Proxy.PolicyChain) != 1 || c.Proxy.PolicyChain[0].Name != "apicast.policy.apicast" {
+		if len(c.Proxy.PolicyChain) != 1 || c.Proxy.PolicyChain[0].Name != "apicast" {
 			t.Errorf("policy chain: %+v", c.Proxy.PolicyChain)
 		}
 		// Lazy loader: ?host= filters (staging host is in the sandbox config).
@@ -708,13 +708,14 @@ func TestSystemTwin(t *testing.T) {
 		if code, _ := get("/master/api/proxy/configs/qa.json", apicastTok); code != 400 {
 			t.Errorf("bad testEnv: want 400, got %d", code)
 		}
-		// A proxy update deploys a new sandbox version (§2 "Proxy read / update").
-		code, body = e.admin("PATCH", fmt.Sprintf("/admin/api/services/%d/proxy.json", sid),
-			url.Values{"policies_config": {`[{"name":"caching","version":"builtin","configuration":{"caching_type":"resilient"}},{"name":"apicast","version":"builtin","configuration":{}}]`}})
+		// A policies update deploys a new sandbox version (§2 "Proxy read / update"), its chain
+		// naming each enabled policy as stored.
+		code, body = e.admin("PUT", fmt.Sprintf("/admin/api/services/%d/proxy/policies.json", sid),
+			url.Values{"policies_config": {`[{"name":"caching","version":"builtin","configuration":{"caching_type":"resilient"},"enabled":true},{"name":"apicast","version":"builtin","configuration":{},"enabled":true}]`}})
 		mustJSON(t, 200, code, body, nil)
 		code, body = e.admin("GET", fmt.Sprintf("/admin/api/services/%d/proxy/configs/sandbox/latest.json", sid), nil)
-		if code != 200 || !strings.Contains(body, `"version":2`) || !strings.Contains(body, `apicast.policy.caching`) {
-			t.Errorf("after proxy update: %d %s", code, body)
+		if code != 200 || !strings.Contains(body, `"version":2`) || !strings.Contains(body, `"name":"caching"`) {
+			t.Errorf("after policies update: %d %s", code, body)
 		}
 	})
 
