@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"regexp"
 	"testing"
 )
 
@@ -42,3 +43,31 @@ func TestPortaApplicationKeyLimit(t *testing.T) {
 		t.Errorf("sixth key body: %s", r.body)
 	}
 }
+
+// A key created without a value is generated: ApplicationKey.generate, 32 hex characters
+// (porta@3scale-2.16.4-GA:app/controllers/admin/api/buyer_application_keys_controller.rb
+// create → application_keys.add(params[:key]); app/models/application_key.rb add,
+// self.generate SecureRandom.hex(16)); an empty value is a value, and fails the format and
+// length validations (:17-18) with 422. The operator's ApplicationAuth with generateSecret
+// makes this call with an empty body (3scale-porta-go-client CreateApplicationRandomKey).
+func TestPortaApplicationKeyGenerated(t *testing.T) {
+	p := newPortaApp(t, "genkey")
+	keys := "/admin/api/accounts/" + p.accountID + "/applications/" + p.appID + "/keys.json"
+	mustAdmin(t, "POST", keys, nil, 201)
+	list := mustAdmin(t, "GET", keys, nil, 200)
+	var generated []string
+	for _, k := range list["keys"].([]any) {
+		v := fmt.Sprint(field(k.(map[string]any), "key", "value"))
+		if hex32.MatchString(v) {
+			generated = append(generated, v)
+		}
+	}
+	if len(generated) != 1 {
+		t.Fatalf("keys after a create without a value: %v, want one of 32 hex characters", list)
+	}
+	if r, err := admin(t, "POST", keys, url.Values{"key": {""}}); err != nil || r.status != 422 {
+		t.Errorf("key create with an empty value: %v %d %s, want 422", err, r.status, r.body)
+	}
+}
+
+var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
