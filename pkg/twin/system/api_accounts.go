@@ -244,7 +244,7 @@ func backendState(s string) string {
 // SampleData#create!). Service and account plans are not modelled.
 func signupPlans(ctx context.Context, q querier, tenantID int64, selected []*planRow) ([]*planRow, error) {
 	plans := append([]*planRow{}, selected...)
-	rows, err := q.QueryContext(ctx, `SELECT p.id, p.issuer_id, p.name, p.system_name, p.state, p.approval_required, p.is_default, p.created_at, p.updated_at
+	rows, err := q.QueryContext(ctx, `SELECT `+planColsP+`
 		FROM plans p JOIN services s ON s.id=p.issuer_id WHERE s.account_id=? AND s.state<>'deleted' AND p.is_default=1 ORDER BY s.id`, tenantID)
 	if err != nil {
 		return nil, err

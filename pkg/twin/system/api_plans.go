@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -19,29 +21,89 @@ type planRow struct {
 	ID, ServiceID             int64
 	Name, SystemName, State   string
 	ApprovalRequired, Default bool
-	CreatedAt, UpdatedAt      time.Time
+	// SetupFee and CostPerMonth are decimals porta renders as floats; TrialPeriodDays is
+	// NULL unless set, rendered as 0 (porta@3scale-2.16.4-GA:app/representers/plan_representer.rb).
+	SetupFee, CostPerMonth float64
+	TrialPeriodDays        sql.NullInt64
+	CancellationPeriod     int64
+	CreatedAt, UpdatedAt   time.Time
 }
 
-const planCols = `id, issuer_id, name, system_name, state, approval_required, is_default, created_at, updated_at`
+const planCols = `id, issuer_id, name, system_name, state, approval_required, is_default, setup_fee, cost_per_month,
+	trial_period_days, cancellation_period, created_at, updated_at`
+
+// planColsP is planCols for a query that names the plans table p.
+const planColsP = `p.id, p.issuer_id, p.name, p.system_name, p.state, p.approval_required, p.is_default, p.setup_fee,
+	p.cost_per_month, p.trial_period_days, p.cancellation_period, p.created_at, p.updated_at`
 
 func scanPlan(row interface{ Scan(...any) error }) (*planRow, error) {
 	var p planRow
-	err := row.Scan(&p.ID, &p.ServiceID, &p.Name, &p.SystemName, &p.State, &p.ApprovalRequired, &p.Default, &p.CreatedAt, &p.UpdatedAt)
+	err := row.Scan(&p.ID, &p.ServiceID, &p.Name, &p.SystemName, &p.State, &p.ApprovalRequired, &p.Default,
+		&p.SetupFee, &p.CostPerMonth, &p.TrialPeriodDays, &p.CancellationPeriod, &p.CreatedAt, &p.UpdatedAt)
 	return &p, err
 }
 
+// json is porta's ApplicationPlanRepresenter: PlanRepresenter's fields (setup_fee and
+// cost_per_month to_f, trial_period_days to_i), custom (a plan customised for one
+// application; the API makes none) and system_name
+// (porta@3scale-2.16.4-GA:app/representers/application_plan_representer.rb, plan_representer.rb).
 func (p *planRow) json() map[string]any {
 	svc := fmtID("/admin/api/services/", p.ServiceID)
 	return map[string]any{"application_plan": map[string]any{"id": p.ID, "name": p.Name, "system_name": p.SystemName,
 		"state": p.State, "approval_required": p.ApprovalRequired, "default": p.Default, "service_id": p.ServiceID,
-		"setup_fee": 0.0, "cost_per_month": 0.0, "trial_period_days": nil, "cancellation_period": 0,
+		"setup_fee": p.SetupFee, "cost_per_month": p.CostPerMonth, "trial_period_days": p.TrialPeriodDays.Int64,
+		"cancellation_period": p.CancellationPeriod, "custom": false,
 		"created_at": ts(p.CreatedAt), "updated_at": ts(p.UpdatedAt),
 		"links": []any{link("service", svc), link("self", fmtID(svc+"/application_plans/", p.ID))}}}
 }
 
+// planPrices applies the prices a plan create or update permits (setup_fee, cost_per_month,
+// trial_period_days) and validates them as porta's Plan does: the fees numbers >= 0, the trial
+// days a number >= 0 or blank for none
+// (porta@3scale-2.16.4-GA:app/controllers/admin/api/application_plans_controller.rb
+// DEFAULT_PARAMS; app/models/plan.rb:60-61).
+func planPrices(p params, pl *planRow) error {
+	errs := map[string][]string{}
+	for _, f := range []struct {
+		name string
+		dst  *float64
+	}{{"setup_fee", &pl.SetupFee}, {"cost_per_month", &pl.CostPerMonth}} {
+		if !p.has(f.name) {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(p.get(f.name)), 64)
+		switch {
+		case err != nil:
+			errs[f.name] = []string{"is not a number"}
+		case v < 0:
+			errs[f.name] = []string{"must be greater than or equal to 0.0"}
+		default:
+			*f.dst = v
+		}
+	}
+	if p.has("trial_period_days") {
+		raw := strings.TrimSpace(p.get("trial_period_days"))
+		v, err := strconv.ParseFloat(raw, 64)
+		switch {
+		case raw == "":
+			pl.TrialPeriodDays = sql.NullInt64{}
+		case err != nil:
+			errs["trial_period_days"] = []string{"is not a number"}
+		case v < 0:
+			errs["trial_period_days"] = []string{"must be greater than or equal to 0"}
+		default:
+			pl.TrialPeriodDays = sql.NullInt64{Int64: int64(v), Valid: true}
+		}
+	}
+	if len(errs) > 0 {
+		return &httpError{http.StatusUnprocessableEntity, map[string]any{"errors": errs}}
+	}
+	return nil
+}
+
 // plan loads an application plan of one of the tenant's live services.
 func (a *app) plan(ctx context.Context, rc *reqCtx, pid int64) (*planRow, error) {
-	p, err := scanPlan(a.db.QueryRowContext(ctx, `SELECT p.id, p.issuer_id, p.name, p.system_name, p.state, p.approval_required, p.is_default, p.created_at, p.updated_at
+	p, err := scanPlan(a.db.QueryRowContext(ctx, `SELECT `+planColsP+`
 		FROM plans p JOIN services s ON s.id=p.issuer_id WHERE p.id=? AND s.account_id=? AND s.state<>'deleted'`, pid, rc.tenant.ID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
@@ -51,7 +113,7 @@ func (a *app) plan(ctx context.Context, rc *reqCtx, pid int64) (*planRow, error)
 
 func (a *app) listPlans(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
-	q := `SELECT p.id, p.issuer_id, p.name, p.system_name, p.state, p.approval_required, p.is_default, p.created_at, p.updated_at
+	q := `SELECT ` + planColsP + `
 		FROM plans p JOIN services s ON s.id=p.issuer_id WHERE s.account_id=? AND s.state<>'deleted'`
 	args := []any{rc.tenant.ID}
 	if r.PathValue("id") != "" {
@@ -92,9 +154,15 @@ func (a *app) createPlan(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	if p.get("state_event") == "publish" {
 		state = "published"
 	}
+	var prices planRow
+	if err := planPrices(p, &prices); err != nil {
+		return err
+	}
 	t := now()
-	pid, err := lastID(a.db.ExecContext(ctx, `INSERT INTO plans (issuer_id, type, name, system_name, state, approval_required, created_at, updated_at)
-		VALUES (?,?,?,?,?,?,?,?)`, o.id, "ApplicationPlan", name, sys, state, p.boolean("approval_required", false), t, t))
+	pid, err := lastID(a.db.ExecContext(ctx, `INSERT INTO plans (issuer_id, type, name, system_name, state, approval_required,
+		setup_fee, cost_per_month, trial_period_days, description, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+		o.id, "ApplicationPlan", name, sys, state, p.boolean("approval_required", false),
+		prices.SetupFee, prices.CostPerMonth, prices.TrialPeriodDays, nullStr(p.get("description")), t, t))
 	if isDuplicate(err) {
 		return invalid("system_name", "has already been taken")
 	}
@@ -164,9 +232,18 @@ func (a *app) planAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		if p.has("approval_required") {
 			pl.ApprovalRequired = p.boolean("approval_required", false)
 		}
-		if _, err := a.db.ExecContext(ctx, `UPDATE plans SET name=?, state=?, approval_required=?, updated_at=? WHERE id=?`,
-			pl.Name, pl.State, pl.ApprovalRequired, now(), pid); err != nil {
+		if err := planPrices(p, pl); err != nil {
 			return err
+		}
+		if _, err := a.db.ExecContext(ctx, `UPDATE plans SET name=?, state=?, approval_required=?, setup_fee=?, cost_per_month=?,
+			trial_period_days=?, updated_at=? WHERE id=?`,
+			pl.Name, pl.State, pl.ApprovalRequired, pl.SetupFee, pl.CostPerMonth, pl.TrialPeriodDays, now(), pid); err != nil {
+			return err
+		}
+		if p.has("description") {
+			if _, err := a.db.ExecContext(ctx, `UPDATE plans SET description=? WHERE id=?`, nullStr(p.get("description")), pid); err != nil {
+				return err
+			}
 		}
 		jobs := []job{indexJob("Plan", pid)}
 		if renamed {

@@ -171,6 +171,11 @@ var schema = []string{
 		state VARCHAR(32) NOT NULL DEFAULT 'hidden',
 		approval_required TINYINT(1) NOT NULL DEFAULT 0,
 		is_default TINYINT(1) NOT NULL DEFAULT 0,
+		setup_fee DECIMAL(20,4) NOT NULL DEFAULT 0,
+		cost_per_month DECIMAL(20,4) NOT NULL DEFAULT 0,
+		trial_period_days INT NULL,
+		cancellation_period INT NOT NULL DEFAULT 0,
+		description TEXT NULL,
 		created_at DATETIME(6) NOT NULL,
 		updated_at DATETIME(6) NOT NULL,
 		UNIQUE KEY idx_system_name (issuer_id, type, system_name)
@@ -304,6 +309,11 @@ var migrations = []string{
 	`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS alert_id BIGINT NULL`,
 	`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS utilization DECIMAL(12,4) NULL`,
 	`ALTER TABLE alerts MODIFY backend_event_id BIGINT NULL`,
+	`ALTER TABLE plans ADD COLUMN IF NOT EXISTS setup_fee DECIMAL(20,4) NOT NULL DEFAULT 0`,
+	`ALTER TABLE plans ADD COLUMN IF NOT EXISTS cost_per_month DECIMAL(20,4) NOT NULL DEFAULT 0`,
+	`ALTER TABLE plans ADD COLUMN IF NOT EXISTS trial_period_days INT NULL`,
+	`ALTER TABLE plans ADD COLUMN IF NOT EXISTS cancellation_period INT NOT NULL DEFAULT 0`,
+	`ALTER TABLE plans ADD COLUMN IF NOT EXISTS description TEXT NULL`,
 	`ALTER TABLE alerts DROP INDEX IF EXISTS idx_event`,
 	`CREATE UNIQUE INDEX IF NOT EXISTS idx_alert ON alerts (account_id, alert_id)`,
 }

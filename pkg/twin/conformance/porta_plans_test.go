@@ -1,0 +1,52 @@
+package conformance
+
+import (
+	"fmt"
+	"net/url"
+	"testing"
+	"time"
+)
+
+// An application plan's prices as porta 3scale-2.16.4-GA keeps and renders them: create and
+// update permit setup_fee, cost_per_month and trial_period_days
+// (porta@3scale-2.16.4-GA:app/controllers/admin/api/application_plans_controller.rb
+// DEFAULT_PARAMS); PlanRepresenter renders the fees to_f and the trial days to_i, so 0, never
+// null, and ApplicationPlanRepresenter adds custom (app/representers/plan_representer.rb,
+// application_plan_representer.rb); a negative fee is refused with 422 (app/models/plan.rb:60).
+// The operator's ApplicationPlan reconciler compares these fields and PUTs them until they
+// match (3scale-operator@3scale-2.16.3-GA:controllers/capabilities/application_plan_reconciler.go).
+func TestPortaApplicationPlanPrices(t *testing.T) {
+	n := fmt.Sprintf("prices%d%d", time.Now().Unix()%100000, productSeq.Add(1))
+	sid := idOf(mustAdmin(t, "POST", "/admin/api/services.json", url.Values{"name": {n}, "system_name": {n}}, 201), "service")
+	defer mustAdmin(t, "DELETE", "/admin/api/services/"+sid+".json", nil, 200)
+
+	plain := mustAdmin(t, "POST", "/admin/api/services/"+sid+"/application_plans.json", url.Values{"name": {"plain"}}, 201)
+	for k, want := range map[string]any{"setup_fee": 0.0, "cost_per_month": 0.0, "trial_period_days": 0.0, "custom": false} {
+		if got := field(plain, "application_plan", k); got != want {
+			t.Errorf("a plan without prices: %s = %#v, want %#v", k, got, want)
+		}
+	}
+
+	plan := mustAdmin(t, "POST", "/admin/api/services/"+sid+"/application_plans.json", url.Values{"name": {"priced"},
+		"setup_fee": {"1.5"}, "cost_per_month": {"10"}, "trial_period_days": {"3"}}, 201)
+	pid := idOf(plan, "application_plan")
+	for k, want := range map[string]float64{"setup_fee": 1.5, "cost_per_month": 10, "trial_period_days": 3} {
+		if got := field(plan, "application_plan", k); got != want {
+			t.Errorf("created: %s = %#v, want %v", k, got, want)
+		}
+	}
+	path := "/admin/api/services/" + sid + "/application_plans/" + pid + ".json"
+	mustAdmin(t, "PUT", path, url.Values{"setup_fee": {"2.5"}, "cost_per_month": {"5"}, "trial_period_days": {"4"}}, 200)
+	got := mustAdmin(t, "GET", path, nil, 200)
+	for k, want := range map[string]float64{"setup_fee": 2.5, "cost_per_month": 5, "trial_period_days": 4} {
+		if v := field(got, "application_plan", k); v != want {
+			t.Errorf("after the update: %s = %#v, want %v", k, v, want)
+		}
+	}
+	if r, err := admin(t, "PUT", path, url.Values{"setup_fee": {"-1"}}); err != nil || r.status != 422 {
+		t.Errorf("a negative setup_fee: %v %d %s, want 422", err, r.status, r.body)
+	}
+	if v := field(mustAdmin(t, "GET", path, nil, 200), "application_plan", "setup_fee"); v != 2.5 {
+		t.Errorf("setup_fee after a refused update: %#v, want 2.5", v)
+	}
+}
