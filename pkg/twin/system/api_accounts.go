@@ -20,7 +20,8 @@ func (ac *account) json() map[string]any {
 	body := map[string]any{"id": ac.ID, "org_name": ac.OrgName, "state": ac.State,
 		"created_at": ts(ac.CreatedAt), "updated_at": ts(ac.UpdatedAt), "extra_fields": map[string]any{},
 		"monthly_billing_enabled": true, "monthly_charging_enabled": true, "credit_card_stored": false,
-		"links": []any{link("self", self), link("users", self+"/users")}}
+		"annotations": decodeAnnotations(ac.Annotations),
+		"links":       []any{link("self", self), link("users", self+"/users")}}
 	if ac.Kind != "buyer" {
 		// AccountRepresenter's provider properties (porta@3scale-2.16.4-GA:
 		// app/representers/account_representer.rb), site_access_code among them: how an API
@@ -86,7 +87,8 @@ func (a *app) findAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 		return errNotFound
 	}
 	ac, err := scanAccount(a.db.QueryRowContext(r.Context(), `SELECT a.id, a.org_name, a.kind, COALESCE(a.provider_account_id,0), a.state, COALESCE(a.admin_domain,''),
-		COALESCE(a.domain,''), COALESCE(a.api_key,''), a.site_access_code, a.created_at, a.updated_at FROM accounts a JOIN users u ON u.account_id=a.id
+		COALESCE(a.domain,''), COALESCE(a.api_key,''), a.site_access_code, a.created_at, a.updated_at, `+annotationsCol("Account", "a")+`
+		FROM accounts a JOIN users u ON u.account_id=a.id
 		WHERE a.provider_account_id=? AND `+cond+` LIMIT 1`, rc.tenant.ID, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return errNotFound
@@ -348,13 +350,20 @@ func (a *app) signup(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	if err != nil {
 		return err
 	}
+	annotations, _, err := annotationsParam(p)
+	if err != nil {
+		return err
+	}
 	var aid int64
 	var appIDs []int64
 	var zjobs []job
 	err = a.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		aid, appIDs, zjobs, err = buyerSignup(ctx, tx, rc.tenant.ID, org, user, email, p.get("password"), plans, "API signup", "API signup")
-		if err != nil || p.get("password") == "" {
+		if err != nil {
+			return err
+		}
+		if err := saveAnnotations(ctx, tx, "Account", aid, annotations); err != nil || p.get("password") == "" {
 			return err
 		}
 		return a.enqueue(ctx, publishEnabledChangedJob(aid, "created"))
@@ -387,6 +396,59 @@ func (a *app) signup(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 		return err
 	}
 	return created(w, rc, fmtID("/admin/api/accounts/", aid), ac.json())
+}
+
+// updateAccount is PUT /admin/api/accounts/{id}: the buyer's org_name and annotations
+// (porta@3scale-2.16.4-GA:app/controllers/admin/api/accounts_controller.rb update,
+// update_with_flattened_attributes; app/models/account.rb:327 lets annotations through with the
+// fields). Extra fields, billing settings and vat_rate are not modelled. After commit the
+// account's index job and its audit are queued, as for any account save.
+func (a *app) updateAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	aid, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	ac, err := a.buyer(ctx, rc, aid)
+	if err != nil {
+		return err
+	}
+	p := parseParams(r)
+	annotations, _, err := annotationsParam(p)
+	if err != nil {
+		return err
+	}
+	changes := map[string]any{}
+	if p.has("org_name") {
+		org := strings.TrimSpace(p.get("org_name"))
+		if org == "" {
+			return invalid("org_name", "can't be blank")
+		}
+		if org != ac.OrgName {
+			changes["org_name"] = []any{ac.OrgName, org}
+			ac.OrgName = org
+		}
+	}
+	err = a.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET org_name=?, updated_at=? WHERE id=?`, ac.OrgName, now(), aid); err != nil {
+			return err
+		}
+		return saveAnnotations(ctx, tx, "Account", aid, annotations)
+	})
+	if err != nil {
+		return err
+	}
+	jobs := []job{accountIndexJob(aid)}
+	if len(changes) > 0 {
+		jobs = append(jobs, auditJob("Account", aid, rc.tenant.ID, "update", changes, rc.userID()))
+	}
+	if err := a.afterCommit(ctx, model(a.enqueueing(jobs...))); err != nil {
+		return err
+	}
+	if ac, err = a.buyer(ctx, rc, aid); err != nil {
+		return err
+	}
+	return ok(w, rc, ac.json())
 }
 
 // deleteAccount removes a buyer with its users and applications; each application's backend
@@ -438,6 +500,9 @@ func (a *app) deleteAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 			jobs = append(jobs, j...)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE account_id=?`, aid); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM annotations WHERE annotated_type='Account' AND annotated_id=?`, aid); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM accounts WHERE id=?`, aid)

@@ -28,15 +28,18 @@ type serviceRow struct {
 	NotificationSettings sql.NullString
 	// supportEmail is Service#support_email: the provider's, which is its first admin's e-mail.
 	supportEmail sql.NullString
+	// annotations is the product's annotations as a JSON object, NULL when none (annotations.go).
+	annotations sql.NullString
 }
 
-const serviceCols = `id, account_id, name, system_name, COALESCE(description,''), state, deployment_option, backend_version, created_at, updated_at,
-	notification_settings, (SELECT u.email FROM users u WHERE u.account_id=services.account_id ORDER BY u.id LIMIT 1)`
+var serviceCols = `id, account_id, name, system_name, COALESCE(description,''), state, deployment_option, backend_version, created_at, updated_at,
+	notification_settings, (SELECT u.email FROM users u WHERE u.account_id=services.account_id ORDER BY u.id LIMIT 1), ` +
+	annotationsCol("Service", "services")
 
 func scanService(row interface{ Scan(...any) error }) (*serviceRow, error) {
 	var s serviceRow
 	err := row.Scan(&s.ID, &s.AccountID, &s.Name, &s.SystemName, &s.Description, &s.State, &s.DeploymentOption, &s.BVersion, &s.CreatedAt, &s.UpdatedAt,
-		&s.NotificationSettings, &s.supportEmail)
+		&s.NotificationSettings, &s.supportEmail, &s.annotations)
 	return &s, err
 }
 
@@ -151,11 +154,15 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if dep == "" {
 		dep = "hosted"
 	}
+	annotations, _, err := annotationsParam(p)
+	if err != nil {
+		return err
+	}
 	ctx := r.Context()
 	var sid, proxyID, hitsID int64
 	var others []job // the metric's and the mapping rule's jobs
 	var zs, zp job
-	err := a.inTx(ctx, func(tx *sql.Tx) error {
+	err = a.inTx(ctx, func(tx *sql.Tx) error {
 		t := now()
 		var err error
 		sid, err = lastID(tx.ExecContext(ctx, `INSERT INTO services (account_id, name, system_name, description, state, deployment_option, backend_version, created_at, updated_at)
@@ -164,6 +171,9 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 			return invalid("system_name", "has already been taken")
 		}
 		if err != nil {
+			return err
+		}
+		if err := saveAnnotations(ctx, tx, "Service", sid, annotations); err != nil {
 			return err
 		}
 		proxyID, err = lastID(tx.ExecContext(ctx, `INSERT INTO proxies (service_id, api_backend, endpoint, sandbox_endpoint, policies_config, created_at, updated_at)
@@ -289,10 +299,17 @@ func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		}
 		s.NotificationSettings = sql.NullString{String: enc, Valid: true}
 	}
+	annotations, _, err := annotationsParam(p)
+	if err != nil {
+		return err
+	}
 	var zs job
 	err = a.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE services SET name=?, description=?, deployment_option=?, backend_version=?, state=?, notification_settings=?, updated_at=? WHERE id=?`,
 			s.Name, s.Description, s.DeploymentOption, s.BVersion, s.State, s.NotificationSettings, now(), sid); err != nil {
+			return err
+		}
+		if err := saveAnnotations(ctx, tx, "Service", sid, annotations); err != nil {
 			return err
 		}
 		zs, err = zyncEvent(ctx, tx, "Service", sid, rc.tenant.ID, "OIDC::ServiceChangedEvent", map[string]any{"service_id": sid})
@@ -936,13 +953,15 @@ type backendAPIRow struct {
 	ID, AccountID                                         int64
 	Name, SystemName, Description, PrivateEndpoint, State string
 	CreatedAt, UpdatedAt                                  time.Time
+	annotations                                           sql.NullString
 }
 
-const backendAPICols = `id, account_id, name, system_name, COALESCE(description,''), COALESCE(private_endpoint,''), state, created_at, updated_at`
+var backendAPICols = `id, account_id, name, system_name, COALESCE(description,''), COALESCE(private_endpoint,''), state, created_at, updated_at, ` +
+	annotationsCol("BackendApi", "backend_apis")
 
 func scanBackendAPI(row interface{ Scan(...any) error }) (*backendAPIRow, error) {
 	var b backendAPIRow
-	err := row.Scan(&b.ID, &b.AccountID, &b.Name, &b.SystemName, &b.Description, &b.PrivateEndpoint, &b.State, &b.CreatedAt, &b.UpdatedAt)
+	err := row.Scan(&b.ID, &b.AccountID, &b.Name, &b.SystemName, &b.Description, &b.PrivateEndpoint, &b.State, &b.CreatedAt, &b.UpdatedAt, &b.annotations)
 	return &b, err
 }
 
@@ -950,7 +969,7 @@ func (b *backendAPIRow) json() map[string]any {
 	self := fmtID("/admin/api/backend_apis/", b.ID)
 	return map[string]any{"backend_api": map[string]any{"id": b.ID, "account_id": b.AccountID, "name": b.Name,
 		"system_name": b.SystemName, "description": b.Description, "private_endpoint": b.PrivateEndpoint,
-		"created_at": ts(b.CreatedAt), "updated_at": ts(b.UpdatedAt),
+		"annotations": decodeAnnotations(b.annotations), "created_at": ts(b.CreatedAt), "updated_at": ts(b.UpdatedAt),
 		"links": []any{link("self", self), link("metrics", self+"/metrics"), link("mapping_rules", self+"/mapping_rules")}}}
 }
 
@@ -991,9 +1010,13 @@ func (a *app) createBackendAPI(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if sys == "" {
 		sys = systemName(name)
 	}
+	annotations, _, err := annotationsParam(p)
+	if err != nil {
+		return err
+	}
 	ctx := r.Context()
 	var bid, hitsID int64
-	err := a.inTx(ctx, func(tx *sql.Tx) error {
+	err = a.inTx(ctx, func(tx *sql.Tx) error {
 		t := now()
 		var err error
 		bid, err = lastID(tx.ExecContext(ctx, `INSERT INTO backend_apis (account_id, name, system_name, description, private_endpoint, created_at, updated_at)
@@ -1002,6 +1025,9 @@ func (a *app) createBackendAPI(w http.ResponseWriter, r *http.Request, rc *reqCt
 			return invalid("system_name", "has already been taken")
 		}
 		if err != nil {
+			return err
+		}
+		if err := saveAnnotations(ctx, tx, "BackendApi", bid, annotations); err != nil {
 			return err
 		}
 		hitsID, err = lastID(tx.ExecContext(ctx, `INSERT INTO metrics (owner_type, owner_id, system_name, friendly_name, unit, created_at, updated_at)
@@ -1081,11 +1107,24 @@ func (a *app) backendAPIAction(w http.ResponseWriter, r *http.Request, rc *reqCt
 		if p.has("private_endpoint") {
 			b.PrivateEndpoint = p.get("private_endpoint")
 		}
-		if _, err := a.db.ExecContext(ctx, `UPDATE backend_apis SET name=?, description=?, private_endpoint=?, updated_at=? WHERE id=?`,
-			b.Name, b.Description, b.PrivateEndpoint, now(), bid); err != nil {
+		annotations, _, err := annotationsParam(p)
+		if err != nil {
+			return err
+		}
+		err = a.inTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE backend_apis SET name=?, description=?, private_endpoint=?, updated_at=? WHERE id=?`,
+				b.Name, b.Description, b.PrivateEndpoint, now(), bid); err != nil {
+				return err
+			}
+			return saveAnnotations(ctx, tx, "BackendApi", bid, annotations)
+		})
+		if err != nil {
 			return err
 		}
 		if err := a.enqueue(ctx, indexJob("BackendApi", bid)); err != nil {
+			return err
+		}
+		if b, err = a.backendAPI(ctx, rc, bid); err != nil {
 			return err
 		}
 		return ok(w, rc, b.json())

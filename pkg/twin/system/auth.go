@@ -25,13 +25,16 @@ type account struct {
 	SiteAccessCode sql.NullString `json:"site_access_code"`
 	CreatedAt      time.Time      `json:"created_at"`
 	UpdatedAt      time.Time      `json:"updated_at"`
+	// Annotations is the account's annotations as a JSON object, NULL when none (annotations.go).
+	Annotations sql.NullString `json:"annotations"`
 }
 
-const accountCols = `id, org_name, kind, COALESCE(provider_account_id,0), state, COALESCE(admin_domain,''), COALESCE(domain,''), COALESCE(api_key,''), site_access_code, created_at, updated_at`
+var accountCols = `id, org_name, kind, COALESCE(provider_account_id,0), state, COALESCE(admin_domain,''), COALESCE(domain,''), COALESCE(api_key,''), site_access_code, created_at, updated_at, ` +
+	annotationsCol("Account", "accounts")
 
 func scanAccount(row interface{ Scan(...any) error }) (*account, error) {
 	var ac account
-	if err := row.Scan(&ac.ID, &ac.OrgName, &ac.Kind, &ac.ProviderID, &ac.State, &ac.AdminDomain, &ac.Domain, &ac.APIKey, &ac.SiteAccessCode, &ac.CreatedAt, &ac.UpdatedAt); err != nil {
+	if err := row.Scan(&ac.ID, &ac.OrgName, &ac.Kind, &ac.ProviderID, &ac.State, &ac.AdminDomain, &ac.Domain, &ac.APIKey, &ac.SiteAccessCode, &ac.CreatedAt, &ac.UpdatedAt, &ac.Annotations); err != nil {
 		return nil, err
 	}
 	return &ac, nil

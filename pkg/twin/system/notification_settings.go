@@ -129,7 +129,7 @@ func (s *serviceRow) fields() map[string]any {
 		"description": s.Description, "intentions_required": false, "buyers_manage_apps": true, "buyers_manage_keys": true,
 		"referrer_filters_required": false, "custom_keys_enabled": true, "buyer_key_regenerate_enabled": true,
 		"mandatory_app_key": true, "buyer_can_select_plan": false, "buyer_plan_change_permission": "request",
-		"annotations": map[string]any{}, "created_at": ts(s.CreatedAt), "updated_at": ts(s.UpdatedAt),
+		"annotations": decodeAnnotations(s.annotations), "created_at": ts(s.CreatedAt), "updated_at": ts(s.UpdatedAt),
 		"links": []any{link("metrics", self+"/metrics"), link("self", self), link("service_plans", self+"/service_plans"),
 			link("application_plans", self+"/application_plans"), link("features", self+"/features")},
 	}

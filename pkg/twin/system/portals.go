@@ -102,6 +102,7 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	am("GET /admin/api/accounts", a.listAccounts)
 	am("GET /admin/api/accounts/find", a.findAccount)
 	am("GET /admin/api/accounts/{id}", a.showAccount)
+	am("PUT /admin/api/accounts/{id}", a.updateAccount)
 	am("DELETE /admin/api/accounts/{id}", a.deleteAccount)
 	am("GET /admin/api/accounts/{aid}/applications", a.listAccountApps)
 	am("POST /admin/api/accounts/{aid}/applications", a.createApp)

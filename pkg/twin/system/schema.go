@@ -180,6 +180,16 @@ var schema = []string{
 		updated_at DATETIME(6) NOT NULL,
 		UNIQUE KEY idx_system_name (issuer_id, type, system_name)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	`CREATE TABLE IF NOT EXISTS annotations (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		annotated_type VARCHAR(255) NOT NULL,
+		annotated_id BIGINT NOT NULL,
+		name VARCHAR(255) NOT NULL,
+		value VARCHAR(255) NOT NULL,
+		created_at DATETIME(6) NOT NULL,
+		updated_at DATETIME(6) NOT NULL,
+		UNIQUE KEY idx_annotated_name (annotated_type, annotated_id, name)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
 	`CREATE TABLE IF NOT EXISTS usage_limits (
 		id BIGINT AUTO_INCREMENT PRIMARY KEY,
 		plan_id BIGINT NOT NULL,

@@ -1,6 +1,7 @@
 package system
 
 import (
+	"errors"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -95,4 +96,39 @@ func TestParseBodyOfAnyMethod(t *testing.T) {
 	if g.FormValue("access_token") != "" {
 		t.Fatal("a JSON body is not form data")
 	}
+}
+
+// annotationsParam reads the hash as a form (annotations[managed_by]), wrapped
+// (service[annotations][managed_by]) and from a JSON body, and refuses a name porta does not
+// support.
+func TestAnnotationsParam(t *testing.T) {
+	for _, v := range []url.Values{
+		{"annotations[managed_by]": {"operator"}},
+		{"service[annotations][managed_by]": {"operator"}},
+	} {
+		got, given, err := annotationsParam(params{v})
+		if err != nil || !given || len(got) != 1 || got["managed_by"] != "operator" {
+			t.Errorf("%v: %v %v %v", v, got, given, err)
+		}
+	}
+	j := url.Values{}
+	flattenJSON(j, "", map[string]any{"annotations": map[string]any{"managed_by": "operator"}})
+	if got, _, err := annotationsParam(params{j}); err != nil || got["managed_by"] != "operator" {
+		t.Errorf("JSON body %v: %v %v", j, got, err)
+	}
+	if _, given, _ := annotationsParam(params{url.Values{"name": {"x"}}}); given {
+		t.Error("no annotations: given")
+	}
+	if _, _, err := annotationsParam(params{url.Values{"annotations[colour]": {"blue"}}}); statusOfErr(err) != 422 {
+		t.Errorf("unsupported annotation: %v, want 422", err)
+	}
+}
+
+// statusOfErr is the HTTP status of a handler error (0 for nil).
+func statusOfErr(err error) int {
+	var he *httpError
+	if errors.As(err, &he) {
+		return he.status
+	}
+	return 0
 }
