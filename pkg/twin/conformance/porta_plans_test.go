@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"testing"
@@ -49,4 +50,33 @@ func TestPortaApplicationPlanPrices(t *testing.T) {
 	if v := field(mustAdmin(t, "GET", path, nil, 200), "application_plan", "setup_fee"); v != 2.5 {
 		t.Errorf("setup_fee after a refused update: %#v, want 2.5", v)
 	}
+}
+
+// An application on a plan that requires approval starts pending, and backend holds it as
+// "pending" (not active), so nothing authorizes with it until it is accepted: Contract's state
+// machine starts pending and Cinstance accepts on create only when the plan does not require
+// approval (porta@3scale-2.16.4-GA:app/models/contract/states.rb:7, app/models/cinstance.rb:31,
+// app/models/contract.rb accept_on_create); the backend sync sends the state, live as active
+// (app/lib/backend/model_extensions/cinstance.rb; apisonator@3scale-2.16.4-GA:
+// lib/3scale/backend/application.rb, application/service_id:<sid>/id:<id>/state).
+func TestPortaApprovalRequiredLeavesApplicationsPending(t *testing.T) {
+	p := newPortaApp(t, "approval")
+	plan := mustAdmin(t, "POST", "/admin/api/services/"+p.sid+"/application_plans.json", url.Values{"name": {"approved"}, "approval_required": {"true"}, "state_event": {"publish"}}, 201)
+	app := mustAdmin(t, "POST", "/admin/api/accounts/"+p.accountID+"/applications.json", url.Values{"plan_id": {idOf(plan, "application_plan")}, "name": {"needs approval"}}, 201)
+	if s := field(app, "application", "state"); s != "pending" {
+		t.Errorf("application on an approval_required plan: state %v, want pending", s)
+	}
+	if s := field(p.app, "state"); s != "live" {
+		t.Errorf("application on a plan without approval: state %v, want live", s)
+	}
+	storage := redisClient(t, secret(t, "backend-redis", "REDIS_STORAGE_URL"))
+	userKey := fmt.Sprint(field(app, "application", "user_key"))
+	eventually(t, 30*time.Second, "backend's state of the pending application", func(ctx context.Context) (bool, string) {
+		id, err := storage.Get(ctx, "application/service_id:"+p.sid+"/key:"+userKey+"/id").Result()
+		if err != nil {
+			return false, err.Error()
+		}
+		st, err := storage.Get(ctx, "application/service_id:"+p.sid+"/id:"+id+"/state").Result()
+		return st == "pending", fmt.Sprintf("state %q %v", st, err)
+	})
 }

@@ -188,9 +188,18 @@ func newApp(ctx context.Context, tx *sql.Tx, tenantID, accountID int64, pl *plan
 	if appID == "" {
 		appID = randomHex(4)
 	}
+	// A new application is accepted on create (live) unless its plan requires approval: then
+	// it stays pending, and backend is told "pending", so it authorizes nothing until accepted
+	// (porta@3scale-2.16.4-GA:app/models/contract/states.rb:7 initial pending, app/models/cinstance.rb:31
+	// before_create accept_on_create, app/models/contract.rb accept_on_create;
+	// app/lib/backend/model_extensions/cinstance.rb sends the state, live as active).
+	state := "live"
+	if pl.ApprovalRequired {
+		state = "pending"
+	}
 	t := now()
 	cid, err := lastID(tx.ExecContext(ctx, `INSERT INTO cinstances (plan_id, user_account_id, service_id, name, description, state, user_key, application_id, provider_public_key, created_at, updated_at)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?)`, pl.ID, accountID, pl.ServiceID, name, description, "live", userKey, appID, randomHex(16), t, t))
+		VALUES (?,?,?,?,?,?,?,?,?,?,?)`, pl.ID, accountID, pl.ServiceID, name, description, state, userKey, appID, randomHex(16), t, t))
 	if isDuplicate(err) {
 		return 0, job{}, invalid("user_key", "has already been taken")
 	}
