@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"sort"
@@ -185,14 +186,16 @@ func (l *listener) auth(authrep bool) http.HandlerFunc {
 		ctx := r.Context()
 		q := r.URL.Query()
 		opts := parseOptions(r, q)
-		if q.Get("user_id") != "" {
-			l.fail(w, r, errEndUsers)
-			return
-		}
 		rdb := l.st.storage
 		svc, err := resolveService(ctx, rdb, q.Get("provider_key"), q.Get("service_token"), q.Get("service_id"))
 		if err != nil {
 			l.fail(w, r, err)
+			return
+		}
+		// user_id is refused once the provider's credentials are known
+		// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/listener.rb do_api_method, check_no_user_id).
+		if q.Get("user_id") != "" {
+			l.fail(w, r, errEndUsers)
 			return
 		}
 		userKey := q.Get("user_key")
@@ -283,7 +286,16 @@ func (l *listener) writeStatus(w http.ResponseWriter, st *authStatus, authrep bo
 // report serves POST /transactions.xml: check the provider credentials and the service,
 // enqueue the transactions as they are, answer 202. Applications and metrics are only checked
 // by the worker (research/apicast-apisonator.md §5).
+//
+// Before anything else a body that is neither a form nor multipart is refused with 400
+// content_type_invalid; after the credentials, a transaction with a user_id is refused with
+// 400 end_users_no_longer_supported (apisonator@3scale-2.16.4-GA:lib/3scale/backend/listener.rb
+// check_post_content_type!, check_transactions_validity; lib/3scale/backend/errors.rb).
 func (l *listener) report(w http.ResponseWriter, r *http.Request) {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "" && ct != "application/x-www-form-urlencoded" && ct != "multipart/form-data" {
+		l.fail(w, r, &apiError{http.StatusBadRequest, "content_type_invalid", "invalid Content-Type: " + ct})
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		l.fail(w, r, &apiError{http.StatusBadRequest, "bad_request", "request contains syntax errors, should not be repeated without modification"})
 		return
@@ -299,6 +311,12 @@ func (l *listener) report(w http.ResponseWriter, r *http.Request) {
 	if len(txs) == 0 {
 		l.fail(w, r, errTransactionsBlank)
 		return
+	}
+	for k, vs := range f {
+		if parts, ok := splitBrackets(k); ok && parts[0] == "transactions" && len(parts) == 3 && parts[2] == "user_id" && len(vs) > 0 && vs[0] != "" {
+			l.fail(w, r, errEndUsers)
+			return
+		}
 	}
 	payload, err := encodeReportJob(string(svc.ID), txs, time.Now().UTC(), parseOptions(r, f).raw)
 	if err == nil {

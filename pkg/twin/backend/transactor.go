@@ -25,6 +25,10 @@ func (e *apiError) Error() string { return e.code + ": " + e.msg }
 func errUserKeyInvalid(k string) *apiError {
 	return &apiError{http.StatusForbidden, "user_key_invalid", fmt.Sprintf("user key %q is invalid", k)}
 }
+
+// errBothCredentials is apisonator's AuthenticationError (errors.rb).
+var errBothCredentials = &apiError{http.StatusForbidden, "authentication_error", "either app_id or user_key is allowed, not both"}
+
 func errApplicationNotFound(id string) *apiError {
 	return &apiError{http.StatusNotFound, "application_not_found", fmt.Sprintf("application with id=%q was not found", id)}
 }
@@ -48,9 +52,9 @@ var (
 	errServiceIDMissing = &apiError{http.StatusUnprocessableEntity, "service_id_missing", "Service ID is missing"}
 	errEndUsers         = &apiError{http.StatusBadRequest, "end_users_no_longer_supported",
 		"End-users are no longer supported, do not specify the user_id parameter"}
-	// The exact code for an empty report is not in the research ("transactions_*" 400, §4.2);
-	// this name is the twin's.
-	errTransactionsBlank = &apiError{http.StatusBadRequest, "transactions_is_blank", "transactions are missing"}
+	// errTransactionsBlank is apisonator's TransactionsIsBlank
+	// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/errors.rb).
+	errTransactionsBlank = &apiError{http.StatusBadRequest, "transactions_is_blank", "transactions parameter is blank"}
 )
 
 func errMetricInvalid(name string) *apiError {
@@ -122,9 +126,16 @@ func resolveService(ctx context.Context, rdb *redis.Client, providerKey, token, 
 	return nil, errCredentialsRequired
 }
 
-// resolveApplication finds the application from user_key or app_id.
+// resolveApplication finds the application from user_key or app_id: both given is an
+// authentication_error (403), neither an application_not_found (404), whatever the
+// service's backend version (apisonator@3scale-2.16.4-GA:lib/3scale/backend/application.rb
+// with_app_id_from_params; empty parameters count as absent, listener.rb
+// normalize_non_empty_keys!).
 func resolveApplication(ctx context.Context, rdb *redis.Client, svc *service, userKey, appID string) (*application, error) {
 	sid := string(svc.ID)
+	if userKey != "" && appID != "" {
+		return nil, errBothCredentials
+	}
 	if userKey != "" {
 		id, err := getOpt(ctx, rdb, userKeyKey(sid, userKey))
 		if err != nil {
@@ -143,9 +154,6 @@ func resolveApplication(ctx context.Context, rdb *redis.Client, svc *service, us
 		return app, nil
 	}
 	if appID == "" {
-		if svc.BackendVersion == "1" {
-			return nil, errUserKeyInvalid("")
-		}
 		return nil, errApplicationNotFound("")
 	}
 	app, err := loadApplication(ctx, rdb, sid, appID)
