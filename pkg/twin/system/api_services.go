@@ -495,13 +495,22 @@ func (m *metricRow) json() map[string]any {
 	if m.ParentID.Valid {
 		key = "method"
 	}
+	// MetricRepresenter: a backend API's metric is shown under its extended system_name
+	// ("<name>.<backend_api_id>", stored so by porta) without name, and links its backend API
+	// (porta@3scale-2.16.4-GA:app/representers/metric_representer.rb;
+	// app/lib/backend_api_logic/metric_extension.rb extend_system_name).
 	base := fmtID("/admin/api/services/", m.OwnerID)
+	owner := link("service", base)
 	if m.OwnerType == "BackendApi" {
 		base = fmtID("/admin/api/backend_apis/", m.OwnerID)
+		owner = link("backend_api", base)
 	}
-	body := map[string]any{"id": m.ID, "name": m.SystemName, "system_name": m.SystemName, "friendly_name": m.FriendlyName,
+	body := map[string]any{"id": m.ID, "system_name": m.backendName(), "friendly_name": m.FriendlyName,
 		"unit": m.Unit, "description": m.Description, "created_at": ts(m.CreatedAt), "updated_at": ts(m.UpdatedAt),
-		"links": []any{link("self", fmtID(base+"/metrics/", m.ID))}}
+		"links": []any{owner, link("self", fmtID(base+"/metrics/", m.ID))}}
+	if m.OwnerType != "BackendApi" {
+		body["name"] = m.SystemName
+	}
 	if m.ParentID.Valid {
 		body["parent_id"] = m.ParentID.Int64
 	}
@@ -630,6 +639,10 @@ func (a *app) createMetric(ownerOf func(context.Context, *reqCtx, *http.Request,
 		}
 		if sys == "" {
 			sys = systemName(friendly)
+		}
+		if o.typ == "BackendApi" {
+			// A name given with its suffix is stored once suffixed (system_name_without_suffix).
+			sys = strings.TrimSuffix(sys, "."+id(o.id))
 		}
 		unit := p.get("unit")
 		if unit == "" {
