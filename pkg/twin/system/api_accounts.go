@@ -663,10 +663,13 @@ func (a *app) findApp(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 	switch {
 	case p.get("application_id") != "":
 		c, err = a.application(r.Context(), rc, "c.id=?", p.int64("application_id"))
+	// A user_key finds an application only on a backend_version 1 product, an app_id only on
+	// others (porta@3scale-2.16.4-GA:app/controllers/admin/api/applications_controller.rb
+	// application).
 	case p.get("user_key") != "":
-		c, err = a.application(r.Context(), rc, "c.user_key=?", p.get("user_key"))
+		c, err = a.application(r.Context(), rc, "s.backend_version='1' AND c.user_key=?", p.get("user_key"))
 	case p.get("app_id") != "":
-		c, err = a.application(r.Context(), rc, "c.application_id=?", p.get("app_id"))
+		c, err = a.application(r.Context(), rc, "s.backend_version<>'1' AND c.application_id=?", p.get("app_id"))
 	default:
 		return errNotFound
 	}
@@ -688,12 +691,16 @@ func (a *app) createApp(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 		return err
 	}
 	p := parseParams(r)
+	// The plan is looked up among the tenant's application plans before anything else: a
+	// missing or unknown plan_id is 404 (porta@3scale-2.16.4-GA:
+	// app/controllers/admin/api/buyers_applications_controller.rb application_plan,
+	// accessible_application_plans.find).
 	if p.get("plan_id") == "" {
-		return invalid("plan", "can't be blank")
+		return errNotFound
 	}
 	pl, err := a.plan(ctx, rc, p.int64("plan_id"))
 	if err != nil {
-		return invalid("plan", "can't be blank")
+		return err
 	}
 	name := p.get("name")
 	if name == "" {

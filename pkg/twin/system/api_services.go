@@ -54,6 +54,13 @@ func (a *app) service(ctx context.Context, q querier, rc *reqCtx, sid int64) (*s
 	return s, err
 }
 
+// deploymentOptions is Service::DeploymentOption.all: the plugins, the two APIcast gateways and
+// Istio (porta@3scale-2.16.4-GA:app/models/service.rb:138-162, validated at :165).
+var deploymentOptions = map[string]bool{
+	"plugin_ruby": true, "plugin_java": true, "plugin_python": true, "plugin_nodejs": true, "plugin_php": true,
+	"plugin_rest": true, "plugin_csharp": true, "hosted": true, "self_managed": true, "service_mesh_istio": true,
+}
+
 // denyMaster is porta's deny_on_premises_for_master: product APIs are refused on master (§1.2).
 func denyMaster(rc *reqCtx) error {
 	if rc.tenant.Kind == "master" {
@@ -153,6 +160,9 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	dep := p.get("deployment_option")
 	if dep == "" {
 		dep = "hosted"
+	}
+	if !deploymentOptions[dep] {
+		return invalid("deployment_option", "is not included in the list")
 	}
 	annotations, _, err := annotationsParam(p)
 	if err != nil {
@@ -275,6 +285,9 @@ func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		change("description", &s.Description, p.get("description"))
 	}
 	if v := p.get("deployment_option"); v != "" {
+		if !deploymentOptions[v] {
+			return invalid("deployment_option", "is not included in the list")
+		}
 		change("deployment_option", &s.DeploymentOption, v)
 	}
 	if v := p.get("backend_version"); v != "" {

@@ -1,0 +1,42 @@
+package conformance
+
+import (
+	"fmt"
+	"net/url"
+	"testing"
+)
+
+// Validations and lookups porta 3scale-2.16.4-GA applies that a client can trip on:
+//   - deployment_option must be one of Service::DeploymentOption.all: 422 otherwise
+//     (porta@3scale-2.16.4-GA:app/models/service.rb:138-165);
+//   - an application's plan_id is found among the tenant's plans first: 404 when unknown
+//     (app/controllers/admin/api/buyers_applications_controller.rb application_plan);
+//   - applications/find by user_key searches backend_version 1 products only, by app_id the
+//     others only: 404 across (app/controllers/admin/api/applications_controller.rb).
+func TestPortaValidations(t *testing.T) {
+	p := newPortaApp(t, "valid")
+	svc := "/admin/api/services/" + p.sid + ".json"
+	if r, err := admin(t, "PUT", svc, url.Values{"deployment_option": {"bogus"}}); err != nil || r.status != 422 {
+		t.Errorf("deployment_option=bogus: %v %d %s, want 422", err, r.status, r.body)
+	}
+	if got := field(mustAdmin(t, "GET", svc, nil, 200), "service", "deployment_option"); got != "hosted" {
+		t.Errorf("deployment_option after the refused update: %v, want hosted", got)
+	}
+	mustAdmin(t, "PUT", svc, url.Values{"deployment_option": {"self_managed"}}, 200)
+
+	apps := "/admin/api/accounts/" + p.accountID + "/applications.json"
+	if r, err := admin(t, "POST", apps, url.Values{"plan_id": {"999999999"}, "name": {"ghost plan"}}); err != nil || r.status != 404 {
+		t.Errorf("application with an unknown plan_id: %v %d %s, want 404", err, r.status, r.body)
+	}
+
+	// A user_key application has an application_id too (porta sets one on create), which its
+	// JSON does not show.
+	var appID string
+	if err := systemDB(t).QueryRow(`SELECT application_id FROM cinstances WHERE id=?`, p.appID).Scan(&appID); err != nil || appID == "" {
+		t.Fatalf("the application's application_id: %q %v", appID, err)
+	}
+	if r, err := admin(t, "GET", "/admin/api/applications/find.json", url.Values{"app_id": {appID}}); err != nil || r.status != 404 {
+		t.Errorf("find by app_id on a user_key product: %v %d %s, want 404", err, r.status, r.body)
+	}
+	mustAdmin(t, "GET", "/admin/api/applications/find.json", url.Values{"user_key": {fmt.Sprint(p.app["user_key"])}}, 200)
+}
