@@ -515,3 +515,27 @@ func TestWorkerMetrics(t *testing.T) {
 		t.Fatal("/metrics still served after the worker stopped")
 	}
 }
+
+// The hierarchy and list_app_keys extensions, as apisonator 3scale-2.16.4-GA answers them: after
+// the usage reports, <app_keys app=… svc=…> with a <key id=…/> per application key, then
+// <hierarchy> with each usage report's metric and its children by name; an extension is on only
+// when its value is exactly "1" (apisonator@3scale-2.16.4-GA:lib/3scale/backend/transactor.rb:
+// 109-111, lib/3scale/backend/transactor/status.rb to_xml, add_app_keys_section,
+// add_hierarchy_section). 3scale-go-client reads both (threescale/http/client_test.go).
+func TestStatusExtensions(t *testing.T) {
+	rs := startRedis(t)
+	base := startListener(t, rs.url(0), "")
+	provision(t, base, 1000, 0)
+	mustInternal(t, base, "PUT", "/internal/services/42/applications/app1/key/uk1", nil, 200)
+	mustInternal(t, base, "POST", "/internal/services/42/applications/app1/keys/", map[string]any{"application_key": map[string]any{"value": "k2"}}, 201)
+	q := params("service_token", "tok42", "service_id", "42", "app_id", "app1", "app_key", "k2")
+	r := authCall(t, base, "/transactions/authorize.xml", q, "hierarchy=1&list_app_keys=1")
+	want := `</usage_reports><app_keys app="app1" svc="42"><key id="k2"/></app_keys><hierarchy><metric name="hits" children="search"/></hierarchy></status>`
+	if r.code != 200 || !strings.HasSuffix(r.body, want) {
+		t.Errorf("authorize with hierarchy=1&list_app_keys=1: %s\nwant the body to end with %s", r, want)
+	}
+	r = authCall(t, base, "/transactions/authorize.xml", q, "hierarchy=true")
+	if strings.Contains(r.body, "<hierarchy>") || strings.Contains(r.body, "<app_keys") {
+		t.Errorf("hierarchy=true is not \"1\": %s", r)
+	}
+}

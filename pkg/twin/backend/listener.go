@@ -151,7 +151,11 @@ func (l *listener) fail(w http.ResponseWriter, r *http.Request, err error) {
 // rejection_reason_header=1&limit_headers=1&no_body=1 (§3, §4.2).
 type options struct {
 	rejectionReason, limitHeaders, noBody bool
-	raw                                   map[string]string
+	// hierarchy and listAppKeys are the extensions that add <hierarchy> and <app_keys> to a
+	// status; each is on only when its value is exactly "1"
+	// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/transactor.rb:109-111).
+	hierarchy, listAppKeys bool
+	raw                    map[string]string
 }
 
 func parseOptions(r *http.Request, q url.Values) options {
@@ -164,6 +168,8 @@ func parseOptions(r *http.Request, q url.Values) options {
 	o.rejectionReason = truthy(v.Get("rejection_reason_header"))
 	o.limitHeaders = truthy(v.Get("limit_headers"))
 	o.noBody = truthy(v.Get("no_body")) || truthy(q.Get("no_body"))
+	o.hierarchy = v.Get("hierarchy") == "1"
+	o.listAppKeys = v.Get("list_app_keys") == "1"
 	return o
 }
 
@@ -227,6 +233,18 @@ func (l *listener) auth(authrep bool) http.HandlerFunc {
 			return
 		}
 		st := &authStatus{authorized: rej == nil, reason: rej, plan: string(app.PlanName), reports: reports, now: now}
+		if opts.hierarchy {
+			st.hierarchy = ms.children()
+		}
+		if opts.listAppKeys {
+			keys, err := rdb.SMembers(ctx, appKeysKey(string(svc.ID), string(app.ID))).Result()
+			if err != nil {
+				l.fail(w, r, err)
+				return
+			}
+			sort.Strings(keys)
+			st.appKeys = &appKeys{app: string(app.ID), svc: string(svc.ID), keys: keys}
+		}
 
 		if authrep && st.authorized {
 			if err := l.enqueueAuthrep(ctx, string(svc.ID), string(app.ID), rawUsage, bracketParams(q, "log"), opts, now); err != nil {

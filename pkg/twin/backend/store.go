@@ -268,6 +268,21 @@ type metricSet struct {
 	byName map[string]*metric
 }
 
+// children is Metric.hierarchy as names: each parent metric's children, sorted
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/metric.rb hierarchy).
+func (ms *metricSet) children() map[string][]string {
+	out := map[string][]string{}
+	for _, m := range ms.byID {
+		if p := ms.byID[m.ParentID]; m.ParentID != "" && p != nil {
+			out[p.Name] = append(out[p.Name], m.Name)
+		}
+	}
+	for _, c := range out {
+		sort.Strings(c)
+	}
+	return out
+}
+
 func loadMetrics(ctx context.Context, rdb *redis.Client, sid string) (*metricSet, error) {
 	ids, err := rdb.SMembers(ctx, metricIDsKey(sid)).Result()
 	if err != nil {

@@ -233,6 +233,17 @@ type authStatus struct {
 	plan       string
 	reports    []usageReport
 	now        time.Time
+	// hierarchy, when the extension asks for it, is each metric's children by name.
+	hierarchy map[string][]string
+	// appKeys, when the extension asks for it, is the application's keys.
+	appKeys *appKeys
+}
+
+// appKeys is the <app_keys> section: an application's keys, at most 256
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/transactor/status.rb LIST_APP_KEYS_MAX).
+type appKeys struct {
+	app, svc string
+	keys     []string
 }
 
 // loadUsageReports reads the app's counters for every limit of its plan (Usage.application_usage

@@ -58,6 +58,26 @@ func statusXML(st *authStatus, authrep bool) string {
 		}
 		b.WriteString("</usage_reports>")
 	}
+	// Then the extensions' sections: the application's keys, and each usage report's metric
+	// with its children (apisonator@3scale-2.16.4-GA:lib/3scale/backend/transactor/status.rb
+	// to_xml, add_app_keys_section, add_hierarchy_section).
+	if k := st.appKeys; k != nil {
+		b.WriteString(`<app_keys app="` + attrEscaper.Replace(k.app) + `" svc="` + attrEscaper.Replace(k.svc) + `">`)
+		for i, key := range k.keys {
+			if i == 256 {
+				break
+			}
+			b.WriteString(`<key id="` + attrEscaper.Replace(key) + `"/>`)
+		}
+		b.WriteString("</app_keys>")
+	}
+	if st.hierarchy != nil {
+		b.WriteString("<hierarchy>")
+		for _, r := range st.reports {
+			b.WriteString(`<metric name="` + attrEscaper.Replace(r.metric.Name) + `" children="` + attrEscaper.Replace(strings.Join(st.hierarchy[r.metric.Name], " ")) + `"/>`)
+		}
+		b.WriteString("</hierarchy>")
+	}
 	b.WriteString("</status>")
 	return b.String()
 }
