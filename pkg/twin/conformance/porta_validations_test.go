@@ -3,6 +3,7 @@ package conformance
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -39,4 +40,27 @@ func TestPortaValidations(t *testing.T) {
 		t.Errorf("find by app_id on a user_key product: %v %d %s, want 404", err, r.status, r.body)
 	}
 	mustAdmin(t, "GET", "/admin/api/applications/find.json", url.Values{"user_key": {fmt.Sprint(p.app["user_key"])}}, 200)
+}
+
+// A metric that the newest sandbox or production configuration maps a rule to cannot be
+// deleted (403 with porta's message), nor can hits; once a deploy without the rule is the
+// newest, it can (porta@3scale-2.16.4-GA:app/models/metric.rb destroyable?,
+// belongs_to_latest_config?; app/models/proxy_config.rb contains_metric?;
+// config/locales/en.yml:1159-1160).
+func TestPortaMetricInUseIsKept(t *testing.T) {
+	p := newPortaApp(t, "inuse")
+	svc := "/admin/api/services/" + p.sid
+	mid := idOf(mustAdmin(t, "POST", svc+"/metrics.json", url.Values{"friendly_name": {"Widgets"}, "system_name": {"widgets"}, "unit": {"hit"}}, 201), "metric")
+	rule := idOf(mustAdmin(t, "POST", svc+"/proxy/mapping_rules.json", url.Values{"http_method": {"GET"}, "pattern": {"/widgets"}, "metric_id": {mid}, "delta": {"1"}}, 201), "mapping_rule")
+	mustAdmin(t, "POST", svc+"/proxy/deploy.json", nil, 201)
+	r, err := admin(t, "DELETE", svc+"/metrics/"+mid+".json", nil)
+	if err != nil || r.status != 403 || !strings.Contains(r.body, "Metric is used by the latest gateway configuration and cannot be deleted") {
+		t.Errorf("deleting a metric of the latest configuration: %v %d %s, want 403", err, r.status, r.body)
+	}
+	if r, err := admin(t, "DELETE", svc+"/metrics/"+p.hitsID+".json", nil); err != nil || r.status != 403 || !strings.Contains(r.body, "The Hits metric cannot be deleted") {
+		t.Errorf("deleting hits: %v %d %s, want 403", err, r.status, r.body)
+	}
+	mustAdmin(t, "DELETE", svc+"/proxy/mapping_rules/"+rule+".json", nil, 200)
+	mustAdmin(t, "POST", svc+"/proxy/deploy.json", nil, 201)
+	mustAdmin(t, "DELETE", svc+"/metrics/"+mid+".json", nil, 200)
 }

@@ -487,6 +487,40 @@ func (a *app) publishServiceCreated(ctx context.Context, q querier, sid, tenantI
 
 // --- metrics and methods ---
 
+// metricInLatestConfigs says whether the newest sandbox or production configuration of one of
+// the products maps a rule to the metric (ProxyConfig#contains_metric? reads
+// content.proxy.proxy_rules[].metric_id).
+func (a *app) metricInLatestConfigs(ctx context.Context, services []int64, mid int64) (bool, error) {
+	for _, sid := range services {
+		for _, env := range []string{"sandbox", "production"} {
+			var content string
+			err := a.db.QueryRowContext(ctx, `SELECT content FROM proxy_configs WHERE service_id=? AND environment=? ORDER BY version DESC LIMIT 1`, sid, env).Scan(&content)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return false, err
+			}
+			var c struct {
+				Proxy struct {
+					Rules []struct {
+						MetricID int64 `json:"metric_id"`
+					} `json:"proxy_rules"`
+				} `json:"proxy"`
+			}
+			if json.Unmarshal([]byte(content), &c) != nil {
+				continue
+			}
+			for _, r := range c.Proxy.Rules {
+				if r.MetricID == mid {
+					return true, nil
+				}
+			}
+		}
+	}
+	return false, nil
+}
+
 type metricRow struct {
 	ID, OwnerID                                 int64
 	OwnerType                                   string
@@ -719,10 +753,30 @@ func (a *app) metricAction(ownerOf func(context.Context, *reqCtx, *http.Request,
 		case http.MethodGet:
 			return ok(w, rc, m.json())
 		case http.MethodDelete:
-			if m.OwnerType == "Service" && m.SystemName == "hits" && !m.ParentID.Valid {
-				return &httpError{http.StatusForbidden, map[string]any{"errors": map[string][]string{"base": {"cannot delete the default metric"}}}}
+			// Metric#destroyable?: not a metric the newest sandbox or production configuration
+			// of a product that sees it maps a rule to, and not hits; otherwise 403 with the
+			// errors (porta@3scale-2.16.4-GA:app/models/metric.rb destroyable?,
+			// belongs_to_latest_config?; app/models/proxy.rb metric_in_latest_configs?;
+			// app/models/proxy_config.rb contains_metric?; config/locales/en.yml:1159-1160).
+			var errs []string
+			used, err := a.metricInLatestConfigs(ctx, o.services, mid)
+			if err != nil {
+				return err
 			}
-			err := a.inTx(ctx, func(tx *sql.Tx) error {
+			if used {
+				kind := "Metric"
+				if m.ParentID.Valid {
+					kind = "Method"
+				}
+				errs = append(errs, kind+" is used by the latest gateway configuration and cannot be deleted")
+			}
+			if m.OwnerType == "Service" && m.SystemName == "hits" {
+				errs = append(errs, "The Hits metric cannot be deleted")
+			}
+			if len(errs) > 0 {
+				return &httpError{http.StatusForbidden, map[string]any{"errors": map[string][]string{"base": errs}}}
+			}
+			err = a.inTx(ctx, func(tx *sql.Tx) error {
 				for _, q := range []string{`DELETE FROM metrics WHERE id=? OR parent_id=?`} {
 					if _, err := tx.ExecContext(ctx, q, mid, mid); err != nil {
 						return err
