@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -44,38 +45,29 @@ func decodeAnnotations(v sql.NullString) map[string]any {
 }
 
 // annotationsParam returns the annotations[name]=value parameters (also wrapped, as
-// service[annotations][name]); given is false when there are none. An unsupported name or a
-// name or value longer than 255 characters fails the Annotation validations: 422.
-func annotationsParam(p params) (map[string]string, bool, error) {
+// service[annotations][name]), nil when there are none. An unsupported name or a name or value
+// longer than 255 characters fails the Annotation validations: 422.
+func annotationsParam(p params) (map[string]string, error) {
 	out := map[string]string{}
 	for k, vs := range p.v {
-		m := annotationKey.FindStringSubmatch(k)
-		if m == nil {
-			continue
+		if m := annotationKey.FindStringSubmatch(k); m != nil && len(vs) > 0 {
+			out[m[1]] = vs[0]
 		}
-		v := ""
-		if len(vs) > 0 {
-			v = vs[0]
-		}
-		out[m[1]] = v
 	}
-	if len(out) == 0 {
-		return nil, false, nil
-	}
-	var bad []string
+	var errs []string
 	for name, v := range out {
-		if !supportedAnnotations[name] && strings.TrimSpace(v) != "" {
-			bad = append(bad, "is not included in the list")
-		}
-		if len(name) > 255 || len(v) > 255 {
-			bad = append(bad, "is too long (maximum is 255 characters)")
+		switch {
+		case len(name) > 255 || len(v) > 255:
+			errs = append(errs, "is too long (maximum is 255 characters)")
+		case !supportedAnnotations[name] && strings.TrimSpace(v) != "":
+			errs = append(errs, "is not included in the list")
 		}
 	}
-	if len(bad) > 0 {
-		sort.Strings(bad)
-		return nil, true, &httpError{http.StatusUnprocessableEntity, map[string]any{"errors": map[string][]string{"annotations.name": bad[:1]}}}
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return nil, &httpError{http.StatusUnprocessableEntity, map[string]any{"errors": map[string][]string{"annotations.name": slices.Compact(errs)}}}
 	}
-	return out, true, nil
+	return out, nil
 }
 
 // saveAnnotations writes annotations on one record: a blank value removes the annotation.

@@ -359,7 +359,7 @@ func (a *app) signup(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	annotations, _, err := annotationsParam(p)
+	annotations, err := annotationsParam(p)
 	if err != nil {
 		return err
 	}
@@ -423,7 +423,7 @@ func (a *app) updateAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		return err
 	}
 	p := parseParams(r)
-	annotations, _, err := annotationsParam(p)
+	annotations, err := annotationsParam(p)
 	if err != nil {
 		return err
 	}

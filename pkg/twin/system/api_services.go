@@ -164,7 +164,7 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if !deploymentOptions[dep] {
 		return invalid("deployment_option", "is not included in the list")
 	}
-	annotations, _, err := annotationsParam(p)
+	annotations, err := annotationsParam(p)
 	if err != nil {
 		return err
 	}
@@ -312,7 +312,7 @@ func (a *app) updateService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		}
 		s.NotificationSettings = sql.NullString{String: enc, Valid: true}
 	}
-	annotations, _, err := annotationsParam(p)
+	annotations, err := annotationsParam(p)
 	if err != nil {
 		return err
 	}
@@ -1090,7 +1090,7 @@ func (a *app) createBackendAPI(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if sys == "" {
 		sys = systemName(name)
 	}
-	annotations, _, err := annotationsParam(p)
+	annotations, err := annotationsParam(p)
 	if err != nil {
 		return err
 	}
@@ -1187,7 +1187,7 @@ func (a *app) backendAPIAction(w http.ResponseWriter, r *http.Request, rc *reqCt
 		if p.has("private_endpoint") {
 			b.PrivateEndpoint = p.get("private_endpoint")
 		}
-		annotations, _, err := annotationsParam(p)
+		annotations, err := annotationsParam(p)
 		if err != nil {
 			return err
 		}

@@ -106,20 +106,20 @@ func TestAnnotationsParam(t *testing.T) {
 		{"annotations[managed_by]": {"operator"}},
 		{"service[annotations][managed_by]": {"operator"}},
 	} {
-		got, given, err := annotationsParam(params{v})
-		if err != nil || !given || len(got) != 1 || got["managed_by"] != "operator" {
-			t.Errorf("%v: %v %v %v", v, got, given, err)
+		got, err := annotationsParam(params{v})
+		if err != nil || len(got) != 1 || got["managed_by"] != "operator" {
+			t.Errorf("%v: %v %v", v, got, err)
 		}
 	}
 	j := url.Values{}
 	flattenJSON(j, "", map[string]any{"annotations": map[string]any{"managed_by": "operator"}})
-	if got, _, err := annotationsParam(params{j}); err != nil || got["managed_by"] != "operator" {
+	if got, err := annotationsParam(params{j}); err != nil || got["managed_by"] != "operator" {
 		t.Errorf("JSON body %v: %v %v", j, got, err)
 	}
-	if _, given, _ := annotationsParam(params{url.Values{"name": {"x"}}}); given {
+	if got, _ := annotationsParam(params{url.Values{"name": {"x"}}}); len(got) != 0 {
 		t.Error("no annotations: given")
 	}
-	if _, _, err := annotationsParam(params{url.Values{"annotations[colour]": {"blue"}}}); statusOfErr(err) != 422 {
+	if _, err := annotationsParam(params{url.Values{"annotations[colour]": {"blue"}}}); statusOfErr(err) != 422 {
 		t.Errorf("unsupported annotation: %v, want 422", err)
 	}
 }
