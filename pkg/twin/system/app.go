@@ -223,11 +223,72 @@ func requestFormat(r *http.Request) string {
 	return f
 }
 
-// handler is one listener's stack: panic guard, the https redirect (§1.3), format suffix
-// stripping (§1.5: every API path takes .json/.xml), then the role's routes.
-func (a *app) handler(rl role) http.Handler {
+// roleMux is one role's routes.
+func (a *app) roleMux(rl role) *http.ServeMux {
 	mux := http.NewServeMux()
 	a.routes(rl, mux)
+	return mux
+}
+
+// routesFor is what a listener routes by. The three system-app containers run the same Rails
+// application, and its routes choose by Host (porta@3scale-2.16.4-GA:config/routes.rb with
+// lib/routing_constraints.rb), except where the container's TENANT_MODE says otherwise
+// (3scale-operator@3scale-2.16.3-GA:pkg/3scale/amp/component/system.go: master has
+// TENANT_MODE=master, provider TENANT_MODE=provider, developer none):
+//   - system-master: production settings have onpremises true (config/examples/settings.yml), so
+//     with tenant_mode master ThreeScale.master_on_premises? holds, MasterDomainConstraint
+//     matches every Host, BuyerDomainConstraint none, and the site account is the master
+//     account whatever the Host (lib/developer_portal/lib/site_account_support.rb
+//     MasterDomainWildcard). Its listener serves the master routes only.
+//   - system-provider and system-developer: a master domain is served as master, a tenant's
+//     admin domain (self_domain) as that provider's admin portal and API, a tenant's developer
+//     portal domain as its developer portal — on either container, so a Service per container
+//     and any Route to it behave as in a real install. A Host no account has, a Service name
+//     or loopback, keeps the container's own routes, whose answers are then porta's for an
+//     unknown domain (403 Access denied on the API, 404 on the portals).
+func (a *app) routesFor(rl role) http.Handler {
+	own := a.roleMux(rl)
+	if rl == roleMaster {
+		return own
+	}
+	byRole := map[role]http.Handler{roleMaster: a.roleMux(roleMaster), roleProvider: a.roleMux(roleProvider), roleDeveloper: a.roleMux(roleDeveloper)}
+	byRole[rl] = own
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		byRole[a.hostRole(r.Context(), requestHost(r), rl)].ServeHTTP(w, r)
+	})
+}
+
+// hostRole is the role a Host asks for on a provider or developer listener: the constraints of
+// porta@3scale-2.16.4-GA:lib/routing_constraints.rb, each an uncached MySQL lookup there too.
+// MasterDomainConstraint (the master account's admin domain or domain) comes first, then
+// ProviderDomainConstraint (a tenant's self_domain, not scheduled for deletion), then
+// BuyerDomainConstraint (an account's domain). With MySQL unreachable the listener's own routes
+// answer, and fail there as porta's constraint queries would.
+func (a *app) hostRole(ctx context.Context, host string, fallback role) role {
+	if a.needDB() != nil || host == "" {
+		return fallback
+	}
+	var kind string
+	var admin bool
+	err := a.db.QueryRowContext(ctx, `SELECT kind, admin_domain=? FROM accounts
+		WHERE (admin_domain=? OR domain=?) AND kind IN ('master','provider') AND state<>'scheduled_for_deletion'
+		ORDER BY kind='master' DESC, admin_domain=? DESC LIMIT 1`, host, host, host, host).Scan(&kind, &admin)
+	switch {
+	case err != nil:
+		return fallback
+	case kind == "master":
+		return roleMaster
+	case admin:
+		return roleProvider
+	default:
+		return roleDeveloper
+	}
+}
+
+// handler is one listener's stack: panic guard, the https redirect (§1.3), format suffix
+// stripping (§1.5: every API path takes .json/.xml), then the routes (routesFor).
+func (a *app) handler(rl role) http.Handler {
+	mux := a.routesFor(rl)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if p := recover(); p != nil {

@@ -70,8 +70,9 @@ func (a *app) needDB() error {
 	return nil
 }
 
-// tenantFor resolves the account a request is for, by listener role and Host (§1.2):
-// master answers every Host as the master account (master_on_premises?); provider needs a
+// tenantFor resolves the account a request is for, by the role the Host chose (routesFor)
+// and the Host (§1.2): master answers every Host as the master account (on the master
+// container master_on_premises? holds; elsewhere only a master domain routes here); provider needs a
 // provider or master admin domain (else 403 Access denied); developer needs a dev portal
 // domain (else 404). Only the master account is cached in memcache, as porta caches
 // Account.master_id (§7); a provider or developer Host is a MySQL lookup on every request
