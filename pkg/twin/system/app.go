@@ -247,12 +247,10 @@ func (a *app) roleMux(rl role) *http.ServeMux {
 //     or loopback, keeps the container's own routes, whose answers are then porta's for an
 //     unknown domain (403 Access denied on the API, 404 on the portals).
 func (a *app) routesFor(rl role) http.Handler {
-	own := a.roleMux(rl)
 	if rl == roleMaster {
-		return own
+		return a.roleMux(rl)
 	}
 	byRole := map[role]http.Handler{roleMaster: a.roleMux(roleMaster), roleProvider: a.roleMux(roleProvider), roleDeveloper: a.roleMux(roleDeveloper)}
-	byRole[rl] = own
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		byRole[a.hostRole(r.Context(), requestHost(r), rl)].ServeHTTP(w, r)
 	})
