@@ -3,10 +3,14 @@ package kube
 import (
 	"context"
 	"fmt"
+	"time"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/threescale-chaos/harness/pkg/catalog"
@@ -28,11 +32,27 @@ func getScale(ctx context.Context, c *Client, namespace string, w catalog.Worklo
 	return sc, nil
 }
 
+// scaleBackoff spaces the attempts of setScale: six tries over about six seconds, long enough
+// for an API server that answered one request with a timeout or a 503 (a restarting
+// apiserver, an overloaded etcd, a load balancer between replicas) to answer the next.
+var scaleBackoff = wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 6}
+
+// retriable reports whether a failed scale call is worth repeating: a conflict with another
+// writer, or an answer that says the API server, or the way to it, was briefly unable. A
+// restore that gave up on one such error would leave the component at zero until someone ran
+// `threescale-chaos restore`. Errors of the request itself (not found, forbidden, invalid)
+// and the caller's own cancellation are final.
+func retriable(err error) bool {
+	return apierrors.IsConflict(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
+		apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) ||
+		utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err)
+}
+
 // setScale sets the workload's spec.replicas through the scale subresource, retrying on
-// conflicts, and returns the value it replaced.
+// conflicts and transient API errors (retriable), and returns the value it replaced.
 func setScale(ctx context.Context, c *Client, namespace string, w catalog.Workload, replicas int32) (previous int32, err error) {
 	gr := schema.GroupResource{Group: w.Group(), Resource: w.Resource()}
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err = retry.OnError(scaleBackoff, func(err error) bool { return ctx.Err() == nil && retriable(err) }, func() error {
 		sc, err := getScale(ctx, c, namespace, w)
 		if err != nil {
 			return err
