@@ -246,6 +246,7 @@ func putEntry(ctx context.Context, c *Client, e LedgerEntry) error {
 			cm.Data = map[string]string{}
 		}
 		cm.Data[e.Key()] = string(data)
+		pruneClosed(cm.Data, KeepClosedEntries, e.Key())
 		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
 		return err
 	})
@@ -253,6 +254,47 @@ func putEntry(ctx context.Context, c *Client, e LedgerEntry) error {
 		return fmt.Errorf("write restore ledger %s/%s key %s: %w", e.Namespace, LedgerConfigMap, e.Key(), err)
 	}
 	return nil
+}
+
+// KeepClosedEntries is how many closed entries the ledger keeps, the most recently closed:
+// they say which runs restored what, and nothing needs them after. Without a bound a
+// long-lived cluster's ledger (about 400 bytes an entry, 15 a matrix run) would reach a
+// ConfigMap's 1 MiB limit after some 170 matrix runs and refuse the next run's entry.
+const KeepClosedEntries = 300
+
+// pruneClosed deletes from a ledger's data all but the keep most recently closed entries,
+// counting the entry being written (key), which stays whatever its clock said. Open entries
+// are never deleted, nor entries that do not decode: both are for a person or a `restore` to
+// act on.
+func pruneClosed(data map[string]string, keep int, key string) {
+	type closed struct {
+		key string
+		at  time.Time
+	}
+	var all []closed
+	for k, v := range data {
+		if k == key {
+			keep--
+			continue
+		}
+		e, err := DecodeEntry(k, []byte(v))
+		if err != nil || e.State != StateClosed || e.ClosedAt == nil {
+			continue
+		}
+		all = append(all, closed{k, *e.ClosedAt})
+	}
+	if len(all) <= max(keep, 0) {
+		return
+	}
+	slices.SortFunc(all, func(a, b closed) int {
+		if c := b.at.Compare(a.at); c != 0 {
+			return c
+		}
+		return strings.Compare(b.key, a.key)
+	})
+	for _, c := range all[max(keep, 0):] {
+		delete(data, c.key)
+	}
 }
 
 // ReadLedger returns every decodable entry of the namespace's ledger, sorted by key, and

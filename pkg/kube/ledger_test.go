@@ -1,10 +1,16 @@
 package kube
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/threescale-chaos/harness/pkg/catalog"
 )
@@ -121,6 +127,71 @@ func TestOpenLedgerErrorNamesRunAndComponent(t *testing.T) {
 	for _, want := range []string{"threescale", "20260527-153012-a1b2c3", "backend-listener", "Deployment/backend-listener", "--run-id 20260527-153012-a1b2c3", "--restore-first"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q lacks %q", err, want)
+		}
+	}
+}
+
+// Writing an entry keeps the KeepClosedEntries most recently closed ones and drops the older,
+// never an open entry or one that does not decode, and never the entry being written.
+func TestPutEntryPrunesOldClosedEntries(t *testing.T) {
+	base := time.Date(2026, 5, 27, 0, 0, 0, 0, time.UTC)
+	data := map[string]string{}
+	closedAt := map[string]time.Time{}
+	extra := 5
+	for i := range KeepClosedEntries + extra {
+		e := sampleEntry()
+		e.RunID = fmt.Sprintf("20260527-000000-%06d", i)
+		at := base.Add(time.Duration(i) * time.Minute)
+		e.State, e.ClosedAt = StateClosed, &at
+		b, err := EncodeEntry(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[e.Key()] = string(b)
+		closedAt[e.Key()] = at
+	}
+	open := sampleEntry()
+	open.RunID = "20250101-000000-oldest"
+	ob, _ := EncodeEntry(open)
+	data[open.Key()] = string(ob)
+	data["garbage.backend-listener"] = "{not json"
+
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: LedgerConfigMap, Namespace: "threescale"}, Data: data}
+	c := &Client{Kube: fake.NewClientset(cm)}
+	now := base.Add(-time.Hour) // closed before every other: still kept, it is the one written
+	written := sampleEntry()
+	written.RunID = "20260526-000000-newrun"
+	written.State, written.ClosedAt = StateClosed, &now
+	if err := putEntry(context.Background(), c, written); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Kube.CoreV1().ConfigMaps("threescale").Get(context.Background(), LedgerConfigMap, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got.Data[written.Key()]; !ok {
+		t.Errorf("the entry written was pruned")
+	}
+	if _, ok := got.Data[open.Key()]; !ok {
+		t.Errorf("an open entry was pruned")
+	}
+	if _, ok := got.Data["garbage.backend-listener"]; !ok {
+		t.Errorf("an entry that does not decode was pruned")
+	}
+	closed := 0
+	for k := range got.Data {
+		if _, ok := closedAt[k]; ok {
+			closed++
+		}
+	}
+	// The written entry counts among the kept: one more of the old ones goes.
+	if want := KeepClosedEntries - 1; closed != want {
+		t.Errorf("%d older closed entries kept, want %d", closed, want)
+	}
+	for k, at := range closedAt {
+		_, kept := got.Data[k]
+		if old := at.Before(base.Add(time.Duration(extra+1) * time.Minute)); old == kept {
+			t.Errorf("entry %s closed at %s: kept %v", k, at.Format(time.TimeOnly), kept)
 		}
 	}
 }
