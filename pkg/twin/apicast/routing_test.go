@@ -109,3 +109,30 @@ func mustJSONString(v any) string {
 	}
 	return string(b)
 }
+
+// A routed service whose rules do not match the path and that has no api_backend: the request
+// is still authorized (the APIcast policy's access phase), then the APIcast policy's content
+// phase finds no upstream and answers 404 with an empty body
+// (APIcast@3scale-2.16.3-GA:gateway/src/apicast/policy/apicast/apicast.lua content,
+// gateway/src/apicast/errors.lua upstream_not_found).
+func TestRoutingWithoutMatchingRuleIsNotFound(t *testing.T) {
+	w := newWorld(t, map[string]*fakeApp{"k1": {}})
+	spec := w.spec(prodHost)
+	spec.rules = []map[string]any{rule("GET", "/", "hits", 1)}
+	c := spec.content()
+	proxy := c["proxy"].(map[string]any)
+	proxy["api_backend"] = nil
+	proxy["policy_chain"] = []map[string]any{
+		{"name": "routing", "version": "builtin", "configuration": map[string]any{"rules": []any{routingRule(w.upstream.URL, 21, "/v1")}}},
+		{"name": "apicast", "version": "builtin", "configuration": map[string]any{}},
+	}
+	w.system.setServices(c)
+	g := startGateway(t, w.config(EnvironmentProduction))
+	expect(t, "GET /other", g.get(t, prodHost, "/other?user_key=k1"), 404, "")
+	if n := w.backend.authreps.Load(); n != 1 {
+		t.Errorf("authreps: %d, want 1 (authorized before the content phase)", n)
+	}
+	if a := g.get(t, prodHost, "/v1/x?user_key=k1"); a.status != 200 || decodeEcho(t, a).Path != "/x" {
+		t.Errorf("GET /v1/x: %d %s", a.status, a.body)
+	}
+}
