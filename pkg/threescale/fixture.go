@@ -225,13 +225,9 @@ func ProvisionWith(ctx context.Context, env *Env, runID string, opts ProvisionOp
 		return f, step("use the backend API at /", err)
 	}
 	f.BackendUsageID = usage.BackendUsage.ID
-	// Since API-as-a-product porta derives the proxy's api_backend from the first backend
-	// usage (porta@3scale-2.16.4-GA:app/lib/backend_api_logic/proxy_extension.rb), so this
-	// rewrites the same private endpoint; it is kept for installs and stand-ins that still
-	// read api_backend from the proxy.
-	if err := a.JSON(ctx, http.MethodPatch, "/admin/api/services/"+sid+"/proxy.json", url.Values{"api_backend": {env.Target.Upstream.URL}}, nil); err != nil {
-		return f, step("point the proxy at the upstream", err)
-	}
+	// No api_backend is set on the proxy: porta takes it from the first backend usage's
+	// private endpoint, which this usage is (porta@3scale-2.16.4-GA:
+	// app/lib/backend_api_logic/proxy_extension.rb, service_extension.rb BackendApiProxy).
 
 	var metrics struct {
 		Metrics []struct {

@@ -98,7 +98,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	host := normalizeHost(r.Host)
 	svc := g.findService(r.Context(), host)
-	if svc == nil || svc.upstream == nil {
+	if svc == nil || svc.upstream == nil && len(svc.routes) == 0 {
 		// Unknown host, or a service without an upstream: 404 with an empty body (§1.1 step 1,
 		// §1.2). This is also every staging request while system is down.
 		w.WriteHeader(http.StatusNotFound)
@@ -115,12 +115,20 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, svc.errAuthMissing)
 		return
 	}
-	encUsage := usageFor(svc.rules, r.Method, r.URL.EscapedPath(), r.URL.Query()).encoded()
-	if encUsage == "" {
+	u := usageFor(svc.rules, r.Method, r.URL.EscapedPath(), r.URL.Query())
+	if len(u) == 0 {
 		// APIcast also resets the matched-rules debug header here (§1.2).
 		writeError(w, svc.errNoMatch)
 		return
 	}
+	// The routing policy, before the APIcast policy in the chain, picks the upstream in its
+	// access phase; the APIcast policy's access then authorizes the usage without the rules of
+	// other owners (routing.go).
+	rt := selectRoute(svc.routes, r.URL.Path)
+	if rt != nil {
+		u = withoutOtherOwners(u, svc.rules, r.Method, r.URL.EscapedPath(), r.URL.Query(), rt.owner)
+	}
+	encUsage := u.encoded()
 	key := svc.id + ":" + creds.cacheKeyPart() + ":" + encUsage
 	mode := svc.cache
 
@@ -129,7 +137,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// post_action location does. The response is complete (Content-Length, flushed) before
 		// the authrep starts, and the handler returns only after it, so on a keep-alive
 		// connection the next request sees the cache as this authrep left it.
-		status := g.proxy(w, r, svc)
+		status := g.proxy(w, r, svc, rt)
 		logCode := 0
 		if g.cfg.ResponseCodes {
 			logCode = status
@@ -161,7 +169,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, svc.errAuthFailed)
 		return
 	}
-	g.proxy(w, r, svc)
+	g.proxy(w, r, svc, rt)
 }
 
 // writeError writes one of the service's configurable error answers. error_headers_* is the
@@ -231,30 +239,43 @@ func removeHopHeaders(h http.Header) {
 // Content-Length before the after-response authrep; larger answers are streamed.
 const maxBufferedBody = 16 << 20
 
-// proxy forwards the request to the service's api_backend and copies the answer back. The
-// upstream URL is api_backend's scheme and host, its path as a prefix, then the request's path
-// and query unchanged. Host is hostname_rewrite, or else api_backend's host name. It returns
-// the status sent to the client.
-func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, svc *service) int {
-	target := *svc.upstream
-	prefix := strings.TrimSuffix(svc.upstream.EscapedPath(), "/")
-	rawPath := prefix + r.URL.EscapedPath()
-	if p, err := url.PathUnescape(rawPath); err == nil {
-		target.Path, target.RawPath = p, rawPath
-	} else {
-		target.Path, target.RawPath = prefix+r.URL.Path, ""
+// proxy forwards the request to the service's api_backend, or to the upstream the routing
+// policy chose (rt), and copies the answer back. The upstream URL is api_backend's scheme and
+// host, its path as a prefix, then the request's path and query unchanged; a routed request's
+// path is the route's target. Host is hostname_rewrite, or else the upstream's host name. With
+// neither an upstream nor a route the APIcast policy answers 404 with an empty body
+// (APIcast@3scale-2.16.3-GA:gateway/src/apicast/policy/apicast/apicast.lua content,
+// gateway/src/apicast/errors.lua upstream_not_found). It returns the status sent to the client.
+func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, svc *service, rt *route) int {
+	var target url.URL
+	switch {
+	case rt != nil:
+		target = *rt.url
+		target.Path, target.RawPath = rt.target(r.URL.Path), ""
+	case svc.upstream == nil:
+		w.WriteHeader(http.StatusNotFound)
+		return http.StatusNotFound
+	default:
+		target = *svc.upstream
+		prefix := strings.TrimSuffix(svc.upstream.EscapedPath(), "/")
+		rawPath := prefix + r.URL.EscapedPath()
+		if p, err := url.PathUnescape(rawPath); err == nil {
+			target.Path, target.RawPath = p, rawPath
+		} else {
+			target.Path, target.RawPath = prefix+r.URL.Path, ""
+		}
 	}
 	target.RawQuery = r.URL.RawQuery
 	target.Fragment = ""
 
 	out, err := http.NewRequestWithContext(r.Context(), r.Method, target.String(), r.Body)
 	if err != nil {
-		return g.badGateway(w, svc, err)
+		return g.badGateway(w, svc, &target, err)
 	}
 	out.ContentLength = r.ContentLength
 	out.Header = r.Header.Clone()
 	removeHopHeaders(out.Header)
-	out.Host = svc.upstream.Hostname()
+	out.Host = target.Hostname()
 	if svc.hostRewrite != "" {
 		out.Host = svc.hostRewrite
 	}
@@ -271,7 +292,7 @@ func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, svc *service) in
 
 	resp, err := g.upstream.Do(out)
 	if err != nil {
-		return g.badGateway(w, svc, err)
+		return g.badGateway(w, svc, &target, err)
 	}
 	defer resp.Body.Close()
 	h := w.Header()
@@ -286,7 +307,7 @@ func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, svc *service) in
 		for k := range h {
 			h.Del(k)
 		}
-		return g.badGateway(w, svc, err)
+		return g.badGateway(w, svc, &target, err)
 	}
 	if len(buf) <= maxBufferedBody {
 		if r.Method != http.MethodHead {
@@ -308,8 +329,8 @@ func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, svc *service) in
 // nginx's default 502 page.
 const badGatewayBody = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
 
-func (g *gateway) badGateway(w http.ResponseWriter, svc *service, err error) int {
-	g.log.Error("upstream unreachable", "service", svc.id, "upstream", svc.upstream.Host, "err", withoutURL(err))
+func (g *gateway) badGateway(w http.ResponseWriter, svc *service, upstream *url.URL, err error) int {
+	g.log.Error("upstream unreachable", "service", svc.id, "upstream", upstream.Host, "err", withoutURL(err))
 	w.Header().Set("Content-Type", "text/html")
 	w.WriteHeader(http.StatusBadGateway)
 	_, _ = io.WriteString(w, badGatewayBody)

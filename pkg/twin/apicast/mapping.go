@@ -20,6 +20,7 @@ type mappingRule struct {
 	delta  int64
 	last   bool
 	source string
+	owner  int64 // the proxy rule's owner_id (its proxy or backend API), 0 when none
 }
 
 // queryCond is a query parameter the rule requires; any means the pattern had a {placeholder}
@@ -84,7 +85,9 @@ func compileRule(r ruleJSON) (mappingRule, error) {
 	}
 
 	delta := int64(r.Delta)
+	owner, _ := strconv.ParseInt(string(r.OwnerID), 10, 64)
 	return mappingRule{
+		owner:  owner,
 		method: strings.ToUpper(r.HTTPMethod),
 		path:   path,
 		query:  conds,

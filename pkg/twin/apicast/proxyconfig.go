@@ -82,6 +82,7 @@ type ruleJSON struct {
 	Delta            flexInt    `json:"delta"`
 	Last             bool       `json:"last"`
 	Position         flexString `json:"position"`
+	OwnerID          flexString `json:"owner_id"`
 }
 
 type policyJSON struct {
@@ -139,6 +140,7 @@ type service struct {
 	authValue      string
 	hosts          []string // lower-case host names, no port
 	upstream       *url.URL // nil when the service has no api_backend
+	routes         []route  // the routing policy's rules, in order; nil without one
 	hostRewrite    string
 	secretToken    string
 	userKeyParam   string
@@ -240,6 +242,14 @@ func parseService(raw json.RawMessage, env, backendOverride string, log *slog.Lo
 	for _, pol := range p.PolicyChain {
 		if pol.Version == "builtin" && !builtinPolicies[pol.Name] {
 			log.Warn("failed to load policy", "service", s.id, "policy", pol.Name, "version", pol.Version)
+			continue
+		}
+		if pol.Name == routingPolicyName {
+			rs, err := parseRoutes(pol.Configuration)
+			if err != nil {
+				return nil, fmt.Errorf("service %s: %w", s.id, err)
+			}
+			s.routes = append(s.routes, rs...)
 			continue
 		}
 		if pol.Name != cachingPolicyName {

@@ -37,6 +37,7 @@ func policyNames(t *testing.T, list any) []string {
 func TestPortaPolicyChainNames(t *testing.T) {
 	n := fmt.Sprintf("policies%d%d", time.Now().Unix()%100000, productSeq.Add(1))
 	sid := idOf(mustAdmin(t, "POST", "/admin/api/services.json", url.Values{"name": {n}, "system_name": {n}}, 201), "service")
+	useEchoBackend(t, sid)
 	base := "/admin/api/services/" + sid + "/proxy/policies.json"
 	if got := policyNames(t, mustAdmin(t, "GET", base, nil, 200)["policies_config"]); !slices.Equal(got, []string{"apicast"}) {
 		t.Errorf("a new product's policies: %v, want [apicast]", got)

@@ -47,6 +47,7 @@ func TestPortaServiceTokenFromSidekiq(t *testing.T) {
 	if !jobs["CreateServiceTokenWorker"] {
 		t.Fatalf("queue:default has no CreateServiceTokenWorker after a product create: %v", jobs)
 	}
+	useEchoBackend(t, sid)
 	mustAdmin(t, "POST", "/admin/api/services/"+sid+"/proxy/deploy.json", nil, 201)
 	if v := sandboxAuthValue(t, sid); v != nil {
 		t.Fatalf("sandbox config with system-sidekiq down has backend_authentication_value %q, want null", *v)

@@ -49,6 +49,7 @@ func TestPortaValidations(t *testing.T) {
 // config/locales/en.yml:1159-1160).
 func TestPortaMetricInUseIsKept(t *testing.T) {
 	p := newPortaApp(t, "inuse")
+	useEchoBackend(t, p.sid)
 	svc := "/admin/api/services/" + p.sid
 	mid := idOf(mustAdmin(t, "POST", svc+"/metrics.json", url.Values{"friendly_name": {"Widgets"}, "system_name": {"widgets"}, "unit": {"hit"}}, 201), "metric")
 	rule := idOf(mustAdmin(t, "POST", svc+"/proxy/mapping_rules.json", url.Values{"http_method": {"GET"}, "pattern": {"/widgets"}, "metric_id": {mid}, "delta": {"1"}}, 201), "mapping_rule")

@@ -187,7 +187,7 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 			return err
 		}
 		proxyID, err = lastID(tx.ExecContext(ctx, `INSERT INTO proxies (service_id, api_backend, endpoint, sandbox_endpoint, policies_config, created_at, updated_at)
-			VALUES (?,?,?,?,?,?,?)`, sid, a.cfg.DefaultAPIBackend, a.defaultEndpoint(sys, "production"), a.defaultEndpoint(sys, "staging"),
+			VALUES (?,?,?,?,?,?,?)`, sid, nil, a.defaultEndpoint(sys, "production"), a.defaultEndpoint(sys, "staging"),
 			`[{"name":"apicast","version":"builtin","configuration":{},"enabled":true}]`, t, t))
 		if err != nil {
 			return err

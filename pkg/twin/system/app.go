@@ -68,9 +68,6 @@ func RunApp(ctx context.Context, cfg AppConfig) error {
 	if cfg.BackendPublicURL == "" {
 		cfg.BackendPublicURL = cfg.BackendURL
 	}
-	if cfg.DefaultAPIBackend == "" {
-		cfg.DefaultAPIBackend = "https://echo-api.3scale.net:443"
-	}
 	dsn, dbName, err := mysqlDSN(cfg.DatabaseURL, cfg.DBTimeout)
 	if err != nil {
 		return err

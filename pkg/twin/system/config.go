@@ -108,8 +108,6 @@ type AppConfig struct {
 	// sandbox_endpoint / endpoint hosts: <system_name>-<tenant>-apicast-staging.<superdomain>
 	// when "" (porta's apicast wildcard defaults).
 	ApicastStagingDomain, ApicastProductionDomain string
-	// DefaultAPIBackend is a new service's api_backend (porta uses its echo API).
-	DefaultAPIBackend string
 	// EventsSharedSecret is the secret backend's events hook sends to /master/events/import
 	// (apicast-apisonator.md §6); the hook answers 403 when it differs.
 	EventsSharedSecret string

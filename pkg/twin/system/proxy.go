@@ -32,7 +32,7 @@ type proxyRow struct {
 // defaults apply otherwise.
 var errorFields = [4]string{"auth_failed", "auth_missing", "no_match", "limits_exceeded"}
 
-const proxyCols = `id, service_id, COALESCE(api_backend,''), COALESCE(endpoint,''), COALESCE(sandbox_endpoint,''), credentials_location,
+const proxyCols = `id, service_id, ` + firstUsageEndpoint + `, COALESCE(endpoint,''), COALESCE(sandbox_endpoint,''), credentials_location,
 	auth_user_key, auth_app_id, auth_app_key, COALESCE(hostname_rewrite,''), COALESCE(secret_token,''),
 	error_auth_failed, error_auth_missing, error_no_match, error_limits_exceeded,
 	error_status_auth_failed, error_status_auth_missing, error_status_no_match, error_status_limits_exceeded,
@@ -50,7 +50,7 @@ func scanProxy(row interface{ Scan(...any) error }) (*proxyRow, error) {
 
 func (p *proxyRow) fields() map[string]any {
 	m := map[string]any{"id": p.ID, "service_id": p.ServiceID, "endpoint": p.Endpoint, "sandbox_endpoint": p.SandboxEndpoint,
-		"api_backend": p.APIBackend, "credentials_location": p.CredLocation, "auth_user_key": p.AuthUserKey,
+		"api_backend": nullable(p.APIBackend, p.APIBackend != ""), "credentials_location": p.CredLocation, "auth_user_key": p.AuthUserKey,
 		"auth_app_id": p.AuthAppID, "auth_app_key": p.AuthAppKey, "hostname_rewrite": p.HostnameRewrite,
 		"secret_token": p.SecretToken, "created_at": ts(p.CreatedAt), "updated_at": ts(p.UpdatedAt)}
 	for i, f := range errorFields {
@@ -158,7 +158,6 @@ func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 			*dst = p.get(name)
 		}
 	}
-	set(&pr.APIBackend, "api_backend")
 	set(&pr.Endpoint, "endpoint")
 	set(&pr.SandboxEndpoint, "sandbox_endpoint")
 	set(&pr.CredLocation, "credentials_location")
@@ -180,18 +179,20 @@ func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	default:
 		return invalid("credentials_location", "is not included in the list")
 	}
-	if pr.APIBackend != "" {
-		if u, err := url.Parse(pr.APIBackend); err != nil || u.Host == "" {
-			return invalid("api_backend", "is invalid")
-		}
-	}
 	var zj job
+	var backendJobs []job
 	err = a.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE proxies SET api_backend=?, endpoint=?, sandbox_endpoint=?, credentials_location=?, auth_user_key=?,
+		if p.has("api_backend") {
+			var err error
+			if backendJobs, err = setAPIBackend(ctx, tx, rc.tenant.ID, o.id, p.get("api_backend")); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE proxies SET endpoint=?, sandbox_endpoint=?, credentials_location=?, auth_user_key=?,
 			auth_app_id=?, auth_app_key=?, hostname_rewrite=?, secret_token=?, error_auth_failed=?, error_auth_missing=?, error_no_match=?,
 			error_limits_exceeded=?, error_status_auth_failed=?, error_status_auth_missing=?, error_status_no_match=?,
 			error_status_limits_exceeded=?, policies_config=?, updated_at=? WHERE id=?`,
-			nullStr(pr.APIBackend), pr.Endpoint, pr.SandboxEndpoint, pr.CredLocation, pr.AuthUserKey, pr.AuthAppID, pr.AuthAppKey,
+			pr.Endpoint, pr.SandboxEndpoint, pr.CredLocation, pr.AuthUserKey, pr.AuthAppID, pr.AuthAppKey,
 			nullStr(pr.HostnameRewrite), nullStr(pr.SecretToken), pr.errText[0], pr.errText[1], pr.errText[2], pr.errText[3],
 			pr.errStatus[0], pr.errStatus[1], pr.errStatus[2], pr.errStatus[3], nullStr(pr.PoliciesConfig), now(), pr.ID)
 		if err != nil {
@@ -203,7 +204,7 @@ func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	if err != nil {
 		return err
 	}
-	if err := a.enqueue(ctx, zj); err != nil {
+	if err := a.enqueue(ctx, append([]job{zj}, backendJobs...)...); err != nil {
 		return err
 	}
 	if _, err := a.deploySandbox(ctx, o.id); err != nil {
@@ -337,24 +338,13 @@ func (a *app) serviceContent(ctx context.Context, q querier, sid int64) (map[str
 		prefix    string
 	}
 	srcs := []ruleSrc{{"Proxy", pr.ID, ""}}
-	apiBackend := pr.APIBackend
-	rows, err := q.QueryContext(ctx, `SELECT u.backend_api_id, u.path, COALESCE(b.private_endpoint,'') FROM backend_usages u JOIN backend_apis b ON b.id=u.backend_api_id WHERE u.service_id=? ORDER BY u.id`, sid)
+	routes, err := usageRoutes(ctx, q, sid)
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	for rows.Next() {
-		var bid int64
-		var path, endpoint string
-		if err := rows.Scan(&bid, &path, &endpoint); err != nil {
-			rows.Close()
-			return nil, nil, 0, err
-		}
-		srcs = append(srcs, ruleSrc{"BackendApi", bid, strings.TrimSuffix(path, "/")})
-		if apiBackend == "" && (path == "/" || path == "") {
-			apiBackend = endpoint
-		}
+	for _, u := range routes {
+		srcs = append(srcs, ruleSrc{"BackendApi", u.backendID, strings.TrimSuffix(u.path, "/")})
 	}
-	rows.Close()
 	rules := []any{}
 	for _, src := range srcs {
 		rrows, err := q.QueryContext(ctx, `SELECT r.id, r.http_method, r.pattern, r.metric_id, r.delta, r.position, r.last, m.system_name, m.owner_type, m.owner_id
@@ -389,10 +379,15 @@ func (a *app) serviceContent(ctx context.Context, q querier, sid int64) (map[str
 		be["host"] = u.Hostname()
 	}
 	proxy := pr.fields()
-	proxy["api_backend"] = apiBackend
+	// With a sub-path usage the routing policy picks the upstream and api_backend is null
+	// (porta@3scale-2.16.4-GA:app/services/apicast_v2_deployment_service.rb json_source,
+	// app/lib/backend_api_logic/routing_policy.rb).
+	if withSubpaths(routes) {
+		proxy["api_backend"] = nil
+	}
 	proxy["hosts"] = hosts
 	proxy["proxy_rules"] = rules
-	proxy["policy_chain"] = pr.policyChain()
+	proxy["policy_chain"] = routedChain(pr.policyChain(), routes)
 	proxy["backend"] = be
 	content := map[string]any{"id": s.ID, "account_id": s.AccountID, "name": s.Name, "system_name": s.SystemName,
 		"description": s.Description, "state": s.State, "deployment_option": s.DeploymentOption,
@@ -402,12 +397,21 @@ func (a *app) serviceContent(ctx context.Context, q querier, sid int64) (map[str
 }
 
 // deploySandbox writes a new sandbox config version unless the newest one has the same content
-// (ProxyConfig#differs_from?). It returns the version in effect.
+// (ProxyConfig#differs_from?). It returns the version in effect. While the product has no
+// api_backend (no backend usage, or a first usage whose backend API has no private endpoint) no
+// config is written and the newest one stays in effect: ProxyConfig validates
+// api_backend_exists on create, and ApicastV2DeploymentService#call answers false, which the
+// proxy controllers ignore (porta@3scale-2.16.4-GA:app/models/proxy_config.rb,
+// app/services/apicast_v2_deployment_service.rb call).
 func (a *app) deploySandbox(ctx context.Context, sid int64) (int, error) {
 	var version int
 	err := a.inTx(ctx, func(tx *sql.Tx) error {
 		content, hosts, proxyID, err := a.serviceContent(ctx, tx, sid)
 		if err != nil {
+			return err
+		}
+		var apiBackend string
+		if err := tx.QueryRowContext(ctx, `SELECT `+firstUsageEndpoint+` FROM proxies WHERE service_id=?`, sid).Scan(&apiBackend); err != nil {
 			return err
 		}
 		b, err := json.Marshal(content)
@@ -419,7 +423,7 @@ func (a *app) deploySandbox(ctx context.Context, sid int64) (int, error) {
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if last.Valid && last.String == string(b) {
+		if apiBackend == "" || last.Valid && last.String == string(b) {
 			return nil
 		}
 		version++

@@ -61,7 +61,7 @@ func (a *app) insertSeedService(ctx context.Context, tx *sql.Tx, accountID int64
 		return 0, nil, err
 	}
 	bid, err := lastID(tx.ExecContext(ctx, `INSERT INTO backend_apis (account_id, name, system_name, description, private_endpoint, created_at, updated_at)
-		VALUES (?,?,?,?,?,?,?)`, accountID, s.name+" Backend", s.systemName, "Backend of "+s.name, "https://echo-api.3scale.net:443", t, t))
+		VALUES (?,?,?,?,?,?,?)`, accountID, s.name+" Backend", s.systemName, "Backend of "+s.name, defaultAPIBackend, t, t))
 	if err != nil {
 		return 0, nil, fmt.Errorf("seed backend API of %s: %w", s.name, err)
 	}

@@ -154,7 +154,6 @@ func newEnv(t *testing.T) *testEnv {
 		ProviderAddr:       fmt.Sprintf("127.0.0.1:%d", ports[1]),
 		DeveloperAddr:      fmt.Sprintf("127.0.0.1:%d", ports[2]),
 		BackendPublicURL:   "http://backend-listener:3000",
-		DefaultAPIBackend:  "http://echo-api:8080",
 		EventsSharedSecret: "hook-secret",
 		ForceSSL:           true,
 		Logger:             e.log,
@@ -610,7 +609,11 @@ func TestSystemTwin(t *testing.T) {
 	})
 
 	t.Run("deploy, promote, APIcast proxy configs", func(t *testing.T) {
-		code, body := e.admin("POST", fmt.Sprintf("/admin/api/services/%d/proxy/deploy.json", sid), url.Values{})
+		// A product made through the API has no backend: its api_backend is set here, which
+		// gives it a backend API used at "/" (BackendApiProxy#update!).
+		code, body := e.admin("PATCH", fmt.Sprintf("/admin/api/services/%d/proxy.json", sid), url.Values{"api_backend": {"http://echo-api:8080"}})
+		mustJSON(t, 200, code, body, nil)
+		code, body = e.admin("POST", fmt.Sprintf("/admin/api/services/%d/proxy/deploy.json", sid), url.Values{})
 		mustJSON(t, 201, code, body, nil)
 		var latest struct {
 			ProxyConfig struct {
