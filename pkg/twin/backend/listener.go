@@ -37,7 +37,7 @@ type ListenerConfig struct {
 	// empty. apisonator only allows that outside production and otherwise refuses to boot
 	// (§4.3), so without this flag empty credentials are an error.
 	AllowInsecureInternalAPI bool
-	// Version is reported by GET /status; empty means "twin".
+	// Version is reported by GET /status; empty means APISonatorVersion.
 	Version string
 	// OnListen, when set, is called with the bound address once the socket is open.
 	OnListen func(addr string)
@@ -65,7 +65,7 @@ func RunListener(ctx context.Context, cfg ListenerConfig) error {
 		cfg.Addr = ":3000"
 	}
 	if cfg.Version == "" {
-		cfg.Version = "twin"
+		cfg.Version = APISonatorVersion
 	}
 	l := &listener{cfg: cfg, st: st, log: loggerOr(cfg.Logger).With("component", "backend-listener")}
 
@@ -124,10 +124,16 @@ func (l *listener) handler() http.Handler {
 	return mux
 }
 
+// APISonatorVersion is the version apisonator reports at the tag the twin models
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/version.rb). Clients parse it as a semver
+// to gate features such as flat_usage, so the twin answers the real one.
+const APISonatorVersion = "3.4.3"
+
 // status never touches Redis, which is why readiness stays green through a Redis outage (§4.1).
 func (l *listener) status(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"status": "ok", "version": map[string]string{"backend": l.cfg.Version}})
+	b, _ := json.Marshal(map[string]any{"status": "ok", "version": map[string]string{"backend": l.cfg.Version}})
+	_, _ = w.Write(b)
 }
 
 // fail answers a request that could not be served. API errors get their XML; anything else is
@@ -184,6 +190,37 @@ func bracketParams(q url.Values, prefix string) map[string]string {
 	return out
 }
 
+// usageParams reads usage[name]=value from a raw query in request order; a name given twice
+// keeps its first place and its last value, as Rack builds the params hash. notHash reports a
+// usage parameter that is not a hash (usage=5, usage[]=5), which apisonator refuses with a bare
+// 403 (apisonator@3scale-2.16.4-GA:lib/3scale/backend/listener.rb valid_usage_params?).
+func usageParams(rawQuery string) (params []usageParam, notHash bool) {
+	at := map[string]int{}
+	for _, kv := range strings.Split(rawQuery, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		key, err1 := url.QueryUnescape(k)
+		val, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if key == "usage" || key == "usage[]" {
+			notHash = true
+			continue
+		}
+		if !strings.HasPrefix(key, "usage[") || !strings.HasSuffix(key, "]") {
+			continue
+		}
+		name := key[len("usage[") : len(key)-1]
+		if i, ok := at[name]; ok {
+			params[i].value = val
+			continue
+		}
+		at[name] = len(params)
+		params = append(params, usageParam{name, val})
+	}
+	return params, notHash
+}
+
 // auth serves authrep (report=true) and authorize. A denial is 409 with the reason in the body
 // and, when asked, in 3scale-rejection-reason; an authorized authrep with usage or log enqueues
 // a ReportJob and does not touch any counter (research/apicast-apisonator.md §4.2, §5).
@@ -204,6 +241,12 @@ func (l *listener) auth(authrep bool) http.HandlerFunc {
 			l.fail(w, r, errEndUsers)
 			return
 		}
+		rawUsage, notHash := usageParams(r.URL.RawQuery)
+		if notHash {
+			w.Header().Set("Content-Type", xmlContentType)
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
 		userKey := q.Get("user_key")
 		app, err := resolveApplication(ctx, rdb, svc, userKey, q.Get("app_id"))
 		if err != nil {
@@ -215,11 +258,26 @@ func (l *listener) auth(authrep bool) http.HandlerFunc {
 			l.fail(w, r, err)
 			return
 		}
-		rawUsage := bracketParams(q, "usage")
-		usage, err := parseUsage(ms, rawUsage)
+		if opts.noBody {
+			if err := checkUsageMetrics(ms, rawUsage); err != nil {
+				l.fail(w, r, err)
+				return
+			}
+		}
+		// The usage is parsed only by the Limits validator, the last one: a request an earlier
+		// validator denies gets that denial whatever its usage holds
+		// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/validators.rb, validators/limits.rb).
+		rej, err := validate(ctx, rdb, svc, app, q.Get("app_key"), userKey != "")
 		if err != nil {
 			l.fail(w, r, err)
 			return
+		}
+		var usage map[string]usageValue
+		if rej == nil {
+			if usage, err = parseUsage(ms, rawUsage); err != nil {
+				l.fail(w, r, err)
+				return
+			}
 		}
 		now := time.Now().UTC()
 		reports, err := loadUsageReports(ctx, rdb, string(svc.ID), app, ms, usage, now)
@@ -227,10 +285,8 @@ func (l *listener) auth(authrep bool) http.HandlerFunc {
 			l.fail(w, r, err)
 			return
 		}
-		rej, err := validate(ctx, rdb, svc, app, q.Get("app_key"), userKey != "", reports, usage)
-		if err != nil {
-			l.fail(w, r, err)
-			return
+		if rej == nil {
+			rej = checkLimits(reports, usage)
 		}
 		st := &authStatus{authorized: rej == nil, reason: rej, plan: string(app.PlanName), reports: reports, now: now}
 		if opts.hierarchy {
@@ -256,11 +312,13 @@ func (l *listener) auth(authrep bool) http.HandlerFunc {
 	}
 }
 
-func (l *listener) enqueueAuthrep(ctx context.Context, sid, appID string, rawUsage, logs map[string]string, opts options, now time.Time) error {
+func (l *listener) enqueueAuthrep(ctx context.Context, sid, appID string, rawUsage []usageParam, logs map[string]string, opts options, now time.Time) error {
+	// Only a value that is exactly "0" is left out
+	// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/transactor.rb filter_metrics_without_inc).
 	usage := map[string]string{}
-	for k, v := range rawUsage {
-		if uv, ok := parseUsageValue(v); ok && (uv.set || uv.n != 0) {
-			usage[k] = v
+	for _, p := range rawUsage {
+		if p.value != "0" {
+			usage[p.name] = p.value
 		}
 	}
 	if len(usage) == 0 && len(logs) == 0 {

@@ -3,7 +3,9 @@ package backend
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -35,8 +37,11 @@ func errApplicationNotFound(id string) *apiError {
 func errProviderKeyInvalid(k string) *apiError {
 	return &apiError{http.StatusForbidden, "provider_key_invalid", fmt.Sprintf("provider key %q is invalid", k)}
 }
-func errServiceTokenInvalid(t string) *apiError {
-	return &apiError{http.StatusForbidden, "service_token_invalid", fmt.Sprintf("service token %q is invalid", t)}
+
+// errServiceTokenInvalid names the service id too: the pair is what is unknown
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/errors.rb ServiceTokenInvalid).
+func errServiceTokenInvalid(t, sid string) *apiError {
+	return &apiError{http.StatusForbidden, "service_token_invalid", fmt.Sprintf("service token %q or service id %q is invalid", t, sid)}
 }
 func errServiceIDInvalid(id string) *apiError {
 	return &apiError{http.StatusForbidden, "service_id_invalid", fmt.Sprintf("service id %q is invalid", id)}
@@ -60,7 +65,13 @@ var (
 func errMetricInvalid(name string) *apiError {
 	return &apiError{http.StatusNotFound, "metric_invalid", fmt.Sprintf("metric %q is invalid", name)}
 }
+
+// errUsageValueInvalid has apisonator's two wordings: one for a blank value, one for any other
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/errors.rb UsageValueInvalid).
 func errUsageValueInvalid(metric, v string) *apiError {
+	if strings.TrimSpace(v) == "" {
+		return &apiError{http.StatusForbidden, "usage_value_invalid", fmt.Sprintf("usage value for metric %q can not be empty", metric)}
+	}
 	return &apiError{http.StatusForbidden, "usage_value_invalid", fmt.Sprintf("usage value %q for metric %q is invalid", v, metric)}
 }
 
@@ -112,7 +123,7 @@ func resolveService(ctx context.Context, rdb *redis.Client, providerKey, token, 
 			return nil, err
 		}
 		if n == 0 {
-			return nil, errServiceTokenInvalid(token)
+			return nil, errServiceTokenInvalid(token, sid)
 		}
 		s, err := loadService(ctx, rdb, sid)
 		if err != nil {
@@ -166,51 +177,101 @@ func resolveApplication(ctx context.Context, rdb *redis.Client, svc *service, us
 	return app, nil
 }
 
-// usageValue is one parsed usage[metric] entry: a delta, or with a '#' prefix an absolute
-// value (research/apicast-apisonator.md §4.2, Usage.get_from).
+// usageValue is one usage[metric] entry as Usage.get_from reads it: with a leading '#' an
+// absolute value, otherwise a delta
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/usage.rb is_set?, get_from).
 type usageValue struct {
 	set bool
 	n   int64
 }
 
-func parseUsageValue(raw string) (usageValue, bool) {
-	s := strings.TrimSpace(raw)
-	set := strings.HasPrefix(s, "#")
+// usageParam is one usage[name]=value parameter, kept in request order: apisonator checks the
+// entries one by one and stops at the first bad one.
+type usageParam struct{ name, value string }
+
+// saneUsage is what apisonator accepts as a usage value: digits, optionally after a '#', with
+// blanks around (apisonator@3scale-2.16.4-GA:lib/3scale/backend/metric/collection.rb sane_value?).
+var saneUsage = regexp.MustCompile(`\A[ \t\r\n\f\v]*#?[0-9]+[ \t\r\n\f\v]*\z`)
+
+// rubyUsage reads a value as Usage.get_from does: '#' only counts as the first character,
+// and the number is Ruby's String#to_i (leading blanks, digits, anything after ignored).
+func rubyUsage(raw string) usageValue {
+	set := strings.HasPrefix(raw, "#")
 	if set {
-		s = s[1:]
+		raw = raw[1:]
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return usageValue{}, false
-	}
-	return usageValue{set: set, n: n}, true
+	return usageValue{set: set, n: rubyToI(raw)}
 }
 
-// parseUsage validates usage against the service's metrics and expands it to the metric ids
-// it touches, parents included: a hit on a child metric also counts for its parent (§7
-// "How limits are checked", Metric.process_usage). Absolute values are not propagated.
-func parseUsage(ms *metricSet, raw map[string]string) (map[string]usageValue, error) {
+func rubyToI(s string) int64 {
+	s = strings.TrimLeft(s, " \t\r\n\f\v")
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg, s = s[0] == '-', s[1:]
+	}
+	var n int64
+	for i := 0; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		if n > (math.MaxInt64-9)/10 {
+			break // apisonator would carry on in a Bignum; the twin stops short of overflow
+		}
+		n = n*10 + int64(s[i]-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n
+}
+
+// checkUsageMetrics is the no_body shortcut: only the limits of the request's metrics are
+// loaded, and each name, as sent, must be a metric (404 metric_invalid) before any validator
+// runs (apisonator@3scale-2.16.4-GA:lib/3scale/backend/transactor.rb preload_usage_limits,
+// application.rb load_usage_limits_affected_by).
+func checkUsageMetrics(ms *metricSet, raw []usageParam) error {
+	for _, p := range raw {
+		if ms.byName[p.name] == nil {
+			return errMetricInvalid(p.name)
+		}
+	}
+	return nil
+}
+
+// parseUsage validates usage and expands it to the metric ids it touches, as
+// Metric::Collection#process_usage does (apisonator@3scale-2.16.4-GA:
+// lib/3scale/backend/metric/collection.rb). Entry by entry, in request order, the value must
+// be sane (403 usage_value_invalid) and then the name, stripped, a metric (404 metric_invalid).
+// Then each entry reaches its ancestors: an absolute value replaces theirs, a delta is added
+// to theirs (an ancestor's own absolute value counting as 0, as "#n".to_i is 0).
+func parseUsage(ms *metricSet, raw []usageParam) (map[string]usageValue, error) {
+	type entry struct {
+		m *metric
+		v usageValue
+	}
+	var entries []entry
 	out := map[string]usageValue{}
-	for name, v := range raw {
+	for _, p := range raw {
+		name := strings.Trim(p.name, " \t\r\n\f\v\x00")
+		if !saneUsage.MatchString(p.value) {
+			return nil, errUsageValueInvalid(name, p.value)
+		}
 		m := ms.byName[name]
 		if m == nil {
 			return nil, errMetricInvalid(name)
 		}
-		uv, ok := parseUsageValue(v)
-		if !ok {
-			return nil, errUsageValueInvalid(name, v)
-		}
-		if uv.set {
-			out[m.ID] = uv
-			continue
-		}
-		for _, t := range append([]*metric{m}, ms.ancestors(m)...) {
-			cur := out[t.ID]
-			if cur.set {
+		uv := rubyUsage(p.value)
+		entries = append(entries, entry{m, uv})
+		out[m.ID] = uv
+	}
+	for _, e := range entries {
+		for _, a := range ms.ancestors(e.m) {
+			if e.v.set {
+				out[a.ID] = e.v
 				continue
 			}
-			cur.n += uv.n
-			out[t.ID] = cur
+			cur := out[a.ID]
+			if cur.set {
+				cur = usageValue{}
+			}
+			out[a.ID] = usageValue{n: cur.n + e.v.n}
 		}
 	}
 	return out, nil
@@ -279,10 +340,10 @@ func loadUsageReports(ctx context.Context, rdb *redis.Client, sid string, app *a
 	return out, nil
 }
 
-// validate runs apisonator's validators in their order: Key, Referrer (not modelled), State,
-// ServiceState, Limits (§4.2). The first failure is the reason.
+// validate runs apisonator's validators before Limits, in their order: Key, Referrer (not
+// modelled), State, ServiceState (§4.2). The first failure is the reason.
 func validate(ctx context.Context, rdb *redis.Client, svc *service, app *application, appKey string,
-	byUserKey bool, reports []usageReport, usage map[string]usageValue) (*rejection, error) {
+	byUserKey bool) (*rejection, error) {
 	if !byUserKey {
 		keys, err := rdb.SMembers(ctx, appKeysKey(string(svc.ID), string(app.ID))).Result()
 		if err != nil {
@@ -307,14 +368,18 @@ func validate(ctx context.Context, rdb *redis.Client, svc *service, app *applica
 	if !svc.active() {
 		return &rejection{"service_not_active", "service is not active"}, nil
 	}
+	return nil, nil
+}
+
+// checkLimits is the Limits validator: with usage, only the metrics it touches are checked;
+// without, any limit already passed denies.
+func checkLimits(reports []usageReport, usage map[string]usageValue) *rejection {
 	for _, r := range reports {
-		// With usage, only the metrics it touches are checked; without, any limit already
-		// passed denies.
 		if (len(usage) > 0 && r.affected && r.exceededAfter()) || (len(usage) == 0 && r.current > r.max) {
-			return rejLimitsExceeded, nil
+			return rejLimitsExceeded
 		}
 	}
-	return nil, nil
+	return nil
 }
 
 // limitHeaders picks the most constraining limit for the 3scale-limit-* headers: the least

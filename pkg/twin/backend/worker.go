@@ -286,10 +286,12 @@ func (w *worker) checkTransaction(ctx context.Context, svc *service, ms *metricS
 	if err != nil {
 		return appliedTx{}, err
 	}
-	raw := map[string]string{}
+	// A job's usage arrives as a JSON object, whose order Go does not keep: by name, then.
+	raw := make([]usageParam, 0, len(tx.Usage))
 	for k, v := range tx.Usage {
-		raw[k] = string(v)
+		raw = append(raw, usageParam{k, string(v)})
 	}
+	sort.Slice(raw, func(i, j int) bool { return raw[i].name < raw[j].name })
 	usage, err := parseUsage(ms, raw)
 	if err != nil {
 		return appliedTx{}, err

@@ -40,11 +40,12 @@ func statusXML(st *authStatus, authrep bool) string {
 			if authrep && st.authorized {
 				cur = r.after
 			}
-			// A report is flagged when it is over its limit, or would be with this request's
-			// usage (the report that caused a limits_exceeded denial).
-			exceeded := cur > r.max || (r.affected && r.exceededAfter() && !st.authorized)
+			// A report is flagged only when its stored value is already over the limit: neither
+			// this request's usage nor a denial it causes counts
+			// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/transactor/usage_report.rb
+			// exceeded?, current_value).
 			b.WriteString(`<usage_report metric="` + attrEscaper.Replace(r.metric.Name) + `" period="` + string(r.period) + `"`)
-			if exceeded {
+			if r.current > r.max {
 				b.WriteString(` exceeded="true"`)
 			}
 			b.WriteString(">")

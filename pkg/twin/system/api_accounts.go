@@ -824,20 +824,36 @@ func (a *app) appAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	}
 }
 
-func keysJSON(keys []string) map[string]any {
-	out := []any{}
-	for _, k := range keys {
-		out = append(out, map[string]any{"key": map[string]any{"value": k}})
-	}
-	return map[string]any{"keys": out}
-}
-
+// listKeys is GET …/applications/{id}/keys: each key's value, created_at and updated_at and a
+// link to its application (porta@3scale-2.16.4-GA:app/representers/application_keys_representer.rb,
+// application_key_representer.rb). A key is never updated (its value is attr_readonly and no
+// action changes it), so updated_at is its created_at.
 func (a *app) listKeys(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	c, err := a.accountApp(r.Context(), rc, r)
+	ctx := r.Context()
+	c, err := a.accountApp(ctx, rc, r)
 	if err != nil {
 		return err
 	}
-	return ok(w, rc, keysJSON(c.keys))
+	rows, err := a.db.QueryContext(ctx, `SELECT value, created_at FROM application_keys WHERE application_id=? ORDER BY id`, c.ID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	self := fmtID(fmtID("/admin/api/accounts/", c.AccountID)+"/applications/", c.ID)
+	out := []any{}
+	for rows.Next() {
+		var v string
+		var at time.Time
+		if err := rows.Scan(&v, &at); err != nil {
+			return err
+		}
+		out = append(out, map[string]any{"key": map[string]any{"value": v, "created_at": ts(at), "updated_at": ts(at),
+			"links": []any{link("application", self)}}})
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return ok(w, rc, map[string]any{"keys": out})
 }
 
 // keysLimit is ApplicationKey::KEYS_LIMIT, or 1 for oauth products
@@ -997,12 +1013,7 @@ func (a *app) deleteKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	if err != nil {
 		return err
 	}
-	kept := c.keys[:0]
-	for _, k := range c.keys {
-		if k != key {
-			kept = append(kept, k)
-		}
-	}
-	c.keys = kept
-	return ok(w, rc, appDoc{c})
+	// The responder answers a DELETE with head :ok: 200 and no body
+	// (porta@3scale-2.16.4-GA:app/lib/three_scale/api/responder.rb api_behavior).
+	return deleted(w)
 }

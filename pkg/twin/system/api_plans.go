@@ -204,8 +204,12 @@ func (a *app) planAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		if err := a.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM cinstances WHERE plan_id=?`, pid).Scan(&apps); err != nil {
 			return err
 		}
+		// Plan#can_be_destroyed? adds :has_contracts to base, and the responder answers a
+		// failed DELETE with 403 (porta@3scale-2.16.4-GA:app/models/plan.rb,
+		// config/locales/en.yml activerecord.errors.models.application_plan.has_contracts,
+		// app/lib/three_scale/api/responder.rb error_status).
 		if apps > 0 {
-			return &httpError{http.StatusForbidden, map[string]any{"errors": map[string][]string{"base": {"This application plan cannot be deleted, it has applications"}}}}
+			return &httpError{http.StatusForbidden, map[string]any{"errors": map[string][]string{"base": {"This application plan cannot be deleted! At least one application depends on it."}}}}
 		}
 		if _, err := a.db.ExecContext(ctx, `DELETE FROM plans WHERE id=?`, pid); err != nil {
 			return err
@@ -376,8 +380,10 @@ func (a *app) createLimit(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	}
 	p := parseParams(r)
 	period := p.get("period")
+	// UsageLimit validates the period's inclusion with its own message
+	// (porta@3scale-2.16.4-GA:app/models/usage_limit.rb validates :period).
 	if !limitPeriods[period] {
-		return invalid("period", "is not included in the list")
+		return invalid("period", "is invalid")
 	}
 	if !p.has("value") {
 		return invalid("value", "can't be blank")

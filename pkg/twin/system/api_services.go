@@ -936,13 +936,28 @@ func (a *app) createRule(ownerOf func(context.Context, *reqCtx, *http.Request, s
 		if !p.has("delta") {
 			delta = 1
 		}
-		pos := int(p.int64("position"))
-		if !p.has("position") {
-			_ = a.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(position),0)+1 FROM proxy_rules WHERE owner_type=? AND owner_id=?`, o.typ, o.id).Scan(&pos)
-		}
+		// acts_as_list, scoped to the owner and adding at the bottom: without a position the
+		// rule goes last; with one (at least 1) the rules at or below it move down one
+		// (ProxyRule acts_as_list; acts_as_list 0.9.17 add_to_list_bottom, check_top_position).
 		t := now()
-		rid, err := lastID(a.db.ExecContext(ctx, `INSERT INTO proxy_rules (owner_type, owner_id, http_method, pattern, metric_id, delta, position, last, created_at, updated_at)
-			VALUES (?,?,?,?,?,?,?,?,?,?)`, o.typ, o.id, method, pattern, mid, delta, pos, p.boolean("last", false), t, t))
+		var rid int64
+		err = a.inTx(ctx, func(tx *sql.Tx) error {
+			var pos int
+			if p.get("position") == "" {
+				if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(position),0)+1 FROM proxy_rules WHERE owner_type=? AND owner_id=?`, o.typ, o.id).Scan(&pos); err != nil {
+					return err
+				}
+			} else {
+				pos = max(1, int(p.int64("position")))
+				if err := shiftRules(ctx, tx, o, +1, pos, -1, 0, t); err != nil {
+					return err
+				}
+			}
+			var err error
+			rid, err = lastID(tx.ExecContext(ctx, `INSERT INTO proxy_rules (owner_type, owner_id, http_method, pattern, metric_id, delta, position, last, created_at, updated_at)
+				VALUES (?,?,?,?,?,?,?,?,?,?)`, o.typ, o.id, method, pattern, mid, delta, pos, p.boolean("last", false), t, t))
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -955,6 +970,20 @@ func (a *app) createRule(ownerOf func(context.Context, *reqCtx, *http.Request, s
 		}
 		return created(w, rc, fmtID(o.basePath+"/mapping_rules/", rid), m.json(o.basePath))
 	}
+}
+
+// shiftRules adds delta to the position of the owner's rules from lo to hi (hi < 0: no upper
+// bound), all but rule skip, and touches their updated_at, as acts_as_list's
+// update_all_with_touch does.
+func shiftRules(ctx context.Context, tx *sql.Tx, o *ruleOwner, delta, lo, hi int, skip int64, t time.Time) error {
+	q := `UPDATE proxy_rules SET position=position+?, updated_at=? WHERE owner_type=? AND owner_id=? AND position>=? AND id<>?`
+	args := []any{delta, t, o.typ, o.id, lo, skip}
+	if hi >= 0 {
+		q += ` AND position<=?`
+		args = append(args, hi)
+	}
+	_, err := tx.ExecContext(ctx, q, args...)
+	return err
 }
 
 func (a *app) ruleAction(ownerOf func(context.Context, *reqCtx, *http.Request, string) (*ruleOwner, error)) apiHandler {
@@ -979,7 +1008,15 @@ func (a *app) ruleAction(ownerOf func(context.Context, *reqCtx, *http.Request, s
 		case http.MethodGet:
 			return ok(w, rc, m.json(o.basePath))
 		case http.MethodDelete:
-			if _, err := a.db.ExecContext(ctx, `DELETE FROM proxy_rules WHERE id=?`, rid); err != nil {
+			// The rules below it move up one (acts_as_list after_destroy
+			// decrement_positions_on_lower_items).
+			err := a.inTx(ctx, func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM proxy_rules WHERE id=?`, rid); err != nil {
+					return err
+				}
+				return shiftRules(ctx, tx, o, -1, m.Position+1, -1, 0, now())
+			})
+			if err != nil {
 				return err
 			}
 			if err := a.enqueue(ctx, indexJob("ProxyRule", rid)); err != nil {
@@ -1003,8 +1040,9 @@ func (a *app) ruleAction(ownerOf func(context.Context, *reqCtx, *http.Request, s
 			if p.has("delta") {
 				m.Delta = int(p.int64("delta"))
 			}
-			if p.has("position") {
-				m.Position = int(p.int64("position"))
+			oldPos := m.Position
+			if p.get("position") != "" {
+				m.Position = max(1, int(p.int64("position")))
 			}
 			if p.has("last") {
 				m.Last = p.boolean("last", false)
@@ -1015,8 +1053,28 @@ func (a *app) ruleAction(ownerOf func(context.Context, *reqCtx, *http.Request, s
 				}
 				m.MetricID = p.int64("metric_id")
 			}
-			if _, err := a.db.ExecContext(ctx, `UPDATE proxy_rules SET http_method=?, pattern=?, metric_id=?, delta=?, position=?, last=?, updated_at=? WHERE id=?`,
-				m.Method, m.Pattern, m.MetricID, m.Delta, m.Position, m.Last, now(), rid); err != nil {
+			// A new position that another rule holds shifts the rules between the old and the
+			// new one by one, towards the old (acts_as_list 0.9.17 update_positions,
+			// shuffle_positions_on_intermediate_items).
+			t := now()
+			err := a.inTx(ctx, func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, `UPDATE proxy_rules SET http_method=?, pattern=?, metric_id=?, delta=?, position=?, last=?, updated_at=? WHERE id=?`,
+					m.Method, m.Pattern, m.MetricID, m.Delta, m.Position, m.Last, t, rid); err != nil {
+					return err
+				}
+				if m.Position == oldPos {
+					return nil
+				}
+				var same int
+				if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM proxy_rules WHERE owner_type=? AND owner_id=? AND position=?`, o.typ, o.id, m.Position).Scan(&same); err != nil || same < 2 {
+					return err
+				}
+				if oldPos < m.Position {
+					return shiftRules(ctx, tx, o, -1, oldPos+1, m.Position, rid, t)
+				}
+				return shiftRules(ctx, tx, o, +1, m.Position, oldPos-1, rid, t)
+			})
+			if err != nil {
 				return err
 			}
 			if err := a.enqueue(ctx, indexJob("ProxyRule", rid)); err != nil {

@@ -109,17 +109,19 @@ func (a *app) tenantFor(ctx context.Context, rl role, host string) (*account, er
 }
 
 // credentialsOf extracts the token the way porta's API authentication does (§1.4): the
-// access_token parameter, else Basic auth where either field is the token; provider_key as a
+// access_token parameter, else Basic auth's first non-blank field; provider_key as a
 // parameter or through Basic as the alternative. Bearer is not read.
 func credentialsOf(r *http.Request) (token, providerKey string) {
 	token = r.FormValue("access_token")
 	providerKey = r.FormValue("provider_key")
 	if token == "" && providerKey == "" {
+		// The first of user and password that is not blank
+		// (porta@3scale-2.16.4-GA:app/lib/api_authentication/http_authentication.rb find(&:presence)).
 		if u, p, ok := r.BasicAuth(); ok {
-			if p != "" {
-				token = p
-			} else {
+			if strings.TrimSpace(u) != "" {
 				token = u
+			} else if strings.TrimSpace(p) != "" {
+				token = p
 			}
 		}
 	}

@@ -607,13 +607,19 @@ func (a *app) accountProxyConfigs(w http.ResponseWriter, r *http.Request, rc *re
 // masterProxyConfigs is GET /master/api/proxy/configs/{env}.json[?host=], the endpoint of the
 // operator's THREESCALE_PORTAL_ENDPOINT (§6; apicast-apisonator.md §2.2): current versions
 // across every tenant, filtered by host. Auth is a master user's token with
-// account_management (APICAST_ACCESS_TOKEN is read-only, which is enough); failures are 401.
+// account_management (APICAST_ACCESS_TOKEN is read-only, which is enough). Without a valid
+// token the controller's authenticate! answers 401 with the plain text "unauthorized"; a valid
+// token without the scope is the access-token concern's 403 JSON error, which runs after it
+// (porta@3scale-2.16.4-GA:app/controllers/master/api/proxy/configs_controller.rb authenticate!,
+// app/lib/api_authentication/by_access_token.rb verify_access_token_scopes).
 func (a *app) masterProxyConfigs(w http.ResponseWriter, r *http.Request) {
 	format := "json"
 	rc, err := a.authenticate(r, roleMaster, "account_management")
 	var he *httpError
-	if errors.As(err, &he) {
-		writeBody(w, format, http.StatusUnauthorized, map[string]string{"status": "unauthorized"})
+	if errors.As(err, &he) && he != errWrongScope {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte("unauthorized"))
 		return
 	}
 	if err == nil {
