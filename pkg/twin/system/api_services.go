@@ -186,8 +186,8 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		if err := saveAnnotations(ctx, tx, "Service", sid, annotations); err != nil {
 			return err
 		}
-		proxyID, err = lastID(tx.ExecContext(ctx, `INSERT INTO proxies (service_id, api_backend, endpoint, sandbox_endpoint, policies_config, created_at, updated_at)
-			VALUES (?,?,?,?,?,?,?)`, sid, nil, a.defaultEndpoint(sys, "production"), a.defaultEndpoint(sys, "staging"),
+		proxyID, err = lastID(tx.ExecContext(ctx, `INSERT INTO proxies (service_id, api_backend, endpoint, sandbox_endpoint, secret_token, policies_config, created_at, updated_at)
+			VALUES (?,?,?,?,?,?,?,?)`, sid, nil, a.defaultEndpoint(sys, "production"), a.defaultEndpoint(sys, "staging"), newSecretToken(),
 			`[{"name":"apicast","version":"builtin","configuration":{},"enabled":true}]`, t, t))
 		if err != nil {
 			return err

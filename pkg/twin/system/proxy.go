@@ -16,6 +16,12 @@ import (
 // promotion to production, and the proxy-config endpoints APIcast reads (research/porta-zync.md
 // §2 proxy rows, §6; apicast-apisonator.md §2.2 for the JSON APIcast parses).
 
+// secretTokenPrefix starts the secret_token porta gives every proxy, followed by 16 hex digits
+// (porta@3scale-2.16.4-GA:app/models/proxy.rb create_default_secret_token).
+const secretTokenPrefix = "Shared_secret_sent_from_proxy_to_API_backend_"
+
+func newSecretToken() string { return secretTokenPrefix + randomHex(8) }
+
 type proxyRow struct {
 	ID, ServiceID                                       int64
 	APIBackend, Endpoint, SandboxEndpoint, CredLocation string
@@ -23,20 +29,25 @@ type proxyRow struct {
 	HostnameRewrite, SecretToken                        string
 	errText                                             [4]sql.NullString
 	errStatus                                           [4]sql.NullInt64
+	errHeaders                                          [4]string
+	APITestPath                                         sql.NullString
+	LockVersion                                         int64
 	PoliciesConfig                                      string
 	CreatedAt, UpdatedAt                                time.Time
 }
 
 // errorFields are the configurable error answers of §1.2 (apicast-apisonator.md), in errText
-// order. Only values set through the API are written into the config, so APIcast's own
-// defaults apply otherwise.
+// order. Every proxy row has them with porta's column defaults (403 for missing credentials,
+// where APIcast alone would answer 401; "Usage limit exceeded"; text/plain; charset=us-ascii:
+// porta@3scale-2.16.4-GA:db/schema.rb create_table "proxies"), and the config carries them.
 var errorFields = [4]string{"auth_failed", "auth_missing", "no_match", "limits_exceeded"}
 
 const proxyCols = `id, service_id, ` + firstUsageEndpoint + `, COALESCE(endpoint,''), COALESCE(sandbox_endpoint,''), credentials_location,
 	auth_user_key, auth_app_id, auth_app_key, COALESCE(hostname_rewrite,''), COALESCE(secret_token,''),
 	error_auth_failed, error_auth_missing, error_no_match, error_limits_exceeded,
 	error_status_auth_failed, error_status_auth_missing, error_status_no_match, error_status_limits_exceeded,
-	COALESCE(policies_config,''), created_at, updated_at`
+	error_headers_auth_failed, error_headers_auth_missing, error_headers_no_match, error_headers_limits_exceeded,
+	api_test_path, lock_version, COALESCE(policies_config,''), created_at, updated_at`
 
 func scanProxy(row interface{ Scan(...any) error }) (*proxyRow, error) {
 	var p proxyRow
@@ -44,7 +55,8 @@ func scanProxy(row interface{ Scan(...any) error }) (*proxyRow, error) {
 		&p.AuthUserKey, &p.AuthAppID, &p.AuthAppKey, &p.HostnameRewrite, &p.SecretToken,
 		&p.errText[0], &p.errText[1], &p.errText[2], &p.errText[3],
 		&p.errStatus[0], &p.errStatus[1], &p.errStatus[2], &p.errStatus[3],
-		&p.PoliciesConfig, &p.CreatedAt, &p.UpdatedAt)
+		&p.errHeaders[0], &p.errHeaders[1], &p.errHeaders[2], &p.errHeaders[3],
+		&p.APITestPath, &p.LockVersion, &p.PoliciesConfig, &p.CreatedAt, &p.UpdatedAt)
 	return &p, err
 }
 
@@ -60,12 +72,18 @@ func (p *proxyRow) fields() map[string]any {
 		if p.errStatus[i].Valid {
 			m["error_status_"+f] = p.errStatus[i].Int64
 		}
+		m["error_headers_"+f] = p.errHeaders[i]
 	}
+	m["api_test_path"] = nullable(p.APITestPath.String, p.APITestPath.Valid)
+	m["lock_version"] = p.LockVersion
 	return m
 }
 
+// json is the proxy as ProxyRepresenter shows it (porta@3scale-2.16.4-GA:app/representers/proxy_representer.rb):
+// the columns with porta's defaults, no id.
 func (p *proxyRow) json() map[string]any {
 	m := p.fields()
+	delete(m, "id")
 	m["policies_config"] = p.policies()
 	svc := fmtID("/admin/api/services/", p.ServiceID)
 	m["links"] = []any{link("mapping_rules", svc+"/proxy/mapping_rules"), link("self", svc+"/proxy"), link("service", svc)}
@@ -173,6 +191,10 @@ func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 		if p.has("error_status_" + f) {
 			pr.errStatus[i] = sql.NullInt64{Int64: p.int64("error_status_" + f), Valid: true}
 		}
+		set(&pr.errHeaders[i], "error_headers_"+f)
+	}
+	if p.has("api_test_path") {
+		pr.APITestPath = sql.NullString{String: p.get("api_test_path"), Valid: true}
 	}
 	switch pr.CredLocation {
 	case "query", "headers", "authorization":
@@ -191,10 +213,12 @@ func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 		_, err := tx.ExecContext(ctx, `UPDATE proxies SET endpoint=?, sandbox_endpoint=?, credentials_location=?, auth_user_key=?,
 			auth_app_id=?, auth_app_key=?, hostname_rewrite=?, secret_token=?, error_auth_failed=?, error_auth_missing=?, error_no_match=?,
 			error_limits_exceeded=?, error_status_auth_failed=?, error_status_auth_missing=?, error_status_no_match=?,
-			error_status_limits_exceeded=?, policies_config=?, updated_at=? WHERE id=?`,
+			error_status_limits_exceeded=?, error_headers_auth_failed=?, error_headers_auth_missing=?, error_headers_no_match=?,
+			error_headers_limits_exceeded=?, api_test_path=?, lock_version=lock_version+1, policies_config=?, updated_at=? WHERE id=?`,
 			pr.Endpoint, pr.SandboxEndpoint, pr.CredLocation, pr.AuthUserKey, pr.AuthAppID, pr.AuthAppKey,
 			nullStr(pr.HostnameRewrite), nullStr(pr.SecretToken), pr.errText[0], pr.errText[1], pr.errText[2], pr.errText[3],
-			pr.errStatus[0], pr.errStatus[1], pr.errStatus[2], pr.errStatus[3], nullStr(pr.PoliciesConfig), now(), pr.ID)
+			pr.errStatus[0], pr.errStatus[1], pr.errStatus[2], pr.errStatus[3],
+			pr.errHeaders[0], pr.errHeaders[1], pr.errHeaders[2], pr.errHeaders[3], pr.APITestPath, nullStr(pr.PoliciesConfig), now(), pr.ID)
 		if err != nil {
 			return err
 		}

@@ -101,14 +101,20 @@ var schema = []string{
 		auth_app_key VARCHAR(255) NOT NULL DEFAULT 'app_key',
 		hostname_rewrite VARCHAR(255) NULL,
 		secret_token VARCHAR(255) NULL,
-		error_auth_failed VARCHAR(255) NULL,
-		error_status_auth_failed INT NULL,
-		error_auth_missing VARCHAR(255) NULL,
-		error_status_auth_missing INT NULL,
-		error_no_match VARCHAR(255) NULL,
-		error_status_no_match INT NULL,
-		error_limits_exceeded VARCHAR(255) NULL,
-		error_status_limits_exceeded INT NULL,
+		error_auth_failed VARCHAR(255) NULL DEFAULT 'Authentication failed',
+		error_status_auth_failed INT NULL DEFAULT 403,
+		error_headers_auth_failed VARCHAR(255) NOT NULL DEFAULT 'text/plain; charset=us-ascii',
+		error_auth_missing VARCHAR(255) NULL DEFAULT 'Authentication parameters missing',
+		error_status_auth_missing INT NULL DEFAULT 403,
+		error_headers_auth_missing VARCHAR(255) NOT NULL DEFAULT 'text/plain; charset=us-ascii',
+		error_no_match VARCHAR(255) NULL DEFAULT 'No Mapping Rule matched',
+		error_status_no_match INT NULL DEFAULT 404,
+		error_headers_no_match VARCHAR(255) NOT NULL DEFAULT 'text/plain; charset=us-ascii',
+		error_limits_exceeded VARCHAR(255) NULL DEFAULT 'Usage limit exceeded',
+		error_status_limits_exceeded INT NULL DEFAULT 429,
+		error_headers_limits_exceeded VARCHAR(255) NOT NULL DEFAULT 'text/plain; charset=us-ascii',
+		api_test_path VARCHAR(8192) NULL DEFAULT '/',
+		lock_version BIGINT NOT NULL DEFAULT 0,
 		policies_config MEDIUMTEXT NULL,
 		created_at DATETIME(6) NOT NULL,
 		updated_at DATETIME(6) NOT NULL,
@@ -326,6 +332,27 @@ var migrations = []string{
 	`ALTER TABLE plans ADD COLUMN IF NOT EXISTS description TEXT NULL`,
 	`ALTER TABLE alerts DROP INDEX IF EXISTS idx_event`,
 	`CREATE UNIQUE INDEX IF NOT EXISTS idx_alert ON alerts (account_id, alert_id)`,
+}
+
+func init() {
+	// A proxy's error answers, api_test_path and lock_version take porta's column defaults
+	// (porta@3scale-2.16.4-GA:db/schema.rb create_table "proxies"); rows an earlier twin wrote
+	// without them get them, and a secret_token as Proxy#create_default_secret_token makes.
+	for _, f := range []struct{ name, text, status string }{
+		{"auth_failed", "Authentication failed", "403"}, {"auth_missing", "Authentication parameters missing", "403"},
+		{"no_match", "No Mapping Rule matched", "404"}, {"limits_exceeded", "Usage limit exceeded", "429"},
+	} {
+		migrations = append(migrations,
+			`ALTER TABLE proxies ADD COLUMN IF NOT EXISTS error_headers_`+f.name+` VARCHAR(255) NOT NULL DEFAULT 'text/plain; charset=us-ascii'`,
+			`ALTER TABLE proxies ALTER COLUMN error_`+f.name+` SET DEFAULT '`+f.text+`'`,
+			`ALTER TABLE proxies ALTER COLUMN error_status_`+f.name+` SET DEFAULT `+f.status,
+			`UPDATE proxies SET error_`+f.name+`='`+f.text+`' WHERE error_`+f.name+` IS NULL`,
+			`UPDATE proxies SET error_status_`+f.name+`=`+f.status+` WHERE error_status_`+f.name+` IS NULL`)
+	}
+	migrations = append(migrations,
+		`ALTER TABLE proxies ADD COLUMN IF NOT EXISTS api_test_path VARCHAR(8192) NULL DEFAULT '/'`,
+		`ALTER TABLE proxies ADD COLUMN IF NOT EXISTS lock_version BIGINT NOT NULL DEFAULT 0`,
+		`UPDATE proxies SET secret_token=CONCAT('`+secretTokenPrefix+`', LEFT(SHA2(CONCAT(id, RAND()), 256), 16)) WHERE secret_token IS NULL OR secret_token=''`)
 }
 
 // openDB connects to system-mysql, creating the database and the schema when missing.

@@ -37,8 +37,8 @@ func (a *app) insertSeedService(ctx context.Context, tx *sql.Tx, accountID int64
 	host := func(env string) string {
 		return "https://" + strings.ReplaceAll(s.systemName, "_", "-") + "-" + tenant + "-apicast-" + env + "." + a.cfg.Seed.Superdomain + ":443"
 	}
-	proxyID, err := lastID(tx.ExecContext(ctx, `INSERT INTO proxies (service_id, endpoint, sandbox_endpoint, policies_config, created_at, updated_at) VALUES (?,?,?,?,?,?)`,
-		sid, host("production"), host("staging"), `[{"name":"apicast","version":"builtin","configuration":{},"enabled":true}]`, t, t))
+	proxyID, err := lastID(tx.ExecContext(ctx, `INSERT INTO proxies (service_id, endpoint, sandbox_endpoint, secret_token, policies_config, created_at, updated_at) VALUES (?,?,?,?,?,?,?)`,
+		sid, host("production"), host("staging"), newSecretToken(), `[{"name":"apicast","version":"builtin","configuration":{},"enabled":true}]`, t, t))
 	if err != nil {
 		return 0, nil, err
 	}
