@@ -113,7 +113,7 @@ func (c *appRow) writeXML(b *bytes.Buffer) {
 	if c.Description != "" {
 		el("description", c.Description)
 	}
-	b.WriteString("<extra_fields/></application>")
+	b.WriteString("<extra_fields></extra_fields></application>")
 }
 
 // appDoc is one application as a response body: {"application":{…}} or <application>.

@@ -327,6 +327,28 @@ func toXML(body any) []byte {
 	return b.Bytes()
 }
 
+// roarXML are the resources porta renders through a Roar::XML representer: their properties in
+// declaration order, a nil property left out unless rendered nil, and no links
+// (porta@3scale-2.16.4-GA:app/representers/proxy_representer.rb ProxyRepresenter::XML,
+// app/representers/proxy_rule_representer.rb ProxyRuleRepresenter::XML, wrapped in
+// <mapping_rules> by proxy_rules_representer.rb). A JSON field the representer does not
+// declare is not written.
+var roarXML = map[string]struct {
+	order     []string
+	renderNil map[string]bool
+}{
+	"proxy": {order: []string{"service_id", "endpoint", "deployed_at", "api_backend", "credentials_location", "auth_app_key",
+		"auth_app_id", "auth_user_key", "error_auth_failed", "error_auth_missing", "error_status_auth_failed",
+		"error_headers_auth_failed", "error_status_auth_missing", "error_headers_auth_missing", "error_no_match",
+		"error_status_no_match", "error_headers_no_match", "error_limits_exceeded", "error_status_limits_exceeded",
+		"error_headers_limits_exceeded", "secret_token", "hostname_rewrite", "oauth_login_url", "sandbox_endpoint",
+		"api_test_path", "api_test_success", "policies_config", "created_at", "updated_at", "deployment_option",
+		"lock_version", "oidc_issuer_endpoint", "oidc_issuer_type", "jwt_claim_with_client_id", "jwt_claim_with_client_id_type"},
+		renderNil: map[string]bool{"api_backend": true}},
+	"mapping_rule": {order: []string{"id", "metric_id", "pattern", "http_method", "delta", "position", "last",
+		"redirect_url", "created_at", "updated_at"}},
+}
+
 // writeDocXML writes a body made of xmlDocs: {"x": xmlDoc}, or {"xs": [{"x": xmlDoc},…]} as
 // ThreeScale::Api::Collection does, the wrapper as root and each item's own XML inside. It
 // reports whether body had that shape.
@@ -379,15 +401,29 @@ func itemDoc(item any) (xmlDoc, bool) {
 	return xmlDoc{}, false
 }
 
+// writeXMLElem writes a JSON value as elements: an object's fields in alphabetical order (a
+// roarXML resource's in its representer's), a list's single-key items by their key. The JSON
+// links are left out: no porta XML has them.
 func writeXMLElem(b *bytes.Buffer, name string, v any) {
 	switch t := v.(type) {
 	case nil:
 		b.WriteString("<" + name + "/>")
 	case map[string]any:
 		b.WriteString("<" + name + ">")
+		if shape, ok := roarXML[name]; ok {
+			for _, k := range shape.order {
+				if val, ok := t[k]; ok && (val != nil || shape.renderNil[k]) {
+					writeXMLElem(b, k, val)
+				}
+			}
+			b.WriteString("</" + name + ">")
+			return
+		}
 		keys := make([]string, 0, len(t))
 		for k := range t {
-			keys = append(keys, k)
+			if k != "links" {
+				keys = append(keys, k)
+			}
 		}
 		sort.Strings(keys)
 		for _, k := range keys {

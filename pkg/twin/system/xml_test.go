@@ -123,3 +123,22 @@ func TestJSONOnly(t *testing.T) {
 		t.Errorf("json: %v %d", err, rec.Code)
 	}
 }
+
+func TestRoarXML(t *testing.T) {
+	body := map[string]any{"proxy": map[string]any{"id": 4, "service_id": 2, "endpoint": "https://gw", "api_backend": nil,
+		"hostname_rewrite": nil, "created_at": "t", "links": []any{link("self", "/x")}}}
+	want := `<proxy><service_id>2</service_id><endpoint>https://gw</endpoint><api_backend/><created_at>t</created_at></proxy>`
+	if got := string(toXML(body)); !strings.HasSuffix(got, "\n"+want) {
+		t.Errorf("proxy XML\n got  %s\n want %s", got, want)
+	}
+	rules := map[string]any{"mapping_rules": []any{map[string]any{"mapping_rule": map[string]any{"updated_at": "u", "id": 1,
+		"pattern": "/", "metric_id": 5, "links": []any{link("self", "/y")}}}}}
+	want = `<mapping_rules><mapping_rule><id>1</id><metric_id>5</metric_id><pattern>/</pattern><updated_at>u</updated_at></mapping_rule></mapping_rules>`
+	if got := string(toXML(rules)); !strings.HasSuffix(got, "\n"+want) {
+		t.Errorf("mapping rules XML\n got  %s\n want %s", got, want)
+	}
+	keys := map[string]any{"keys": []any{map[string]any{"key": map[string]any{"value": `a"b`}}}}
+	if got := string(toXML(keys)); !strings.HasSuffix(got, "\n"+`<keys><key><value>a"b</value></key></keys>`) {
+		t.Errorf("keys XML: %s", got)
+	}
+}
