@@ -72,7 +72,10 @@ func mustAdminXML(t *testing.T, method, path string, form url.Values, v any) str
 //     app/models/metric.rb:136-160); the methods list is <methods><method>;
 //   - limits: <limits><limit> with id, metric_id, plan_id, period, value (usage_limit.rb:61-72);
 //   - an application: user_account_id, not account_id, and the nested <plan>
-//     (app/models/cinstance.rb:319-360).
+//     (app/models/cinstance.rb:319-360);
+//   - the proxy and its mapping rules through their Roar::XML representers: the declared
+//     properties in order, no id for the proxy, no links (app/representers/proxy_representer.rb,
+//     proxy_rule_representer.rb).
 //
 // The old twin turned the JSON into elements: <plans><application_plan>, no metrics in a
 // product, <account_id> and no <plan> in an application, and <links> everywhere.
@@ -161,6 +164,31 @@ func TestPortaXMLRepresentations(t *testing.T) {
 	if len(limits.Limits) != 1 || limits.Limits[0].MetricID != p.hitsID || limits.Limits[0].PlanID != p.planID ||
 		limits.Limits[0].Period != "day" || limits.Limits[0].Value != "7" || limits.Limits[0].ID == "" {
 		t.Errorf("limits XML: %+v: %s", limits, body)
+	}
+
+	var proxy struct {
+		XMLName   xml.Name `xml:"proxy"`
+		ID        string   `xml:"id"`
+		ServiceID string   `xml:"service_id"`
+		Endpoint  string   `xml:"endpoint"`
+	}
+	body = mustAdminXML(t, "GET", "/admin/api/services/"+p.sid+"/proxy.xml", nil, &proxy)
+	if proxy.ServiceID != p.sid || proxy.ID != "" || !strings.Contains(body, "<proxy><service_id>") {
+		t.Errorf("proxy XML: %+v: %s", proxy, body)
+	}
+	mustAdmin(t, "POST", "/admin/api/services/"+p.sid+"/proxy/mapping_rules.json",
+		url.Values{"http_method": {"GET"}, "pattern": {"/xml"}, "metric_id": {p.hitsID}, "delta": {"1"}}, 201)
+	var rules struct {
+		XMLName xml.Name `xml:"mapping_rules"`
+		Rules   []struct {
+			ID       string `xml:"id"`
+			MetricID string `xml:"metric_id"`
+			Pattern  string `xml:"pattern"`
+		} `xml:"mapping_rule"`
+	}
+	body = mustAdminXML(t, "GET", "/admin/api/services/"+p.sid+"/proxy/mapping_rules.xml", nil, &rules)
+	if len(rules.Rules) == 0 || !strings.Contains(body, "<mapping_rule><id>") {
+		t.Errorf("mapping rules XML: %+v: %s", rules, body)
 	}
 
 	var app struct {
