@@ -125,17 +125,21 @@ type appRow struct {
 	providerKey                      sql.NullString
 	planState                        string
 	planDefault, planApproval        bool
+	// plan holds the plan's prices for the nested <plan> of the XML.
+	plan planRow
 }
 
 const appCols = `c.id, c.plan_id, c.user_account_id, c.service_id, c.name, COALESCE(c.description,''), c.state, c.user_key, c.application_id, c.created_at, c.updated_at,
-	p.name, s.backend_version, s.name, b.org_name, c.provider_public_key, p.state, p.is_default, p.approval_required`
+	p.name, s.backend_version, s.name, b.org_name, c.provider_public_key, p.state, p.is_default, p.approval_required,
+	p.setup_fee, p.cost_per_month, p.trial_period_days, p.cancellation_period`
 
 const appFrom = ` FROM cinstances c JOIN plans p ON p.id=c.plan_id JOIN services s ON s.id=c.service_id JOIN accounts b ON b.id=c.user_account_id`
 
 func scanApp(row interface{ Scan(...any) error }) (*appRow, error) {
 	var c appRow
 	err := row.Scan(&c.ID, &c.PlanID, &c.AccountID, &c.ServiceID, &c.Name, &c.Description, &c.State, &c.UserKey, &c.AppID, &c.CreatedAt, &c.UpdatedAt,
-		&c.planName, &c.backendVersion, &c.serviceName, &c.orgName, &c.providerKey, &c.planState, &c.planDefault, &c.planApproval)
+		&c.planName, &c.backendVersion, &c.serviceName, &c.orgName, &c.providerKey, &c.planState, &c.planDefault, &c.planApproval,
+		&c.plan.SetupFee, &c.plan.CostPerMonth, &c.plan.TrialPeriodDays, &c.plan.CancellationPeriod)
 	return &c, err
 }
 

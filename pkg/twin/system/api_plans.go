@@ -1,6 +1,7 @@
 package system
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -49,12 +50,13 @@ func scanPlan(row interface{ Scan(...any) error }) (*planRow, error) {
 // (porta@3scale-2.16.4-GA:app/representers/application_plan_representer.rb, plan_representer.rb).
 func (p *planRow) json() map[string]any {
 	svc := fmtID("/admin/api/services/", p.ServiceID)
-	return map[string]any{"application_plan": map[string]any{"id": p.ID, "name": p.Name, "system_name": p.SystemName,
+	return map[string]any{"application_plan": xmlDoc{map[string]any{"id": p.ID, "name": p.Name, "system_name": p.SystemName,
 		"state": p.State, "approval_required": p.ApprovalRequired, "default": p.Default, "service_id": p.ServiceID,
 		"setup_fee": p.SetupFee, "cost_per_month": p.CostPerMonth, "trial_period_days": p.TrialPeriodDays.Int64,
 		"cancellation_period": p.CancellationPeriod, "custom": false,
 		"created_at": ts(p.CreatedAt), "updated_at": ts(p.UpdatedAt),
-		"links": []any{link("service", svc), link("self", fmtID(svc+"/application_plans/", p.ID))}}}
+		"links": []any{link("service", svc), link("self", fmtID(svc+"/application_plans/", p.ID))}},
+		func(b *bytes.Buffer) { writePlanXML(b, p) }}}
 }
 
 // planPrices applies the prices a plan create or update permits (setup_fee, cost_per_month,
@@ -302,9 +304,10 @@ type limitRow struct {
 }
 
 func (l *limitRow) json() map[string]any {
-	return map[string]any{"limit": map[string]any{"id": l.ID, "metric_id": l.MetricID, "plan_id": l.PlanID,
+	return map[string]any{"limit": xmlDoc{map[string]any{"id": l.ID, "metric_id": l.MetricID, "plan_id": l.PlanID,
 		"period": l.Period, "value": l.Value, "created_at": ts(l.CreatedAt), "updated_at": ts(l.UpdatedAt),
-		"links": []any{link("self", fmtID(fmtID(fmtID("/admin/api/application_plans/", l.PlanID)+"/metrics/", l.MetricID)+"/limits/", l.ID))}}}
+		"links": []any{link("self", fmtID(fmtID(fmtID("/admin/api/application_plans/", l.PlanID)+"/metrics/", l.MetricID)+"/limits/", l.ID))}},
+		l.writeXML}}
 }
 
 const limitCols = `id, plan_id, metric_id, period, value, created_at, updated_at`

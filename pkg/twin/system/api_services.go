@@ -30,16 +30,18 @@ type serviceRow struct {
 	supportEmail sql.NullString
 	// annotations is the product's annotations as a JSON object, NULL when none (annotations.go).
 	annotations sql.NullString
+	// metricsXML is the product's metrics and methods for its XML (serviceMetricsCol).
+	metricsXML sql.NullString
 }
 
 var serviceCols = `id, account_id, name, system_name, COALESCE(description,''), state, deployment_option, backend_version, created_at, updated_at,
 	notification_settings, (SELECT u.email FROM users u WHERE u.account_id=services.account_id ORDER BY u.id LIMIT 1), ` +
-	annotationsCol("Service", "services")
+	annotationsCol("Service", "services") + `, ` + serviceMetricsCol
 
 func scanService(row interface{ Scan(...any) error }) (*serviceRow, error) {
 	var s serviceRow
 	err := row.Scan(&s.ID, &s.AccountID, &s.Name, &s.SystemName, &s.Description, &s.State, &s.DeploymentOption, &s.BVersion, &s.CreatedAt, &s.UpdatedAt,
-		&s.NotificationSettings, &s.supportEmail, &s.annotations)
+		&s.NotificationSettings, &s.supportEmail, &s.annotations, &s.metricsXML)
 	return &s, err
 }
 
@@ -561,7 +563,7 @@ func (m *metricRow) json() map[string]any {
 	if m.ParentID.Valid {
 		body["parent_id"] = m.ParentID.Int64
 	}
-	return map[string]any{key: body}
+	return map[string]any{key: xmlDoc{body, m.writeXML}}
 }
 
 // backendName is the metric name backend knows: backend API metrics carry a ".<backend_api_id>"

@@ -1,12 +1,10 @@
 package system
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -383,15 +381,14 @@ func writeBody(w http.ResponseWriter, format string, status int, body any) {
 		return
 	}
 	if format == "xml" {
-		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-		w.WriteHeader(status)
-		if x, ok := body.(xmlRenderer); ok {
-			var b bytes.Buffer
-			b.WriteString(xml.Header)
-			x.renderXML(&b)
-			_, _ = w.Write(b.Bytes())
+		if status == http.StatusNotFound {
+			// ErrorHandling#handle_error answers XML with head :not_found
+			// (porta@3scale-2.16.4-GA:app/controllers/concerns/error_handling.rb:61).
+			w.WriteHeader(status)
 			return
 		}
+		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		w.WriteHeader(status)
 		_, _ = w.Write(toXML(body))
 		return
 	}

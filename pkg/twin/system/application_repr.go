@@ -3,7 +3,6 @@ package system
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"strconv"
 )
 
@@ -82,11 +81,7 @@ func nullable(s string, valid bool) any {
 
 // writeXML renders one <application> as Cinstance#to_xml does.
 func (c *appRow) writeXML(b *bytes.Buffer) {
-	el := func(name, value string) {
-		b.WriteString("<" + name + ">")
-		_ = xml.EscapeText(b, []byte(value))
-		b.WriteString("</" + name + ">")
-	}
+	el := func(name, value string) { xmlEl(b, name, value) }
 	b.WriteString("<application>")
 	el("id", strconv.FormatInt(c.ID, 10))
 	el("created_at", ts(c.CreatedAt))
@@ -109,22 +104,16 @@ func (c *appRow) writeXML(b *bytes.Buffer) {
 		}
 		b.WriteString("</keys>")
 	}
-	b.WriteString(`<plan custom="false" default="` + strconv.FormatBool(c.planDefault) + `">`)
-	el("id", strconv.FormatInt(c.PlanID, 10))
-	el("name", c.planName)
-	el("type", "application_plan")
-	el("state", c.planState)
-	el("approval_required", strconv.FormatBool(c.planApproval))
-	b.WriteString("<setup_fee>0.0</setup_fee><cost_per_month>0.0</cost_per_month><trial_period_days/><cancellation_period>0</cancellation_period>")
-	el("service_id", strconv.FormatInt(c.ServiceID, 10))
-	b.WriteString("</plan>")
+	pl := c.plan
+	pl.ID, pl.ServiceID, pl.Name, pl.State, pl.Default, pl.ApprovalRequired = c.PlanID, c.ServiceID, c.planName, c.planState, c.planDefault, c.planApproval
+	writePlanXML(b, &pl)
 	if c.Name != "" {
 		el("name", c.Name)
 	}
 	if c.Description != "" {
 		el("description", c.Description)
 	}
-	b.WriteString("<extra_fields/></application>")
+	b.WriteString("<extra_fields></extra_fields></application>")
 }
 
 // appDoc is one application as a response body: {"application":{…}} or <application>.

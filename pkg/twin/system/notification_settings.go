@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"net/http"
 	"slices"
@@ -139,15 +138,11 @@ func (s *serviceRow) fields() map[string]any {
 	return m
 }
 
-// writeXML is Service#to_xml (porta@3scale-2.16.4-GA:app/models/service.rb :355-393) without
-// the metrics list. notification_settings are written as Builder writes an array,
+// writeXML is Service#to_xml (porta@3scale-2.16.4-GA:app/models/service.rb :360-396), ending
+// with the product's metrics and methods. notification_settings are written as Builder writes an array,
 // Array#to_s: <web_provider>[50, 80]</web_provider>.
 func (s *serviceRow) writeXML(b *bytes.Buffer) {
-	el := func(name, value string) {
-		b.WriteString("<" + name + ">")
-		_ = xml.EscapeText(b, []byte(value))
-		b.WriteString("</" + name + ">")
-	}
+	el := func(name, value string) { xmlEl(b, name, value) }
 	b.WriteString("<service>")
 	el("id", strconv.FormatInt(s.ID, 10))
 	el("account_id", strconv.FormatInt(s.AccountID, 10))
@@ -164,6 +159,7 @@ func (s *serviceRow) writeXML(b *bytes.Buffer) {
 		el(f.name, strconv.FormatBool(f.v))
 	}
 	el("buyer_plan_change_permission", "request")
+	writeAnnotationsXML(b, s.annotations.String)
 	if s.NotificationSettings.Valid {
 		ns := decodeNotificationSettings(s.NotificationSettings.String)
 		b.WriteString("<notification_settings>")
@@ -179,7 +175,8 @@ func (s *serviceRow) writeXML(b *bytes.Buffer) {
 		b.WriteString("</notification_settings>")
 	}
 	el("deployment_option", s.DeploymentOption)
-	el("support_email", s.supportEmail.String)
+	xmlOpt(b, "support_email", s.supportEmail.String, s.supportEmail.Valid)
+	writeServiceMetricsXML(b, s.ID, s.metricsXML.String)
 	b.WriteString("</service>")
 }
 

@@ -37,7 +37,15 @@ func (a *app) routes(rl role, mux *http.ServeMux) {
 
 func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	am := func(pattern string, h apiHandler) { mux.HandleFunc(pattern, a.api(rl, "account_management", "xml", h)) }
+	// amJSON is a JSON-only controller whose routes default to JSON, amJSONX one whose routes
+	// default to XML (answered 406); amJSONXML defaults to JSON and answers XML too (xml.go jsonOnly).
 	amJSON := func(pattern string, h apiHandler) {
+		mux.HandleFunc(pattern, a.api(rl, "account_management", "json", jsonOnly(h)))
+	}
+	amJSONX := func(pattern string, h apiHandler) {
+		mux.HandleFunc(pattern, a.api(rl, "account_management", "xml", jsonOnly(h)))
+	}
+	amJSONXML := func(pattern string, h apiHandler) {
 		mux.HandleFunc(pattern, a.api(rl, "account_management", "json", h))
 	}
 	stats := func(pattern string, h apiHandler) { mux.HandleFunc(pattern, a.api(rl, "stats", "json", h)) }
@@ -73,12 +81,12 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	am("PATCH /admin/api/services/{id}/proxy", a.updateProxy)
 	am("PUT /admin/api/services/{id}/proxy", a.updateProxy)
 	am("POST /admin/api/services/{id}/proxy/deploy", a.deployProxy)
-	amJSON("GET /admin/api/services/{id}/proxy/policies", a.showPolicies)
-	amJSON("PUT /admin/api/services/{id}/proxy/policies", a.updatePolicies)
-	am("GET /admin/api/services/{id}/proxy/configs/{env}", a.configs("index"))
-	am("GET /admin/api/services/{id}/proxy/configs/{env}/latest", a.configs("latest"))
-	am("GET /admin/api/services/{id}/proxy/configs/{env}/{version}", a.configs("show"))
-	am("POST /admin/api/services/{id}/proxy/configs/{env}/{version}/promote", a.promote)
+	amJSONXML("GET /admin/api/services/{id}/proxy/policies", a.showPolicies)
+	amJSONXML("PUT /admin/api/services/{id}/proxy/policies", a.updatePolicies)
+	amJSONX("GET /admin/api/services/{id}/proxy/configs/{env}", a.configs("index"))
+	amJSONX("GET /admin/api/services/{id}/proxy/configs/{env}/latest", a.configs("latest"))
+	amJSONX("GET /admin/api/services/{id}/proxy/configs/{env}/{version}", a.configs("show"))
+	amJSONX("POST /admin/api/services/{id}/proxy/configs/{env}/{version}/promote", a.promote)
 	amJSON("GET /admin/api/account/proxy_configs/{env}", a.accountProxyConfigs)
 
 	amJSON("GET /admin/api/services/{id}/backend_usages", a.listUsages)
