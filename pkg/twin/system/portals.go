@@ -80,6 +80,7 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	am("GET /admin/api/services/{id}/proxy/configs/{env}/{version}", a.configs("show"))
 	am("POST /admin/api/services/{id}/proxy/configs/{env}/{version}/promote", a.promote)
 	amJSON("GET /admin/api/account/proxy_configs/{env}", a.accountProxyConfigs)
+	amJSON("GET /admin/api/services/proxy/configs/{env}", a.hostProxyConfigs)
 
 	amJSON("GET /admin/api/services/{id}/backend_usages", a.listUsages)
 	amJSON("POST /admin/api/services/{id}/backend_usages", a.createUsage)
