@@ -24,6 +24,10 @@ func (a *app) routes(rl role, mux *http.ServeMux) {
 		mux.HandleFunc("GET /status", a.status)
 		mux.HandleFunc("GET /master/api/proxy/configs/{env}", a.masterProxyConfigs)
 		mux.HandleFunc("POST /master/events/import", a.eventsImport)
+		mux.HandleFunc("POST /master/api/providers", a.masterAPI(a.createTenant))
+		mux.HandleFunc("GET /master/api/providers/{id}", a.masterAPI(a.showTenant))
+		mux.HandleFunc("PUT /master/api/providers/{id}", a.masterAPI(a.updateTenant))
+		mux.HandleFunc("DELETE /master/api/providers/{id}", a.masterAPI(a.deleteTenant))
 		a.adminAPI(rl, mux)
 	case roleProvider:
 		a.adminAPI(rl, mux)

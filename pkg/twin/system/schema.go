@@ -338,6 +338,10 @@ var migrations = []string{
 	`ALTER TABLE plans ADD COLUMN IF NOT EXISTS description TEXT NULL`,
 	`ALTER TABLE alerts DROP INDEX IF EXISTS idx_event`,
 	`CREATE UNIQUE INDEX IF NOT EXISTS idx_alert ON alerts (account_id, alert_id)`,
+	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS from_email VARCHAR(255) NULL`,
+	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS support_email VARCHAR(255) NULL`,
+	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS finance_support_email VARCHAR(255) NULL`,
+	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS state_changed_at DATETIME(6) NULL`,
 }
 
 // openDB connects to system-mysql, creating the database and the schema when missing.
