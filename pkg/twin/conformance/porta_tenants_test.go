@@ -73,7 +73,8 @@ var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 //     <subdomain>-admin.<superdomain> (the subdomain from org_name, -2 when taken), no self link,
 //     and the admin's token "Administration" (account_management, policy_registry, rw) with its
 //     64-hex value;
-//   - that token works on the new admin host, where the first product "API" is, and a product
+//   - that token works on the new admin host, where the first product "API" is (and in
+//     backend: Backend::ModelExtensions::Service's after_commit saves it), and a product
 //     made there gets endpoints under the new subdomain (Proxy's provider_subdomain); the seeded
 //     tenant's token does not;
 //   - GET …/providers/{id}.json is the same account without access_token; PUT takes account[…]
@@ -118,6 +119,18 @@ func TestPortaTenants(t *testing.T) {
 	services := tenantAPI(t, adminHost, value, "GET", "/admin/api/services.json")
 	if services.status != 200 || !strings.Contains(services.body, `"system_name":"api"`) || strings.Count(services.body, `"service":`) != 1 {
 		t.Errorf("new tenant's products: %d %s, want its one product API", services.status, services.body)
+	}
+	var list struct {
+		Services []struct {
+			Service struct {
+				ID int64 `json:"id"`
+			} `json:"service"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal([]byte(services.body), &list); err == nil && len(list.Services) == 1 {
+		if st := internalStatus(t, "GET", "/internal/services/"+strconv.FormatInt(list.Services[0].Service.ID, 10)); st != 200 {
+			t.Errorf("new tenant's product API in backend: %d, want 200 (saved after the signup's commit)", st)
+		}
 	}
 	if r := tenantAPI(t, adminHost, secret(t, "system-seed", "ADMIN_ACCESS_TOKEN"), "GET", "/admin/api/services.json"); r.status != 403 {
 		t.Errorf("the seeded tenant's token on the new admin host: %d %s, want 403", r.status, r.body)

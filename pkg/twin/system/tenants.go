@@ -188,7 +188,8 @@ var notSubdomainChar = regexp.MustCompile(`[^a-z0-9]+`)
 //   - the admin's access token "Administration", scopes account_management and
 //     policy_registry, rw, value SecureRandom.hex(32) (app/lib/signup/result_with_access_token.rb,
 //     app/models/access_token.rb);
-//   - the first product "API" with the echo API (create_first_service) and SignupWorker.
+//   - the first product "API" with the echo API (create_first_service), saved to backend after
+//     the commit, and SignupWorker.
 //
 // The account is approved at once (account_approve! unless approval is required). The answer
 // is 201 {"signup":{"account":{…},"access_token":{…,"value":…}}}. Blank org_name, username or
@@ -230,8 +231,8 @@ func (a *app) createTenant(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 		return err
 	}
 	super := a.cfg.Seed.Superdomain
-	var providerID, tokenID int64
-	tokenValue := randomHex(32)
+	var providerID, tokenID, apiID int64
+	tokenValue, pk := randomHex(32), randomHex(16)
 	err = a.inTx(ctx, func(tx *sql.Tx) error {
 		base, seq := sub, 1
 		for {
@@ -250,7 +251,6 @@ func (a *app) createTenant(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 			sub = base + "-" + id(int64(seq))
 		}
 		t := now()
-		pk := randomHex(16)
 		var err error
 		providerID, err = lastID(tx.ExecContext(ctx, `INSERT INTO accounts (org_name, kind, provider_account_id, state, admin_domain, domain, api_key, site_access_code, sample_data, state_changed_at, created_at, updated_at)
 			VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`, org, "provider", rc.tenant.ID, "approved", sub+"-admin."+super, sub+"."+super, pk, randomHex(5), true, t, t, t))
@@ -275,7 +275,8 @@ func (a *app) createTenant(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 		if err != nil {
 			return err
 		}
-		_, jobs, err := a.insertSeedService(ctx, tx, providerID, sub, seedService{name: "API", systemName: "api", deploymentOption: "hosted"})
+		var jobs []job
+		apiID, jobs, err = a.insertSeedService(ctx, tx, providerID, sub, seedService{name: "API", systemName: "api", deploymentOption: "hosted"})
 		if err != nil {
 			return err
 		}
@@ -283,6 +284,11 @@ func (a *app) createTenant(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 		return a.enqueue(ctx, jobs...)
 	})
 	if err != nil {
+		return err
+	}
+	// The product's after_commit saves it to backend with the new provider key, as a product
+	// made through the API is (createService).
+	if err := a.backend.saveService(ctx, apiID, pk, "1", "active"); err != nil {
 		return err
 	}
 	ac, ex, err := a.loadTenant(ctx, rc, providerID, true)
