@@ -21,6 +21,7 @@ func (a *app) routes(rl role, mux *http.ServeMux) {
 	mux.HandleFunc("GET /check.txt", a.check)
 	switch rl {
 	case roleMaster:
+		mux.HandleFunc("/", routingError)
 		mux.HandleFunc("GET /status", a.status)
 		mux.HandleFunc("GET /master/api/proxy/configs/{env}", a.masterProxyConfigs)
 		mux.HandleFunc("POST /master/events/import", a.eventsImport)
@@ -30,6 +31,7 @@ func (a *app) routes(rl role, mux *http.ServeMux) {
 		mux.HandleFunc("DELETE /master/api/providers/{id}", a.masterAPI(a.deleteTenant))
 		a.adminAPI(rl, mux)
 	case roleProvider:
+		mux.HandleFunc("/", routingError)
 		a.adminAPI(rl, mux)
 		a.adminPortal(mux)
 	case roleDeveloper:
@@ -120,6 +122,7 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	am("GET /admin/api/applications", a.listApps)
 	am("GET /admin/api/applications/find", a.findApp)
 	am("GET /admin/api/provider", a.provider)
+	mux.HandleFunc("GET /admin/api/registry/policies", a.api(rl, "policy_registry", "json", a.listPolicies))
 
 	stats("GET /stats/services/{id}/usage", a.usage("services"))
 	stats("GET /stats/applications/{id}/usage", a.usage("applications"))
