@@ -189,7 +189,7 @@ var notSubdomainChar = regexp.MustCompile(`[^a-z0-9]+`)
 //     policy_registry, rw, value SecureRandom.hex(32) (app/lib/signup/result_with_access_token.rb,
 //     app/models/access_token.rb);
 //   - the first product "API" with the echo API (create_first_service), saved to backend after
-//     the commit, and SignupWorker.
+//     the commit, and SignupWorker; after it, the admin's activation e-mail is queued.
 //
 // The account is approved at once (account_approve! unless approval is required). The answer
 // is 201 {"signup":{"account":{…},"access_token":{…,"value":…}}}. Blank org_name, username or
@@ -231,7 +231,7 @@ func (a *app) createTenant(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 		return err
 	}
 	super := a.cfg.Seed.Superdomain
-	var providerID, tokenID, apiID int64
+	var providerID, tokenID, apiID, adminID int64
 	tokenValue, pk := randomHex(32), randomHex(16)
 	err = a.inTx(ctx, func(tx *sql.Tx) error {
 		base, seq := sub, 1
@@ -261,7 +261,7 @@ func (a *app) createTenant(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 			VALUES (?,?,?,?,?,?,?,?,?,?,?)`, masterPlan, providerID, masterSvc, org+"'s App", "Default application created on signup.", "live", pk, randomHex(4), randomHex(16), t, t); err != nil {
 			return err
 		}
-		adminID, err := lastID(tx.ExecContext(ctx, `INSERT INTO users (account_id, username, email, password, role, state, created_at) VALUES (?,?,?,?,?,?,?)`,
+		adminID, err = lastID(tx.ExecContext(ctx, `INSERT INTO users (account_id, username, email, password, role, state, created_at) VALUES (?,?,?,?,?,?,?)`,
 			providerID, username, email, password, "admin", "pending", t))
 		if err != nil {
 			return err
@@ -289,6 +289,10 @@ func (a *app) createTenant(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	// The product's after_commit saves it to backend with the new provider key, as a product
 	// made through the API is (createService).
 	if err := a.backend.saveService(ctx, apiID, pk, "1", "active"); err != nil {
+		return err
+	}
+	// ProviderUserMailer.activation(user).deliver_later, the admin's activation e-mail.
+	if err := a.enqueue(ctx, mailJob("ProviderUserMailer", "activation", map[string]any{"_aj_globalid": "gid://system/User/" + id(adminID)})); err != nil {
 		return err
 	}
 	ac, ex, err := a.loadTenant(ctx, rc, providerID, true)
