@@ -13,7 +13,7 @@ import (
 // <error>Not Found</error></hash> for .xml and public/404.html otherwise; a known path with a
 // method it has no route for is the same 404, not 405 (porta@3scale-2.16.4-GA:config/routes.rb
 // has no catch-all on those domains; public/404.html). The M3 endpoints the twin does not
-// model (active_docs, service_plans, settings …) answer so.
+// model (active_docs, service_plans, settings, webhooks …) answer so.
 func TestPortaRoutingErrors(t *testing.T) {
 	cases := []struct {
 		method, path, contentType, body string
@@ -22,7 +22,7 @@ func TestPortaRoutingErrors(t *testing.T) {
 		{"GET", "/admin/api/service_plans.json", "application/json", `{"status":404,"error":"Not Found"}`},
 		{"DELETE", "/admin/api/services.json", "application/json", `{"status":404,"error":"Not Found"}`},
 		{"GET", "/admin/api/settings.xml", "application/xml", "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<hash>\n  <status type=\"integer\">404</status>\n  <error>Not Found</error>\n</hash>\n"},
-		{"GET", "/admin/api/objects/status", "text/html", "<title>Not Found</title>"},
+		{"GET", "/admin/api/webhooks", "text/html", "<title>Not Found</title>"},
 	}
 	for _, c := range cases {
 		r, err := admin(t, c.method, c.path, nil)

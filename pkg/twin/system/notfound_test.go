@@ -13,7 +13,7 @@ func TestRoutingErrorFormat(t *testing.T) {
 	h := a.handler(roleProvider)
 	for _, c := range []struct{ method, path, accept, ctype, body string }{
 		{"GET", "/admin/api/active_docs.json", "", "application/json", `{"status":404,"error":"Not Found"}`},
-		{"POST", "/admin/api/objects/status.xml", "", "application/xml", `<status type="integer">404</status>`},
+		{"POST", "/admin/api/features.xml", "", "application/xml", `<status type="integer">404</status>`},
 		{"GET", "/admin/api/settings", "application/json", "application/json", `{"status":404,"error":"Not Found"}`},
 		{"GET", "/admin/api/settings", "application/json, */*", "text/html", `<title>Not Found</title>`},
 		{"GET", "/nowhere", "", "text/html", `<title>Not Found</title>`},

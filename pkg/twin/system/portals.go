@@ -123,6 +123,7 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	am("GET /admin/api/applications/find", a.findApp)
 	am("GET /admin/api/provider", a.provider)
 	mux.HandleFunc("GET /admin/api/registry/policies", a.api(rl, "policy_registry", "json", a.listPolicies))
+	amJSON("GET /admin/api/objects/status", a.objectStatus)
 
 	stats("GET /stats/services/{id}/usage", a.usage("services"))
 	stats("GET /stats/applications/{id}/usage", a.usage("applications"))
