@@ -110,14 +110,16 @@ func (a *app) showService(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	return ok(w, rc, serviceDoc{s})
 }
 
-// defaultEndpoint builds a new proxy's staging or production endpoint.
-func (a *app) defaultEndpoint(sysName, env string) string {
-	host := sysName + "-" + a.cfg.Seed.TenantName + "-apicast-" + env + "." + a.cfg.Seed.Superdomain
+// defaultEndpoint builds a new proxy's staging or production endpoint from the tenant's
+// subdomain (porta@3scale-2.16.4-GA:app/models/proxy.rb DeploymentStrategy provider_subdomain).
+func (a *app) defaultEndpoint(tenant *account, sysName, env string) string {
+	sub := a.tenantSubdomain(tenant)
+	host := sysName + "-" + sub + "-apicast-" + env + "." + a.cfg.Seed.Superdomain
 	if env == "staging" && a.cfg.ApicastStagingDomain != "" {
-		host = sysName + "-" + a.cfg.Seed.TenantName + "." + a.cfg.ApicastStagingDomain
+		host = sysName + "-" + sub + "." + a.cfg.ApicastStagingDomain
 	}
 	if env == "production" && a.cfg.ApicastProductionDomain != "" {
-		host = sysName + "-" + a.cfg.Seed.TenantName + "." + a.cfg.ApicastProductionDomain
+		host = sysName + "-" + sub + "." + a.cfg.ApicastProductionDomain
 	}
 	return "https://" + strings.ReplaceAll(host, "_", "-") + ":443"
 }
@@ -189,7 +191,7 @@ func (a *app) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 			return err
 		}
 		proxyID, err = lastID(tx.ExecContext(ctx, `INSERT INTO proxies (service_id, api_backend, endpoint, sandbox_endpoint, secret_token, policies_config, created_at, updated_at)
-			VALUES (?,?,?,?,?,?,?,?)`, sid, nil, a.defaultEndpoint(sys, "production"), a.defaultEndpoint(sys, "staging"), newSecretToken(),
+			VALUES (?,?,?,?,?,?,?,?)`, sid, nil, a.defaultEndpoint(rc.tenant, sys, "production"), a.defaultEndpoint(rc.tenant, sys, "staging"), newSecretToken(),
 			`[{"name":"apicast","version":"builtin","configuration":{},"enabled":true}]`, t, t))
 		if err != nil {
 			return err

@@ -204,6 +204,11 @@ func (a *app) authenticate(r *http.Request, rl role, scope string) (*reqCtx, err
 	if cred == nil || cred.AccountID != tenant.ID {
 		return nil, errAccessDenied
 	}
+	// ApiAuthentication::SuspendedAccount: a tenant that is not approved (suspended, scheduled
+	// for deletion) gets head :forbidden (porta@3scale-2.16.4-GA:app/lib/api_authentication/suspended_account.rb).
+	if tenant.State != "approved" {
+		return nil, errSuspended
+	}
 	if scope != "" && !slices.Contains(cred.Scopes, scope) {
 		return nil, errWrongScope
 	}

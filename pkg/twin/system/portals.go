@@ -21,11 +21,17 @@ func (a *app) routes(rl role, mux *http.ServeMux) {
 	mux.HandleFunc("GET /check.txt", a.check)
 	switch rl {
 	case roleMaster:
+		mux.HandleFunc("/", routingError)
 		mux.HandleFunc("GET /status", a.status)
 		mux.HandleFunc("GET /master/api/proxy/configs/{env}", a.masterProxyConfigs)
 		mux.HandleFunc("POST /master/events/import", a.eventsImport)
+		mux.HandleFunc("POST /master/api/providers", a.masterAPI(a.createTenant))
+		mux.HandleFunc("GET /master/api/providers/{id}", a.masterAPI(a.showTenant))
+		mux.HandleFunc("PUT /master/api/providers/{id}", a.masterAPI(a.updateTenant))
+		mux.HandleFunc("DELETE /master/api/providers/{id}", a.masterAPI(a.deleteTenant))
 		a.adminAPI(rl, mux)
 	case roleProvider:
+		mux.HandleFunc("/", routingError)
 		a.adminAPI(rl, mux)
 		a.adminPortal(mux)
 	case roleDeveloper:
@@ -83,11 +89,15 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	am("POST /admin/api/services/{id}/proxy/deploy", a.deployProxy)
 	amJSONXML("GET /admin/api/services/{id}/proxy/policies", a.showPolicies)
 	amJSONXML("PUT /admin/api/services/{id}/proxy/policies", a.updatePolicies)
+	am("GET /admin/api/services/{id}/proxy/oidc_configuration", a.showOIDC)
+	am("PATCH /admin/api/services/{id}/proxy/oidc_configuration", a.updateOIDC)
+	am("PUT /admin/api/services/{id}/proxy/oidc_configuration", a.updateOIDC)
 	amJSONX("GET /admin/api/services/{id}/proxy/configs/{env}", a.configs("index"))
 	amJSONX("GET /admin/api/services/{id}/proxy/configs/{env}/latest", a.configs("latest"))
 	amJSONX("GET /admin/api/services/{id}/proxy/configs/{env}/{version}", a.configs("show"))
 	amJSONX("POST /admin/api/services/{id}/proxy/configs/{env}/{version}/promote", a.promote)
 	amJSON("GET /admin/api/account/proxy_configs/{env}", a.accountProxyConfigs)
+	amJSONX("GET /admin/api/services/proxy/configs/{env}", a.hostProxyConfigs)
 
 	amJSON("GET /admin/api/services/{id}/backend_usages", a.listUsages)
 	amJSON("POST /admin/api/services/{id}/backend_usages", a.createUsage)
@@ -120,6 +130,8 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	am("GET /admin/api/applications", a.listApps)
 	am("GET /admin/api/applications/find", a.findApp)
 	am("GET /admin/api/provider", a.provider)
+	mux.HandleFunc("GET /admin/api/registry/policies", a.api(rl, "policy_registry", "json", a.listPolicies))
+	amJSON("GET /admin/api/objects/status", a.objectStatus)
 
 	stats("GET /stats/services/{id}/usage", a.usage("services"))
 	stats("GET /stats/applications/{id}/usage", a.usage("applications"))

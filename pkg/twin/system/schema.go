@@ -312,6 +312,18 @@ var schema = []string{
 		created_at DATETIME(6) NOT NULL,
 		UNIQUE KEY idx_event (backend_event_id)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	// oidc_configurations hold a proxy's OIDC flows, config serialized as a JSON object
+	// (porta@3scale-2.16.4-GA:db/migrate/20190225170501_create_oidc_configurations.rb).
+	`CREATE TABLE IF NOT EXISTS oidc_configurations (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		config TEXT NULL,
+		oidc_configurable_type VARCHAR(255) NOT NULL,
+		oidc_configurable_id BIGINT NOT NULL,
+		tenant_id BIGINT NULL,
+		created_at DATETIME(6) NOT NULL,
+		updated_at DATETIME(6) NOT NULL,
+		UNIQUE KEY oidc_configurable (oidc_configurable_type, oidc_configurable_id)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
 }
 
 // migrations bring a database created by an earlier twin up to the schema above (MariaDB's
@@ -332,6 +344,10 @@ var migrations = []string{
 	`ALTER TABLE plans ADD COLUMN IF NOT EXISTS description TEXT NULL`,
 	`ALTER TABLE alerts DROP INDEX IF EXISTS idx_event`,
 	`CREATE UNIQUE INDEX IF NOT EXISTS idx_alert ON alerts (account_id, alert_id)`,
+	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS from_email VARCHAR(255) NULL`,
+	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS support_email VARCHAR(255) NULL`,
+	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS finance_support_email VARCHAR(255) NULL`,
+	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS state_changed_at DATETIME(6) NULL`,
 }
 
 func init() {
