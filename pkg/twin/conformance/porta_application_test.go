@@ -24,6 +24,7 @@ func newPortaApp(t *testing.T, prefix string) *portaApp {
 	n := fmt.Sprintf("%s%d%d", prefix, time.Now().Unix()%100000, productSeq.Add(1))
 	p := &portaApp{name: n + " app"}
 	p.sid = idOf(mustAdmin(t, "POST", "/admin/api/services.json", url.Values{"name": {n}, "system_name": {n}, "backend_version": {"1"}}, 201), "service")
+	useEchoBackend(t, p.sid) // without a backend porta deploys no configuration
 	metrics := mustAdmin(t, "GET", "/admin/api/services/"+p.sid+"/metrics.json", nil, 200)
 	for _, m := range metrics["metrics"].([]any) {
 		if field(m.(map[string]any), "metric", "system_name") == "hits" {
