@@ -20,7 +20,9 @@ type mappingRule struct {
 	delta  int64
 	last   bool
 	source string
-	owner  int64 // the proxy rule's owner_id (its proxy or backend API), 0 when none
+	// owner is the proxy rule's owner_id (its proxy or backend API), 0 when none; the routing
+	// policy uses it (APIcast@3scale-2.16.3-GA:gateway/src/apicast/mapping_rule.lua from_proxy_rule).
+	owner int64
 }
 
 // queryCond is a query parameter the rule requires; any means the pattern had a {placeholder}

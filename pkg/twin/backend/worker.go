@@ -287,6 +287,10 @@ func (w *worker) checkTransaction(ctx context.Context, svc *service, ms *metricS
 		return appliedTx{}, err
 	}
 	// A job's usage arrives as a JSON object, whose order Go does not keep: by name, then.
+	// apisonator keeps the request's order here, a Ruby Hash
+	// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/transactor/process_job.rb); the values
+	// were checked in that order when the report was accepted, so only which error a job
+	// reports first can differ.
 	raw := make([]usageParam, 0, len(tx.Usage))
 	for k, v := range tx.Usage {
 		raw = append(raw, usageParam{k, string(v)})
