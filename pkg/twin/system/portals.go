@@ -109,6 +109,10 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	am("GET /admin/api/accounts/{aid}/applications/{id}/keys", a.listKeys)
 	am("POST /admin/api/accounts/{aid}/applications/{id}/keys", a.createKey)
 	am("DELETE /admin/api/accounts/{aid}/applications/{id}/keys/{key}", a.deleteKey)
+	for _, ev := range []string{"accept", "suspend", "resume"} {
+		am("PUT /admin/api/accounts/{aid}/applications/{id}/"+ev, a.appStateEvent(ev))
+	}
+	am("PUT /admin/api/accounts/{aid}/applications/{id}/change_plan", a.changeAppPlan)
 	am("GET /admin/api/applications", a.listApps)
 	am("GET /admin/api/applications/find", a.findApp)
 	am("GET /admin/api/provider", a.provider)
