@@ -58,6 +58,7 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 		am(m+" /admin/api/application_plans/{pid}/metrics/{mid}/limits/{lid}", a.limitAction)
 		amJSON(m+" /admin/api/backend_apis/{id}", a.backendAPIAction)
 		amJSON(m+" /admin/api/backend_apis/{sid}/metrics/{mid}", a.metricAction(a.backendAPIOwner))
+		amJSON(m+" /admin/api/backend_apis/{sid}/metrics/{parent}/methods/{mid}", a.metricAction(a.backendAPIOwner))
 		amJSON(m+" /admin/api/backend_apis/{sid}/mapping_rules/{rid}", a.ruleAction(a.backendAPIRules))
 		amJSON(m+" /admin/api/services/{sid}/backend_usages/{uid}", a.usageAction)
 		am(m+" /admin/api/accounts/{aid}/applications/{id}", a.appAction)
@@ -87,6 +88,8 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	amJSON("POST /admin/api/backend_apis", a.createBackendAPI)
 	amJSON("GET /admin/api/backend_apis/{id}/metrics", a.listMetrics(a.backendAPIOwner, false))
 	amJSON("POST /admin/api/backend_apis/{id}/metrics", a.createMetric(a.backendAPIOwner, false))
+	amJSON("GET /admin/api/backend_apis/{id}/metrics/{mid}/methods", a.listMetrics(a.backendAPIOwner, true))
+	amJSON("POST /admin/api/backend_apis/{id}/metrics/{mid}/methods", a.createMetric(a.backendAPIOwner, true))
 	amJSON("GET /admin/api/backend_apis/{id}/mapping_rules", a.listRules(a.backendAPIRules))
 	amJSON("POST /admin/api/backend_apis/{id}/mapping_rules", a.createRule(a.backendAPIRules))
 
