@@ -788,6 +788,9 @@ func (a *app) metricAction(ownerOf func(context.Context, *reqCtx, *http.Request,
 				if _, err := tx.ExecContext(ctx, `DELETE FROM usage_limits WHERE metric_id=?`, mid); err != nil {
 					return err
 				}
+				if _, err := tx.ExecContext(ctx, `DELETE FROM pricing_rules WHERE metric_id=?`, mid); err != nil {
+					return err
+				}
 				_, err := tx.ExecContext(ctx, `DELETE FROM proxy_rules WHERE metric_id=?`, mid)
 				return err
 			})

@@ -100,6 +100,10 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	am("GET /admin/api/application_plans/{pid}/limits", a.listLimits)
 	am("GET /admin/api/application_plans/{pid}/metrics/{mid}/limits", a.listLimits)
 	am("POST /admin/api/application_plans/{pid}/metrics/{mid}/limits", a.createLimit)
+	am("GET /admin/api/application_plans/{pid}/pricing_rules", a.listPlanPricingRules)
+	am("GET /admin/api/application_plans/{pid}/metrics/{mid}/pricing_rules", a.listMetricPricingRules)
+	am("POST /admin/api/application_plans/{pid}/metrics/{mid}/pricing_rules", a.createPricingRule)
+	am("DELETE /admin/api/application_plans/{pid}/metrics/{mid}/pricing_rules/{rid}", a.deletePricingRule)
 
 	am("POST /admin/api/signup", a.signup)
 	am("GET /admin/api/accounts", a.listAccounts)
