@@ -111,6 +111,14 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	am("GET /admin/api/accounts/{id}", a.showAccount)
 	am("PUT /admin/api/accounts/{id}", a.updateAccount)
 	am("DELETE /admin/api/accounts/{id}", a.deleteAccount)
+	am("GET /admin/api/accounts/{aid}/users", a.listBuyerUsers)
+	am("POST /admin/api/accounts/{aid}/users", a.createBuyerUser)
+	for _, m := range []string{"GET", "PUT", "DELETE"} {
+		am(m+" /admin/api/accounts/{aid}/users/{uid}", a.buyerUserAction)
+	}
+	for _, ev := range []string{"activate", "suspend", "unsuspend", "admin", "member"} {
+		am("PUT /admin/api/accounts/{aid}/users/{uid}/"+ev, a.userEvent(ev))
+	}
 	am("GET /admin/api/accounts/{aid}/applications", a.listAccountApps)
 	am("POST /admin/api/accounts/{aid}/applications", a.createApp)
 	am("GET /admin/api/accounts/{aid}/applications/{id}/keys", a.listKeys)

@@ -341,6 +341,7 @@ var migrations = []string{
 	`ALTER TABLE plans ADD COLUMN IF NOT EXISTS description TEXT NULL`,
 	`ALTER TABLE alerts DROP INDEX IF EXISTS idx_event`,
 	`CREATE UNIQUE INDEX IF NOT EXISTS idx_alert ON alerts (account_id, alert_id)`,
+	`ALTER TABLE users ADD COLUMN IF NOT EXISTS updated_at DATETIME(6) NULL`,
 }
 
 // openDB connects to system-mysql, creating the database and the schema when missing.
