@@ -86,3 +86,25 @@ func decodeErrors(body string) map[string][]string {
 	_ = json.Unmarshal([]byte(body), &b)
 	return b.Errors
 }
+
+// The provider's own users, GET /admin/api/users and /admin/api/users/{id}: the tenant's
+// users without the impersonation admin (3scaleadmin), each linked to itself under
+// /admin/api/users and to no account (porta@3scale-2.16.4-GA:app/controllers/admin/api/users_controller.rb
+// users, User.but_impersonation_admin; app/representers/user_representer.rb).
+func TestPortaProviderUsers(t *testing.T) {
+	list := mustAdmin(t, "GET", "/admin/api/users.json", nil, 200)["users"].([]any)
+	if len(list) == 0 {
+		t.Fatal("the provider lists no users")
+	}
+	for _, u := range list {
+		if name := field(u.(map[string]any), "user", "username"); name == "3scaleadmin" {
+			t.Errorf("the provider's users include the impersonation admin: %v", list)
+		}
+	}
+	id := idOf(list[0].(map[string]any), "user")
+	got := mustAdmin(t, "GET", "/admin/api/users/"+id+".json", nil, 200)
+	links, _ := json.Marshal(field(got, "user", "links"))
+	if want := `[{"href":"/admin/api/users/` + id + `","rel":"self"}]`; string(links) != want {
+		t.Errorf("provider user links %s, want %s", links, want)
+	}
+}

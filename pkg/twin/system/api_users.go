@@ -297,3 +297,60 @@ func (a *app) userEvent(event string) apiHandler {
 		return a.renderUser(ctx, w, rc, u.ID)
 	}
 }
+
+// providerUserJSON is UserRepresenter for a user of the provider itself: no account link, and
+// self under /admin/api/users.
+func (u *userRow) providerUserJSON() map[string]any {
+	body := u.json()["user"].(map[string]any)
+	body["links"] = []any{link("self", fmtID("/admin/api/users/", u.ID))}
+	return map[string]any{"user": body}
+}
+
+// listProviderUsers is GET /admin/api/users and showProviderUser GET /admin/api/users/{id}:
+// the tenant's own users without the impersonation admin (User.but_impersonation_admin), filtered by state and role
+// (porta@3scale-2.16.4-GA:app/controllers/admin/api/users_controller.rb index, show, users).
+func (a *app) listProviderUsers(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	p := parseParams(r)
+	q := `SELECT ` + userCols + ` FROM users WHERE account_id=? AND username<>?`
+	args := []any{rc.tenant.ID, impersonationAdmin}
+	for _, f := range []string{"state", "role"} {
+		if p.v.Get(f) != "" {
+			q += ` AND ` + f + `=?`
+			args = append(args, p.v.Get(f))
+		}
+	}
+	rows, err := a.db.QueryContext(ctx, q+` ORDER BY id`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	out := []any{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return err
+		}
+		out = append(out, u.providerUserJSON())
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return ok(w, rc, map[string]any{"users": out})
+}
+
+func (a *app) showProviderUser(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	uid, err := pathID(r, "uid")
+	if err != nil {
+		return err
+	}
+	u, err := scanUser(a.db.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id=? AND account_id=? AND username<>?`, uid, rc.tenant.ID, impersonationAdmin))
+	if errors.Is(err, sql.ErrNoRows) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return ok(w, rc, u.providerUserJSON())
+}

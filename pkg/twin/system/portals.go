@@ -111,6 +111,8 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	am("GET /admin/api/accounts/{id}", a.showAccount)
 	am("PUT /admin/api/accounts/{id}", a.updateAccount)
 	am("DELETE /admin/api/accounts/{id}", a.deleteAccount)
+	am("GET /admin/api/users", a.listProviderUsers)
+	am("GET /admin/api/users/{uid}", a.showProviderUser)
 	am("GET /admin/api/accounts/{aid}/users", a.listBuyerUsers)
 	am("POST /admin/api/accounts/{aid}/users", a.createBuyerUser)
 	for _, m := range []string{"GET", "PUT", "DELETE"} {
