@@ -219,6 +219,9 @@ func (a *app) planAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		if _, err := a.db.ExecContext(ctx, `DELETE FROM usage_limits WHERE plan_id=?`, pid); err != nil {
 			return err
 		}
+		if _, err := a.db.ExecContext(ctx, `DELETE FROM pricing_rules WHERE plan_id=?`, pid); err != nil {
+			return err
+		}
 		if err := a.enqueue(ctx, indexJob("Plan", pid)); err != nil {
 			return err
 		}

@@ -542,11 +542,7 @@ func scanMetric(row interface{ Scan(...any) error }) (*metricRow, error) {
 }
 
 func (m *metricRow) json() map[string]any {
-	key := "metric"
-	if m.ParentID.Valid {
-		key = "method"
-	}
-	// MetricRepresenter: a backend API's metric is shown under its extended system_name
+	// MetricRepresenter, under "metric" for a method too (wraps_resource names the model): a backend API's metric is shown under its extended system_name
 	// ("<name>.<backend_api_id>", stored so by porta) without name, and links its backend API
 	// (porta@3scale-2.16.4-GA:app/representers/metric_representer.rb;
 	// app/lib/backend_api_logic/metric_extension.rb extend_system_name).
@@ -565,7 +561,7 @@ func (m *metricRow) json() map[string]any {
 	if m.ParentID.Valid {
 		body["parent_id"] = m.ParentID.Int64
 	}
-	return map[string]any{key: xmlDoc{body, m.writeXML}}
+	return map[string]any{"metric": xmlDoc{body, m.writeXML}}
 }
 
 // backendName is the metric name backend knows: backend API metrics carry a ".<backend_api_id>"
@@ -642,12 +638,12 @@ func (a *app) listMetrics(ownerOf func(context.Context, *reqCtx, *http.Request, 
 		args := []any{o.typ, o.id}
 		key := "metrics"
 		if methods {
-			mid, err := pathID(r, "mid")
+			parent, err := a.methodParent(ctx, o, r, false)
 			if err != nil {
 				return err
 			}
 			q += ` AND parent_id=?`
-			args = append(args, mid)
+			args = append(args, parent.ID)
 			key = "methods"
 		}
 		rows, err := a.db.QueryContext(ctx, q+` ORDER BY id`, args...)
@@ -661,7 +657,11 @@ func (a *app) listMetrics(ownerOf func(context.Context, *reqCtx, *http.Request, 
 			if err != nil {
 				return err
 			}
-			out = append(out, m.json())
+			if methods {
+				out = append(out, m.methodJSON())
+			} else {
+				out = append(out, m.json())
+			}
 		}
 		if err := rows.Err(); err != nil {
 			return err
@@ -701,14 +701,11 @@ func (a *app) createMetric(ownerOf func(context.Context, *reqCtx, *http.Request,
 		}
 		var parent any
 		if method {
-			mid, err := pathID(r, "mid")
+			pm, err := a.methodParent(ctx, o, r, true)
 			if err != nil {
 				return err
 			}
-			if _, err := a.metric(ctx, o, mid); err != nil {
-				return err
-			}
-			parent = mid
+			parent = pm.ID
 		}
 		t := now()
 		newID, err := lastID(a.db.ExecContext(ctx, `INSERT INTO metrics (owner_type, owner_id, parent_id, system_name, friendly_name, unit, description, created_at, updated_at)
@@ -734,6 +731,9 @@ func (a *app) createMetric(ownerOf func(context.Context, *reqCtx, *http.Request,
 		if o.typ == "BackendApi" {
 			base = fmtID("/admin/api/backend_apis/", o.id)
 		}
+		if method {
+			return created(w, rc, fmtID(fmtID(base+"/metrics/", m.ParentID.Int64)+"/methods/", newID), m.methodJSON())
+		}
 		return created(w, rc, fmtID(base+"/metrics/", newID), m.json())
 	}
 }
@@ -753,9 +753,12 @@ func (a *app) metricAction(ownerOf func(context.Context, *reqCtx, *http.Request,
 		if err != nil {
 			return err
 		}
+		if err := checkMethodParent(r, m); err != nil {
+			return err
+		}
 		switch r.Method {
 		case http.MethodGet:
-			return ok(w, rc, m.json())
+			return ok(w, rc, metricJSONFor(r, m))
 		case http.MethodDelete:
 			// Metric#destroyable?: not a metric the newest sandbox or production configuration
 			// of a product that sees it maps a rule to, and not hits; otherwise 403 with the
@@ -787,6 +790,9 @@ func (a *app) metricAction(ownerOf func(context.Context, *reqCtx, *http.Request,
 					}
 				}
 				if _, err := tx.ExecContext(ctx, `DELETE FROM usage_limits WHERE metric_id=?`, mid); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `DELETE FROM pricing_rules WHERE metric_id=?`, mid); err != nil {
 					return err
 				}
 				_, err := tx.ExecContext(ctx, `DELETE FROM proxy_rules WHERE metric_id=?`, mid)
@@ -829,7 +835,7 @@ func (a *app) metricAction(ownerOf func(context.Context, *reqCtx, *http.Request,
 			if err != nil {
 				return err
 			}
-			return ok(w, rc, m.json())
+			return ok(w, rc, metricJSONFor(r, m))
 		}
 	}
 }

@@ -72,6 +72,7 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 		am(m+" /admin/api/application_plans/{pid}/metrics/{mid}/limits/{lid}", a.limitAction)
 		amJSON(m+" /admin/api/backend_apis/{id}", a.backendAPIAction)
 		amJSON(m+" /admin/api/backend_apis/{sid}/metrics/{mid}", a.metricAction(a.backendAPIOwner))
+		amJSON(m+" /admin/api/backend_apis/{sid}/metrics/{parent}/methods/{mid}", a.metricAction(a.backendAPIOwner))
 		amJSON(m+" /admin/api/backend_apis/{sid}/mapping_rules/{rid}", a.ruleAction(a.backendAPIRules))
 		amJSON(m+" /admin/api/services/{sid}/backend_usages/{uid}", a.usageAction)
 		am(m+" /admin/api/accounts/{aid}/applications/{id}", a.appAction)
@@ -105,6 +106,8 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	amJSON("POST /admin/api/backend_apis", a.createBackendAPI)
 	amJSON("GET /admin/api/backend_apis/{id}/metrics", a.listMetrics(a.backendAPIOwner, false))
 	amJSON("POST /admin/api/backend_apis/{id}/metrics", a.createMetric(a.backendAPIOwner, false))
+	amJSON("GET /admin/api/backend_apis/{id}/metrics/{mid}/methods", a.listMetrics(a.backendAPIOwner, true))
+	amJSON("POST /admin/api/backend_apis/{id}/metrics/{mid}/methods", a.createMetric(a.backendAPIOwner, true))
 	amJSON("GET /admin/api/backend_apis/{id}/mapping_rules", a.listRules(a.backendAPIRules))
 	amJSON("POST /admin/api/backend_apis/{id}/mapping_rules", a.createRule(a.backendAPIRules))
 
@@ -115,6 +118,10 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	am("GET /admin/api/application_plans/{pid}/limits", a.listLimits)
 	am("GET /admin/api/application_plans/{pid}/metrics/{mid}/limits", a.listLimits)
 	am("POST /admin/api/application_plans/{pid}/metrics/{mid}/limits", a.createLimit)
+	am("GET /admin/api/application_plans/{pid}/pricing_rules", a.listPlanPricingRules)
+	am("GET /admin/api/application_plans/{pid}/metrics/{mid}/pricing_rules", a.listMetricPricingRules)
+	am("POST /admin/api/application_plans/{pid}/metrics/{mid}/pricing_rules", a.createPricingRule)
+	am("DELETE /admin/api/application_plans/{pid}/metrics/{mid}/pricing_rules/{rid}", a.deletePricingRule)
 
 	am("POST /admin/api/signup", a.signup)
 	am("GET /admin/api/accounts", a.listAccounts)
@@ -122,11 +129,25 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	am("GET /admin/api/accounts/{id}", a.showAccount)
 	am("PUT /admin/api/accounts/{id}", a.updateAccount)
 	am("DELETE /admin/api/accounts/{id}", a.deleteAccount)
+	am("GET /admin/api/users", a.listProviderUsers)
+	am("GET /admin/api/users/{uid}", a.showProviderUser)
+	am("GET /admin/api/accounts/{aid}/users", a.listBuyerUsers)
+	am("POST /admin/api/accounts/{aid}/users", a.createBuyerUser)
+	for _, m := range []string{"GET", "PUT", "DELETE"} {
+		am(m+" /admin/api/accounts/{aid}/users/{uid}", a.buyerUserAction)
+	}
+	for _, ev := range []string{"activate", "suspend", "unsuspend", "admin", "member"} {
+		am("PUT /admin/api/accounts/{aid}/users/{uid}/"+ev, a.userEvent(ev))
+	}
 	am("GET /admin/api/accounts/{aid}/applications", a.listAccountApps)
 	am("POST /admin/api/accounts/{aid}/applications", a.createApp)
 	am("GET /admin/api/accounts/{aid}/applications/{id}/keys", a.listKeys)
 	am("POST /admin/api/accounts/{aid}/applications/{id}/keys", a.createKey)
 	am("DELETE /admin/api/accounts/{aid}/applications/{id}/keys/{key}", a.deleteKey)
+	for _, ev := range []string{"accept", "suspend", "resume"} {
+		am("PUT /admin/api/accounts/{aid}/applications/{id}/"+ev, a.appStateEvent(ev))
+	}
+	am("PUT /admin/api/accounts/{aid}/applications/{id}/change_plan", a.changeAppPlan)
 	am("GET /admin/api/applications", a.listApps)
 	am("GET /admin/api/applications/find", a.findApp)
 	am("GET /admin/api/provider", a.provider)

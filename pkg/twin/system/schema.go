@@ -304,6 +304,21 @@ var schema = []string{
 		KEY idx_auditable (auditable_type, auditable_id),
 		KEY idx_provider (provider_id)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	// pricing_rules are an application plan's prices per metric usage
+	// (porta@3scale-2.16.4-GA:db/schema.rb "pricing_rules": min defaults to 1, max NULL for no
+	// upper bound, cost_per_unit DECIMAL(20,4) defaulting to 0).
+	`CREATE TABLE IF NOT EXISTS pricing_rules (
+		id BIGINT AUTO_INCREMENT PRIMARY KEY,
+		plan_id BIGINT NOT NULL,
+		metric_id BIGINT NOT NULL,
+		min BIGINT NOT NULL DEFAULT 1,
+		max BIGINT NULL,
+		cost_per_unit DECIMAL(20,4) NOT NULL DEFAULT 0,
+		created_at DATETIME(6) NOT NULL,
+		updated_at DATETIME(6) NOT NULL,
+		KEY idx_plan (plan_id),
+		KEY idx_metric (metric_id)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
 	`CREATE TABLE IF NOT EXISTS backend_events (
 		id BIGINT AUTO_INCREMENT PRIMARY KEY,
 		backend_event_id BIGINT NOT NULL,
@@ -348,6 +363,7 @@ var migrations = []string{
 	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS support_email VARCHAR(255) NULL`,
 	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS finance_support_email VARCHAR(255) NULL`,
 	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS state_changed_at DATETIME(6) NULL`,
+	`ALTER TABLE users ADD COLUMN IF NOT EXISTS updated_at DATETIME(6) NULL`,
 }
 
 func init() {

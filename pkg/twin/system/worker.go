@@ -418,6 +418,7 @@ func (w *worker) deleteServiceHierarchy(ctx context.Context, oid int64) error {
 		`DELETE FROM proxy_configs WHERE service_id=?`,
 		`DELETE FROM proxies WHERE service_id=?`,
 		`DELETE l FROM usage_limits l JOIN plans p ON p.id=l.plan_id WHERE p.issuer_id=?`,
+		`DELETE r FROM pricing_rules r JOIN plans p ON p.id=r.plan_id WHERE p.issuer_id=?`,
 		`DELETE FROM plans WHERE issuer_id=?`,
 		`DELETE FROM metrics WHERE owner_type='Service' AND owner_id=?`,
 		`DELETE FROM backend_usages WHERE service_id=?`,
