@@ -119,9 +119,21 @@ func (a *app) listBuyerUsers(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	if err != nil {
 		return err
 	}
-	p := parseParams(r)
-	q := `SELECT ` + userCols + ` FROM users WHERE account_id=?`
-	args := []any{ac.ID}
+	users, err := a.queryUsers(ctx, parseParams(r), `account_id=?`, ac.ID)
+	if err != nil {
+		return err
+	}
+	out := make([]any, 0, len(users))
+	for _, u := range users {
+		out = append(out, u.json())
+	}
+	return ok(w, rc, map[string]any{"users": out})
+}
+
+// queryUsers lists the users a condition selects, in id order, narrowed by the state and role
+// parameters when given (both users controllers filter so).
+func (a *app) queryUsers(ctx context.Context, p params, where string, args ...any) ([]*userRow, error) {
+	q := `SELECT ` + userCols + ` FROM users WHERE ` + where
 	for _, f := range []string{"state", "role"} {
 		if p.v.Get(f) != "" {
 			q += ` AND ` + f + `=?`
@@ -130,13 +142,18 @@ func (a *app) listBuyerUsers(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	}
 	rows, err := a.db.QueryContext(ctx, q+` ORDER BY id`, args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	out, err := collectJSON(rows, scanUser)
-	if err != nil {
-		return err
+	defer rows.Close()
+	var out []*userRow
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
 	}
-	return ok(w, rc, map[string]any{"users": out})
+	return out, rows.Err()
 }
 
 // createBuyerUser is POST /admin/api/accounts/{id}/users: username, email and an optional
@@ -311,30 +328,13 @@ func (u *userRow) providerUserJSON() map[string]any {
 // (porta@3scale-2.16.4-GA:app/controllers/admin/api/users_controller.rb index, show, users).
 func (a *app) listProviderUsers(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
-	p := parseParams(r)
-	q := `SELECT ` + userCols + ` FROM users WHERE account_id=? AND username<>?`
-	args := []any{rc.tenant.ID, impersonationAdmin}
-	for _, f := range []string{"state", "role"} {
-		if p.v.Get(f) != "" {
-			q += ` AND ` + f + `=?`
-			args = append(args, p.v.Get(f))
-		}
-	}
-	rows, err := a.db.QueryContext(ctx, q+` ORDER BY id`, args...)
+	users, err := a.queryUsers(ctx, parseParams(r), `account_id=? AND username<>?`, rc.tenant.ID, impersonationAdmin)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	out := []any{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return err
-		}
+	out := make([]any, 0, len(users))
+	for _, u := range users {
 		out = append(out, u.providerUserJSON())
-	}
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	return ok(w, rc, map[string]any{"users": out})
 }
