@@ -857,6 +857,7 @@ func TestSystemTwin(t *testing.T) {
 
 	t.Run("deletions and zync retries", func(t *testing.T) {
 		t.Run("product delete", func(t *testing.T) { testProductDelete(t, e) })
+		t.Run("deletion job before the commit", func(t *testing.T) { testDeletionJobBeforeCommit(t, e) })
 		t.Run("buyer delete", func(t *testing.T) { testBuyerDelete(t, e, planID) })
 		var svc struct {
 			Service struct {

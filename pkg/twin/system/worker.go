@@ -384,10 +384,15 @@ func (w *worker) deleteServiceHierarchy(ctx context.Context, oid int64) error {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	// The job finds its record by id, whatever its state, as GlobalID does: porta enqueues
+	// it inside the transaction that marks the record deleted, so the job may run before
+	// that commit; its deletes then wait for the marking transaction's row lock. A record
+	// already gone is a DeserializationError, logged and dropped
+	// (porta@3scale-2.16.4-GA:app/workers/delete_object_hierarchy_worker.rb rescue_from).
 	var tenant int64
-	if err := tx.QueryRowContext(ctx, `SELECT account_id FROM services WHERE id=? AND state='deleted'`, oid).Scan(&tenant); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT account_id FROM services WHERE id=?`, oid).Scan(&tenant); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil // already gone, or not scheduled for deletion
+			return nil
 		}
 		return err
 	}
@@ -450,8 +455,9 @@ func (w *worker) deleteBackendAPIHierarchy(ctx context.Context, oid int64) error
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	// Found by id whatever its state, as for a product (deleteServiceHierarchy).
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM backend_apis WHERE id=? AND state='deleted'`, oid).Scan(&n); err != nil || n == 0 {
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM backend_apis WHERE id=?`, oid).Scan(&n); err != nil || n == 0 {
 		return err
 	}
 	for _, s := range []string{
