@@ -33,7 +33,15 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(tmp)
+	code := 1
+	defer func() {
+		// A failed run keeps the twin's state and pod logs for a look afterwards.
+		if code != 0 {
+			fmt.Fprintln(os.Stderr, "twin state and logs kept in", tmp)
+			return
+		}
+		os.RemoveAll(tmp)
+	}()
 	bin := filepath.Join(tmp, "threescale-twin")
 	build := exec.Command("go", "build", "-o", bin, "github.com/threescale-chaos/harness/cmd/threescale-twin")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -65,7 +73,8 @@ func run(m *testing.M) int {
 		dumpPods(ctx)
 		return 1
 	}
-	return m.Run()
+	code = m.Run()
+	return code
 }
 
 func dumpPods(ctx context.Context) {
