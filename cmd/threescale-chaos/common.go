@@ -3,17 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/rest"
 
 	"github.com/threescale-chaos/harness/pkg/catalog"
-	"github.com/threescale-chaos/harness/pkg/kube"
 	"github.com/threescale-chaos/harness/pkg/scenario"
-	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/session"
 )
 
 // common are the flags every command takes.
@@ -36,48 +33,14 @@ func (c *common) bind(cmd *cobra.Command, withScenarios bool) {
 	}
 }
 
-// session is what every command starts from: the target, a cluster that answers, and a
-// namespace that has opted in.
-type session struct {
-	target *threescale.Target
-	rest   *rest.Config
-	kube   *kube.Client
-	ns     string
-	ver    catalog.Version
-}
-
-func (c *common) open(ctx context.Context) (*session, error) {
-	t, err := threescale.LoadTarget(c.target)
+// open loads the target file and checks that its cluster answers and its namespace has opted
+// in (session.Open); every error is bad input.
+func (c *common) open(ctx context.Context) (*session.Cluster, error) {
+	cl, err := session.Open(ctx, session.OpenOptions{TargetFile: c.target, Kubeconfig: c.kubeconfig, CheckTimeout: c.checkTimeout})
 	if err != nil {
 		return nil, bad(err)
 	}
-	kc := c.kubeconfig
-	if kc == "" {
-		kc = t.Kubeconfig
-		if kc != "" && !filepath.IsAbs(kc) {
-			kc = filepath.Join(filepath.Dir(c.target), kc)
-		}
-	}
-	rc, err := kube.LoadRESTConfig(kc)
-	if err != nil {
-		return nil, bad(fmt.Errorf("kubeconfig: %w", err))
-	}
-	client, err := kube.NewClient(rc)
-	if err != nil {
-		return nil, bad(err)
-	}
-	var ver catalog.Version
-	if t.Version != "" {
-		if ver, err = catalog.ParseVersion(t.Version); err != nil {
-			return nil, bad(fmt.Errorf("%s: version: %w", c.target, err))
-		}
-	}
-	cctx, cancel := context.WithTimeout(ctx, c.checkTimeout)
-	defer cancel()
-	if err := kube.CheckNamespace(cctx, client, t.Namespace); err != nil {
-		return nil, bad(err)
-	}
-	return &session{target: t, rest: rc, kube: client, ns: t.Namespace, ver: ver}, nil
+	return cl, nil
 }
 
 // scenarios loads the scenario files, keeping the components asked for (by name or alias).

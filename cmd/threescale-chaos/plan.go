@@ -28,9 +28,9 @@ func planCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "target %s: namespace %s, 3scale %s\n\n", c.target, s.ns, s.target.Version)
+			fmt.Fprintf(out, "target %s: namespace %s, 3scale %s\n\n", c.target, s.Namespace, s.Target.Version)
 			for _, sc := range scs {
-				t, err := kube.Resolve(cmd.Context(), s.kube, sc.Component, s.ns, s.ver)
+				t, err := kube.Resolve(cmd.Context(), s.Kube, sc.Component, s.Namespace, s.Version)
 				if err != nil {
 					fmt.Fprintf(out, "== %s: cannot be resolved: %v\n\n", sc.Component.Name, err)
 					continue
@@ -38,7 +38,7 @@ func planCmd() *cobra.Command {
 				p := kube.NewPlan(t, kube.PlanOptions{ForceScaleSubresource: force})
 				var obs scenario.Observation
 				if p.Invalid == "" {
-					obs = chaos.Observation(cmd.Context(), s.kube, s.ns, s.ver, sc)
+					obs = chaos.Observation(cmd.Context(), s.Kube, s.Namespace, s.Version, sc)
 				}
 				printPlan(out, sc, p, obs)
 			}

@@ -24,7 +24,7 @@ func restoreCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			restored, err := kube.RestoreAll(cmd.Context(), s.kube, s.ns, runID, kube.Options{})
+			restored, err := kube.RestoreAll(cmd.Context(), s.Kube, s.Namespace, runID, kube.Options{})
 			out := cmd.OutOrStdout()
 			for _, e := range restored {
 				fmt.Fprintf(out, "restored %s\n", e)

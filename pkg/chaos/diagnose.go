@@ -3,32 +3,74 @@ package chaos
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/threescale-chaos/harness/pkg/kube"
 )
 
-// Diagnose writes the namespace's events and pod states into dir/<name>-*.json, before
-// cleanup removes the evidence, and returns the files written (relative to dir).
-func Diagnose(ctx context.Context, c *kube.Client, namespace, dir, name string) ([]string, error) {
+// DiagnoseOptions bound a diagnostic dump. Zero values take the defaults.
+type DiagnoseOptions struct {
+	// Since keeps container log lines from this time on (zero: all the kubelet keeps).
+	Since time.Time
+	// LogBytes bounds each container's log (default 256 KiB, the end of the log is kept
+	// by TailLines first); TailLines bounds its lines (default 2000).
+	LogBytes  int64
+	TailLines int64
+	// PerLog bounds the read of one container's log (default 15 s).
+	PerLog time.Duration
+	// Redact, when set, rewrites each log before it is written: logs carry request lines
+	// with keys and tokens.
+	Redact func(string) string
+}
+
+func (o *DiagnoseOptions) defaults() {
+	if o.LogBytes <= 0 {
+		o.LogBytes = 256 << 10
+	}
+	if o.TailLines <= 0 {
+		o.TailLines = 2000
+	}
+	if o.PerLog <= 0 {
+		o.PerLog = 15 * time.Second
+	}
+}
+
+// Diagnose writes the namespace's events, pod states and container logs into dir, named
+// after name (<name>-events.json, <name>-pods.json, <name>-logs/<pod>.<container>.log, with
+// .previous.log for a restarted container's last run), and returns the files written
+// (relative to dir). It is bounded by ctx and by opts; a log that cannot be read is listed in
+// <name>-logs/unavailable.txt with the reason, and the error returned names what is missing.
+func Diagnose(ctx context.Context, c *kube.Client, namespace, dir, name string, opts DiagnoseOptions) ([]string, error) {
+	opts.defaults()
 	cs := c.Kube
 	var files []string
-	write := func(suffix string, v any) error {
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
+	write := func(rel string, b []byte) error {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o755); err != nil {
 			return err
 		}
-		rel := fmt.Sprintf("%s-%s.json", name, suffix)
 		if err := os.WriteFile(filepath.Join(dir, rel), b, 0o644); err != nil {
 			return err
 		}
 		files = append(files, rel)
 		return nil
+	}
+	writeJSON := func(suffix string, v any) error {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		return write(fmt.Sprintf("%s-%s.json", name, suffix), b)
 	}
 	events, err := cs.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -37,7 +79,7 @@ func Diagnose(ctx context.Context, c *kube.Client, namespace, dir, name string) 
 	sort.Slice(events.Items, func(i, j int) bool {
 		return events.Items[i].LastTimestamp.Before(&events.Items[j].LastTimestamp)
 	})
-	if err := write("events", events.Items); err != nil {
+	if err := writeJSON("events", events.Items); err != nil {
 		return files, err
 	}
 	pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
@@ -54,11 +96,77 @@ func Diagnose(ctx context.Context, c *kube.Client, namespace, dir, name string) 
 	for _, p := range pods.Items {
 		ready := false
 		for _, cond := range p.Status.Conditions {
-			if cond.Type == "Ready" {
-				ready = cond.Status == "True"
+			if cond.Type == corev1.PodReady {
+				ready = cond.Status == corev1.ConditionTrue
 			}
 		}
 		states = append(states, podState{Name: p.Name, Phase: string(p.Status.Phase), Ready: ready, Containers: p.Status.ContainerStatuses, Init: p.Status.InitContainerStatuses})
 	}
-	return files, write("pods", states)
+	if err := writeJSON("pods", states); err != nil {
+		return files, err
+	}
+
+	// Container logs: the current run of each container, and the previous one of a
+	// container that restarted, which is often where a crash during the outage shows.
+	var unavailable []string
+	for _, p := range pods.Items {
+		restarts := map[string]int32{}
+		for _, st := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+			restarts[st.Name] = st.RestartCount
+		}
+		for _, ct := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
+			for _, previous := range []bool{false, true} {
+				if previous && restarts[ct.Name] == 0 {
+					continue
+				}
+				if ctx.Err() != nil {
+					unavailable = append(unavailable, fmt.Sprintf("%s/%s: %v", p.Name, ct.Name, ctx.Err()))
+					continue
+				}
+				suffix := ".log"
+				if previous {
+					suffix = ".previous.log"
+				}
+				b, err := containerLog(ctx, cs, namespace, p.Name, ct.Name, previous, opts)
+				if err != nil {
+					unavailable = append(unavailable, fmt.Sprintf("%s/%s%s: %v", p.Name, ct.Name, strings.TrimSuffix(suffix, ".log"), err))
+					continue
+				}
+				if opts.Redact != nil {
+					b = []byte(opts.Redact(string(b)))
+				}
+				if err := write(filepath.Join(name+"-logs", p.Name+"."+ct.Name+suffix), b); err != nil {
+					return files, err
+				}
+			}
+		}
+	}
+	if len(unavailable) > 0 {
+		if err := write(filepath.Join(name+"-logs", "unavailable.txt"), []byte(strings.Join(unavailable, "\n")+"\n")); err != nil {
+			return files, err
+		}
+		return files, fmt.Errorf("%d container log(s) could not be read, first: %s", len(unavailable), unavailable[0])
+	}
+	return files, nil
+}
+
+// containerLog reads one container's log within opts' bounds.
+func containerLog(ctx context.Context, cs kubernetes.Interface, namespace, pod, container string, previous bool, opts DiagnoseOptions) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, opts.PerLog)
+	defer cancel()
+	lo := &corev1.PodLogOptions{Container: container, Previous: previous, LimitBytes: &opts.LogBytes, TailLines: &opts.TailLines, Timestamps: true}
+	if !opts.Since.IsZero() && !previous {
+		t := metav1.NewTime(opts.Since)
+		lo.SinceTime = &t
+	}
+	rc, err := cs.CoreV1().Pods(namespace).GetLogs(pod, lo).Stream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, opts.LogBytes))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return b, err
+	}
+	return b, nil
 }

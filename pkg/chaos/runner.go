@@ -16,21 +16,6 @@ import (
 	"github.com/threescale-chaos/harness/pkg/scenario"
 )
 
-// WorkProbe creates work during the outage and checks afterwards that it was applied (or,
-// for a lost expectation, that it was not).
-type WorkProbe interface {
-	Capability() scenario.Capability
-	// Baseline is taken before the fault.
-	Baseline(ctx context.Context) error
-	// Submit creates the work while the component is down.
-	Submit(ctx context.Context) error
-	// Check compares what was submitted with what was applied, after recovery. budget is
-	// the cell's recovery budget: how long the work may take to land, counted from the
-	// check (a probe may wait longer for work 3scale has scheduled later, such as a
-	// Sidekiq retry, and says so).
-	Check(ctx context.Context, budget time.Duration) (scenario.WorkCheck, error)
-}
-
 // Options tune a run. Zero values take the defaults, which suit the local twin.
 type Options struct {
 	// SampleInterval and SampleTimeout are each capability's cadence and per-sample bound.
@@ -77,12 +62,20 @@ type Input struct {
 	Version  catalog.Version
 	RunID    string
 	Samplers map[scenario.Capability]probe.Sampler
-	Work     map[scenario.Capability]WorkProbe
+	Work     map[scenario.Capability]probe.WorkProbe
 	Options  Options
-	// Faults, when set, hears of each fault right after it is injected (and before the
-	// observation), so the caller can register its restore (Ginkgo's DeferCleanup, a
-	// signal handler). The runner restores it too; Restore is idempotent.
-	Faults func(*kube.Fault)
+	// Fault is what to break. Nil is the scenario's component scaled to zero in Namespace
+	// (ScaleToZero with Options.Plan and Options.Kube).
+	Fault Fault
+	// Periods reads a period a kept claim rests on (how long to hold the fault). Nil reads
+	// it from the cluster (kube.ReadPeriod), which never fails.
+	Periods func(ctx context.Context, p catalog.Period) catalog.PeriodReading
+	// Faults, when set, hears of the fault right before it is injected, so the caller can
+	// register its restore too (Ginkgo's DeferCleanup, a signal handler). The runner
+	// restores it whatever happens; Restore is idempotent.
+	Faults func(Fault)
+	// OnPhase, when set, hears of each phase as it starts (the suite's By).
+	OnPhase func(phase string)
 	// Logf reports progress; nil is silent.
 	Logf func(format string, args ...any)
 }
@@ -121,25 +114,30 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	}
 
 	// Preflight: what is there, and how it will be taken down. Nothing changes yet.
-	target, err := kube.Resolve(ctx, in.Kube, sc.Component, in.Namespace, in.Version)
+	fault := in.Fault
+	if fault == nil {
+		fault = ScaleToZero(in.Kube, in.Namespace, in.Version, in.RunID, []catalog.Component{sc.Component}, in.Options.Plan, in.Options.Kube)
+	}
+	pf, err := fault.Prepare(ctx)
 	if err != nil {
-		return res, fmt.Errorf("resolve %s: %w", sc.Component.Name, err)
+		return res, err
 	}
-	plan := kube.NewPlan(target, in.Options.Plan)
-	res.Workload = target.Workload.String()
-	res.Method = report.Method(plan.Method)
-	res.OriginalReplicas = &target.Replicas
-	if plan.Invalid != "" {
-		res.Invalid = "the fault cannot hold: " + plan.Invalid
-		return res, nil
-	}
-	if target.Replicas == 0 {
-		res.Invalid = fmt.Sprintf("%s is already at zero replicas before the experiment", res.Workload)
+	res.Workload = pf.Workload
+	res.Method = report.Method(pf.Method)
+	res.OriginalReplicas = &pf.OriginalReplicas
+	if pf.Invalid != "" {
+		res.Invalid = pf.Invalid
 		return res, nil
 	}
 	// How long to hold: the file's observe, or a period of the process a kept claim rests
 	// on, read from the cluster now, before anything is scaled.
-	obs := Observation(ctx, in.Kube, in.Namespace, in.Version, sc)
+	periods := in.Periods
+	if periods == nil {
+		periods = func(ctx context.Context, p catalog.Period) catalog.PeriodReading {
+			return kube.ReadPeriod(ctx, in.Kube, in.Namespace, in.Version, p)
+		}
+	}
+	obs := observe(ctx, sc, periods)
 	res.SetObservation(obs)
 	for _, u := range obs.Unread {
 		logf("%s: period not read, the operator's default is used: %s", sc.Component.Name, u)
@@ -165,9 +163,16 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	if err := runner.WaitReady(ctx); err != nil {
 		return res, fmt.Errorf("samplers: %w", err)
 	}
+	mark := func(phase string) time.Time {
+		t := runner.Mark(phase)
+		if in.OnPhase != nil {
+			in.OnPhase(phase)
+		}
+		return t
+	}
 
 	// Steady state: every capability healthy, or the experiment is not worth running.
-	runner.Mark(PhaseSteady)
+	mark(PhaseSteady)
 	logf("%s: waiting for a healthy steady state", sc.Component.Name)
 	if unhealthy := waitSteady(ctx, runner.Timeline(), capabilities(in), in.Options); unhealthy != "" {
 		res.Invalid = "steady state not healthy before the fault: " + unhealthy
@@ -183,12 +188,8 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 
 	// Inject: the ledger is written before anything changes, and the component is restored
 	// on every way out of this function from here on.
-	runner.Mark(PhaseInject)
-	logf("%s: %s", sc.Component.Name, strings.ReplaceAll(plan.String(), "\n", "; "))
-	fault, err := kube.NewFault(in.Kube, plan, in.RunID, in.Options.Kube)
-	if err != nil {
-		return res, err
-	}
+	mark(PhaseInject)
+	logf("%s: %s", sc.Component.Name, strings.ReplaceAll(pf.Plan, "\n", "; "))
 	restored := false
 	restore := func() error {
 		if restored {
@@ -218,11 +219,11 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 
 	// The fault holds from here: observe while the samplers run, create deferred work, and
 	// watch that nothing scales the component back.
-	t0 := runner.Mark(PhaseFaultHeld)
+	t0 := mark(PhaseFaultHeld)
 	logf("%s: pods gone; %s", sc.Component.Name, obs)
 	holdDone := make(chan kube.HoldReport, 1)
 	go func() {
-		rep, herr := fault.Hold(ctx, kube.HoldOptions{Window: obs.Effective})
+		rep, herr := fault.Hold(ctx, obs.Effective)
 		if herr != nil {
 			rep.Violations = append(rep.Violations, kube.Violation{At: time.Now(), Kind: kube.ViolationKind("watch"), Detail: herr.Error()})
 		}
@@ -233,7 +234,7 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
-	t1 := runner.Mark(PhaseRestore)
+	t1 := mark(PhaseRestore)
 	window := scenario.Window{Start: t0, End: t1}
 	res.SetWindow(window)
 	if !hold.Held() {
@@ -245,11 +246,11 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 		return res, fmt.Errorf("restore: %w", err)
 	}
 	waitRecovered(ctx, runner.Timeline(), sc, t1, in.Options)
-	runner.Mark(PhaseRecovered)
+	mark(PhaseRecovered)
 
 	// Deferred work: what was submitted during the outage must have been applied by now
 	// (or, where the documentation says it is lost, must not have been).
-	runner.Mark(PhaseVerify)
+	mark(PhaseVerify)
 	checks := checkWork(ctx, sc, work, submitted)
 	for _, c := range scenario.Capabilities() { // report order
 		if wc, ok := checks[c]; ok {
@@ -272,10 +273,16 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 // and its default used) and returns how long to hold the fault once the pods are gone.
 // The plan command shows the same.
 func Observation(ctx context.Context, c *kube.Client, namespace string, v catalog.Version, sc scenario.Scenario) scenario.Observation {
+	return observe(ctx, sc, func(ctx context.Context, p catalog.Period) catalog.PeriodReading {
+		return kube.ReadPeriod(ctx, c, namespace, v, p)
+	})
+}
+
+func observe(ctx context.Context, sc scenario.Scenario, read func(context.Context, catalog.Period) catalog.PeriodReading) scenario.Observation {
 	readings := map[string]catalog.PeriodReading{}
 	for _, name := range sc.Periods() {
 		if p, err := catalog.LookupPeriod(name); err == nil { // the file was validated against the same list
-			readings[name] = kube.ReadPeriod(ctx, c, namespace, v, p)
+			readings[name] = read(ctx, p)
 		}
 	}
 	return sc.Observation(readings)
@@ -285,7 +292,7 @@ func Observation(ctx context.Context, c *kube.Client, namespace string, v catalo
 // settle bound for work to land (or, for lost work, to be sure it never does), and they are
 // independent. Work that could not even be submitted is reported as such, except where the
 // capability is expected lost: nothing can be applied later, and the samples judge the cell.
-func checkWork(ctx context.Context, sc scenario.Scenario, work map[scenario.Capability]WorkProbe, submitted map[scenario.Capability]error) map[scenario.Capability]*scenario.WorkCheck {
+func checkWork(ctx context.Context, sc scenario.Scenario, work map[scenario.Capability]probe.WorkProbe, submitted map[scenario.Capability]error) map[scenario.Capability]*scenario.WorkCheck {
 	var mu sync.Mutex
 	checks := map[scenario.Capability]*scenario.WorkCheck{}
 	var wg sync.WaitGroup
@@ -315,8 +322,8 @@ func checkWork(ctx context.Context, sc scenario.Scenario, work map[scenario.Capa
 
 // judgedWork keeps the work probes of the cells judged on work: deferred ones (the work must
 // be applied after recovery) and lost ones whose work is lost too (it must never be).
-func judgedWork(sc scenario.Scenario, all map[scenario.Capability]WorkProbe) map[scenario.Capability]WorkProbe {
-	out := map[scenario.Capability]WorkProbe{}
+func judgedWork(sc scenario.Scenario, all map[scenario.Capability]probe.WorkProbe) map[scenario.Capability]probe.WorkProbe {
+	out := map[scenario.Capability]probe.WorkProbe{}
 	for c, w := range all {
 		if exp, ok := sc.Expectation(c); ok && (exp.Expect == scenario.Deferred || exp.Expect == scenario.Lost && exp.LostWork) {
 			out[c] = w
@@ -342,12 +349,14 @@ func checkInput(in Input) error {
 		}
 	}
 	switch {
-	case in.Kube == nil:
-		return errors.New("chaos: no Kubernetes client")
-	case in.Namespace == "":
-		return errors.New("chaos: no namespace")
-	case in.RunID == "":
+	case in.Fault == nil && in.Kube == nil:
+		return errors.New("chaos: no fault and no Kubernetes client")
+	case in.Fault == nil && in.Namespace == "":
+		return errors.New("chaos: no fault and no namespace")
+	case in.Fault == nil && in.RunID == "":
 		return errors.New("chaos: no run id")
+	case in.Periods == nil && in.Kube == nil:
+		return errors.New("chaos: no period reader and no Kubernetes client")
 	case len(missing) > 0:
 		sort.Strings(missing)
 		return fmt.Errorf("chaos: no sampler for capabilities %s", strings.Join(missing, ", "))
@@ -373,7 +382,7 @@ func newRunner(in Input) (*probe.Runner, error) {
 
 // submitWork asks each work probe to create its work during the outage, in parallel, and
 // returns the ones that could not.
-func submitWork(ctx context.Context, work map[scenario.Capability]WorkProbe, logf func(string, ...any)) map[scenario.Capability]error {
+func submitWork(ctx context.Context, work map[scenario.Capability]probe.WorkProbe, logf func(string, ...any)) map[scenario.Capability]error {
 	var mu sync.Mutex
 	errs := map[scenario.Capability]error{}
 	var wg sync.WaitGroup

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,46 +31,65 @@ import (
 
 // The runner against a real local cluster: a Deployment named like a 3scale component runs a
 // real server, one capability samples it and the others sample a server that stays up. The
-// runner must conclude exactly what happened, and say FAIL or INVALID when it should.
+// runner must conclude exactly what happened, and say FAIL or INVALID when it should. The
+// cluster starts with the first test that needs it (needCluster); the runner's decision table
+// (fault_test.go) and Diagnose need none.
 
 var (
 	kc      *kube.Client
 	cs      kubernetes.Interface
 	twinBin string
+
+	clusterOnce sync.Once
+	clusterErr  error
+	stopCluster = func() {}
+	tmpDir      string
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	tmp, err := os.MkdirTemp("", "chaos-runner-")
-	if err != nil {
-		return fail(err)
+func TestMain(m *testing.M) {
+	code := m.Run()
+	stopCluster()
+	if tmpDir != "" {
+		os.RemoveAll(tmpDir)
 	}
-	defer os.RemoveAll(tmp)
-	twinBin = filepath.Join(tmp, "threescale-twin")
+	os.Exit(code)
+}
+
+// needCluster starts the local cluster once, for the tests that scale real Deployments.
+func needCluster(t *testing.T) {
+	t.Helper()
+	clusterOnce.Do(func() { clusterErr = startCluster() })
+	if clusterErr != nil {
+		t.Fatalf("local cluster: %v", clusterErr)
+	}
+}
+
+func startCluster() error {
+	var err error
+	if tmpDir, err = os.MkdirTemp("", "chaos-runner-"); err != nil {
+		return err
+	}
+	twinBin = filepath.Join(tmpDir, "threescale-twin")
 	if out, err := exec.Command("go", "build", "-o", twinBin, "github.com/threescale-chaos/harness/cmd/threescale-twin").CombinedOutput(); err != nil {
-		return fail(fmt.Errorf("build: %v: %s", err, out))
+		return fmt.Errorf("build: %v: %s", err, out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Config{Dir: filepath.Join(tmp, "cluster")}, cluster.NodeOptions{})
+	c, err := cluster.Start(ctx, cluster.Config{Dir: filepath.Join(tmpDir, "cluster")}, cluster.NodeOptions{})
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	defer c.Stop()
+	stopCluster = func() { _ = c.Stop() }
 	cs = c.Client
-	if kc, err = kube.NewClient(c.RESTConfig()); err != nil {
-		return fail(err)
-	}
-	return m.Run()
+	kc, err = kube.NewClient(c.RESTConfig())
+	return err
 }
-
-func fail(err error) int { fmt.Fprintln(os.Stderr, err); return 1 }
 
 // component deploys a real server under a component's name in a fresh namespace and returns
 // the namespace and the server's URL.
 func component(t *testing.T, name string) (string, string) {
 	t.Helper()
+	needCluster(t)
 	ctx := context.Background()
 	ns := strings.ToLower(strings.ReplaceAll(t.Name(), "_", "-"))
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {

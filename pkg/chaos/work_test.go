@@ -9,6 +9,7 @@ import (
 
 	"github.com/threescale-chaos/harness/pkg/chaos"
 	"github.com/threescale-chaos/harness/pkg/kube"
+	"github.com/threescale-chaos/harness/pkg/probe"
 	"github.com/threescale-chaos/harness/pkg/scenario"
 )
 
@@ -42,7 +43,7 @@ func runWithWork(t *testing.T, lose bool) (scenario.Verdict, string) {
 	res, err := chaos.Run(ctx, chaos.Input{
 		Scenario: scenarioFile(t, "{expect: deferred}"), Kube: kc, Namespace: ns, RunID: kube.NewRunID(time.Now()),
 		Samplers: samplers(url, steadyServer(t)),
-		Work:     map[scenario.Capability]chaos.WorkProbe{scenario.ProductionTraffic: w},
+		Work:     map[scenario.Capability]probe.WorkProbe{scenario.ProductionTraffic: w},
 		Options:  chaos.Options{SampleInterval: 250 * time.Millisecond, SteadyTimeout: 30 * time.Second},
 	})
 	if err != nil {

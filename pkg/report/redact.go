@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -124,4 +125,21 @@ func redactValue(v reflect.Value, secrets []string) {
 		}
 		v.Set(out)
 	}
+}
+
+// Redact blanks the journal's secrets in s, and the values of credential query parameters
+// (RedactParams): for what a caller writes beside the journal, such as a test failure
+// message or a container's log.
+func (j *Journal) Redact(s string) string { return RedactParams(Redact(s, j.secrets...)) }
+
+// credentialParam matches a credential query parameter (sensitiveParams) and its value in
+// free text: a URL in a log line, an error message.
+var credentialParam = regexp.MustCompile(`(?i)([?&;\s"'](?:` + strings.Join(sensitiveParams, "|") + `)=)[^&\s"';]+`)
+
+// RedactParams blanks the values of credential query parameters wherever they appear in s.
+func RedactParams(s string) string { return credentialParam.ReplaceAllString(s, "${1}"+Redacted) }
+
+// JUnitProperties is JUnitProperties redacted with the journal's secrets.
+func (j *Journal) JUnitProperties(s ScenarioResult) []Property {
+	return JUnitProperties(s, j.secrets...)
 }

@@ -183,7 +183,7 @@ func TestAgainstTwin(t *testing.T) {
 	// are applied after it is back: every hit counted, every level's alert shown.
 	t.Run("backend-worker down", func(t *testing.T) {
 		hits, alerts := probes[scenario.Analytics], probes[scenario.Alerts]
-		for _, wp := range []WorkProbe{hits, alerts} {
+		for _, wp := range []probe.WorkProbe{hits, alerts} {
 			if err := wp.Baseline(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -197,7 +197,7 @@ func TestAgainstTwin(t *testing.T) {
 		}
 		restore()
 		for _, x := range []struct {
-			wp   WorkProbe
+			wp   probe.WorkProbe
 			want int
 		}{{hits, 10}, {alerts, 1}} {
 			wc, err := x.wp.Check(ctx, 0)

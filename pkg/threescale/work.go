@@ -17,17 +17,6 @@ import (
 	"github.com/threescale-chaos/harness/pkg/scenario"
 )
 
-// WorkProbe judges deferred or lost work, which a sample alone cannot (DESIGN.md §3
-// "verify deferred work"; issue 4 "Runner"). The runner calls Baseline before the fault,
-// Submit while it holds (a Submit that cannot create work returns an error the runner
-// records), and Check after recovery: how much of what was submitted 3scale applied.
-type WorkProbe interface {
-	Capability() scenario.Capability
-	Baseline(ctx context.Context) error
-	Submit(ctx context.Context) error
-	Check(ctx context.Context, budget time.Duration) (scenario.WorkCheck, error)
-}
-
 // WorkOptions tunes the work probes; zero values take the defaults.
 type WorkOptions struct {
 	// Units is how much work one Submit creates (hits, reports, accounts; default 10,
@@ -69,7 +58,7 @@ func (o WorkOptions) within(budget time.Duration) WorkOptions {
 }
 
 // WorkProbes returns the work probes with default options; see WorkProbesWith.
-func WorkProbes(env *Env, f *Fixture) map[scenario.Capability]WorkProbe {
+func WorkProbes(env *Env, f *Fixture) map[scenario.Capability]probe.WorkProbe {
 	return WorkProbesWith(env, f, WorkOptions{})
 }
 
@@ -85,14 +74,14 @@ func WorkProbes(env *Env, f *Fixture) map[scenario.Capability]WorkProbe {
 //   - background-jobs and search-indexing: buyer accounts signed up, each indexed
 //     (Sidekiq's SphinxAccountIndexationWorker → searchd);
 //   - zync-sync: an application changed, and zync recording it.
-func WorkProbesWith(env *Env, f *Fixture, opts WorkOptions) map[scenario.Capability]WorkProbe {
+func WorkProbesWith(env *Env, f *Fixture, opts WorkOptions) map[scenario.Capability]probe.WorkProbe {
 	o := opts.withDefaults()
 	s := &samplers{env: env, f: f, o: SamplerOptions{Timeout: o.Timeout, AsyncBound: o.Settle, AlertBound: max(o.Settle, 90*time.Second)}.withDefaults()}
 	accounts := o
 	if opts.Units <= 0 {
 		accounts.Units = 3
 	}
-	return map[scenario.Capability]WorkProbe{
+	return map[scenario.Capability]probe.WorkProbe{
 		scenario.Analytics:             &hitsProbe{c: scenario.Analytics, s: s, o: o, app: f.WorkApp, viaGateway: true},
 		scenario.BackendReportQueue:    &hitsProbe{c: scenario.BackendReportQueue, s: s, o: o, app: f.WriteApp},
 		scenario.FailedJobRescheduling: &hitsProbe{c: scenario.FailedJobRescheduling, s: s, o: o, app: f.ZyncApp, canaries: true},

@@ -1,25 +1,20 @@
 package outage
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"k8s.io/client-go/rest"
 
-	"github.com/threescale-chaos/harness/pkg/catalog"
 	"github.com/threescale-chaos/harness/pkg/chaos"
-	"github.com/threescale-chaos/harness/pkg/kube"
-	"github.com/threescale-chaos/harness/pkg/probe"
 	"github.com/threescale-chaos/harness/pkg/report"
 	"github.com/threescale-chaos/harness/pkg/scenario"
+	"github.com/threescale-chaos/harness/pkg/session"
 	"github.com/threescale-chaos/harness/pkg/threescale"
 )
 
@@ -54,106 +49,32 @@ func TestOutage(t *testing.T) {
 	RunSpecs(t, "3scale outage suite")
 }
 
-// suite is what every scenario shares: one target, one set of 3scale objects, one journal.
-type suite struct {
-	target   *threescale.Target
-	kube     *kube.Client
-	ns       string
-	version  catalog.Version
-	env      *threescale.Env
-	fixture  *threescale.Fixture
-	before   threescale.Inventory
-	runID    string
-	journal  *report.Journal
-	usage    report.UsageMark
-	samplers map[scenario.Capability]probe.Sampler
-	work     map[scenario.Capability]chaos.WorkProbe
-}
-
-var s *suite
+// run is what every scenario shares: one target, one set of 3scale objects, one journal
+// (session.Run, the CLI's run path too).
+var run *session.Run
 
 var _ = BeforeSuite(func(ctx SpecContext) {
 	if *targetFlag == "" {
 		Skip("no target: pass -args --target FILE or set THREESCALE_CHAOS_TARGET (make e2e does, against the twin)")
 	}
-	t, err := threescale.LoadTarget(*targetFlag)
+	cl, err := session.Open(ctx, session.OpenOptions{TargetFile: *targetFlag})
 	Expect(err).NotTo(HaveOccurred())
-	kc := t.Kubeconfig
-	if kc != "" && !filepath.IsAbs(kc) {
-		kc = filepath.Join(filepath.Dir(*targetFlag), kc)
-	}
-	rc, err := kube.LoadRESTConfig(kc)
-	Expect(err).NotTo(HaveOccurred())
-	client, err := kube.NewClient(rc)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(kube.CheckNamespace(ctx, client, t.Namespace)).To(Succeed())
-	Expect(kube.CheckOpenLedger(ctx, client, t.Namespace)).To(Succeed(), "a previous run left a component changed: run threescale-chaos restore")
-	s = &suite{target: t, kube: client, ns: t.Namespace, runID: kube.NewRunID(time.Now())}
-	if t.Version != "" {
-		s.version, err = catalog.ParseVersion(t.Version)
-		Expect(err).NotTo(HaveOccurred())
-	}
-	s.env = connect(ctx, t, rc)
-	DeferCleanup(s.env.Close)
-	s.journal = report.New(s.runID, time.Now(), report.Target{File: *targetFlag, Namespace: t.Namespace, Version: t.Version})
-	s.journal.AddSecrets(s.env.Secrets()...)
-	s.usage = report.MarkUsage()
-
-	By("counting the tenant's objects")
-	s.before, err = threescale.TakeInventory(ctx, s.env)
-	Expect(err).NotTo(HaveOccurred())
-	s.journal.Tenant = &report.Tenant{Before: s.before.Counts()}
-
-	By("provisioning the harness's own 3scale objects")
-	popts := threescale.ProvisionOptions{}
-	if *reloadFlag {
-		popts.ReloadProduction = func(ctx context.Context) error {
-			return threescale.RestartDeployment(ctx, s.env, threescale.ProductionGateway, 5*time.Minute)
-		}
-	} else {
-		r := kube.ReadPeriod(ctx, s.kube, s.ns, s.version, catalog.ProductionConfigRefresh)
-		popts.ProductionRefresh = r.Interval
-		GinkgoWriter.Printf("apicast-production refreshes its configuration every %s (%s%s)\n", r.Interval, r.Source, r.Unread)
-	}
-	s.fixture, err = threescale.ProvisionWith(ctx, s.env, s.runID, popts)
-	Expect(err).NotTo(HaveOccurred())
-	s.samplers = threescale.Samplers(s.env, s.fixture, threescale.SamplerOptions{WriteInterval: *writeFlag})
-	s.work = map[scenario.Capability]chaos.WorkProbe{}
-	for c, w := range threescale.WorkProbes(s.env, s.fixture) {
-		s.work[c] = w
-	}
+	By("counting the tenant's objects and provisioning the harness's own")
+	run, err = session.Start(ctx, cl, session.Options{
+		ReportDir: *reportFlag, SampleInterval: *intervalFlag, WriteInterval: *writeFlag, ReloadProduction: *reloadFlag,
+		Logf: func(format string, args ...any) { GinkgoWriter.Printf(format+"\n", args...) },
+	})
+	Expect(err).NotTo(HaveOccurred(), "a previous run left a component changed? run threescale-chaos restore")
 }, NodeTimeout(12*time.Minute))
-
-func connect(ctx context.Context, t *threescale.Target, rc *rest.Config) *threescale.Env {
-	env, err := threescale.Connect(ctx, t, rc)
-	Expect(err).NotTo(HaveOccurred())
-	return env
-}
 
 // AfterSuite removes the run's 3scale objects and counts the tenant again before it writes
 // the journal, then fails the suite if the run left anything behind.
 var _ = AfterSuite(func(ctx SpecContext) {
-	if s == nil || s.journal == nil {
+	if run == nil {
 		return
 	}
-	var cleanupErr error
-	if s.journal.Tenant != nil {
-		t := s.fixture.Cleanup(ctx, s.env, s.before)
-		s.journal.Tenant = &t
-		if !t.Clean() {
-			cleanupErr = fmt.Errorf("the tenant held %s before the run and %s after it; left behind: %s; clean-up errors: %s", t.Before, t.After, t.LeftBehind, t.Error)
-		}
-	}
-	s.journal.FinishedAt = time.Now()
-	u := s.usage.Since()
-	s.journal.Usage = &u
-	s.journal.Conclude()
-	Expect(os.MkdirAll(*reportFlag, 0o755)).To(Succeed())
-	_, err := s.journal.WriteJSON(*reportFlag)
-	Expect(err).NotTo(HaveOccurred())
-	_, err = s.journal.WriteHTML(*reportFlag)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(cleanupErr).NotTo(HaveOccurred(), "the run must leave the tenant as it found it")
+	_, err := run.Finish(ctx)
+	Expect(err).NotTo(HaveOccurred(), "the run must write its report and leave the tenant as it found it")
 }, NodeTimeout(6*time.Minute))
 
 // One container per scenario file, built from the files, not from code.
@@ -161,42 +82,26 @@ var _ = Describe("3scale outage", func() {
 	for _, sc := range scenarios {
 		Describe(sc.Component.Name, Serial, Label("disruptive", "component:"+sc.Component.Name), func() {
 			It(fmt.Sprintf("breaks exactly what %s documents and recovers", sc.Path), func(ctx SpecContext) {
-				res := runScenario(ctx, sc)
-				for _, p := range report.JUnitProperties(res) {
+				res, err := run.Scenario(ctx, sc, session.Hooks{
+					// The restore is registered right before the fault, so an interrupted spec
+					// restores too; the runner's own restore makes this one a no-op.
+					Faults: func(f chaos.Fault) {
+						DeferCleanup(func(ctx SpecContext) { Expect(f.Restore(ctx)).To(Succeed()) }, NodeTimeout(10*time.Minute))
+					},
+					OnPhase: func(phase string) { By(sc.Component.Name + ": " + phase) },
+					Logf:    func(format string, args ...any) { GinkgoWriter.Printf(format+"\n", args...) },
+				})
+				for _, p := range run.JUnitProperties(res) {
 					AddReportEntry(p.Name, p.Value)
 				}
-				Expect(res.Verdict).To(Equal(scenario.Pass), "%s: %s\n%s", sc.Component.Name, res.Reason, failingCells(res))
+				Expect(err).NotTo(HaveOccurred())
+				Expect(res.Verdict).To(Equal(scenario.Pass), func() string {
+					return run.Redact(fmt.Sprintf("%s: %s\n%s", sc.Component.Name, res.Reason, failingCells(res)))
+				})
 			}, SpecTimeout(20*time.Minute))
 		})
 	}
 })
-
-// runScenario is the spec: the runner does the phases; the suite registers the restore
-// right after the fault and writes diagnostics before anything is cleaned up.
-func runScenario(ctx context.Context, sc scenario.Scenario) report.ScenarioResult {
-	res, err := chaos.Run(ctx, chaos.Input{
-		Scenario: sc, Kube: s.kube, Namespace: s.ns, Version: s.version, RunID: s.runID,
-		Samplers: s.samplers, Work: s.work,
-		Options: chaos.Options{SampleInterval: *intervalFlag},
-		Faults: func(f *kube.Fault) {
-			DeferCleanup(func(ctx SpecContext) { Expect(f.Restore(ctx)).To(Succeed()) }, NodeTimeout(10*time.Minute))
-		},
-		Logf: func(format string, args ...any) { GinkgoWriter.Printf(format+"\n", args...) },
-	})
-	if err != nil && res.Invalid == "" {
-		res.Invalid = "the run could not complete: " + err.Error()
-		res.Conclude()
-	}
-	if res.Verdict != scenario.Pass {
-		_ = os.MkdirAll(*reportFlag, 0o755)
-		if files, derr := chaos.Diagnose(context.WithoutCancel(ctx), s.kube, s.ns, *reportFlag, sc.Component.Name); derr == nil {
-			res.Diagnostics = files
-		}
-	}
-	s.journal.Scenarios = append(s.journal.Scenarios, res)
-	Expect(err).NotTo(HaveOccurred())
-	return res
-}
 
 func failingCells(res report.ScenarioResult) string {
 	var b strings.Builder

@@ -1,0 +1,26 @@
+package probe
+
+import (
+	"context"
+	"time"
+
+	"github.com/threescale-chaos/harness/pkg/scenario"
+)
+
+// WorkProbe judges deferred or lost work, which a sample alone cannot: work created while a
+// component is down must be applied after it is back (or, where the documentation says the
+// work is lost, must never be). The runner calls Baseline before the fault, Submit while it
+// holds (a Submit that cannot create work returns an error the runner records), and Check
+// after recovery.
+type WorkProbe interface {
+	Capability() scenario.Capability
+	// Baseline is taken before the fault.
+	Baseline(ctx context.Context) error
+	// Submit creates the work while the component is down.
+	Submit(ctx context.Context) error
+	// Check compares what was submitted with what was applied, after recovery. budget is
+	// the cell's recovery budget: how long the work may take to land, counted from the
+	// check (a probe may wait longer for work 3scale has scheduled later, such as a
+	// Sidekiq retry, and says so).
+	Check(ctx context.Context, budget time.Duration) (scenario.WorkCheck, error)
+}
