@@ -42,6 +42,10 @@ stores:
   zyncDatabase: {url: {secret: zync, key: DATABASE_URL}}
 upstream: {url: "http://127.0.0.1:1"}
 `
+	badTimeouts := filepath.Join(dir, "bad-timeouts.yaml")
+	if err := os.WriteFile(badTimeouts, []byte(good+"timeouts: {gone: 0s}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(target, []byte(good), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +67,9 @@ upstream: {url: "http://127.0.0.1:1"}
 		{"bad run id", []string{"restore", "--target", target, "--run-id", "../../etc"}, "run id"},
 		{"no target", []string{"run"}, "target"},
 		{"write interval under a second", []string{"run", "--target", target, "--write-interval", "100ms"}, "--write-interval"},
+		{"unknown timeout", []string{"run", "--target", target, "--timeout", "provison=5m"}, `"provison" is not a timeout`},
+		{"timeout that is not a duration", []string{"run", "--target", target, "--timeout", "ready=later"}, "ready: time: invalid duration"},
+		{"target file with a bad timeout", []string{"plan", "--target", badTimeouts}, "gone: 0s is not positive"},
 		{"summary of a missing journal", []string{"summary", filepath.Join(dir, "no-such-report")}, "no-such-report"},
 		{"summary of a file that is not a journal", []string{"summary", target}, "target.yaml"},
 		{"discover on an unreachable cluster", []string{"discover", "--namespace", "3scale", "--kubeconfig", unreachable}, "127.0.0.1:1"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/threescale-chaos/harness/pkg/report"
 	"github.com/threescale-chaos/harness/pkg/session"
 	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/timing"
 )
 
 type runFlags struct {
@@ -24,6 +26,7 @@ type runFlags struct {
 	force          bool
 	sampleInterval time.Duration
 	steadyTimeout  time.Duration
+	timeouts       map[string]string
 	writeInterval  time.Duration
 	reloadProd     bool
 }
@@ -42,7 +45,9 @@ func runCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&f.restoreFirst, "restore-first", false, "restore what an interrupted run left open before starting")
 	cmd.Flags().BoolVar(&f.force, "force-scale-subresource", false, "scale the workload even where the APIManager owns its replicas (the operator reverts it: the run is INVALID)")
 	cmd.Flags().DurationVar(&f.sampleInterval, "sample-interval", time.Second, "how often each capability is sampled")
-	cmd.Flags().DurationVar(&f.steadyTimeout, "steady-timeout", 2*time.Minute, "how long every capability may take to be healthy before a fault")
+	cmd.Flags().DurationVar(&f.steadyTimeout, "steady-timeout", timing.Timeouts{}.Get(timing.Steady), "how long every capability may take to be healthy before a fault (the same as --timeout steady=)")
+	cmd.Flags().StringToStringVar(&f.timeouts, "timeout", nil,
+		"override one of the run's waits, NAME=DURATION, repeatable; over the target file's timeouts. Names: "+strings.Join(timing.Names(), ", ")+" (README: Timeouts)")
 	cmd.Flags().DurationVar(&f.writeInterval, "write-interval", threescale.DefaultWriteInterval,
 		"the least time between two samples of a capability that writes to 3scale (admin-api-write, search-indexing, zync-sync, alerts): a bound on the run's write rate")
 	cmd.Flags().BoolVar(&f.reloadProd, "reload-production-gateway", false,
@@ -54,6 +59,16 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 	out := cmd.OutOrStdout()
 	if f.writeInterval < time.Second {
 		return bad(fmt.Errorf("--write-interval %s: want at least 1s (it bounds how often the run writes to 3scale)", f.writeInterval))
+	}
+	overrides, err := timing.Parse(f.timeouts)
+	if err != nil {
+		return bad(fmt.Errorf("--timeout: %w", err))
+	}
+	if cmd.Flags().Changed("steady-timeout") {
+		if f.steadyTimeout <= 0 {
+			return bad(fmt.Errorf("--steady-timeout %s: want a positive duration", f.steadyTimeout))
+		}
+		overrides[timing.Steady] = f.steadyTimeout
 	}
 	scs, err := f.scenarios()
 	if err != nil {
@@ -85,7 +100,7 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 	}
 	fmt.Fprintf(out, "%d scenario(s) against namespace %s\n", len(scs), cl.Namespace)
 	run, err := session.Start(ctx, cl, session.Options{
-		ReportDir: f.reportDir, SampleInterval: f.sampleInterval, SteadyTimeout: f.steadyTimeout,
+		ReportDir: f.reportDir, SampleInterval: f.sampleInterval, Timeouts: overrides,
 		WriteInterval: f.writeInterval, ForceScaleSubresource: f.force, ReloadProduction: f.reloadProd,
 		Logf: logf,
 	})

@@ -28,6 +28,9 @@ type Options struct {
 	Plan kube.PlanOptions
 	// Kube bounds the fault's waits.
 	Kube kube.Options
+	// RestoreTimeout bounds the whole restore, which runs even when the run is cancelled
+	// (default 10 min).
+	RestoreTimeout time.Duration
 	// RecoveryMargin is added to the largest recovery budget before the runner stops
 	// waiting for recovery.
 	RecoveryMargin time.Duration
@@ -47,6 +50,9 @@ func (o *Options) defaults() {
 	}
 	if o.SteadySamples == 0 {
 		o.SteadySamples = 2
+	}
+	if o.RestoreTimeout == 0 {
+		o.RestoreTimeout = 10 * time.Minute
 	}
 	if o.RecoveryMargin == 0 {
 		o.RecoveryMargin = 5 * time.Second
@@ -197,7 +203,7 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 		}
 		restored = true
 		// A cancelled run still restores: give restore its own bounded context.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.Options.RestoreTimeout)
 		defer cancel()
 		return fault.Restore(rctx)
 	}

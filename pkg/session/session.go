@@ -17,6 +17,7 @@ import (
 	"github.com/threescale-chaos/harness/pkg/report"
 	"github.com/threescale-chaos/harness/pkg/scenario"
 	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/timing"
 )
 
 // InputError marks an error that is the user's input, not the run's outcome: a target file
@@ -98,9 +99,11 @@ type Options struct {
 	// ReportDir is where the journal, the report and the diagnostics go (default
 	// reports/<run id>).
 	ReportDir string
-	// SampleInterval is each capability's cadence (default 1 s); SteadyTimeout bounds the
-	// wait for a healthy steady state before each fault (default 2 min).
-	SampleInterval, SteadyTimeout time.Duration
+	// SampleInterval is each capability's cadence (default 1 s).
+	SampleInterval time.Duration
+	// Timeouts override the target file's timeouts, which override the defaults
+	// (pkg/timing).
+	Timeouts timing.Timeouts
 	// WriteInterval is the least time between two samples of a capability that writes to
 	// 3scale: a bound on the run's write rate (default threescale.DefaultWriteInterval;
 	// at least 1 s).
@@ -111,8 +114,6 @@ type Options struct {
 	// ReloadProduction restarts apicast-production after the run's product is promoted,
 	// instead of waiting up to one configuration refresh.
 	ReloadProduction bool
-	// DiagnoseTimeout bounds each diagnostic dump (default 2 min).
-	DiagnoseTimeout time.Duration
 	// Logf reports progress; nil is silent.
 	Logf func(format string, args ...any)
 }
@@ -122,8 +123,13 @@ func (o Options) Validate() error {
 	switch {
 	case o.WriteInterval != 0 && o.WriteInterval < time.Second:
 		return fmt.Errorf("write interval %s: want at least 1s (it bounds how often the run writes to 3scale)", o.WriteInterval)
-	case o.SampleInterval < 0, o.SteadyTimeout < 0, o.DiagnoseTimeout < 0:
-		return errors.New("negative duration")
+	case o.SampleInterval < 0:
+		return errors.New("negative sample interval")
+	}
+	for n, d := range o.Timeouts {
+		if d <= 0 {
+			return fmt.Errorf("timeout %s: %s is not positive", n, d)
+		}
 	}
 	return nil
 }
@@ -131,9 +137,6 @@ func (o Options) Validate() error {
 func (o *Options) defaults() {
 	if o.WriteInterval == 0 {
 		o.WriteInterval = threescale.DefaultWriteInterval
-	}
-	if o.DiagnoseTimeout == 0 {
-		o.DiagnoseTimeout = 2 * time.Minute
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -147,6 +150,7 @@ type Run struct {
 	ID      string
 	cluster *Cluster
 	opts    Options
+	timeout timing.Timeouts // the effective overrides: the target file's, then the options'
 	env     *threescale.Env
 	fixture *threescale.Fixture
 	before  threescale.Inventory
@@ -171,7 +175,8 @@ func Start(ctx context.Context, c *Cluster, o Options) (*Run, error) {
 	if err := kube.CheckOpenLedger(ctx, c.Kube, c.Namespace); err != nil {
 		return nil, badInput(err)
 	}
-	r := &Run{ID: kube.NewRunID(time.Now()), cluster: c, opts: o, usage: report.MarkUsage()}
+	r := &Run{ID: kube.NewRunID(time.Now()), cluster: c, opts: o, usage: report.MarkUsage(),
+		timeout: c.Target.TimeoutOverrides().Merge(o.Timeouts)}
 	if r.opts.ReportDir == "" {
 		r.opts.ReportDir = filepath.Join("reports", r.ID)
 	}
@@ -192,11 +197,11 @@ func Start(ctx context.Context, c *Cluster, o Options) (*Run, error) {
 	r.journal.Tenant = &report.Tenant{Before: r.before.Counts()}
 	o.Logf("run %s: the tenant holds %s; provisioning the harness's own 3scale objects", r.ID, r.before.Counts())
 
-	popts := threescale.ProvisionOptions{}
+	popts := threescale.ProvisionOptions{ReadyTimeout: r.timeout.Get(timing.Provision)}
 	if o.ReloadProduction {
 		popts.ReloadProduction = func(ctx context.Context) error {
 			o.Logf("restarting %s so that it loads the run's product", threescale.ProductionGateway)
-			return threescale.RestartDeployment(ctx, env, threescale.ProductionGateway, 5*time.Minute)
+			return threescale.RestartDeployment(ctx, env, threescale.ProductionGateway, r.timeout.Get(timing.Ready))
 		}
 	} else {
 		p := kube.ReadPeriod(ctx, c.Kube, c.Namespace, c.Version, catalog.ProductionConfigRefresh)
@@ -215,7 +220,7 @@ func Start(ctx context.Context, c *Cluster, o Options) (*Run, error) {
 		return nil, fmt.Errorf("provision: %w", err)
 	}
 	r.samplers = threescale.Samplers(env, r.fixture, threescale.SamplerOptions{WriteInterval: o.WriteInterval})
-	r.work = threescale.WorkProbes(env, r.fixture)
+	r.work = threescale.WorkProbesWith(env, r.fixture, threescale.WorkOptions{Settle: r.timeout.Get(timing.Settle), MaxWait: r.timeout.Get(timing.WorkMaxWait)})
 	return r, nil
 }
 
@@ -230,6 +235,9 @@ type Hooks struct {
 	Logf func(format string, args ...any)
 }
 
+// Timeout is the run's bound n: the options', then the target file's, then the default.
+func (r *Run) Timeout(n timing.Name) time.Duration { return r.timeout.Get(n) }
+
 // Scenario runs one scenario and adds its result to the journal. An error of the runner
 // makes the scenario INVALID with the error as its reason; a scenario that does not pass
 // gets its diagnostics (events, pod states, container logs) in the report directory. The
@@ -242,8 +250,11 @@ func (r *Run) Scenario(ctx context.Context, sc scenario.Scenario, h Hooks) (repo
 	res, err := chaos.Run(ctx, chaos.Input{
 		Scenario: sc, Kube: r.cluster.Kube, Namespace: r.cluster.Namespace, Version: r.cluster.Version, RunID: r.ID,
 		Samplers: r.samplers, Work: r.work,
-		Options: chaos.Options{SampleInterval: r.opts.SampleInterval, SteadyTimeout: r.opts.SteadyTimeout,
-			Plan: kube.PlanOptions{ForceScaleSubresource: r.opts.ForceScaleSubresource}},
+		Options: chaos.Options{SampleInterval: r.opts.SampleInterval, SteadyTimeout: r.timeout.Get(timing.Steady),
+			Plan:           kube.PlanOptions{ForceScaleSubresource: r.opts.ForceScaleSubresource},
+			Kube:           kube.Options{Timeouts: kube.Timeouts{Gone: r.timeout.Get(timing.Gone), Ready: r.timeout.Get(timing.Ready)}},
+			RestoreTimeout: 2 * r.timeout.Get(timing.Ready),
+		},
 		Faults:  h.Faults,
 		OnPhase: h.OnPhase,
 		Logf:    logf,
@@ -255,7 +266,7 @@ func (r *Run) Scenario(ctx context.Context, sc scenario.Scenario, h Hooks) (repo
 		res.Conclude()
 	}
 	if res.Verdict != scenario.Pass {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.DiagnoseTimeout)
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout.Get(timing.Diagnose))
 		files, derr := chaos.Diagnose(dctx, r.cluster.Kube, r.cluster.Namespace, r.opts.ReportDir, sc.Component.Name, chaos.DiagnoseOptions{Since: res.StartedAt, Redact: r.Redact})
 		cancel()
 		res.Diagnostics = files
@@ -321,7 +332,7 @@ func (e *UnclearedTenantError) Error() string {
 
 // cleanup removes the run's objects and records the tenant's counts in the journal.
 func (r *Run) cleanup(ctx context.Context) report.Tenant {
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout.Get(timing.Cleanup))
 	defer cancel()
 	t := r.fixture.Cleanup(dctx, r.env, r.before)
 	r.journal.Tenant = &t

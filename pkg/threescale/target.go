@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/threescale-chaos/harness/pkg/timing"
 )
 
 // Target is the target file: how the harness reaches one 3scale install (DESIGN.md §3
@@ -58,6 +60,15 @@ type Target struct {
 	// InsecureSkipVerify accepts self-signed certificates on https endpoints (routes on
 	// test clusters).
 	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+	// Timeouts override the run's waits for this install, by name ("provision: 10m";
+	// pkg/timing lists the names and defaults). Flags override the file.
+	Timeouts map[string]string `json:"timeouts,omitempty"`
+}
+
+// TimeoutOverrides are the file's timeouts, parsed (Validate has checked them).
+func (t *Target) TimeoutOverrides() timing.Timeouts {
+	o, _ := timing.Parse(t.Timeouts)
+	return o
 }
 
 // Endpoint is a base URL, and the Host header to send when the URL's host is not the name
@@ -190,6 +201,9 @@ func (t *Target) Validate() error {
 	}
 	if t.Namespace == "" {
 		bad("namespace", "is required")
+	}
+	if _, err := timing.Parse(t.Timeouts); err != nil {
+		errs = append(errs, err)
 	}
 	if t.Version == "" {
 		bad("version", "is required (the 3scale version, e.g. \"2.16\")")

@@ -16,6 +16,7 @@ import (
 	"github.com/threescale-chaos/harness/pkg/scenario"
 	"github.com/threescale-chaos/harness/pkg/session"
 	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/timing"
 )
 
 // Configuration flows one way: flags and env into one config, validated once.
@@ -26,6 +27,7 @@ var (
 	intervalFlag  = flag.Duration("sample-interval", time.Second, "how often each capability is sampled")
 	writeFlag     = flag.Duration("write-interval", threescale.DefaultWriteInterval, "the least time between two samples of a capability that writes to 3scale")
 	reloadFlag    = flag.Bool("reload-production-gateway", false, "restart apicast-production after the product is promoted instead of waiting for its configuration refresh")
+	timeoutsFlag  = flag.String("timeouts", "", "NAME=DURATION,... over the target file's timeouts (pkg/timing; README: Timeouts)")
 )
 
 func envOr(name, def string) string {
@@ -35,9 +37,13 @@ func envOr(name, def string) string {
 	return def
 }
 
-// The scenario files are read when the tree is built, so that each becomes its own container
-// with its own labels; a malformed file fails the suite before anything runs.
-var scenarios []scenario.Scenario
+// The scenario files and the timeouts are read when the tree is built, so that each file
+// becomes its own container with its own labels and spec timeout; a malformed file or
+// timeout fails the suite before anything runs.
+var (
+	scenarios []scenario.Scenario
+	timeouts  timing.Timeouts // the -timeouts flag's, over the target file's
+)
 
 func TestOutage(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -46,7 +52,33 @@ func TestOutage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("scenario files: %v", err)
 	}
+	if timeouts, err = parseTimeouts(*timeoutsFlag); err != nil {
+		t.Fatalf("-timeouts: %v", err)
+	}
+	if *targetFlag != "" {
+		tg, err := threescale.LoadTarget(*targetFlag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		timeouts = tg.TimeoutOverrides().Merge(timeouts)
+	}
 	RunSpecs(t, "3scale outage suite")
+}
+
+// parseTimeouts reads "provision=5m,ready=8m".
+func parseTimeouts(s string) (timing.Timeouts, error) {
+	m := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want NAME=DURATION", kv)
+		}
+		m[strings.TrimSpace(k)] = v
+	}
+	return timing.Parse(m)
 }
 
 // run is what every scenario shares: one target, one set of 3scale objects, one journal
@@ -61,7 +93,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	By("counting the tenant's objects and provisioning the harness's own")
 	run, err = session.Start(ctx, cl, session.Options{
-		ReportDir: *reportFlag, SampleInterval: *intervalFlag, WriteInterval: *writeFlag, ReloadProduction: *reloadFlag,
+		ReportDir: *reportFlag, SampleInterval: *intervalFlag, WriteInterval: *writeFlag, ReloadProduction: *reloadFlag, Timeouts: timeouts,
 		Logf: func(format string, args ...any) { GinkgoWriter.Printf(format+"\n", args...) },
 	})
 	Expect(err).NotTo(HaveOccurred(), "a previous run left a component changed? run threescale-chaos restore")
@@ -86,7 +118,7 @@ var _ = Describe("3scale outage", func() {
 					// The restore is registered right before the fault, so an interrupted spec
 					// restores too; the runner's own restore makes this one a no-op.
 					Faults: func(f chaos.Fault) {
-						DeferCleanup(func(ctx SpecContext) { Expect(f.Restore(ctx)).To(Succeed()) }, NodeTimeout(10*time.Minute))
+						DeferCleanup(func(ctx SpecContext) { Expect(f.Restore(ctx)).To(Succeed()) }, NodeTimeout(2*timeouts.Get(timing.Ready)))
 					},
 					OnPhase: func(phase string) { By(sc.Component.Name + ": " + phase) },
 					Logf:    func(format string, args ...any) { GinkgoWriter.Printf(format+"\n", args...) },
@@ -98,7 +130,7 @@ var _ = Describe("3scale outage", func() {
 				Expect(res.Verdict).To(Equal(scenario.Pass), func() string {
 					return run.Redact(fmt.Sprintf("%s: %s\n%s", sc.Component.Name, res.Reason, failingCells(res)))
 				})
-			}, SpecTimeout(20*time.Minute))
+			}, SpecTimeout(timeouts.Get(timing.Spec)))
 		})
 	}
 })
