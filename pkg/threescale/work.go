@@ -17,10 +17,11 @@ import (
 	"github.com/threescale-chaos/harness/pkg/scenario"
 )
 
-// WorkProbe judges deferred or lost work, which a sample alone cannot (DESIGN.md §3
-// "verify deferred work"; issue 4 "Runner"). The runner calls Baseline before the fault,
-// Submit while it holds (a Submit that cannot create work returns an error the runner
-// records), and Check after recovery: how much of what was submitted 3scale applied.
+// WorkProbe judges deferred or lost work, which a sample alone cannot: it is a scenario's
+// last phase, after every capability recovered (issue 4 "Runner"). The runner calls
+// Baseline before the fault, Submit while it holds (a Submit that cannot create work
+// returns an error the runner records), and Check after recovery: how much of what was
+// submitted 3scale applied.
 type WorkProbe interface {
 	Capability() scenario.Capability
 	Baseline(ctx context.Context) error
