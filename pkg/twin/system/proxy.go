@@ -145,13 +145,18 @@ func (a *app) proxyOf(ctx context.Context, q querier, sid int64) (*proxyRow, err
 	return p, err
 }
 
-func (a *app) showProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	ctx := r.Context()
+// productProxy opens the handlers of …/services/{id}/proxy: the product, which must be the
+// tenant's, then its proxy.
+func (a *app) productProxy(ctx context.Context, rc *reqCtx, r *http.Request) (*proxyRow, error) {
 	o, err := a.serviceOwner(ctx, rc, r, "id")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	p, err := a.proxyOf(ctx, a.db, o.id)
+	return a.proxyOf(ctx, a.db, o.id)
+}
+
+func (a *app) showProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	p, err := a.productProxy(r.Context(), rc, r)
 	if err != nil {
 		return err
 	}
@@ -162,14 +167,11 @@ func (a *app) showProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 // ProxyDeploymentService deploys a new sandbox config (§2 "Proxy read / update").
 func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
-	o, err := a.serviceOwner(ctx, rc, r, "id")
+	pr, err := a.productProxy(ctx, rc, r)
 	if err != nil {
 		return err
 	}
-	pr, err := a.proxyOf(ctx, a.db, o.id)
-	if err != nil {
-		return err
-	}
+	sid := pr.ServiceID
 	p := parseParams(r)
 	set := func(dst *string, name string) {
 		if p.has(name) {
@@ -206,7 +208,7 @@ func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	err = a.inTx(ctx, func(tx *sql.Tx) error {
 		if p.has("api_backend") {
 			var err error
-			if backendJobs, err = setAPIBackend(ctx, tx, rc.tenant.ID, o.id, p.get("api_backend")); err != nil {
+			if backendJobs, err = setAPIBackend(ctx, tx, rc.tenant.ID, sid, p.get("api_backend")); err != nil {
 				return err
 			}
 		}
@@ -222,7 +224,7 @@ func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 		if err != nil {
 			return err
 		}
-		zj, err = zyncEvent(ctx, tx, "Proxy", pr.ID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": o.id})
+		zj, err = zyncEvent(ctx, tx, "Proxy", pr.ID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": sid})
 		return err
 	})
 	if err != nil {
@@ -231,10 +233,10 @@ func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	if err := a.enqueue(ctx, append([]job{zj}, backendJobs...)...); err != nil {
 		return err
 	}
-	if _, err := a.deploySandbox(ctx, o.id); err != nil {
+	if _, err := a.deploySandbox(ctx, sid); err != nil {
 		return err
 	}
-	pr, err = a.proxyOf(ctx, a.db, o.id)
+	pr, err = a.proxyOf(ctx, a.db, sid)
 	if err != nil {
 		return err
 	}
@@ -245,12 +247,7 @@ func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 // (porta@3scale-2.16.4-GA:app/controllers/admin/api/services/proxy/policies_controller.rb show,
 // app/representers/policies_config_representer.rb wraps it in "policies_config").
 func (a *app) showPolicies(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	ctx := r.Context()
-	o, err := a.serviceOwner(ctx, rc, r, "id")
-	if err != nil {
-		return err
-	}
-	pr, err := a.proxyOf(ctx, a.db, o.id)
+	pr, err := a.productProxy(r.Context(), rc, r)
 	if err != nil {
 		return err
 	}
@@ -265,14 +262,11 @@ func (a *app) showPolicies(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 // name and a version, and a configuration that is an object (PolicyConfig validations).
 func (a *app) updatePolicies(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
-	o, err := a.serviceOwner(ctx, rc, r, "id")
+	pr, err := a.productProxy(ctx, rc, r)
 	if err != nil {
 		return err
 	}
-	pr, err := a.proxyOf(ctx, a.db, o.id)
-	if err != nil {
-		return err
-	}
+	sid := pr.ServiceID
 	p := parseParams(r)
 	if !p.has("policies_config") {
 		return &httpError{http.StatusBadRequest, map[string]string{"error": "Required parameter missing: proxy"}}
@@ -300,7 +294,7 @@ func (a *app) updatePolicies(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		if _, err := tx.ExecContext(ctx, `UPDATE proxies SET policies_config=?, updated_at=? WHERE id=?`, string(norm), now(), pr.ID); err != nil {
 			return err
 		}
-		zj, err = zyncEvent(ctx, tx, "Proxy", pr.ID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": o.id})
+		zj, err = zyncEvent(ctx, tx, "Proxy", pr.ID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": sid})
 		return err
 	})
 	if err != nil {
@@ -309,10 +303,10 @@ func (a *app) updatePolicies(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	if err := a.enqueue(ctx, zj); err != nil {
 		return err
 	}
-	if _, err := a.deploySandbox(ctx, o.id); err != nil {
+	if _, err := a.deploySandbox(ctx, sid); err != nil {
 		return err
 	}
-	if pr, err = a.proxyOf(ctx, a.db, o.id); err != nil {
+	if pr, err = a.proxyOf(ctx, a.db, sid); err != nil {
 		return err
 	}
 	return ok(w, rc, map[string]any{"policies_config": pr.policies()})
