@@ -171,7 +171,6 @@ func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	if err != nil {
 		return err
 	}
-	sid := pr.ServiceID
 	p := parseParams(r)
 	set := func(dst *string, name string) {
 		if p.has(name) {
@@ -203,13 +202,12 @@ func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	default:
 		return invalid("credentials_location", "is not included in the list")
 	}
-	var zj job
-	var backendJobs []job
-	err = a.inTx(ctx, func(tx *sql.Tx) error {
+	pr, err = a.saveProxy(ctx, rc, pr, func(tx *sql.Tx) ([]job, error) {
+		var backendJobs []job
 		if p.has("api_backend") {
 			var err error
-			if backendJobs, err = setAPIBackend(ctx, tx, rc.tenant.ID, sid, p.get("api_backend")); err != nil {
-				return err
+			if backendJobs, err = setAPIBackend(ctx, tx, rc.tenant.ID, pr.ServiceID, p.get("api_backend")); err != nil {
+				return nil, err
 			}
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE proxies SET endpoint=?, sandbox_endpoint=?, credentials_location=?, auth_user_key=?,
@@ -221,26 +219,38 @@ func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 			nullStr(pr.HostnameRewrite), nullStr(pr.SecretToken), pr.errText[0], pr.errText[1], pr.errText[2], pr.errText[3],
 			pr.errStatus[0], pr.errStatus[1], pr.errStatus[2], pr.errStatus[3],
 			pr.errHeaders[0], pr.errHeaders[1], pr.errHeaders[2], pr.errHeaders[3], pr.APITestPath, nullStr(pr.PoliciesConfig), now(), pr.ID)
-		if err != nil {
-			return err
-		}
-		zj, err = zyncEvent(ctx, tx, "Proxy", pr.ID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": sid})
-		return err
+		return backendJobs, err
 	})
 	if err != nil {
 		return err
 	}
-	if err := a.enqueue(ctx, append([]job{zj}, backendJobs...)...); err != nil {
-		return err
-	}
-	if _, err := a.deploySandbox(ctx, sid); err != nil {
-		return err
-	}
-	pr, err = a.proxyOf(ctx, a.db, sid)
-	if err != nil {
-		return err
-	}
 	return ok(w, rc, pr.json())
+}
+
+// saveProxy is what follows every change to a proxy: write runs in one transaction with the
+// Proxy event that tells zync (a ZyncWorker job, queued ahead of the jobs write returns), and
+// once committed a new sandbox config is deployed. It returns the proxy as saved.
+func (a *app) saveProxy(ctx context.Context, rc *reqCtx, pr *proxyRow, write func(tx *sql.Tx) ([]job, error)) (*proxyRow, error) {
+	var jobs []job
+	err := a.inTx(ctx, func(tx *sql.Tx) error {
+		more, err := write(tx)
+		if err != nil {
+			return err
+		}
+		zj, err := zyncEvent(ctx, tx, "Proxy", pr.ID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": pr.ServiceID})
+		jobs = append([]job{zj}, more...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.enqueue(ctx, jobs...); err != nil {
+		return nil, err
+	}
+	if _, err := a.deploySandbox(ctx, pr.ServiceID); err != nil {
+		return nil, err
+	}
+	return a.proxyOf(ctx, a.db, pr.ServiceID)
 }
 
 // showPolicies is GET …/proxy/policies: the proxy's policies config
@@ -266,7 +276,6 @@ func (a *app) updatePolicies(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	if err != nil {
 		return err
 	}
-	sid := pr.ServiceID
 	p := parseParams(r)
 	if !p.has("policies_config") {
 		return &httpError{http.StatusBadRequest, map[string]string{"error": "Required parameter missing: proxy"}}
@@ -289,24 +298,11 @@ func (a *app) updatePolicies(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	if err != nil {
 		return err
 	}
-	var zj job
-	err = a.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE proxies SET policies_config=?, updated_at=? WHERE id=?`, string(norm), now(), pr.ID); err != nil {
-			return err
-		}
-		zj, err = zyncEvent(ctx, tx, "Proxy", pr.ID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": sid})
-		return err
+	pr, err = a.saveProxy(ctx, rc, pr, func(tx *sql.Tx) ([]job, error) {
+		_, err := tx.ExecContext(ctx, `UPDATE proxies SET policies_config=?, updated_at=? WHERE id=?`, string(norm), now(), pr.ID)
+		return nil, err
 	})
 	if err != nil {
-		return err
-	}
-	if err := a.enqueue(ctx, zj); err != nil {
-		return err
-	}
-	if _, err := a.deploySandbox(ctx, sid); err != nil {
-		return err
-	}
-	if pr, err = a.proxyOf(ctx, a.db, sid); err != nil {
 		return err
 	}
 	return ok(w, rc, map[string]any{"policies_config": pr.policies()})
