@@ -553,7 +553,6 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// String is the Go duration string.
 // String is the duration rounded for reading (scenario.Readable); JSON keeps it exact.
 func (d Duration) String() string { return scenario.Readable(time.Duration(d)).String() }
 
