@@ -1,8 +1,9 @@
-// Package importrules checks the project's import boundaries (DESIGN.md §1 and §5), as
-// Kubernetes keeps its .import-restrictions with import-boss: the harness never imports the
-// twin, and pkg/ returns errors and leaves asserting to suites/, so no package under pkg/
-// depends on Ginkgo or Gomega. Only non-test code is held to this: tests may start a twin's
-// control plane to run against.
+// Package importrules checks the project's import boundaries, as Kubernetes keeps its
+// .import-restrictions with import-boss: the harness never imports the twin (it reaches any
+// cluster through a kubeconfig and a target file, README "Layout"), and pkg/ returns errors
+// and leaves asserting to suites/, so no package under pkg/ depends on Ginkgo or Gomega.
+// Only non-test code is held to this: tests may start a twin's control plane to run
+// against.
 package importrules
 
 import (

@@ -15,8 +15,8 @@ var ErrUnknownPeriod = errors.New("unknown period")
 
 // Period is a periodic process of one component whose interval is set on its workload.
 // A `kept` expectation can rest on it: running gateways keep serving across a
-// configuration refresh while system is down only if the observation spans a refresh
-// (DESIGN.md §8, "Windows follow the system's periods"). The harness reads the interval
+// configuration refresh while system is down only if the observation spans a refresh, so
+// such a claim is observed across at least one period. The harness reads the interval
 // from the live workload (pkg/kube ReadPeriod) and Interpret turns what it read into one.
 type Period struct {
 	// Name is how scenario files refer to it.

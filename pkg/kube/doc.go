@@ -2,7 +2,7 @@
 //
 // It is the harness's only way to change a cluster, and it is written against the
 // Kubernetes and 3scale APIs alone (client-go, a kubeconfig), so it behaves the same on
-// kind, OpenShift and the local twin. The phases it serves (DESIGN.md §3):
+// kind, OpenShift and the local twin. The phases of a scenario it serves:
 //
 //   - Safety: [CheckNamespace] refuses a namespace that is missing, unreachable or not
 //     opted in with the label chaos.3scale.net/opt-in=true; [CheckOpenLedger] refuses to

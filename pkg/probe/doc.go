@@ -6,9 +6,8 @@
 // fixed cadence for the whole run, with a per-sample timeout and no retries, and
 // records every sample into a Timeline together with the phase marks the
 // scenario runner sets (steady, inject, fault-held, observe, restore,
-// recovered). The Timeline answers the questions a verdict needs: the samples of
-// a capability in a window, its outage intervals, the first failure after a
-// moment and the time to recover; judging itself is delegated to pkg/scenario.
+// recovered). The Timeline keeps the raw samples in time order; pkg/scenario
+// judges them (the outage window, the first failure, the time to recover).
 //
 // The runner follows the chaos-monkey shape of kubernetes' e2e suite: observers
 // start first and signal ready (Runner.WaitReady, every sampler has taken one

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/threescale-chaos/harness/pkg/scenario"
@@ -394,67 +393,33 @@ func (s *ScenarioResult) Cell(c scenario.Capability) (Cell, bool) {
 	return Cell{}, false
 }
 
-// Conclude sets the scenario's verdict: INVALID with the Invalid reason when
-// that is set (the experiment did not happen as planned, whatever the cells
-// say), otherwise the worst cell verdict, with a reason naming the cells that
-// decided it. No cells at all is INVALID. It also fills each doc gap's
-// verdict from its cell.
+// Conclude sets the scenario's verdict and reason with
+// scenario.ConcludeScenario from the Invalid reason and the cells: INVALID when
+// Invalid is set, whatever the cells say; otherwise the worst cell verdict,
+// naming the cells that decided it; no cells at all is INVALID. It also fills
+// each doc gap's verdict from its cell.
 func (s *ScenarioResult) Conclude() {
 	for i, g := range s.DocGaps {
 		if c, ok := s.Cell(g.Capability); ok {
 			s.DocGaps[i].Verdict = c.Verdict
 		}
 	}
-	switch {
-	case s.Invalid != "":
-		s.Verdict, s.Reason = scenario.Invalid, s.Invalid
-		return
-	case len(s.Cells) == 0:
-		s.Verdict, s.Reason = scenario.Invalid, "no cell was judged"
-		return
-	}
-	vs := make([]scenario.Verdict, len(s.Cells))
+	cells := make([]scenario.CellResult, len(s.Cells))
 	for i, c := range s.Cells {
-		vs[i] = c.Verdict
+		cells[i] = scenario.CellResult{Capability: c.Capability, Expect: c.Expect, Verdict: c.Verdict, Reason: c.Reason}
 	}
-	s.Verdict = scenario.Worst(vs...)
-	if s.Verdict == scenario.Pass {
-		s.Reason = fmt.Sprintf("all %d cells PASS", len(s.Cells))
-		return
-	}
-	var names []string
-	for _, c := range s.Cells {
-		if c.Verdict == s.Verdict {
-			names = append(names, fmt.Sprintf("%s (expected %s: %s)", c.Capability, c.Expect, c.Reason))
-		}
-	}
-	s.Reason = fmt.Sprintf("%d of %d cells %s: %s", len(names), len(s.Cells), s.Verdict, strings.Join(names, "; "))
+	s.Verdict, s.Reason = scenario.ConcludeScenario(s.Invalid, cells)
 }
 
-// Conclude sets the run's verdict from the scenarios' verdicts (Worst of them),
-// with a reason naming the scenarios that decided it. A run without scenarios
-// is INVALID.
+// Conclude sets the run's verdict and reason with scenario.ConcludeRun from the
+// scenarios' verdicts: the worst of them, naming the scenarios that decided it.
+// A run without scenarios is INVALID.
 func (j *Journal) Conclude() {
-	if len(j.Scenarios) == 0 {
-		j.Verdict, j.Reason = scenario.Invalid, "no scenario ran"
-		return
-	}
-	vs := make([]scenario.Verdict, len(j.Scenarios))
+	vs := make([]scenario.ScenarioVerdict, len(j.Scenarios))
 	for i, s := range j.Scenarios {
-		vs[i] = s.Verdict
+		vs[i] = scenario.ScenarioVerdict{Name: s.Name, Verdict: s.Verdict}
 	}
-	j.Verdict = scenario.Worst(vs...)
-	if j.Verdict == scenario.Pass {
-		j.Reason = fmt.Sprintf("all %d scenarios PASS", len(j.Scenarios))
-		return
-	}
-	var names []string
-	for _, s := range j.Scenarios {
-		if s.Verdict == j.Verdict {
-			names = append(names, s.Name)
-		}
-	}
-	j.Reason = fmt.Sprintf("%d of %d scenarios %s: %s", len(names), len(j.Scenarios), j.Verdict, strings.Join(names, ", "))
+	j.Verdict, j.Reason = scenario.ConcludeRun(vs)
 }
 
 // AddSecrets registers strings (tokens, passwords, keys) that must never appear
@@ -588,7 +553,6 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// String is the Go duration string.
 // String is the duration rounded for reading (scenario.Readable); JSON keeps it exact.
 func (d Duration) String() string { return scenario.Readable(time.Duration(d)).String() }
 

@@ -14,7 +14,7 @@ import (
 // separator, so that a word merely ending in a repository name does not count.
 var upstreamSource = regexp.MustCompile(`(?:^|[\s(;,])(porta|apisonator|APIcast|zync|3scale-operator)@(3scale-2\.1[0-9]\.[0-9]+-GA):([A-Za-z0-9_.][A-Za-z0-9_./-]*)`)
 
-// userTags are the GA tags users run, which DESIGN.md makes the reference for every
+// userTags are the GA tags users run; they, not master, are the reference for every
 // behaviour claim. The tag may differ per repository: APIcast and the operator have no
 // 2.16.4 tag.
 var userTags = map[string]string{

@@ -48,5 +48,8 @@
 // held; EvaluateRecovery judges how long it took to be healthy after restore;
 // EvaluateWork judges a no-lost-work check for deferred (and lost) cells;
 // EvaluateCell does all three and combines them with Worst (FAIL over INVALID
-// over PASS). None of them has side effects or looks at a clock.
+// over PASS). ConcludeScenario decides a scenario from its cells (INVALID
+// first when the experiment did not happen as planned) and ConcludeRun decides
+// a run from its scenarios. None of them has side effects or looks at a clock;
+// pkg/report records what they decide.
 package scenario

@@ -8,10 +8,10 @@ import (
 	"github.com/threescale-chaos/harness/pkg/catalog"
 )
 
-// Observation is how long a scenario holds its fault once the pods are gone, and why
-// (DESIGN.md §8, "Windows follow the system's periods"): the file's observe, or longer
-// when a kept claim rests on a periodic process whose period, read from the cluster,
-// does not fit in it.
+// Observation is how long a scenario holds its fault once the pods are gone, and why: the
+// file's observe, or longer when a kept claim rests on a periodic process whose period,
+// read from the cluster, does not fit in it, since such a claim is only shown by an
+// observation that spans at least one period.
 type Observation struct {
 	// Planned is timing.observe; Effective is what the fault is held for.
 	Planned, Effective time.Duration

@@ -47,8 +47,9 @@ func TestRepoScenariosCoverEveryComponent(t *testing.T) {
 }
 
 // TestRepoScenariosMatchTheDesignMatrix cross-checks key cells against the starting
-// matrix in DESIGN.md §4. Cells the research refined (and that carry a doc gap)
-// are checked in TestRepoScenariosEncodeTheResearch.
+// matrix the project was designed to (the cells below, read from 3scale's documentation
+// of component failures; a cell not in it is kept). Cells the research refined
+// (and that carry a doc gap) are checked in TestRepoScenariosEncodeTheResearch.
 func TestRepoScenariosMatchTheDesignMatrix(t *testing.T) {
 	byName := loadRepoScenarios(t)
 	cells := []struct {
@@ -108,7 +109,7 @@ func TestRepoScenariosMatchTheDesignMatrix(t *testing.T) {
 			continue
 		}
 		if got, _ := s.Expectation(c.capability); got.Expect != c.want {
-			t.Errorf("%s / %s = %q, want %q (DESIGN.md §4)", c.component, c.capability, got.Expect, c.want)
+			t.Errorf("%s / %s = %q, want %q (the starting matrix)", c.component, c.capability, got.Expect, c.want)
 		}
 	}
 
@@ -213,7 +214,7 @@ func TestRepoScenariosUseFastLocalTimings(t *testing.T) {
 }
 
 // Work that is lost, not only deferred, is encoded where the research says so: jobs not
-// enqueued while system-redis is down are never run (DESIGN.md §4).
+// enqueued while system-redis is down are never run.
 func TestLostWorkEncodedForSystemRedis(t *testing.T) {
 	sc, err := LoadFile("../../scenarios/system-redis.yaml")
 	if err != nil {

@@ -1,7 +1,6 @@
 // Package threescale is the harness's 3scale-facing side: how it reaches an install, the
 // objects it provisions for itself, and what each capability's sample and each
-// deferred-work check does (DESIGN.md §3, issue 4 "Fixtures", "Capabilities and probes",
-// "Runner").
+// deferred-work check does (issue 4 "Fixtures", "Capabilities and probes", "Runner").
 //
 //   - Target ([LoadTarget]) is the target file: namespace, gateway, admin, master and
 //     developer portal endpoints with their Host headers, the Secrets holding the tokens,

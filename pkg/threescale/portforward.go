@@ -20,10 +20,11 @@ import (
 )
 
 // podDialer opens connections to a store's pod through the API server (client-go's
-// port-forward over SPDY), for stores a harness outside the cluster cannot reach directly
-// (DESIGN.md §3 "Target file"). Every dial looks the pod up again, so after the store has
-// been scaled down and back the next connection goes to the new pod; each connection has
-// its own forward, closed with it. Store clients pool connections, so dials are rare.
+// port-forward over SPDY), for stores a harness outside the cluster cannot reach directly:
+// a target file's store without an address (Store.PortForward). Every dial looks the pod
+// up again, so after the store has been scaled down and back the next connection goes to
+// the new pod; each connection has its own forward, closed with it. Store clients pool
+// connections, so dials are rare.
 type podDialer struct {
 	rc   *rest.Config
 	kube kubernetes.Interface

@@ -13,11 +13,11 @@ import (
 	"github.com/threescale-chaos/harness/pkg/timing"
 )
 
-// Target is the target file: how the harness reaches one 3scale install (DESIGN.md §3
-// "Target file"). The schema is the one the twin writes (threescale-twin deploy) and the
-// one a user writes for kind or OpenShift; the harness has its own copy of it because it
-// never imports the twin. Credentials are never in the file: it names the Secret and key
-// to read them from, in Namespace.
+// Target is the target file: how the harness reaches one 3scale install (README "On a real
+// cluster (OpenShift, kind)" shows how to write one). The schema is the one the twin writes
+// (threescale-twin deploy) and the one a user writes for kind or OpenShift; the harness has
+// its own copy of it because it never imports the twin. Credentials are never in the file:
+// it names the Secret and key to read them from, in Namespace.
 //
 // A minimal file for a real cluster names the namespace, the endpoints and the Secrets;
 // stores without an address are reached through a client-go port-forward to their pod.

@@ -8,7 +8,8 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// The target file tells the harness how to reach a 3scale install (DESIGN.md §3). The twin
+// The target file tells the harness how to reach a 3scale install: its namespace, endpoints,
+// credentials' Secrets and stores (README "On a real cluster (OpenShift, kind)"). The twin
 // writes one for itself; on kind or OpenShift the harness builds it from the cluster or the
 // user writes it. Credentials are never in the file: it names the Secret and keys to read.
 

@@ -145,13 +145,18 @@ func (a *app) proxyOf(ctx context.Context, q querier, sid int64) (*proxyRow, err
 	return p, err
 }
 
-func (a *app) showProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	ctx := r.Context()
+// productProxy opens the handlers of …/services/{id}/proxy: the product, which must be the
+// tenant's, then its proxy.
+func (a *app) productProxy(ctx context.Context, rc *reqCtx, r *http.Request) (*proxyRow, error) {
 	o, err := a.serviceOwner(ctx, rc, r, "id")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	p, err := a.proxyOf(ctx, a.db, o.id)
+	return a.proxyOf(ctx, a.db, o.id)
+}
+
+func (a *app) showProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	p, err := a.productProxy(r.Context(), rc, r)
 	if err != nil {
 		return err
 	}
@@ -162,11 +167,7 @@ func (a *app) showProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 // ProxyDeploymentService deploys a new sandbox config (§2 "Proxy read / update").
 func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
-	o, err := a.serviceOwner(ctx, rc, r, "id")
-	if err != nil {
-		return err
-	}
-	pr, err := a.proxyOf(ctx, a.db, o.id)
+	pr, err := a.productProxy(ctx, rc, r)
 	if err != nil {
 		return err
 	}
@@ -201,13 +202,12 @@ func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	default:
 		return invalid("credentials_location", "is not included in the list")
 	}
-	var zj job
-	var backendJobs []job
-	err = a.inTx(ctx, func(tx *sql.Tx) error {
+	pr, err = a.saveProxy(ctx, rc, pr, func(tx *sql.Tx) ([]job, error) {
+		var backendJobs []job
 		if p.has("api_backend") {
 			var err error
-			if backendJobs, err = setAPIBackend(ctx, tx, rc.tenant.ID, o.id, p.get("api_backend")); err != nil {
-				return err
+			if backendJobs, err = setAPIBackend(ctx, tx, rc.tenant.ID, pr.ServiceID, p.get("api_backend")); err != nil {
+				return nil, err
 			}
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE proxies SET endpoint=?, sandbox_endpoint=?, credentials_location=?, auth_user_key=?,
@@ -219,38 +219,45 @@ func (a *app) updateProxy(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 			nullStr(pr.HostnameRewrite), nullStr(pr.SecretToken), pr.errText[0], pr.errText[1], pr.errText[2], pr.errText[3],
 			pr.errStatus[0], pr.errStatus[1], pr.errStatus[2], pr.errStatus[3],
 			pr.errHeaders[0], pr.errHeaders[1], pr.errHeaders[2], pr.errHeaders[3], pr.APITestPath, nullStr(pr.PoliciesConfig), now(), pr.ID)
-		if err != nil {
-			return err
-		}
-		zj, err = zyncEvent(ctx, tx, "Proxy", pr.ID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": o.id})
-		return err
+		return backendJobs, err
 	})
-	if err != nil {
-		return err
-	}
-	if err := a.enqueue(ctx, append([]job{zj}, backendJobs...)...); err != nil {
-		return err
-	}
-	if _, err := a.deploySandbox(ctx, o.id); err != nil {
-		return err
-	}
-	pr, err = a.proxyOf(ctx, a.db, o.id)
 	if err != nil {
 		return err
 	}
 	return ok(w, rc, pr.json())
 }
 
+// saveProxy is what follows every change to a proxy: write runs in one transaction with the
+// Proxy event that tells zync (a ZyncWorker job, queued ahead of the jobs write returns), and
+// once committed a new sandbox config is deployed. It returns the proxy as saved.
+func (a *app) saveProxy(ctx context.Context, rc *reqCtx, pr *proxyRow, write func(tx *sql.Tx) ([]job, error)) (*proxyRow, error) {
+	var jobs []job
+	err := a.inTx(ctx, func(tx *sql.Tx) error {
+		more, err := write(tx)
+		if err != nil {
+			return err
+		}
+		zj, err := zyncEvent(ctx, tx, "Proxy", pr.ID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": pr.ServiceID})
+		jobs = append([]job{zj}, more...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.enqueue(ctx, jobs...); err != nil {
+		return nil, err
+	}
+	if _, err := a.deploySandbox(ctx, pr.ServiceID); err != nil {
+		return nil, err
+	}
+	return a.proxyOf(ctx, a.db, pr.ServiceID)
+}
+
 // showPolicies is GET …/proxy/policies: the proxy's policies config
 // (porta@3scale-2.16.4-GA:app/controllers/admin/api/services/proxy/policies_controller.rb show,
 // app/representers/policies_config_representer.rb wraps it in "policies_config").
 func (a *app) showPolicies(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	ctx := r.Context()
-	o, err := a.serviceOwner(ctx, rc, r, "id")
-	if err != nil {
-		return err
-	}
-	pr, err := a.proxyOf(ctx, a.db, o.id)
+	pr, err := a.productProxy(r.Context(), rc, r)
 	if err != nil {
 		return err
 	}
@@ -265,11 +272,7 @@ func (a *app) showPolicies(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 // name and a version, and a configuration that is an object (PolicyConfig validations).
 func (a *app) updatePolicies(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
-	o, err := a.serviceOwner(ctx, rc, r, "id")
-	if err != nil {
-		return err
-	}
-	pr, err := a.proxyOf(ctx, a.db, o.id)
+	pr, err := a.productProxy(ctx, rc, r)
 	if err != nil {
 		return err
 	}
@@ -295,24 +298,11 @@ func (a *app) updatePolicies(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	if err != nil {
 		return err
 	}
-	var zj job
-	err = a.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE proxies SET policies_config=?, updated_at=? WHERE id=?`, string(norm), now(), pr.ID); err != nil {
-			return err
-		}
-		zj, err = zyncEvent(ctx, tx, "Proxy", pr.ID, rc.tenant.ID, "OIDC::ProxyChangedEvent", map[string]any{"service_id": o.id})
-		return err
+	pr, err = a.saveProxy(ctx, rc, pr, func(tx *sql.Tx) ([]job, error) {
+		_, err := tx.ExecContext(ctx, `UPDATE proxies SET policies_config=?, updated_at=? WHERE id=?`, string(norm), now(), pr.ID)
+		return nil, err
 	})
 	if err != nil {
-		return err
-	}
-	if err := a.enqueue(ctx, zj); err != nil {
-		return err
-	}
-	if _, err := a.deploySandbox(ctx, o.id); err != nil {
-		return err
-	}
-	if pr, err = a.proxyOf(ctx, a.db, o.id); err != nil {
 		return err
 	}
 	return ok(w, rc, map[string]any{"policies_config": pr.policies()})

@@ -325,6 +325,26 @@ func queueLen(t *testing.T, rdb *redis.Client, q string) int64 {
 	return n
 }
 
+// proxyZyncJobs counts the ZyncWorker jobs queued for a Proxy event of product sid.
+func proxyZyncJobs(t *testing.T, rdb *redis.Client, sid int64) int {
+	t.Helper()
+	jobs, err := sidekiq.QueuedJobs(context.Background(), rdb, "zync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, j := range jobs {
+		var ev struct {
+			Type      string `json:"type"`
+			ServiceID int64  `json:"service_id"`
+		}
+		if j.Name() == ClassZync && len(j.Args) == 2 && json.Unmarshal(j.Args[1], &ev) == nil && ev.Type == "Proxy" && ev.ServiceID == sid {
+			n++
+		}
+	}
+	return n
+}
+
 func queuedNames(t *testing.T, rdb *redis.Client, q string) []string {
 	t.Helper()
 	jobs, err := sidekiq.QueuedJobs(context.Background(), rdb, q)
@@ -611,8 +631,12 @@ func TestSystemTwin(t *testing.T) {
 	t.Run("deploy, promote, APIcast proxy configs", func(t *testing.T) {
 		// A product made through the API has no backend: its api_backend is set here, which
 		// gives it a backend API used at "/" (BackendApiProxy#update!).
+		zyncJobs := proxyZyncJobs(t, e.rdb, sid)
 		code, body := e.admin("PATCH", fmt.Sprintf("/admin/api/services/%d/proxy.json", sid), url.Values{"api_backend": {"http://echo-api:8080"}})
 		mustJSON(t, 200, code, body, nil)
+		if n := proxyZyncJobs(t, e.rdb, sid); n != zyncJobs+1 {
+			t.Errorf("a proxy update queued %d ZyncWorker jobs for the Proxy event, want 1", n-zyncJobs)
+		}
 		code, body = e.admin("POST", fmt.Sprintf("/admin/api/services/%d/proxy/deploy.json", sid), url.Values{})
 		mustJSON(t, 201, code, body, nil)
 		var latest struct {
@@ -719,6 +743,9 @@ func TestSystemTwin(t *testing.T) {
 		code, body = e.admin("GET", fmt.Sprintf("/admin/api/services/%d/proxy/configs/sandbox/latest.json", sid), nil)
 		if code != 200 || !strings.Contains(body, `"version":2`) || !strings.Contains(body, `"name":"caching"`) {
 			t.Errorf("after policies update: %d %s", code, body)
+		}
+		if n := proxyZyncJobs(t, e.rdb, sid); n != zyncJobs+2 {
+			t.Errorf("a proxy update and a policies update queued %d ZyncWorker jobs for the Proxy event, want 2", n-zyncJobs)
 		}
 	})
 

@@ -34,8 +34,8 @@ func pgBinDir() (string, bool) {
 	return "", false
 }
 
-// pgUser is the account PostgreSQL runs as: initdb and postgres refuse to run as root
-// (DESIGN.md §7), so the tests, running as root, drop to Debian's postgres user.
+// pgUser is the account PostgreSQL runs as: initdb and postgres refuse to run as root, so
+// the tests, running as root, drop to Debian's postgres user.
 type pgUser struct{ uid, gid uint32 }
 
 func lookupPGUser() (pgUser, error) {
