@@ -34,8 +34,6 @@ type Options struct {
 	// RecoveryMargin is added to the largest recovery budget before the runner stops
 	// waiting for recovery.
 	RecoveryMargin time.Duration
-	// Loads is background traffic driven for the whole scenario.
-	Loads []probe.Load
 }
 
 func (o *Options) defaults() {
@@ -383,7 +381,7 @@ func newRunner(in Input) (*probe.Runner, error) {
 	for _, c := range capabilities(in) {
 		probes = append(probes, probe.Probe{Sampler: in.Samplers[c]})
 	}
-	return probe.NewRunner(probe.Options{Interval: in.Options.SampleInterval, Timeout: in.Options.SampleTimeout, Loads: in.Options.Loads}, probes...)
+	return probe.NewRunner(probe.Options{Interval: in.Options.SampleInterval, Timeout: in.Options.SampleTimeout}, probes...)
 }
 
 // submitWork asks each work probe to create its work during the outage, in parallel, and

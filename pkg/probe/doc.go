@@ -19,14 +19,9 @@
 // as it returns, and the timeline records the delay and how many ticks were
 // skipped, so a gap in a strip is explained rather than hidden.
 //
-// A LoadGenerator drives background traffic (for example requests through a
-// gateway) at a fixed rate with a hard cap on requests in flight, and counts
-// what it sent, what succeeded and what failed per phase, so deferred-work
-// checks know how many hits were sent while the fault held.
-//
 // HTTPCheck performs one HTTP request per sample with its own timeout and never
 // retries or follows redirects; ClassifyError and ClassifyStatus turn a Go error
 // or an HTTP status into a scenario.ErrorClass for probes that do their own I/O.
 //
-// Nothing here asserts: every function returns samples, counts or errors.
+// Nothing here asserts: every function returns samples or errors.
 package probe

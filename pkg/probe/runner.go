@@ -39,9 +39,6 @@ type Options struct {
 	Interval time.Duration
 	// Timeout is the default per-sample timeout; 0 means DefaultTimeout.
 	Timeout time.Duration
-	// Loads are background traffic generators run for the whole run, their
-	// counts split by the runner's phase marks.
-	Loads []Load
 	// Clock schedules ticks and timestamps samples and marks; nil means the
 	// real clock. Per-sample timeouts always use real time (they are
 	// context deadlines).
@@ -57,7 +54,6 @@ type Runner struct {
 	clock    clock.Clock
 	timeline *Timeline
 	probes   []Probe
-	loads    []*LoadGenerator
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -120,18 +116,6 @@ func NewRunner(opts Options, probes ...Probe) (*Runner, error) {
 		r.pending[c] = true
 		r.probes = append(r.probes, p)
 	}
-	names := map[string]bool{}
-	for _, l := range opts.Loads {
-		if names[l.Name] {
-			return nil, fmt.Errorf("two loads are named %q", l.Name)
-		}
-		names[l.Name] = true
-		g, err := NewLoadGenerator(l, opts.Clock)
-		if err != nil {
-			return nil, err
-		}
-		r.loads = append(r.loads, g)
-	}
 	if len(r.probes) == 0 {
 		r.readyOnce.Do(func() { close(r.ready) })
 	}
@@ -140,9 +124,6 @@ func NewRunner(opts Options, probes ...Probe) (*Runner, error) {
 
 // Timeline returns the timeline the runner records into.
 func (r *Runner) Timeline() *Timeline { return r.timeline }
-
-// Loads returns the runner's load generators, in the order of Options.Loads.
-func (r *Runner) Loads() []*LoadGenerator { return r.loads }
 
 // Run samples until ctx ends, then waits for samples and requests in flight to
 // return (they see the cancelled context) and returns nil. A sample cut short by
@@ -161,9 +142,6 @@ func (r *Runner) Run(ctx context.Context) error {
 	anchor := r.clock.Now()
 	for _, p := range r.probes {
 		wg.Go(func() { r.loop(ctx, p, anchor) })
-	}
-	for _, g := range r.loads {
-		wg.Go(func() { _ = g.Run(ctx) })
 	}
 	wg.Wait()
 	return nil
@@ -196,17 +174,13 @@ func (r *Runner) notReady() []string {
 	return out
 }
 
-// Mark records a phase mark at the runner clock's current time, makes it the
-// phase that load generators count against, and returns the time.
+// Mark records a phase mark at the runner clock's current time and returns the time.
 func (r *Runner) Mark(name string) time.Time {
 	at := r.clock.Now()
 	r.timeline.MarkAt(name, at)
 	r.mu.Lock()
 	r.lastMark = name
 	r.mu.Unlock()
-	for _, g := range r.loads {
-		g.SetPhase(name)
-	}
 	return at
 }
 

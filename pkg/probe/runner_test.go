@@ -250,9 +250,9 @@ func TestRunnerPerSampleTimeout(t *testing.T) {
 	}
 }
 
-func TestRunnerMarksPhasesForTimelineAndLoads(t *testing.T) {
+func TestRunnerMarksPhasesOnTheTimeline(t *testing.T) {
 	fc := clocktesting.NewFakeClock(t0)
-	r, err := NewRunner(Options{Clock: fc, Loads: []Load{{Name: "gw", Rate: 1, Do: func(context.Context) error { return nil }}}})
+	r, err := NewRunner(Options{Clock: fc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,9 +267,6 @@ func TestRunnerMarksPhasesForTimelineAndLoads(t *testing.T) {
 	if m := r.Timeline().Marks(); len(m) != 2 || !m[1].At.Equal(t0.Add(time.Second)) {
 		t.Errorf("marks = %v", m)
 	}
-	if p := r.Loads()[0].Phase(); p != PhaseInject {
-		t.Errorf("load phase = %q, want inject", p)
-	}
 	select {
 	case <-r.Ready():
 	default:
@@ -283,13 +280,11 @@ func TestNewRunnerRejects(t *testing.T) {
 		opts   Options
 		probes []Probe
 	}{
-		"nil sampler":         {probes: []Probe{{}}},
-		"duplicate":           {probes: []Probe{{Sampler: a}, {Sampler: a}}},
-		"no capability":       {probes: []Probe{{Sampler: newGated("")}}},
-		"negative interval":   {probes: []Probe{{Sampler: a, Interval: -time.Second}}},
-		"negative default":    {opts: Options{Timeout: -1}},
-		"bad load":            {opts: Options{Loads: []Load{{Name: "x", Rate: 0, Do: func(context.Context) error { return nil }}}}},
-		"duplicate load name": {opts: Options{Loads: []Load{{Name: "x", Rate: 1, Do: func(context.Context) error { return nil }}, {Name: "x", Rate: 1, Do: func(context.Context) error { return nil }}}}},
+		"nil sampler":       {probes: []Probe{{}}},
+		"duplicate":         {probes: []Probe{{Sampler: a}, {Sampler: a}}},
+		"no capability":     {probes: []Probe{{Sampler: newGated("")}}},
+		"negative interval": {probes: []Probe{{Sampler: a, Interval: -time.Second}}},
+		"negative default":  {opts: Options{Timeout: -1}},
 	}
 	for name, tt := range tests {
 		if _, err := NewRunner(tt.opts, tt.probes...); err == nil {
