@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -104,5 +105,11 @@ func TestStartRedisRestartsOnItsPort(t *testing.T) {
 	}
 	if v, err := c.Get(ctx, "k").Result(); v != "v" {
 		t.Fatalf("GET k after restart = %q, %v; want the saved v", v, err)
+	}
+}
+
+func TestDeploymentConfigCRDIsTheKindFixture(t *testing.T) {
+	if _, err := os.Stat(DeploymentConfigCRD); err != nil {
+		t.Fatal(err)
 	}
 }
