@@ -9,12 +9,15 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
-// PollInterval is how often Eventually asks its condition.
+// PollInterval is how often Eventually asks its condition once it has waited a while: it asks
+// at once, then after 1 ms, 2 ms, 4 ms... up to PollInterval, so an in-process condition (a
+// fake clock's waiter, a goroutine's counter) is seen within a millisecond or two and a slow
+// one (a pod's readiness) does not load the API server.
 const PollInterval = 50 * time.Millisecond
 
-// Eventually asks cond every PollInterval, the first time at once, until it reports ok or
-// timeout passes; then it fails the test with what and the last state cond reported (seen), so
-// a failure says what was last observed, not only that time ran out. cond's ctx ends with the
+// Eventually asks cond, at once and then at the intervals PollInterval describes, until it
+// reports ok or timeout passes; then it fails the test with what and the last state cond
+// reported (seen), so a failure says what was last observed, not only that time ran out. cond's ctx ends with the
 // wait (or the test). cond runs on the calling goroutine, so it may call t.Fatal.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func(ctx context.Context) (ok bool, seen string)) {
 	t.Helper()
@@ -30,17 +33,23 @@ func Poll(ctx context.Context, timeout time.Duration, what string, cond func(ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	last := "nothing observed"
-	err := wait.PollUntilContextCancel(ctx, PollInterval, true, func(ctx context.Context) (bool, error) {
+	backoff := wait.Backoff{Duration: time.Millisecond, Factor: 2, Steps: 32, Cap: PollInterval}
+	for {
 		ok, seen := cond(ctx)
 		if seen != "" {
 			last = seen
 		}
-		return ok, nil
-	})
-	if err != nil {
-		return errors.New("waited " + timeout.String() + " for " + what + ": " + err.Error() + "; last seen: " + last)
+		if ok {
+			return nil
+		}
+		timer := time.NewTimer(backoff.Step())
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return errors.New("waited " + timeout.String() + " for " + what + ": " + ctx.Err().Error() + "; last seen: " + last)
+		case <-timer.C:
+		}
 	}
-	return nil
 }
 
 // NoError adapts a condition that reports its state as an error (nil once it holds) to
