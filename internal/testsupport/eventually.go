@@ -17,11 +17,13 @@ const PollInterval = 50 * time.Millisecond
 
 // Eventually asks cond, at once and then at the intervals PollInterval describes, until it
 // reports ok or timeout passes; then it fails the test with what and the last state cond
-// reported (seen), so a failure says what was last observed, not only that time ran out. cond's ctx ends with the
-// wait (or the test). cond runs on the calling goroutine, so it may call t.Fatal.
+// reported (seen), so a failure says what was last observed, not only that time ran out.
+// cond's ctx ends with the wait. It is not t.Context(), which ends before the test's Cleanup
+// functions run, and those wait too (a restore that waits for its pods). cond runs on the
+// calling goroutine, so it may call t.Fatal.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func(ctx context.Context) (ok bool, seen string)) {
 	t.Helper()
-	if err := Poll(t.Context(), timeout, what, cond); err != nil {
+	if err := Poll(context.Background(), timeout, what, cond); err != nil {
 		t.Fatal(err)
 	}
 }

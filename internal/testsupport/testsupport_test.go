@@ -16,12 +16,10 @@ import (
 // recorder is a testing.TB that records Skip and Fatal instead of ending the test.
 type recorder struct {
 	testing.TB
-	ctx           context.Context
 	skip, failure string
 }
 
 func (r *recorder) Helper()                  {}
-func (r *recorder) Context() context.Context { return r.ctx }
 func (r *recorder) Skipf(f string, a ...any) { r.skip = fmt.Sprintf(f, a...) }
 func (r *recorder) Fatal(a ...any)           { r.failure = fmt.Sprint(a...) }
 func (r *recorder) Fatalf(f string, a ...any) {
@@ -54,7 +52,7 @@ func TestRequireFailsInCI(t *testing.T) {
 }
 
 func TestEventuallyFailsWithTheLastStateSeen(t *testing.T) {
-	r := &recorder{TB: t, ctx: context.Background()}
+	r := &recorder{TB: t}
 	n := 0
 	Eventually(r, 300*time.Millisecond, "n to reach 1000", func(context.Context) (bool, string) {
 		n++
@@ -66,7 +64,7 @@ func TestEventuallyFailsWithTheLastStateSeen(t *testing.T) {
 }
 
 func TestEventuallyReturnsOnceTheConditionHolds(t *testing.T) {
-	r := &recorder{TB: t, ctx: context.Background()}
+	r := &recorder{TB: t}
 	n := 0
 	Eventually(r, 10*time.Second, "n to reach 3", func(context.Context) (bool, string) {
 		n++
@@ -112,4 +110,15 @@ func TestDeploymentConfigCRDIsTheKindFixture(t *testing.T) {
 	if _, err := os.Stat(DeploymentConfigCRD); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A test's Cleanup functions wait too (a restore waits for its pods), after t.Context() ends.
+func TestEventuallyWorksInCleanup(t *testing.T) {
+	t.Cleanup(func() {
+		n := 0
+		Eventually(t, 10*time.Second, "n to reach 3 in a cleanup", func(context.Context) (bool, string) {
+			n++
+			return n == 3, strconv.Itoa(n)
+		})
+	})
 }
