@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,49 +19,65 @@ import (
 const apiManagerCRD = "../../fixtures/twin/crds/apimanager.yaml"
 
 // One cluster (control plane and a node that runs hostNetwork pods as processes) serves
-// every test; each test works in its own namespace.
+// every test that needs one; each works in its own namespace, which namespace() creates after
+// needCluster. The cluster starts with the first such test, so the pure tests (ledger, plan,
+// scale retries) run without one: go test -run 'Ledger|Plan|SetScale' ./pkg/kube starts
+// nothing.
 var (
 	restCfg *rest.Config
 	client  *Client
+
+	clusterOnce sync.Once
+	clusterErr  error
+	stopCluster = func() error { return nil }
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	code := m.Run()
+	if err := stopCluster(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop cluster:", err)
+		code = 1
+	}
+	os.Exit(code)
 }
 
-func run(m *testing.M) (code int) {
+// needCluster starts the shared cluster on first use (with the APIManager and
+// DeploymentConfig CRDs Established) and fails the test if it could not.
+func needCluster(t *testing.T) {
+	t.Helper()
+	clusterOnce.Do(func() { clusterErr = startCluster() })
+	if clusterErr != nil {
+		t.Fatalf("start cluster: %v", clusterErr)
+	}
+}
+
+func startCluster() error {
 	dir, err := os.MkdirTemp("", "kube-test-")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
-	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := cluster.Start(ctx, cluster.Config{Dir: dir}, cluster.NodeOptions{})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "start cluster:", err)
-		return 1
+		_ = os.RemoveAll(dir)
+		return err
 	}
-	defer func() {
-		if err := c.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop cluster:", err)
-			code = 1
-		}
-	}()
+	stopCluster = func() error {
+		defer os.RemoveAll(dir)
+		return c.Stop()
+	}
 	restCfg = c.RESTConfig()
 	if client, err = NewClient(restCfg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
 	// The DeploymentConfig CRD stands in for OpenShift's apps.openshift.io/v1 API: the
 	// resource and its scale subresource at the paths OpenShift serves. No controller acts on
 	// it, so it never has pods.
 	for _, crd := range []string{apiManagerCRD, testsupport.DeploymentConfigCRD} {
 		if err := testsupport.ApplyCRDFile(ctx, client.Dynamic, crd); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return err
 		}
 	}
-	return m.Run()
+	return nil
 }
