@@ -53,8 +53,10 @@ vet:
 
 test: unit e2e
 
+# THREESCALE_CHAOS_REQUIRE_ALL=1: a test that would skip for want of redis-server, PostgreSQL,
+# the kube binaries or root fails instead (internal/testsupport.Require); `make deps` installs them.
 unit: deps vet
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	THREESCALE_CHAOS_REQUIRE_ALL=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # The outage suite (one Ginkgo container per scenario file) and the CLI's end-to-end tests,
 # one package at a time against one twin, which is stopped whatever happens.

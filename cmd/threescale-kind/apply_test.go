@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/threescale-chaos/harness/fixtures"
+	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/kube"
 	"github.com/threescale-chaos/harness/pkg/twin/cluster"
 )
@@ -27,9 +29,8 @@ func TestInstallAppliesToARealAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane")
 	}
-	if _, err := cluster.FindBinaries("", ""); err != nil {
-		t.Skipf("no local control plane: %v", err)
-	}
+	_, err := cluster.FindBinaries("", "")
+	testsupport.Require(t, err == nil, fmt.Sprintf("the local control plane binaries (%v)", err))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
+	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/catalog"
 )
 
@@ -28,6 +29,7 @@ var nsCounter atomic.Int32
 // namespace creates a namespace for one test, opted in or not, and deletes it afterwards.
 func namespace(t *testing.T, optIn bool) string {
 	t.Helper()
+	needCluster(t)
 	name := strings.ToLower(strings.NewReplacer("_", "-", "/", "-").Replace(t.Name()))
 	if len(name) > 45 {
 		name = name[:45]
@@ -44,30 +46,14 @@ func namespace(t *testing.T, optIn bool) string {
 		_ = client.Kube.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
 	// Pods need the namespace's default ServiceAccount, which a controller creates.
-	waitFor(t, 30*time.Second, "default ServiceAccount in "+name, func(ctx context.Context) (bool, string, error) {
+	testsupport.Eventually(t, 30*time.Second, "default ServiceAccount in "+name, func(ctx context.Context) (bool, string) {
 		_, err := client.Kube.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
 		if err != nil {
-			return false, err.Error(), nil
+			return false, err.Error()
 		}
-		return true, "", nil
+		return true, ""
 	})
 	return name
-}
-
-// waitFor polls cond until it holds, failing the test with the last state seen.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, string, error)) {
-	t.Helper()
-	last := "nothing observed"
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		ok, seen, err := cond(ctx)
-		if seen != "" {
-			last = seen
-		}
-		return ok, err
-	})
-	if err != nil {
-		t.Fatalf("waiting %s for %s: %v; last seen: %s", timeout, what, err, last)
-	}
 }
 
 func component(t *testing.T, name string) catalog.Component {
@@ -113,17 +99,17 @@ func createDeployment(t *testing.T, ns string, c catalog.Component, replicas int
 // waitDeploymentReady waits until the Deployment has n Ready replicas and n pods Running.
 func waitDeploymentReady(t *testing.T, ns, name string, n int32) {
 	t.Helper()
-	waitFor(t, 45*time.Second, fmt.Sprintf("Deployment %s/%s with %d Ready replicas", ns, name, n), func(ctx context.Context) (bool, string, error) {
+	testsupport.Eventually(t, 45*time.Second, fmt.Sprintf("Deployment %s/%s with %d Ready replicas", ns, name, n), func(ctx context.Context) (bool, string) {
 		d, err := client.Kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			return false, err.Error(), nil
+			return false, err.Error()
 		}
 		pods, err := client.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "deployment=" + name})
 		if err != nil {
-			return false, err.Error(), nil
+			return false, err.Error()
 		}
 		seen := fmt.Sprintf("spec %d, ready %d, pods %s", ptr.Deref(d.Spec.Replicas, 1), d.Status.ReadyReplicas, describePods(pods.Items))
-		return ptr.Deref(d.Spec.Replicas, 1) == n && d.Status.ReadyReplicas == n && len(pods.Items) == int(n), seen, nil
+		return ptr.Deref(d.Spec.Replicas, 1) == n && d.Status.ReadyReplicas == n && len(pods.Items) == int(n), seen
 	})
 }
 

@@ -4,16 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/yaml"
 
+	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/twin/cluster"
 )
 
@@ -21,126 +18,66 @@ import (
 // real operator's, which is all this package relies on.
 const apiManagerCRD = "../../fixtures/twin/crds/apimanager.yaml"
 
-// deploymentConfigCRD stands in for OpenShift's apps.openshift.io/v1 DeploymentConfig API:
-// only what the harness uses, the resource and its scale subresource with the paths
-// OpenShift serves. No controller acts on it, so it never has pods.
-const deploymentConfigCRD = `
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: deploymentconfigs.apps.openshift.io
-spec:
-  group: apps.openshift.io
-  names: {kind: DeploymentConfig, listKind: DeploymentConfigList, plural: deploymentconfigs, singular: deploymentconfig}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    subresources:
-      status: {}
-      scale:
-        specReplicasPath: .spec.replicas
-        statusReplicasPath: .status.replicas
-        labelSelectorPath: .status.selector
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
-        properties:
-          spec:
-            type: object
-            x-kubernetes-preserve-unknown-fields: true
-            properties:
-              replicas: {type: integer, format: int32}
-          status:
-            type: object
-            x-kubernetes-preserve-unknown-fields: true
-            properties:
-              replicas: {type: integer, format: int32}
-              selector: {type: string}
-`
-
-var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-
 // One cluster (control plane and a node that runs hostNetwork pods as processes) serves
-// every test; each test works in its own namespace.
+// every test that needs one; each works in its own namespace, which namespace() creates after
+// needCluster. The cluster starts with the first such test, so the pure tests (ledger, plan,
+// scale retries) run without one: go test -run 'Ledger|Plan|SetScale' ./pkg/kube starts
+// nothing.
 var (
 	restCfg *rest.Config
 	client  *Client
+
+	clusterOnce sync.Once
+	clusterErr  error
+	stopCluster = func() error { return nil }
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	code := m.Run()
+	if err := stopCluster(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop cluster:", err)
+		code = 1
+	}
+	os.Exit(code)
 }
 
-func run(m *testing.M) (code int) {
+// needCluster starts the shared cluster on first use (with the APIManager and
+// DeploymentConfig CRDs Established) and fails the test if it could not.
+func needCluster(t *testing.T) {
+	t.Helper()
+	clusterOnce.Do(func() { clusterErr = startCluster() })
+	if clusterErr != nil {
+		t.Fatalf("start cluster: %v", clusterErr)
+	}
+}
+
+func startCluster() error {
 	dir, err := os.MkdirTemp("", "kube-test-")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
-	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := cluster.Start(ctx, cluster.Config{Dir: dir}, cluster.NodeOptions{})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "start cluster:", err)
-		return 1
+		_ = os.RemoveAll(dir)
+		return err
 	}
-	defer func() {
-		if err := c.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop cluster:", err)
-			code = 1
-		}
-	}()
+	stopCluster = func() error {
+		defer os.RemoveAll(dir)
+		return c.Stop()
+	}
 	restCfg = c.RESTConfig()
 	if client, err = NewClient(restCfg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
-	raw, err := os.ReadFile(apiManagerCRD)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	for _, crd := range [][]byte{raw, []byte(deploymentConfigCRD)} {
-		if err := applyCRD(ctx, crd); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+	// The DeploymentConfig CRD stands in for OpenShift's apps.openshift.io/v1 API: the
+	// resource and its scale subresource at the paths OpenShift serves. No controller acts on
+	// it, so it never has pods.
+	for _, crd := range []string{apiManagerCRD, testsupport.DeploymentConfigCRD} {
+		if err := testsupport.ApplyCRDFile(ctx, client.Dynamic, crd); err != nil {
+			return err
 		}
-	}
-	return m.Run()
-}
-
-// applyCRD creates a CRD and waits until it is Established.
-func applyCRD(ctx context.Context, raw []byte) error {
-	obj := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal(raw, &obj.Object); err != nil {
-		return fmt.Errorf("parse CRD: %w", err)
-	}
-	if _, err := client.Dynamic.Resource(crdGVR).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create CRD %s: %w", obj.GetName(), err)
-	}
-	last := "nothing observed"
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		got, err := client.Dynamic.Resource(crdGVR).Get(ctx, obj.GetName(), metav1.GetOptions{})
-		if err != nil {
-			last = err.Error()
-			return false, nil
-		}
-		conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
-		last = fmt.Sprint(conds)
-		for _, c := range conds {
-			m, _ := c.(map[string]any)
-			if m["type"] == "Established" && m["status"] == "True" {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		return fmt.Errorf("CRD %s not Established: %w; last seen %s", obj.GetName(), err, last)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/catalog"
 )
 
@@ -41,12 +42,12 @@ func setSearchdReady(t *testing.T, ns string, ready bool) {
 // or closed, as gateClosed sees it.
 func waitGate(t *testing.T, ns string, closed bool) {
 	t.Helper()
-	waitFor(t, 45*time.Second, fmt.Sprintf("the gate on system-searchd in %s to be closed=%t", ns, closed), func(ctx context.Context) (bool, string, error) {
+	testsupport.Eventually(t, 45*time.Second, fmt.Sprintf("the gate on system-searchd in %s to be closed=%t", ns, closed), func(ctx context.Context) (bool, string) {
 		why, _, err := gateClosed(ctx, client, ns, "system-searchd")
 		if err != nil {
-			return false, err.Error(), nil
+			return false, err.Error()
 		}
-		return (why != "") == closed, "closed: " + why, nil
+		return (why != "") == closed, "closed: " + why
 	})
 }
 

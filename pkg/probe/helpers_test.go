@@ -1,21 +1,20 @@
 package probe
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
-// eventually polls cond until it holds or the deadline passes; it never sleeps
-// for a fixed time to wait for something.
+// eventually polls cond until it holds or 10 s pass (testsupport.Eventually); it never
+// sleeps for a fixed time to wait for something.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testsupport.Eventually(t, 10*time.Second, what, func(context.Context) (bool, string) {
+		return cond(), ""
+	})
 }
 
 // within fails the test if ch is not closed (or does not deliver) in time.

@@ -18,12 +18,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // A token value the fixtures store; it must never appear in notes or errors.
@@ -723,8 +724,8 @@ func TestDiscoverDeploymentConfigEra(t *testing.T) {
 	wantNote(t, notes, "tenant: 3scale", "default")
 }
 
-// installDCCRD registers deploymentconfigs.apps.openshift.io, waits until it is served,
-// and removes it when the test ends.
+// installDCCRD registers deploymentconfigs.apps.openshift.io (the kind fixture's CRD), waits
+// until it is served, and removes it when the test ends.
 func installDCCRD(t *testing.T, ctx context.Context) {
 	t.Helper()
 	rc := rest.CopyConfig(restConfig)
@@ -732,22 +733,16 @@ func installDCCRD(t *testing.T, ctx context.Context) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	const name = "deploymentconfigs.apps.openshift.io"
-	crd := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apiextensions.k8s.io/v1",
-		"kind":       "CustomResourceDefinition",
-		"metadata":   map[string]any{"name": name},
-		"spec": map[string]any{
-			"group": "apps.openshift.io",
-			"scope": "Namespaced",
-			"names": map[string]any{"plural": "deploymentconfigs", "singular": "deploymentconfig", "kind": "DeploymentConfig", "listKind": "DeploymentConfigList"},
-			"versions": []any{map[string]any{
-				"name": "v1", "served": true, "storage": true,
-				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
-			}},
-		},
-	}}
+	crdGVR := testsupport.CRDGVR
+	raw, err := os.ReadFile(testsupport.DeploymentConfigCRD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crd := &unstructured.Unstructured{}
+	if err := sigsyaml.Unmarshal(raw, &crd.Object); err != nil {
+		t.Fatal(err)
+	}
+	name := crd.GetName()
 	_, err = dyn.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{})
 	switch {
 	case apierrors.IsAlreadyExists(err):

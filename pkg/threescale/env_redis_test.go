@@ -1,7 +1,6 @@
 package threescale
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,7 +13,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,9 +22,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // Redis stores whose credentials, TLS material and sentinels sit beside the URL in the
@@ -35,75 +34,27 @@ import (
 // TLS; its --sentinel mode is what Debian's redis-sentinel package runs) on loopback, and
 // connects through Connect with the Secrets in a fake clientset. No twin, no cluster.
 
-const redisServerBin = "/usr/bin/redis-server"
-
 // startRedisServer runs redis-server with args on a free loopback port (as --port, or as
-// --tls-port with the plain port off when tlsPort), and waits until ready says it answers.
+// --tls-port with the plain port off when tlsPort), waits until ready says it answers, and
+// returns its address; the process is killed when the test ends.
 func startRedisServer(t *testing.T, tlsPort bool, args []string, ready func(addr string) error) string {
 	t.Helper()
-	if _, err := os.Stat(redisServerBin); err != nil {
-		t.Fatalf("%s is needed (Debian package redis-server, installed by make deps): %v", redisServerBin, err)
+	if _, err := os.Stat(testsupport.RedisServerPath); err != nil {
+		t.Fatalf("%s is needed (Debian package redis-server, installed by make deps): %v", testsupport.RedisServerPath, err)
 	}
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port := strconv.Itoa(freeLoopbackPort(t))
-		all := []string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir(), "--daemonize", "no"}
-		if tlsPort {
-			all = append(all, "--port", "0", "--tls-port", port)
-		} else {
-			all = append(all, "--port", port)
-		}
-		if addr, err := runRedis(t, append(all, args...), "127.0.0.1:"+port, ready); err == nil {
-			return addr
-		} else {
-			lastErr = err
-		}
-	}
-	t.Fatalf("start redis-server: %v", lastErr)
-	return ""
-}
-
-// runRedis starts redis-server (or a sentinel: args may begin with a config file and
-// --sentinel) and waits, bounded, until ready(addr) succeeds; the process is killed when
-// the test ends.
-func runRedis(t *testing.T, args []string, addr string, ready func(addr string) error) (string, error) {
-	t.Helper()
-	cmd := exec.Command(redisServerBin, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-	})
-	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 15*time.Second, true, func(context.Context) (bool, error) {
-		select {
-		case <-done:
-			return false, fmt.Errorf("redis-server exited: %s", out.String())
-		default:
-		}
-		last = ready(addr)
-		return last == nil, nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("%s not ready: %v; last: %v; log: %s", addr, err, last, out.String())
-	}
-	return addr, nil
-}
-
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	return testsupport.Launch(t, &testsupport.Server{Name: "redis-server",
+		Argv: func(port int) []string {
+			all := []string{testsupport.RedisServerPath, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no"}
+			if tlsPort {
+				all = append(all, "--port", "0", "--tls-port", strconv.Itoa(port))
+			} else {
+				all = append(all, "--port", strconv.Itoa(port))
+			}
+			return append(all, args...)
+		},
+		Ready: func(_ context.Context, addr string) error { return ready(addr) },
+	}).Addr()
 }
 
 func pingWith(opt *redis.Options) error {
@@ -386,24 +337,28 @@ func TestConnectRedisTLSFromTheSecret(t *testing.T) {
 // master, which does not exist.
 func TestConnectRedisThroughSentinel(t *testing.T) {
 	master := startRedisServer(t, false, nil, func(addr string) error { return pingWith(&redis.Options{Addr: addr, MaxRetries: -1}) })
-	host, port, _ := net.SplitHostPort(master)
-	sport := strconv.Itoa(freeLoopbackPort(t))
-	conf := filepath.Join(t.TempDir(), "sentinel.conf")
-	// The sentinel rewrites its configuration file, so it gets one of its own.
-	body := fmt.Sprintf("port %s\nbind 127.0.0.1\nsentinel monitor chaos-master %s %s 1\nuser default off\nuser sentinel-user on >sentinel-pw ~* &* +@all\n", sport, host, port)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := runRedis(t, []string{conf, "--sentinel"}, "127.0.0.1:"+sport, func(addr string) error {
-		c := redis.NewSentinelClient(&redis.Options{Addr: addr, Username: "sentinel-user", Password: "sentinel-pw", MaxRetries: -1})
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_, err := c.GetMasterAddrByName(ctx, "chaos-master").Result()
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	host, masterPort, _ := net.SplitHostPort(master)
+	dir := t.TempDir()
+	sentinel := testsupport.Launch(t, &testsupport.Server{Name: "redis-sentinel",
+		Argv: func(port int) []string {
+			// The sentinel rewrites its configuration file, so it gets one of its own.
+			conf := filepath.Join(dir, "sentinel.conf")
+			body := fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor chaos-master %s %s 1\nuser default off\nuser sentinel-user on >sentinel-pw ~* &* +@all\n", port, host, masterPort)
+			if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return []string{testsupport.RedisServerPath, conf, "--sentinel"}
+		},
+		Ready: func(ctx context.Context, addr string) error {
+			c := redis.NewSentinelClient(&redis.Options{Addr: addr, Username: "sentinel-user", Password: "sentinel-pw", MaxRetries: -1})
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			_, err := c.GetMasterAddrByName(ctx, "chaos-master").Result()
+			return err
+		},
+	})
+	sport := strconv.Itoa(sentinel.Port())
 
 	stores := Stores{
 		BackendRedisStorage: Store{URL: SecretKeyRef{Secret: "backend-redis", Key: "REDIS_STORAGE_URL"}},

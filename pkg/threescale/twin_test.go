@@ -11,8 +11,8 @@ import (
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/probe"
 	"github.com/threescale-chaos/harness/pkg/scenario"
 )
@@ -222,10 +222,10 @@ func TestAgainstTwin(t *testing.T) {
 			t.Fatal(err)
 		}
 		var due time.Time
-		waitFor(t, ctx, "a ZyncWorker in the retry set", func(ctx context.Context) (bool, string, error) {
+		testsupport.Eventually(t, 2*time.Minute, "a ZyncWorker in the retry set", func(ctx context.Context) (bool, string) {
 			var ok bool
 			due, _, ok = latestRetryDue(ctx, env.SystemRedis, zyncWorkerClass)
-			return ok, "none yet", nil
+			return ok, "none yet"
 		})
 		restore()
 		wc, err := wp.Check(ctx, 0)
@@ -273,12 +273,12 @@ func scaleDown(t *testing.T, ctx context.Context, env *Env, name string) func() 
 				t.Errorf("restore %s: %v", name, err)
 				return
 			}
-			waitFor(t, rctx, name+" Ready", func(ctx context.Context) (bool, string, error) {
+			testsupport.Eventually(t, 2*time.Minute, name+" Ready", func(ctx context.Context) (bool, string) {
 				d, err := env.Kube.AppsV1().Deployments(env.Target.Namespace).Get(ctx, name, metav1.GetOptions{})
 				if err != nil {
-					return false, "", err
+					return false, err.Error()
 				}
-				return d.Status.ReadyReplicas == 1 && d.Status.Replicas == 1, fmt.Sprintf("ready=%d replicas=%d", d.Status.ReadyReplicas, d.Status.Replicas), nil
+				return d.Status.ReadyReplicas == 1 && d.Status.Replicas == 1, fmt.Sprintf("ready=%d replicas=%d", d.Status.ReadyReplicas, d.Status.Replicas)
 			})
 		})
 	}
@@ -286,12 +286,12 @@ func scaleDown(t *testing.T, ctx context.Context, env *Env, name string) func() 
 	if err := setReplicas(ctx, env, name, 0); err != nil {
 		t.Fatalf("scale %s to 0: %v", name, err)
 	}
-	waitFor(t, ctx, name+" pods gone", func(ctx context.Context) (bool, string, error) {
+	testsupport.Eventually(t, 2*time.Minute, name+" pods gone", func(ctx context.Context) (bool, string) {
 		pods, err := env.Kube.CoreV1().Pods(env.Target.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "deployment=" + name})
 		if err != nil {
-			return false, "", err
+			return false, err.Error()
 		}
-		return len(pods.Items) == 0, fmt.Sprintf("%d pods", len(pods.Items)), nil
+		return len(pods.Items) == 0, fmt.Sprintf("%d pods", len(pods.Items))
 	})
 	return restore
 }
@@ -302,23 +302,4 @@ func setReplicas(ctx context.Context, env *Env, name string, n int32) error {
 		Spec:       autoscalingv1.ScaleSpec{Replicas: n},
 	}, metav1.UpdateOptions{})
 	return err
-}
-
-func waitFor(t *testing.T, ctx context.Context, what string, cond func(context.Context) (bool, string, error)) {
-	t.Helper()
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	last := "nothing observed"
-	err := wait.PollUntilContextCancel(wctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		ok, seen, err := cond(ctx)
-		if err != nil {
-			last = err.Error()
-			return false, nil
-		}
-		last = seen
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("waiting for %s: last seen: %s", what, last)
-	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/twin/echo"
 )
 
@@ -24,23 +25,6 @@ const (
 	serviceID    = "7"
 	prodHost     = "api.example.test"
 )
-
-// waitFor polls cond until it holds or the deadline passes, then fails with cond's last
-// description of what it saw.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %v; last seen: %s", what, timeout, last)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // syncBuffer collects logs written from several goroutines.
 type syncBuffer struct {
@@ -82,7 +66,7 @@ func listen(t *testing.T) net.Listener {
 func startGateway(t *testing.T, cfg Config) *runningGateway {
 	t.Helper()
 	g := startGatewayNoWait(t, cfg)
-	waitFor(t, 5*time.Second, "management /status/live", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "management /status/live", func(context.Context) (bool, string) {
 		resp, err := g.client.Get(g.mgmt + "/status/live")
 		if err != nil {
 			return false, err.Error()
@@ -128,7 +112,7 @@ func startGatewayNoWait(t *testing.T, cfg Config) *runningGateway {
 			}
 		}
 	})
-	waitFor(t, 5*time.Second, "management listener", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "management listener", func(context.Context) (bool, string) {
 		resp, err := g.client.Get(g.mgmt + "/")
 		if err != nil {
 			return false, err.Error()
@@ -284,7 +268,7 @@ func TestPassThroughReachesUpstreamWithOneAuthrepPerRequest(t *testing.T) {
 	if a.status != 200 {
 		t.Fatalf("second request: %d %q", a.status, a.body)
 	}
-	waitFor(t, 2*time.Second, "authrep after the cached request", func() (bool, string) {
+	testsupport.Eventually(t, 2*time.Second, "authrep after the cached request", func(context.Context) (bool, string) {
 		n := w.backend.authreps.Load()
 		return n == 2, fmt.Sprint(n, " authreps")
 	})
@@ -507,7 +491,7 @@ func TestProductionKeepsLastConfigWhenSystemGoes(t *testing.T) {
 		t.Fatalf("before: %d", a.status)
 	}
 	w.system.srv.Close()
-	waitFor(t, 5*time.Second, "a failed refresh", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "a failed refresh", func(context.Context) (bool, string) {
 		return strings.Contains(g.logs.String(), "auto updating configuration failed"), "no such log line"
 	})
 	if a := g.get(t, prodHost, "/v1?user_key=k"); a.status != 200 {
@@ -558,7 +542,7 @@ func TestLazyCacheServesStaleConfigWhileSystemIsDown(t *testing.T) {
 	expectStatus(t, "with system up", g.get(t, prodHost, "/v1?user_key=k"), 200)
 	w.system.srv.Close()
 	// Once the entry has expired the reload fails, and the stale entry is served (§2.3).
-	waitFor(t, 5*time.Second, "a stale configuration to be used", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "a stale configuration to be used", func(context.Context) (bool, string) {
 		a := g.get(t, prodHost, "/v1?user_key=k")
 		if a.status != 200 {
 			t.Fatalf("with a stale configuration: %d %q", a.status, a.body)
@@ -578,7 +562,7 @@ func TestRefreshPicksUpNewMappingRule(t *testing.T) {
 	expect(t, "before the new rule", g.get(t, prodHost, "/v2?user_key=k"), 404, "No Mapping Rule matched")
 	spec.rules = append(spec.rules, rule("GET", "/v2$", "hits", 1))
 	w.system.setServices(spec.content())
-	waitFor(t, 5*time.Second, "the new rule to be in force", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "the new rule to be in force", func(context.Context) (bool, string) {
 		a := g.get(t, prodHost, "/v2?user_key=k")
 		return a.status == 200, fmt.Sprint(a.status, " ", a.body)
 	})
@@ -626,7 +610,7 @@ func TestRefreshWaitsAPeriodAfterEachLoad(t *testing.T) {
 	cfg.ConfigurationCache = period
 	w.system.delay.Store(int64(load))
 	startGateway(t, cfg)
-	waitFor(t, 10*time.Second, "five refreshes after boot", func() (bool, string) {
+	testsupport.Eventually(t, 10*time.Second, "five refreshes after boot", func(context.Context) (bool, string) {
 		n := len(w.system.arrivals())
 		return n >= 6, fmt.Sprintf("%d loads", n)
 	})

@@ -1,6 +1,7 @@
 package apicast
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/twin/echo"
 )
 
@@ -69,7 +71,7 @@ func TestRoutingPolicySendsEachPathToItsBackend(t *testing.T) {
 	if a.status != 200 {
 		t.Fatalf("GET /v1/z: %d %s", a.status, a.body)
 	}
-	waitFor(t, 2*time.Second, "the sixth authrep", func() (bool, string) {
+	testsupport.Eventually(t, 2*time.Second, "the sixth authrep", func(context.Context) (bool, string) {
 		n := w.backend.authreps.Load()
 		return n == 6, fmt.Sprint(n, " authreps")
 	})

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 type xmlStatus struct {
@@ -101,7 +103,7 @@ func TestServiceManagementAPI(t *testing.T) {
 		if r.header.Get("3scale-limit-max-value") != "3" || r.header.Get("3scale-limit-remaining") != "2" || r.header.Get("3scale-limit-reset") != "-1" {
 			t.Fatalf("limit headers: %v", r.header)
 		}
-		eventually(t, 5*time.Second, "the worker to count the hit", func() (bool, string) {
+		testsupport.Eventually(t, 5*time.Second, "the worker to count the hit", func(context.Context) (bool, string) {
 			v, s := counter(t, storage, appEternityKey)
 			return v == 1, s
 		})
@@ -181,7 +183,7 @@ func TestServiceManagementAPI(t *testing.T) {
 			if r.code != 200 {
 				t.Fatalf("hit %d: %s", want, r)
 			}
-			eventually(t, 5*time.Second, "the worker to count", func() (bool, string) {
+			testsupport.Eventually(t, 5*time.Second, "the worker to count", func(context.Context) (bool, string) {
 				v, s := counter(t, storage, appEternityKey)
 				return v == want, s
 			})
@@ -209,7 +211,7 @@ func TestServiceManagementAPI(t *testing.T) {
 				Object map[string]any `json:"object"`
 			} `json:"events"`
 		}
-		eventually(t, 5*time.Second, "alert events at 50% and 100%", func() (bool, string) {
+		testsupport.Eventually(t, 5*time.Second, "alert events at 50% and 100%", func(context.Context) (bool, string) {
 			r := mustInternal(t, base, "GET", "/internal/events/", nil, 200)
 			if err := json.Unmarshal([]byte(r.body), &evs); err != nil {
 				return false, err.Error()
@@ -260,7 +262,7 @@ func TestServiceManagementAPI(t *testing.T) {
 		if r := do(t, req); r.code != 202 || r.body != "" {
 			t.Fatalf("report: %s", r)
 		}
-		eventually(t, 5*time.Second, "report counted, child usage included in hits", func() (bool, string) {
+		testsupport.Eventually(t, 5*time.Second, "report counted, child usage included in hits", func(context.Context) (bool, string) {
 			h, s1 := counter(t, storage, appEternityKey)
 			c, s2 := counter(t, storage, "stats/{service:42}/response_code:2XX/eternity")
 			return h == 8 && c == 1, s1 + " " + s2
@@ -328,7 +330,7 @@ func TestWorkerOutage(t *testing.T) {
 	startWorker(t, rs.url(0), "")
 	now := time.Now().UTC()
 	dayKey := "stats/{service:42}/cinstance:app1/metric:1/day:" + compactTime(periodDay.start(now))
-	eventually(t, 10*time.Second, "backlog drained and counted", func() (bool, string) {
+	testsupport.Eventually(t, 10*time.Second, "backlog drained and counted", func(context.Context) (bool, string) {
 		v, s := counter(t, c, appEternityKey)
 		svc, s2 := counter(t, c, "stats/{service:42}/metric:1/eternity")
 		return v == n && svc == n && llen(c, QueuePriority) == 0, s + " " + s2
@@ -361,12 +363,12 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatalf("before: %s", r)
 	}
 	c := rs.client(0)
-	eventually(t, 5*time.Second, "first hit counted", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "first hit counted", func(context.Context) (bool, string) {
 		v, s := counter(t, c, appEternityKey)
 		return v == 1, s
 	})
 	rs.save()
-	rs.kill()
+	rs.Kill()
 
 	start := time.Now()
 	r := authCall(t, base, "/transactions/authrep.xml", q, "")
@@ -389,16 +391,16 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatalf("report with redis down: %s", r)
 	}
 
-	if err := rs.start(); err != nil {
+	if err := rs.Start(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "authrep 200 again", func() (bool, string) {
+	testsupport.Eventually(t, 10*time.Second, "authrep 200 again", func(context.Context) (bool, string) {
 		r := authCall(t, base, "/transactions/authrep.xml", q, "")
 		return r.code == 200, r.String()
 	})
 	// The first hit was saved before the kill; the hit just authorized is counted by the same
 	// worker, which reconnected by itself.
-	eventually(t, 10*time.Second, "worker counts again", func() (bool, string) {
+	testsupport.Eventually(t, 10*time.Second, "worker counts again", func(context.Context) (bool, string) {
 		v, s := counter(t, c, appEternityKey)
 		return v == 2, s
 	})
@@ -421,10 +423,10 @@ func TestFailedJobs(t *testing.T) {
 		}
 	}
 	storageRS.save()
-	storageRS.kill()
+	storageRS.Kill()
 
 	startWorker(t, sURL, qURL)
-	eventually(t, 10*time.Second, "jobs failed into resque:failed", func() (bool, string) {
+	testsupport.Eventually(t, 10*time.Second, "jobs failed into resque:failed", func(context.Context) (bool, string) {
 		f, q := llen(queues, FailedList), llen(queues, QueuePriority)
 		return f == n && q == 0, fmt.Sprintf("failed=%d queued=%d", f, q)
 	})
@@ -446,7 +448,7 @@ func TestFailedJobs(t *testing.T) {
 		t.Fatalf("failure entry: %s", raw)
 	}
 
-	if err := storageRS.start(); err != nil {
+	if err := storageRS.Start(); err != nil {
 		t.Fatal(err)
 	}
 	storage := storageRS.client(0)
@@ -454,7 +456,7 @@ func TestFailedJobs(t *testing.T) {
 	// one that is not JSON (cron discards it).
 	ctx := context.Background()
 	_ = queues.RPush(ctx, QueuePriority, `{"class":"`+reportJobClass+`","args":[]}`, "not json").Err()
-	eventually(t, 10*time.Second, "malformed jobs failed", func() (bool, string) {
+	testsupport.Eventually(t, 10*time.Second, "malformed jobs failed", func(context.Context) (bool, string) {
 		return llen(queues, FailedList) == n+2, fmt.Sprintf("failed=%d", llen(queues, FailedList))
 	})
 	all, _ := queues.LRange(ctx, FailedList, n, -1).Result()
@@ -466,11 +468,11 @@ func TestFailedJobs(t *testing.T) {
 	}
 
 	startCron(t, sURL, qURL, 200*time.Millisecond)
-	eventually(t, 10*time.Second, "rescheduled jobs counted exactly once", func() (bool, string) {
+	testsupport.Eventually(t, 10*time.Second, "rescheduled jobs counted exactly once", func(context.Context) (bool, string) {
 		v, s := counter(t, storage, appEternityKey)
 		return v == n, s
 	})
-	eventually(t, 10*time.Second, "only the bad-arguments job keeps failing", func() (bool, string) {
+	testsupport.Eventually(t, 10*time.Second, "only the bad-arguments job keeps failing", func(context.Context) (bool, string) {
 		entries, err := queues.LRange(ctx, FailedList, 0, -1).Result()
 		if err != nil {
 			return false, err.Error()
@@ -488,7 +490,7 @@ func TestFailedJobs(t *testing.T) {
 
 	// stats:cleanup: system marks the service's stats deleted, cron purges them.
 	mustInternal(t, base, "DELETE", "/internal/services/42/stats", nil, 200)
-	eventually(t, 10*time.Second, "stats purged", func() (bool, string) {
+	testsupport.Eventually(t, 10*time.Second, "stats purged", func(context.Context) (bool, string) {
 		keys, _ := storage.Keys(ctx, "stats/{service:42}/*").Result()
 		members, _ := storage.SMembers(ctx, DeletedServicesSet).Result()
 		return len(keys) == 1 && keys[0] == cinstancesKey("42") && len(members) == 0, fmt.Sprint(keys, members)
@@ -499,11 +501,11 @@ func TestFailedJobs(t *testing.T) {
 // the worker runs, and stops with it.
 func TestWorkerMetrics(t *testing.T) {
 	rs := startRedis(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testsupport.FreePort(t))
 	stop := run(t, "worker", func(ctx context.Context) error {
 		return RunWorker(ctx, WorkerConfig{RedisURL: rs.url(0), MetricsAddr: addr, Logger: testLogger(t)})
 	})
-	eventually(t, 5*time.Second, "/metrics", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "/metrics", func(context.Context) (bool, string) {
 		resp, err := httpClient.Get("http://" + addr + "/metrics")
 		if err != nil {
 			return false, err.Error()

@@ -7,98 +7,34 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-const redisBinary = "/usr/bin/redis-server"
+	"github.com/threescale-chaos/harness/internal/testsupport"
+)
 
 // redisServer is a real redis-server child process on a loopback port, restartable on the same
 // port and data directory (an explicit SAVE before a kill stands in for the persistent volume
 // backend-redis has in a cluster).
 type redisServer struct {
-	t    *testing.T
-	dir  string
-	port int
-	cmd  *exec.Cmd
-	done chan struct{}
+	*testsupport.Server
+	t *testing.T
 }
 
 func startRedis(t *testing.T) *redisServer {
 	t.Helper()
-	if _, err := os.Stat(redisBinary); err != nil {
-		t.Skipf("%s not available: %v", redisBinary, err)
-	}
-	r := &redisServer{t: t, dir: t.TempDir()}
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		r.port = freePort(t)
-		if err = r.start(); err == nil {
-			t.Cleanup(func() { r.kill() })
-			return r
-		}
-	}
-	t.Fatalf("start redis-server: %v", err)
-	return nil
+	return &redisServer{testsupport.StartRedis(t), t}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// start runs redis-server (again) and waits until it answers PING.
-func (r *redisServer) start() error {
-	// --port 0 is refused by the environment, so a free port is chosen by the test.
-	cmd := exec.Command(redisBinary, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir, "--dbfilename", "dump.rdb",
-		"--daemonize", "no", "--logfile", "")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	r.cmd, r.done = cmd, make(chan struct{})
-	go func() { _ = cmd.Wait(); close(r.done) }()
-	c := redis.NewClient(&redis.Options{Addr: r.addr(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-r.done:
-			return fmt.Errorf("redis-server exited: %s", out.String())
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	r.kill()
-	return fmt.Errorf("redis-server did not answer PING: %s", out.String())
-}
-
-func (r *redisServer) addr() string      { return "127.0.0.1:" + strconv.Itoa(r.port) }
-func (r *redisServer) url(db int) string { return fmt.Sprintf("redis://%s/%d", r.addr(), db) }
+func (r *redisServer) url(db int) string { return fmt.Sprintf("redis://%s/%d", r.Addr(), db) }
 func (r *redisServer) client(db int) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: r.addr(), DB: db, DialTimeout: 500 * time.Millisecond, MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: r.Addr(), DB: db, DialTimeout: 500 * time.Millisecond, MaxRetries: -1})
 	r.t.Cleanup(func() { _ = c.Close() })
 	return c
 }
@@ -106,39 +42,10 @@ func (r *redisServer) client(db int) *redis.Client {
 // save writes the dataset to disk so a restart finds it, as the persistent volume would.
 func (r *redisServer) save() {
 	r.t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: r.addr()})
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer c.Close()
 	if err := c.Save(context.Background()).Err(); err != nil {
 		r.t.Fatalf("SAVE: %v", err)
-	}
-}
-
-// kill stops the server with SIGKILL, like a pod deleted from under its clients.
-func (r *redisServer) kill() {
-	if r.cmd == nil || r.cmd.Process == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	<-r.done
-	r.cmd = nil
-}
-
-// eventually polls cond until it holds or the timeout passes; cond returns the state it saw so
-// a failure says what was last observed.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; last observed: %s", timeout, what, last)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -1,24 +1,17 @@
 package backend
 
 import (
-	"context"
 	"flag"
 	"os"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
-
-type quietRedisLogger struct{}
-
-func (quietRedisLogger) Printf(context.Context, string, ...any) {}
 
 // TestMain silences go-redis's own connection-failure logging unless -v: the tests kill Redis
 // on purpose and the lines would bury real failures.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if !testing.Verbose() {
-		redis.SetLogger(quietRedisLogger{})
-	}
+	testsupport.QuietRedisLogs()
 	os.Exit(m.Run())
 }

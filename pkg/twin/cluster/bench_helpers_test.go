@@ -3,7 +3,6 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"time"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
@@ -12,19 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
-// Benchmarks cannot use the *testing.T helpers; these return errors instead.
+// Benchmarks cannot use the *testing.T helpers; these return errors instead (testsupport's
+// take a testing.TB and serve both).
 
 func nsObj(name string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-}
-
-func freePortB() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func waitSA(ctx context.Context, ns string) error {

@@ -9,6 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/twin/cluster"
 )
 
@@ -54,10 +55,7 @@ func BenchmarkDeploymentZeroToReady(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
-	port, err := freePortB()
-	if err != nil {
-		b.Fatal(err)
-	}
+	port := testsupport.FreePort(b)
 	if err := waitSA(ctx, ns); err != nil {
 		b.Fatal(err)
 	}

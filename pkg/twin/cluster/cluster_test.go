@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/twin/cluster"
 	"github.com/threescale-chaos/harness/pkg/twin/echo"
 	"github.com/threescale-chaos/harness/pkg/twin/node"
@@ -69,23 +70,23 @@ func get(url string) (int, string, error) {
 // subresource ends both processes and removes the pods; a scale to 1 brings it back.
 func TestDeploymentScaleCycle(t *testing.T) {
 	ns := namespace(t)
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	ctx := context.Background()
 	if _, err := client.AppsV1().Deployments(ns).Create(ctx, echoDeployment("echo", 2, port, ""), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var pods []corev1.Pod
-	waitFor(t, 60*time.Second, "2/2 echo pods Ready", func(ctx context.Context) (bool, string, error) {
+	testsupport.Eventually(t, 60*time.Second, "2/2 echo pods Ready", func(ctx context.Context) (bool, string) {
 		pods = listPods(t, ctx, ns, "echo")
 		n, desc := readyPods(pods)
-		return n == 2 && len(pods) == 2, desc, nil
+		return n == 2 && len(pods) == 2, desc
 	})
-	waitFor(t, 30*time.Second, "deployment status 2 ready replicas", func(ctx context.Context) (bool, string, error) {
+	testsupport.Eventually(t, 30*time.Second, "deployment status 2 ready replicas", func(ctx context.Context) (bool, string) {
 		d, err := client.AppsV1().Deployments(ns).Get(ctx, "echo", metav1.GetOptions{})
 		if err != nil {
-			return false, err.Error(), nil
+			return false, err.Error()
 		}
-		return d.Status.ReadyReplicas == 2 && d.Status.AvailableReplicas == 2, "", nil
+		return d.Status.ReadyReplicas == 2 && d.Status.AvailableReplicas == 2, ""
 	})
 	var pids []int
 	var logs []string
@@ -103,10 +104,10 @@ func TestDeploymentScaleCycle(t *testing.T) {
 	}
 
 	scale(t, ns, "echo", 0)
-	waitFor(t, 30*time.Second, "every echo pod removed", func(ctx context.Context) (bool, string, error) {
+	testsupport.Eventually(t, 30*time.Second, "every echo pod removed", func(ctx context.Context) (bool, string) {
 		pods := listPods(t, ctx, ns, "echo")
 		_, desc := readyPods(pods)
-		return len(pods) == 0, desc, nil
+		return len(pods) == 0, desc
 	})
 	for _, pid := range pids {
 		if alive(pid) {
@@ -124,9 +125,9 @@ func TestDeploymentScaleCycle(t *testing.T) {
 	}
 
 	scale(t, ns, "echo", 1)
-	waitFor(t, 60*time.Second, "1/1 echo pod Ready", func(ctx context.Context) (bool, string, error) {
+	testsupport.Eventually(t, 60*time.Second, "1/1 echo pod Ready", func(ctx context.Context) (bool, string) {
 		n, desc := readyPods(listPods(t, ctx, ns, "echo"))
-		return n == 1, desc, nil
+		return n == 1, desc
 	})
 	if code, _, err := get("http://127.0.0.1:" + itoa(port) + "/hello"); err != nil || code != 200 {
 		t.Fatalf("after scale to 1 the server answered %d, %v", code, err)
@@ -136,29 +137,29 @@ func TestDeploymentScaleCycle(t *testing.T) {
 // Ready follows the readiness probe, in both directions, while the process keeps running.
 func TestReadinessFollowsProbe(t *testing.T) {
 	ns := namespace(t)
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	readyFile := filepath.Join(t.TempDir(), "ready")
 	ctx := context.Background()
 	if _, err := client.AppsV1().Deployments(ns).Create(ctx, echoDeployment("gated", 1, port, readyFile), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var name string
-	waitFor(t, 60*time.Second, "gated pod running with a failed readiness probe", func(ctx context.Context) (bool, string, error) {
+	testsupport.Eventually(t, 60*time.Second, "gated pod running with a failed readiness probe", func(ctx context.Context) (bool, string) {
 		pods := listPods(t, ctx, ns, "gated")
 		if len(pods) != 1 {
-			return false, "no pod yet", nil
+			return false, "no pod yet"
 		}
 		name = pods[0].Name
 		ev, err := client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + name + ",reason=Unhealthy"})
 		if err != nil {
-			return false, err.Error(), nil
+			return false, err.Error()
 		}
 		probed := false
 		for _, e := range ev.Items {
 			probed = probed || strings.Contains(e.Message, "statuscode: 503")
 		}
 		running := len(pods[0].Status.ContainerStatuses) == 1 && pods[0].Status.ContainerStatuses[0].State.Running != nil
-		return running && probed, describe(&pods[0]), nil
+		return running && probed, describe(&pods[0])
 	})
 	if p, _ := client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); isReady(p) {
 		t.Fatalf("pod is Ready while its readiness probe fails: %s", describe(p))
@@ -202,7 +203,7 @@ func TestCrashedProcessRestarts(t *testing.T) {
 // A failing liveness probe restarts the container.
 func TestLivenessProbeRestartsContainer(t *testing.T) {
 	ns := namespace(t)
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	pod := shellPod("unhealthy", "")
 	pod.Spec.Containers[0].Command = []string{twinBin, "echo", "--listen", "127.0.0.1:" + itoa(port), "--ready-file", "/nonexistent/ready"}
 	pod.Spec.Containers[0].LivenessProbe = &corev1.Probe{
@@ -240,13 +241,13 @@ func TestEmptyDirWipedHostPathKept(t *testing.T) {
 	podWhere(t, ns, "volumes", 60*time.Second, "running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
 	podDir := filepath.Join(stateDir, "pods", string(p.UID))
 	var scratch string
-	waitFor(t, 30*time.Second, "both files written", func(context.Context) (bool, string, error) {
+	testsupport.Eventually(t, 30*time.Second, "both files written", func(context.Context) (bool, string) {
 		matches, _ := filepath.Glob(filepath.Join(podDir, "volumes", "*", "scratch", "f"))
 		_, err := os.Stat(filepath.Join(hostDir, "f"))
 		if len(matches) == 1 {
 			scratch = matches[0]
 		}
-		return len(matches) == 1 && err == nil, "emptyDir files: " + strings.Join(matches, ","), nil
+		return len(matches) == 1 && err == nil, "emptyDir files: " + strings.Join(matches, ",")
 	})
 	if _, err := os.Stat("/scratch/f"); err == nil {
 		t.Fatalf("the emptyDir mount leaked onto the host at /scratch")
@@ -299,12 +300,12 @@ func TestPodWithoutHostNetworkIsRefused(t *testing.T) {
 		w := p.Status.ContainerStatuses[0].State.Waiting
 		return w != nil && w.Reason == node.ReasonHostNetworkRequired && strings.Contains(w.Message, "hostNetwork")
 	})
-	waitFor(t, 30*time.Second, "a "+node.ReasonHostNetworkRequired+" event", func(ctx context.Context) (bool, string, error) {
+	testsupport.Eventually(t, 30*time.Second, "a "+node.ReasonHostNetworkRequired+" event", func(ctx context.Context) (bool, string) {
 		ev, err := client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=isolated,reason=" + node.ReasonHostNetworkRequired})
 		if err != nil {
-			return false, err.Error(), nil
+			return false, err.Error()
 		}
-		return len(ev.Items) > 0, "", nil
+		return len(ev.Items) > 0, ""
 	})
 	if err := client.CoreV1().Pods(ns).Delete(context.Background(), "isolated", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)

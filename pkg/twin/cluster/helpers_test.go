@@ -3,7 +3,6 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,8 +14,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // namespace creates a namespace for one test and deletes it afterwards.
@@ -34,42 +34,14 @@ func namespace(t *testing.T) string {
 		_ = client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
 	// Pods need the namespace's default ServiceAccount, which a controller creates.
-	waitFor(t, 30*time.Second, "default ServiceAccount in "+name, func(ctx context.Context) (bool, string, error) {
+	testsupport.Eventually(t, 30*time.Second, "default ServiceAccount in "+name, func(ctx context.Context) (bool, string) {
 		_, err := client.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
 		if err != nil {
-			return false, err.Error(), nil
+			return false, err.Error()
 		}
-		return true, "", nil
+		return true, ""
 	})
 	return name
-}
-
-// waitFor polls cond until it holds, failing the test with the last state seen.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, string, error)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	last := "nothing observed"
-	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		ok, seen, err := cond(ctx)
-		if seen != "" {
-			last = seen
-		}
-		return ok, err
-	})
-	if err != nil {
-		t.Fatalf("waiting %s for %s: %v; last seen: %s", timeout, what, err, last)
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // echoDeployment runs the twin's echo server, replicas sharing one port, Ready when /ready
@@ -137,28 +109,28 @@ func createPod(t *testing.T, ns string, pod *corev1.Pod) *corev1.Pod {
 func podWhere(t *testing.T, ns, name string, timeout time.Duration, what string, cond func(*corev1.Pod) bool) *corev1.Pod {
 	t.Helper()
 	var got *corev1.Pod
-	waitFor(t, timeout, fmt.Sprintf("pod %s/%s %s", ns, name, what), func(ctx context.Context) (bool, string, error) {
+	testsupport.Eventually(t, timeout, fmt.Sprintf("pod %s/%s %s", ns, name, what), func(ctx context.Context) (bool, string) {
 		p, err := client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			return false, err.Error(), nil
+			return false, err.Error()
 		}
 		got = p
-		return cond(p), describe(p), nil
+		return cond(p), describe(p)
 	})
 	return got
 }
 
 func podGone(t *testing.T, ns, name string, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, "pod "+ns+"/"+name+" removed", func(ctx context.Context) (bool, string, error) {
+	testsupport.Eventually(t, timeout, "pod "+ns+"/"+name+" removed", func(ctx context.Context) (bool, string) {
 		p, err := client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return true, "", nil
+			return true, ""
 		}
 		if err != nil {
-			return false, err.Error(), nil
+			return false, err.Error()
 		}
-		return false, describe(p), nil
+		return false, describe(p)
 	})
 }
 

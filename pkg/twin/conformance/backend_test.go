@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // The apisonator side of the twin, checked against research/apicast-apisonator.md §4-§5.
@@ -111,7 +113,7 @@ func TestBackendRedisDown(t *testing.T) {
 	}
 
 	scaleUp(t, "backend-redis")
-	eventually(t, 30*time.Second, "authrep authorized again", func(context.Context) (bool, string) {
+	testsupport.Eventually(t, 30*time.Second, "authrep authorized again", func(context.Context) (bool, string) {
 		r, err := call("GET", f.authrepURL(), nil, "", "")
 		if err != nil {
 			return false, err.Error()
@@ -137,7 +139,7 @@ func TestBackendWorkerDown(t *testing.T) {
 	ctx := context.Background()
 	f := newBackendFixture(t)
 	mustCall(t, "GET", f.authrepURL(), nil, "", "", 200)
-	eventually(t, 30*time.Second, "the first hit counted", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 30*time.Second, "the first hit counted", func(ctx context.Context) (bool, string) {
 		n, err := f.hits(ctx)
 		return n == 1, fmt.Sprintf("hits=%d err=%v", n, err)
 	})
@@ -159,7 +161,7 @@ func TestBackendWorkerDown(t *testing.T) {
 	}
 
 	scaleUp(t, "backend-worker")
-	eventually(t, 60*time.Second, "every hit counted after backend-worker returns", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 60*time.Second, "every hit counted after backend-worker returns", func(ctx context.Context) (bool, string) {
 		n, err := f.hits(ctx)
 		q, _ := f.queues.LLen(ctx, "resque:queue:priority").Result()
 		return n == sent+1 && q == 0, fmt.Sprintf("hits=%d queue=%d err=%v", n, q, err)
@@ -194,7 +196,7 @@ func TestBackendCronDown(t *testing.T) {
 		t.Fatalf("failed job applied with backend-cron down: hits=%d", hits)
 	}
 	scaleUp(t, "backend-cron")
-	eventually(t, 60*time.Second, "the failed job rescheduled by cron and counted", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 60*time.Second, "the failed job rescheduled by cron and counted", func(ctx context.Context) (bool, string) {
 		n, err := f.hits(ctx)
 		failed, _ := f.queues.LLen(ctx, "resque:failed").Result()
 		return n == 3, fmt.Sprintf("hits=%d failed=%d err=%v", n, failed, err)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // apicast-production at zero: production traffic is gone, staging is not (doc §apicast-*).
@@ -79,7 +81,7 @@ func TestSystemAppDown(t *testing.T) {
 		t.Fatalf("apicast-production pods: %v", old)
 	}
 	deletePod(t, old[0])
-	eventually(t, 60*time.Second, "the new apicast-production pod held in its init container", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 60*time.Second, "the new apicast-production pod held in its init container", func(ctx context.Context) (bool, string) {
 		pod, ok := onlyPod(ctx, "apicast-production")
 		if !ok {
 			return false, "no single pod"
@@ -116,7 +118,7 @@ func TestSystemMySQLDown(t *testing.T) {
 		t.Fatalf("staging with system-mysql down: %d %v, want a failure", r.status, err)
 	}
 	scaleUp(t, "system-mysql")
-	eventually(t, 60*time.Second, "admin API back", func(context.Context) (bool, string) {
+	testsupport.Eventually(t, 60*time.Second, "admin API back", func(context.Context) (bool, string) {
 		r, err := admin(t, "GET", "/admin/api/services.json", nil)
 		return err == nil && r.status == 200, fmt.Sprintf("%d %v", r.status, err)
 	})

@@ -15,28 +15,11 @@ import (
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/go-sql-driver/mysql"
-)
 
-// eventually polls cond until it holds, failing the test with the last state seen.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, string)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	last := "nothing observed"
-	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		ok, seen := cond(ctx)
-		if seen != "" {
-			last = seen
-		}
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("waited %s for %s: last seen: %s", timeout, what, last)
-	}
-}
+	"github.com/threescale-chaos/harness/internal/testsupport"
+)
 
 // scaleDown takes a component's Deployment to zero, waits until its pods are gone (not only
 // the replica count), and registers the restore first, so a failing test never leaves the
@@ -45,7 +28,7 @@ func scaleDown(t *testing.T, name string) {
 	t.Helper()
 	t.Cleanup(func() { scaleUp(t, name) })
 	setReplicas(t, name, 0)
-	eventually(t, 60*time.Second, name+" pods gone", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 60*time.Second, name+" pods gone", func(ctx context.Context) (bool, string) {
 		pods, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "deployment=" + name})
 		if err != nil {
 			return false, err.Error()
@@ -58,7 +41,7 @@ func scaleDown(t *testing.T, name string) {
 func scaleUp(t *testing.T, name string) {
 	t.Helper()
 	setReplicas(t, name, 1)
-	eventually(t, 120*time.Second, name+" Ready again", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 120*time.Second, name+" Ready again", func(ctx context.Context) (bool, string) {
 		d, err := client.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -167,7 +150,7 @@ func podNames(ctx context.Context, name string) []string {
 func sandboxServiceToken(t *testing.T, sid string) string {
 	t.Helper()
 	var token string
-	eventually(t, 60*time.Second, "a sandbox config of product "+sid+" with its service token", func(context.Context) (bool, string) {
+	testsupport.Eventually(t, 60*time.Second, "a sandbox config of product "+sid+" with its service token", func(context.Context) (bool, string) {
 		if r, err := admin(t, "POST", "/admin/api/services/"+sid+"/proxy/deploy.json", nil); err != nil || r.status != 201 {
 			return false, fmt.Sprintf("deploy: %v %d", err, r.status)
 		}

@@ -8,6 +8,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // patchAPIManager merge-patches the twin's APIManager.
@@ -38,7 +40,7 @@ func TestOperatorRevertsScaleWhenReplicasFieldIsSet(t *testing.T) {
 		scaleUp(t, "backend-listener")
 	})
 	setReplicas(t, "backend-listener", 0)
-	eventually(t, 30*time.Second, "the operator to revert backend-listener to 1", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 30*time.Second, "the operator to revert backend-listener to 1", func(ctx context.Context) (bool, string) {
 		n, seen := replicasOf(ctx, "backend-listener")
 		return n == 1, seen
 	})
@@ -52,7 +54,7 @@ func TestOperatorLeavesScaleWithoutReplicasField(t *testing.T) {
 	patchAPIManager(t, `{"spec":{"backend":{"workerSpec":{"replicas":1}}}}`)
 	t.Cleanup(func() { patchAPIManager(t, `{"spec":{"backend":{"workerSpec":{"replicas":null}}}}`) })
 	setReplicas(t, "backend-worker", 0)
-	eventually(t, 30*time.Second, "the operator to revert backend-worker", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 30*time.Second, "the operator to revert backend-worker", func(ctx context.Context) (bool, string) {
 		n, seen := replicasOf(ctx, "backend-worker")
 		return n == 1, seen
 	})

@@ -16,6 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // errSeen is what a poll reports for err: nothing once the wait's own deadline has passed, so
@@ -131,7 +133,7 @@ func restartProduction(t *testing.T) time.Duration {
 	if _, err := client.AppsV1().Deployments(namespace).Patch(ctx, "apicast-production", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatalf("restart apicast-production: %v", err)
 	}
-	eventually(t, 3*time.Minute, "the apicast-production rollout to complete (one new pod Ready, the old one gone)", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 3*time.Minute, "the apicast-production rollout to complete (one new pod Ready, the old one gone)", func(ctx context.Context) (bool, string) {
 		d, err := client.AppsV1().Deployments(namespace).Get(ctx, "apicast-production", metav1.GetOptions{})
 		if err != nil {
 			return false, errSeen(ctx, err)
@@ -224,7 +226,7 @@ func TestProductionServesAPromotedProductOnlyAfterARestart(t *testing.T) {
 		if n := failures.Load(); n > 0 {
 			t.Errorf("restart %d: %d requests for an already served product failed during the rollout (last: %v)", i+1, n, lastFailure.Load())
 		}
-		eventually(t, 10*time.Second, "production serving the product after the restart", func(context.Context) (bool, string) {
+		testsupport.Eventually(t, 10*time.Second, "production serving the product after the restart", func(context.Context) (bool, string) {
 			code, err := statusOf(p, "production")
 			return err == nil && code == 200, fmt.Sprintf("%d %v", code, err)
 		})

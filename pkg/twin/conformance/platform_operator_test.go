@@ -12,6 +12,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // getAPIManagerRaw reads the twin's APIManager as plain JSON, without the twin operator's types.
@@ -67,7 +69,7 @@ func TestAPIManagerAsTheRealOperatorLeavesIt(t *testing.T) {
 	var st rawStatus
 	var keys []string
 	var ann map[string]any
-	eventually(t, 2*time.Minute, "the twelve operator Deployments ready in the APIManager status", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 2*time.Minute, "the twelve operator Deployments ready in the APIManager status", func(ctx context.Context) (bool, string) {
 		var err error
 		st, keys, ann, err = apiManagerStatus(ctx)
 		if err != nil {
@@ -147,7 +149,7 @@ func TestOperatorObjectsAreOwnedByTheAPIManager(t *testing.T) {
 func TestHPAForApicastProduction(t *testing.T) {
 	patchAPIManager(t, `{"spec":{"apicast":{"productionSpec":{"hpa":true}}}}`)
 	t.Cleanup(func() { patchAPIManager(t, `{"spec":{"apicast":{"productionSpec":{"hpa":null}}}}`) })
-	eventually(t, 30*time.Second, "HPA apicast-production as the operator makes it", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 30*time.Second, "HPA apicast-production as the operator makes it", func(ctx context.Context) (bool, string) {
 		h, err := client.AutoscalingV2().HorizontalPodAutoscalers(namespace).Get(ctx, "apicast-production", metav1.GetOptions{})
 		if err != nil {
 			return false, errSeen(ctx, err)
@@ -176,12 +178,12 @@ func TestHPAForApicastProduction(t *testing.T) {
 		}
 		return w, fmt.Sprint(w)
 	}
-	eventually(t, 30*time.Second, "the two HPA warnings", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 30*time.Second, "the two HPA warnings", func(ctx context.Context) (bool, string) {
 		w, seen := warnings(ctx)
 		return slices.Equal(w, []string{"HPA & ResourceRequirementsEnabled false", "HPA"}), seen
 	})
 	patchAPIManager(t, `{"spec":{"apicast":{"productionSpec":{"hpa":false}}}}`)
-	eventually(t, 30*time.Second, "HPA apicast-production deleted and the warnings gone", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 30*time.Second, "HPA apicast-production deleted and the warnings gone", func(ctx context.Context) (bool, string) {
 		_, err := client.AutoscalingV2().HorizontalPodAutoscalers(namespace).Get(ctx, "apicast-production", metav1.GetOptions{})
 		w, seen := warnings(ctx)
 		return apierrors.IsNotFound(err) && len(w) == 0, fmt.Sprintf("HPA get: %v; warnings %s", err, seen)

@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // operatorDeployments are the twelve Deployments the real operator creates and owns
@@ -117,7 +119,7 @@ func TestServicesAsTheOperatorMakesThem(t *testing.T) {
 			// What a port-forward resolves (portforward.go target): a Running, Ready pod the
 			// selector picks. (The EndpointSlice controller cannot list these pods: the API
 			// server refuses loopback endpoint addresses, and every twin pod's IP is 127.0.0.1.)
-			eventually(t, 60*time.Second, "a Running, Ready pod behind "+w.name, func(ctx context.Context) (bool, string) {
+			testsupport.Eventually(t, 60*time.Second, "a Running, Ready pod behind "+w.name, func(ctx context.Context) (bool, string) {
 				pods, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(svc.Spec.Selector).String()})
 				if err != nil {
 					return false, errSeen(ctx, err)

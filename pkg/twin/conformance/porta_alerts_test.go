@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // report sends one usage report for an application through backend-listener, as APIcast or
@@ -91,7 +93,7 @@ func TestPortaAlertsFollowWebProviderLevels(t *testing.T) {
 			}
 		}
 	}
-	eventually(t, 180*time.Second, "the level-90 alert of "+withSettings.name+" on /apiconfig/alerts", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 180*time.Second, "the level-90 alert of "+withSettings.name+" on /apiconfig/alerts", func(ctx context.Context) (bool, string) {
 		nudge(ctx)
 		resp, page := portalReq(t, "GET", "/apiconfig/alerts", nil, cookie)
 		rows := alertRowsFor(page, withSettings.name)
@@ -100,12 +102,12 @@ func TestPortaAlertsFollowWebProviderLevels(t *testing.T) {
 	})
 	// Every event backend raised has been imported (backend's events/queue is empty), and the
 	// product without web_provider levels has no row.
-	eventually(t, 120*time.Second, "backend's events imported", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 120*time.Second, "backend's events imported", func(ctx context.Context) (bool, string) {
 		nudge(ctx)
 		n, err := storage.ZCard(ctx, "events/queue").Result()
 		return err == nil && n == 0, fmt.Sprintf("events/queue=%d err=%v", n, err)
 	})
-	eventually(t, 60*time.Second, "system-sidekiq's default queue drained", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 60*time.Second, "system-sidekiq's default queue drained", func(ctx context.Context) (bool, string) {
 		n := sidekiqQueue(t, ctx, "default")
 		return n == 0, fmt.Sprintf("queue:default=%d", n)
 	})

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // An application's state and plan changed through the Account Management API, as porta
@@ -38,7 +40,7 @@ func TestPortaApplicationStates(t *testing.T) {
 	authrep := listenerURL() + "/transactions/authrep.xml?service_token=" + url.QueryEscape(token) + "&service_id=" + p.sid + "&user_key=" + userKey + "&usage%5Bhits%5D=1"
 	authrepAnswers := func(what string, status int, want string) {
 		t.Helper()
-		eventually(t, 60*time.Second, what, func(context.Context) (bool, string) {
+		testsupport.Eventually(t, 60*time.Second, what, func(context.Context) (bool, string) {
 			r, err := call("GET", authrep, nil, "", "")
 			if err != nil {
 				return false, err.Error()

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // portaApp is a user_key product (backend_version 1) with one application, made through the
@@ -86,7 +88,7 @@ func TestPortaApplicationUserKeyRepresentation(t *testing.T) {
 	// product's metrics, which porta syncs from a Sidekiq job).
 	token := sandboxServiceToken(t, p.sid)
 	form := url.Values{"service_token": {token}, "service_id": {p.sid}, "transactions[0][user_key]": {userKey}, "transactions[0][usage][hits]": {"1"}}
-	eventually(t, 60*time.Second, "backend knows the product's hits metric and counts the report", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 60*time.Second, "backend knows the product's hits metric and counts the report", func(ctx context.Context) (bool, string) {
 		if r, err := call("POST", listenerURL()+"/transactions.xml", form, "", ""); err != nil || r.status != 202 {
 			return false, fmt.Sprintf("report: %v %d %s", err, r.status, r.body)
 		}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // Product and backend API deletion as porta 3scale-2.16.4-GA does it
@@ -37,7 +39,7 @@ func TestPortaProductDelete(t *testing.T) {
 	}
 	db := systemDB(t)
 	storage := redisClient(t, secret(t, "backend-redis", "REDIS_STORAGE_URL"))
-	eventually(t, 90*time.Second, "the product's rows and backend service removed by Sidekiq", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 90*time.Second, "the product's rows and backend service removed by Sidekiq", func(ctx context.Context) (bool, string) {
 		var services, apps int
 		if err := db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM services WHERE id=?), (SELECT COUNT(*) FROM cinstances WHERE service_id=?)`, p.sid, p.sid).Scan(&services, &apps); err != nil {
 			return false, err.Error()
@@ -58,7 +60,7 @@ func TestPortaProductDelete(t *testing.T) {
 	if r, _ := admin(t, "GET", "/admin/api/backend_apis/"+bid+".json", nil); r.status != 404 {
 		t.Errorf("GET a deleted backend API: %d", r.status)
 	}
-	eventually(t, 60*time.Second, "the backend API's row removed by Sidekiq", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 60*time.Second, "the backend API's row removed by Sidekiq", func(ctx context.Context) (bool, string) {
 		var rows int
 		err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM backend_apis WHERE id=?`, bid).Scan(&rows)
 		return err == nil && rows == 0, fmt.Sprintf("rows=%d err=%v", rows, err)

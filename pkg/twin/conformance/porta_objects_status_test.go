@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // Whether an object deleted in the background is still there, as porta 3scale-2.16.4-GA
@@ -37,7 +39,7 @@ func TestPortaObjectStatus(t *testing.T) {
 		t.Errorf("status without object_type: %d %q, want 400", r.status, r.body)
 	}
 	mustAdmin(t, "DELETE", "/admin/api/backend_apis/"+bid+".json", nil, 200)
-	eventually(t, 60*time.Second, "objects/status of deleted backend API "+bid+" answering 404", func(context.Context) (bool, string) {
+	testsupport.Eventually(t, 60*time.Second, "objects/status of deleted backend API "+bid+" answering 404", func(context.Context) (bool, string) {
 		r := status(url.Values{"object_type": {"backend_api"}, "object_id": {bid}})
 		return r.status == 404 && r.body == `{"status":"Not found"}`, fmt.Sprintf("%d %s", r.status, r.body)
 	})

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // An application plan's prices as porta 3scale-2.16.4-GA keeps and renders them: create and
@@ -71,7 +73,7 @@ func TestPortaApprovalRequiredLeavesApplicationsPending(t *testing.T) {
 	}
 	storage := redisClient(t, secret(t, "backend-redis", "REDIS_STORAGE_URL"))
 	userKey := fmt.Sprint(field(app, "application", "user_key"))
-	eventually(t, 30*time.Second, "backend's state of the pending application", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 30*time.Second, "backend's state of the pending application", func(ctx context.Context) (bool, string) {
 		id, err := storage.Get(ctx, "application/service_id:"+p.sid+"/key:"+userKey+"/id").Result()
 		if err != nil {
 			return false, err.Error()

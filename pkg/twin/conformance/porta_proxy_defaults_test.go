@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // A proxy as porta 3scale-2.16.4-GA keeps it: its error answers have the column defaults of
@@ -58,7 +60,7 @@ func TestPortaProxyDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Host = p.stagingHost
-	eventually(t, 30*time.Second, "staging answers a request without credentials with porta's default", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 30*time.Second, "staging answers a request without credentials with porta's default", func(ctx context.Context) (bool, string) {
 		resp, err := httpc.Do(req.WithContext(ctx))
 		if err != nil {
 			return false, err.Error()

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // The Account Management API writes the harness makes, with system-redis at zero, as porta
@@ -151,7 +153,7 @@ func TestPortaSystemRedisWrites(t *testing.T) {
 		}
 	}
 	scaleUp(t, "system-redis")
-	eventually(t, time.Minute, "an application update succeeding with system-redis back", func(context.Context) (bool, string) {
+	testsupport.Eventually(t, time.Minute, "an application update succeeding with system-redis back", func(context.Context) (bool, string) {
 		r, err := admin(t, "PUT", appPath+".json", url.Values{"description": {"back " + n}})
 		if err != nil {
 			return false, err.Error()

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // The tenant token ZyncWorker sends zync, whom zync then calls back with: porta 3scale-2.16.4-GA
@@ -47,7 +49,7 @@ func TestPortaZyncTokenWithoutMemcache(t *testing.T) {
 	change := func(marker string) {
 		t.Helper()
 		mustAdmin(t, "PUT", "/admin/api/accounts/"+p.accountID+"/applications/"+p.appID+".json", url.Values{"description": {marker}}, 200)
-		eventually(t, 90*time.Second, "zync's entry with "+marker, func(context.Context) (bool, string) {
+		testsupport.Eventually(t, 90*time.Second, "zync's entry with "+marker, func(context.Context) (bool, string) {
 			out, err := psql(t, fmt.Sprintf(`SELECT count(*) FROM entries e JOIN models m ON m.id=e.model_id
 				WHERE m.record_type='Application' AND m.record_id=%s AND strpos(e.data::text, '%s') > 0`, p.appID, marker))
 			return err == nil && out != "0", fmt.Sprintf("%s %v", out, err)

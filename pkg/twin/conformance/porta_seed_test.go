@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // listed is the {"<kind>": {…}} items of a list answer whose field equals value.
@@ -57,7 +59,7 @@ func TestPortaSeededData(t *testing.T) {
 		t.Errorf("sample plans of API: %v", plans)
 	}
 	var developer map[string]any
-	eventually(t, 60*time.Second, "the sample buyer Developer", func(context.Context) (bool, string) {
+	testsupport.Eventually(t, 60*time.Second, "the sample buyer Developer", func(context.Context) (bool, string) {
 		r, err := admin(t, "GET", "/admin/api/accounts.json", url.Values{"per_page": {"500"}})
 		if err != nil || r.status != 200 {
 			return false, fmt.Sprintf("%v %d", err, r.status)

@@ -10,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 func deletePod(t *testing.T, name string) {
@@ -70,7 +72,7 @@ func TestSystemSidekiqDown(t *testing.T) {
 		t.Fatalf("the account is searchable before any job ran: %d %v", r.status, err)
 	}
 	scaleUp(t, "system-sidekiq")
-	eventually(t, 60*time.Second, "queue:default drained and the account indexed", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 60*time.Second, "queue:default drained and the account indexed", func(ctx context.Context) (bool, string) {
 		n := sidekiqQueue(t, ctx, "default")
 		r, err := accountSearch(t, org)
 		return n == 0 && err == nil && strings.Contains(r.body, org), fmt.Sprintf("queue:default=%d search=%d %v", n, r.status, err)
@@ -93,7 +95,7 @@ func TestSystemSearchdDown(t *testing.T) {
 	org := fmt.Sprintf("searchddown%d", time.Now().UnixNano()%1000000)
 	signup(t, org)
 	scaleUp(t, "system-searchd")
-	eventually(t, 90*time.Second, "the account created during the outage indexed", func(context.Context) (bool, string) {
+	testsupport.Eventually(t, 90*time.Second, "the account created during the outage indexed", func(context.Context) (bool, string) {
 		r, err := accountSearch(t, org)
 		return err == nil && r.status == 200 && strings.Contains(r.body, org), fmt.Sprintf("%d %v", r.status, err)
 	})

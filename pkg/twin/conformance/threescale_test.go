@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // Raw calls to system and the gateways, as research/porta-zync.md §1-§2 and
@@ -130,7 +132,7 @@ func newProduct(t *testing.T) *product {
 	t.Helper()
 	p := provisionProduct(t)
 	restartProduction(t)
-	eventually(t, 30*time.Second, "production gateway serving product "+p.systemName, func(context.Context) (bool, string) {
+	testsupport.Eventually(t, 30*time.Second, "production gateway serving product "+p.systemName, func(context.Context) (bool, string) {
 		r, err := p.call("production", p.userKey)
 		return err == nil && r.status == 200, fmt.Sprintf("%d %v", r.status, err)
 	})

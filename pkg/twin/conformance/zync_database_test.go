@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // psql runs one statement against zync-database with Debian's psql client.
@@ -32,7 +34,7 @@ func TestZyncDatabaseDown(t *testing.T) {
 		t.Fatalf("zync-database down: want connection refused, got %v: %s", err, out)
 	}
 	scaleUp(t, "zync-database")
-	eventually(t, 30*time.Second, "zync-database answering", func(context.Context) (bool, string) {
+	testsupport.Eventually(t, 30*time.Second, "zync-database answering", func(context.Context) (bool, string) {
 		out, err := psql(t, "SELECT 1")
 		return err == nil && out == "1", fmt.Sprintf("%v %s", err, out)
 	})
@@ -43,7 +45,7 @@ func TestZyncDatabaseDown(t *testing.T) {
 	// zync's schema went with the data: its liveness check fails until zync restarts and
 	// creates it again. Its liveness probe would restart it after about 100s; the test
 	// restarts it at once so the twin is whole for the next test.
-	eventually(t, 30*time.Second, "zync /status/live failing on the empty database", func(context.Context) (bool, string) {
+	testsupport.Eventually(t, 30*time.Second, "zync /status/live failing on the empty database", func(context.Context) (bool, string) {
 		r, err := call("GET", zyncURL()+"/status/live", nil, "", "")
 		return err == nil && r.status >= 500, fmt.Sprintf("%d %v", r.status, err)
 	})

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 func zyncURL() string { return "http://127.0.0.1:" + strconv.Itoa(values.Ports.Zync) }
@@ -77,7 +79,7 @@ func TestZyncQueDown(t *testing.T) {
 		t.Fatalf("pending que jobs grew by %d (err %v), want 5", after-before, err)
 	}
 	scaleUp(t, "zync-que")
-	eventually(t, 60*time.Second, "que jobs drained after zync-que returns", func(context.Context) (bool, string) {
+	testsupport.Eventually(t, 60*time.Second, "que jobs drained after zync-que returns", func(context.Context) (bool, string) {
 		n, err := pendingQueJobs(t)
 		return err == nil && n == 0, fmt.Sprintf("pending=%d err=%v", n, err)
 	})

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/twin/system/sidekiq"
 )
 
@@ -221,7 +222,7 @@ func testNotificationSettingsAndAlerts(t *testing.T, e *testEnv, sid, cid int64,
 		if _, err := sidekiq.Enqueue(ctx, e.rdb, "events", ClassEventsFetch); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, "events persisted and imported", func() error {
+		testsupport.Eventually(t, 30*time.Second, "events persisted and imported", testsupport.NoError(func(context.Context) error {
 			var n int
 			if err := e.sqlDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM backend_events WHERE backend_event_id IN (101,102,103)`).Scan(&n); err != nil || n != 3 {
 				return fmt.Errorf("backend_events=%d err=%v", n, err)
@@ -234,7 +235,7 @@ func testNotificationSettingsAndAlerts(t *testing.T, e *testEnv, sid, cid int64,
 				return fmt.Errorf("queues: %v", lens)
 			}
 			return nil
-		})
+		}))
 	}
 	fetch()
 	type alertRow struct {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // tenant is a second provider the test adds with SQL (porta creates tenants through master's
@@ -135,7 +137,7 @@ func testProductDelete(t *testing.T, e *testEnv) {
 	if code, _ := tn.call(e, "DELETE", fmt.Sprintf("/admin/api/services/%d.json", other), "access_token", nil); code != 403 {
 		t.Errorf("the remaining product is now the last: want 403, got %d", code)
 	}
-	eventually(t, 30*time.Second, "the product's rows and backend service removed", func() error {
+	testsupport.Eventually(t, 30*time.Second, "the product's rows and backend service removed", testsupport.NoError(func(context.Context) error {
 		var n int
 		if err := e.sqlDB().QueryRow(`SELECT COUNT(*) FROM services WHERE id=?`, only).Scan(&n); err != nil || n != 0 {
 			return fmt.Errorf("services rows %d err %v", n, err)
@@ -152,7 +154,7 @@ func testProductDelete(t *testing.T, e *testEnv) {
 			return fmt.Errorf("backend calls %v, want the settings sync's GET then %v", events, want)
 		}
 		return nil
-	})
+	}))
 	var data string
 	if err := e.sqlDB().QueryRow(`SELECT data FROM event_store_events WHERE event_type='Services::ServiceDeletedEvent' ORDER BY id DESC LIMIT 1`).Scan(&data); err != nil {
 		t.Fatalf("no ServiceDeletedEvent: %v", err)
@@ -211,12 +213,12 @@ func testBuyerDelete(t *testing.T, e *testEnv, planID int64) {
 		acc.Account.ID, acc.Account.ID).Scan(&left); err != nil || left != 0 {
 		t.Errorf("applications and users are destroyed inline: %d left, %v", left, err)
 	}
-	eventually(t, 30*time.Second, "each application deleted from backend by BackendDeleteApplicationWorker", func() error {
+	testsupport.Eventually(t, 30*time.Second, "each application deleted from backend by BackendDeleteApplicationWorker", testsupport.NoError(func(context.Context) error {
 		for _, a := range apps {
 			if len(e.backend.find("DELETE", fmt.Sprintf("/internal/services/%d/applications/%s", a.sid, a.appID))) == 0 {
 				return fmt.Errorf("application %s not deleted from backend yet", a.appID)
 			}
 		}
 		return nil
-	})
+	}))
 }

@@ -6,11 +6,9 @@ package system
 // the conformance suite runs the real chain.
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -22,137 +20,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
-
-// lockedBuffer collects a child's output for failure messages.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 1<<20 {
-		l.b.Reset()
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// server is one datastore child process.
-type server struct {
-	t     *testing.T
-	name  string
-	port  int
-	argv  func(port int) []string
-	ready func(ctx context.Context, addr string) error
-	cmd   *exec.Cmd
-	done  chan struct{}
-	out   lockedBuffer
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func (s *server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
-
-// launch picks a port and starts the server, retrying on another port if it fails.
-func launch(t *testing.T, s *server) *server {
-	t.Helper()
-	s.t = t
-	var err error
-	for range 3 {
-		s.port = freePort(t)
-		if err = s.start(); err == nil {
-			t.Cleanup(s.stop)
-			return s
-		}
-	}
-	t.Fatalf("start %s: %v\n%s", s.name, err, s.out.String())
-	return nil
-}
-
-// start runs the server and waits until it answers.
-func (s *server) start() error {
-	argv := s.argv(s.port)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = &s.out, &s.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	s.cmd, s.done = cmd, make(chan struct{})
-	go func() { _ = cmd.Wait(); close(s.done) }()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var last error
-	for ctx.Err() == nil {
-		select {
-		case <-s.done:
-			return fmt.Errorf("%s exited during start-up", s.name)
-		default:
-		}
-		if last = s.ready(ctx, s.addr()); last == nil {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.kill()
-	return fmt.Errorf("%s not ready: %v", s.name, last)
-}
-
-func (s *server) kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-	}
-}
-
-// stop ends the server (SIGTERM to its process group, SIGKILL after 15 s).
-func (s *server) stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-s.done:
-		s.cmd = nil
-		return
-	default:
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
-		s.kill()
-	}
-	s.cmd = nil
-}
-
-// restart starts a stopped server again on the same port.
-func (s *server) restart() {
-	s.t.Helper()
-	if err := s.start(); err != nil {
-		s.t.Fatalf("restart %s: %v\n%s", s.name, err, s.out.String())
-	}
-}
 
 // sharedDir is a temp dir the service users (mysql, memcache) can reach: t.TempDir's parent
 // is root-only.
@@ -169,7 +41,7 @@ func sharedDir(t *testing.T, prefix, owner string) string {
 	if owner != "" && os.Geteuid() == 0 {
 		u, err := user.Lookup(owner)
 		if err != nil {
-			t.Skipf("user %s: %v", owner, err)
+			testsupport.Require(t, false, "user "+owner+" ("+err.Error()+")")
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
@@ -180,19 +52,12 @@ func sharedDir(t *testing.T, prefix, owner string) string {
 	return dir
 }
 
-func needBinary(t *testing.T, path string) {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("%s not available: %v", path, err)
-	}
-}
-
 // startMariaDB initialises a data directory and runs mariadbd on a loopback port with
 // --skip-grant-tables (root with any password), as the mysql user.
-func startMariaDB(t *testing.T) *server {
+func startMariaDB(t *testing.T) *testsupport.Server {
 	t.Helper()
-	needBinary(t, "/usr/sbin/mariadbd")
-	needBinary(t, "/usr/bin/mariadb-install-db")
+	testsupport.RequireFile(t, "/usr/sbin/mariadbd")
+	testsupport.RequireFile(t, "/usr/bin/mariadb-install-db")
 	dir := sharedDir(t, "systwin-mariadb-", "mysql")
 	data := filepath.Join(dir, "data")
 	install := exec.Command("/usr/bin/mariadb-install-db", "--no-defaults", "--datadir="+data,
@@ -200,14 +65,14 @@ func startMariaDB(t *testing.T) *server {
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
 	}
-	return launch(t, &server{name: "mariadbd",
-		argv: func(port int) []string {
+	return testsupport.Launch(t, &testsupport.Server{Name: "mariadbd",
+		Argv: func(port int) []string {
 			return []string{"/usr/sbin/mariadbd", "--no-defaults", "--datadir=" + data, "--socket=" + filepath.Join(dir, "s"),
 				"--port=" + strconv.Itoa(port), "--bind-address=127.0.0.1", "--user=mysql", "--skip-grant-tables",
 				"--skip-log-bin", "--innodb-buffer-pool-size=32M", "--pid-file=" + filepath.Join(dir, "pid"),
 				"--log-error=" + filepath.Join(dir, "err.log")}
 		},
-		ready: func(ctx context.Context, addr string) error {
+		Ready: func(ctx context.Context, addr string) error {
 			db, err := sql.Open("mysql", "root@tcp("+addr+")/?timeout=1s")
 			if err != nil {
 				return err
@@ -217,30 +82,14 @@ func startMariaDB(t *testing.T) *server {
 		}})
 }
 
-func startRedis(t *testing.T) *server {
+func startMemcached(t *testing.T) *testsupport.Server {
 	t.Helper()
-	needBinary(t, "/usr/bin/redis-server")
-	dir := t.TempDir()
-	return launch(t, &server{name: "redis-server",
-		argv: func(port int) []string {
-			return []string{"/usr/bin/redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-				"--save", "", "--appendonly", "no", "--dir", dir}
-		},
-		ready: func(ctx context.Context, addr string) error {
-			c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-			defer c.Close()
-			return c.Ping(ctx).Err()
-		}})
-}
-
-func startMemcached(t *testing.T) *server {
-	t.Helper()
-	needBinary(t, "/usr/bin/memcached")
-	return launch(t, &server{name: "memcached",
-		argv: func(port int) []string {
+	testsupport.RequireFile(t, "/usr/bin/memcached")
+	return testsupport.Launch(t, &testsupport.Server{Name: "memcached",
+		Argv: func(port int) []string {
 			return []string{"/usr/bin/memcached", "-u", "memcache", "-p", strconv.Itoa(port), "-l", "127.0.0.1", "-m", "16", "-U", "0"}
 		},
-		ready: func(ctx context.Context, addr string) error {
+		Ready: func(ctx context.Context, addr string) error {
 			c, err := net.DialTimeout("tcp", addr, time.Second)
 			if err != nil {
 				return err
@@ -249,19 +98,19 @@ func startMemcached(t *testing.T) *server {
 		}})
 }
 
-func startSearchd(t *testing.T) *server {
+func startSearchd(t *testing.T) *testsupport.Server {
 	t.Helper()
-	needBinary(t, "/usr/bin/searchd")
+	testsupport.RequireFile(t, "/usr/bin/searchd")
 	dir := t.TempDir()
-	return launch(t, &server{name: "searchd",
-		argv: func(port int) []string {
+	return testsupport.Launch(t, &testsupport.Server{Name: "searchd",
+		Argv: func(port int) []string {
 			conf := filepath.Join(dir, "searchd.conf")
 			if err := os.WriteFile(conf, []byte(SearchdConfig("127.0.0.1:"+strconv.Itoa(port), dir)), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			return []string{"/usr/bin/searchd", "--config", conf, "--nodetach"}
 		},
-		ready: func(ctx context.Context, addr string) error {
+		Ready: func(ctx context.Context, addr string) error {
 			db, err := sql.Open("mysql", "root@tcp("+addr+")/?interpolateParams=true&timeout=1s")
 			if err != nil {
 				return err
@@ -327,21 +176,4 @@ func (rec *recorder) all() []recorded {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	return append([]recorded(nil), rec.reqs...)
-}
-
-// eventually polls cond until it returns nil or the deadline passes, then fails with the last
-// error (what was last observed).
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		if last = cond(); last == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s; last: %v", what, timeout, last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // redisWrite is one Account Management API write made with system-redis down and what porta
@@ -147,11 +149,11 @@ func testSystemRedisWrites(t *testing.T, e *testEnv, sid, planID int64) (aid, ci
 	}
 	desc := "described during the outage " + stamp
 
-	e.sysRedis.stop()
+	e.sysRedis.Stop()
 	restarted := false
 	defer func() {
 		if !restarted {
-			e.sysRedis.restart()
+			e.sysRedis.Restart()
 		}
 	}()
 	writes := []redisWrite{
@@ -232,15 +234,15 @@ func testSystemRedisWrites(t *testing.T, e *testEnv, sid, planID int64) (aid, ci
 	if err := json.Unmarshal([]byte(body), &st); err != nil || st["redis_connection"] != false || st["status"] != false || st["redis_error"] == nil {
 		t.Errorf("/status with redis down: %d %s", code, body)
 	}
-	e.sysRedis.restart()
+	e.sysRedis.Restart()
 	restarted = true
 	// Back: writes succeed again once the app's connections to Redis are fresh.
-	eventually(t, 30*time.Second, "an application update succeeding with system-redis back", func() error {
+	testsupport.Eventually(t, 30*time.Second, "an application update succeeding with system-redis back", testsupport.NoError(func(context.Context) error {
 		if code, body := e.admin("PUT", appPath+".json", url.Values{"description": {"after the outage " + stamp}}); code != 200 {
 			return fmt.Errorf("%d %s", code, body)
 		}
 		return nil
-	})
+	}))
 	return aid, cid
 }
 
@@ -268,24 +270,24 @@ func testSubscribersAfterAFailedCallback(t *testing.T, e *testEnv, aid, planID i
 		}
 		return n
 	}
-	eventually(t, 30*time.Second, "the new application's ZyncWorker reaching zync", func() error {
+	testsupport.Eventually(t, 30*time.Second, "the new application's ZyncWorker reaching zync", testsupport.NoError(func(context.Context) error {
 		if n := notifications(); n != 1 {
 			return fmt.Errorf("%d notifications for application %d", n, cid)
 		}
 		return nil
-	})
+	}))
 	e.backendDown.Store(true)
 	code, body = e.admin("POST", fmt.Sprintf("/admin/api/accounts/%d/applications/%d/keys.json", aid, cid), url.Values{"key": {"backendless-key"}})
 	e.backendDown.Store(false)
 	if code != 500 {
 		t.Fatalf("key create with backend failing: %d %s, want 500", code, body)
 	}
-	eventually(t, 30*time.Second, "the key's ZyncWorker reaching zync", func() error {
+	testsupport.Eventually(t, 30*time.Second, "the key's ZyncWorker reaching zync", testsupport.NoError(func(context.Context) error {
 		if n := notifications(); n != 2 {
 			return fmt.Errorf("%d notifications for application %d, want 2", n, cid)
 		}
 		return nil
-	})
+	}))
 }
 
 // testOIDCSyncToken pins the token ZyncWorker sends zync (porta@3scale-2.16.4-GA:
@@ -360,19 +362,19 @@ func testOIDCSyncToken(t *testing.T, e *testEnv, aid, cid int64) {
 		if code, body := e.admin("PUT", fmt.Sprintf("/admin/api/accounts/%d/applications/%d.json", aid, cid), url.Values{"description": {desc}}); code != 200 {
 			t.Fatalf("application update: %d %s", code, body)
 		}
-		eventually(t, 30*time.Second, "ZyncWorker's PUT /tenant", func() error {
+		testsupport.Eventually(t, 30*time.Second, "ZyncWorker's PUT /tenant", testsupport.NoError(func(context.Context) error {
 			if m := len(e.zync.find("PUT", "/tenant")); m <= n {
 				return fmt.Errorf("%d PUT /tenant, as before", m)
 			}
 			return nil
-		})
+		}))
 	}
 	update("token check 1")
 	check("after a ZyncWorker run")
 	update("token check 2")
 	check("after another run")
-	e.memcached.stop()
-	defer e.memcached.restart()
+	e.memcached.Stop()
+	defer e.memcached.Restart()
 	update("token check without memcached")
 	check("with memcached down")
 }

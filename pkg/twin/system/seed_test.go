@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/twin/system/sidekiq"
 )
 
@@ -99,7 +100,7 @@ func testSeed(t *testing.T, e *testEnv) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 30*time.Second, "sample data of the second provider", func() error {
+	testsupport.Eventually(t, 30*time.Second, "sample data of the second provider", testsupport.NoError(func(context.Context) error {
 		var apps, users int
 		var email string
 		err := db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM cinstances c JOIN plans p ON p.id=c.plan_id WHERE c.user_account_id=a.id AND c.name='Developer''s App' AND p.name='Basic'),
@@ -120,7 +121,7 @@ func testSeed(t *testing.T, e *testEnv) {
 			return fmt.Errorf("queues %v %v", lens, err)
 		}
 		return nil
-	})
+	}))
 	var developers int
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE provider_account_id=? AND org_name='Developer'`, tn.id).Scan(&developers); err != nil || developers != 1 {
 		t.Errorf("Developer accounts after two SignupWorker runs: %d %v", developers, err)

@@ -1,11 +1,14 @@
 package system
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // testServiceTokenJob pins porta 3scale-2.16.4-GA's asynchronous service token: the product's
@@ -17,7 +20,7 @@ import (
 // product sid created while it did not.
 func testServiceTokenJob(t *testing.T, e *testEnv, sid int64) {
 	var token string
-	eventually(t, 30*time.Second, "CreateServiceTokenWorker created the token", func() error {
+	testsupport.Eventually(t, 30*time.Second, "CreateServiceTokenWorker created the token", testsupport.NoError(func(context.Context) error {
 		if err := e.sqlDB().QueryRow(`SELECT value FROM service_tokens WHERE service_id=?`, sid).Scan(&token); err != nil {
 			return err
 		}
@@ -25,7 +28,7 @@ func testServiceTokenJob(t *testing.T, e *testEnv, sid int64) {
 			return fmt.Errorf("token %s not saved to backend yet", token)
 		}
 		return nil
-	})
+	}))
 	if len(token) != 64 {
 		t.Errorf("token %q: porta generates SecureRandom.hex(32)", token)
 	}

@@ -23,18 +23,15 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/twin/system/sidekiq"
 )
-
-type quietRedisLogger struct{}
-
-func (quietRedisLogger) Printf(context.Context, string, ...any) {}
 
 // TestMain silences go-redis's reconnect logging unless -v: tests stop Redis on purpose.
 func TestMain(m *testing.M) {
 	flag.Parse()
+	testsupport.QuietRedisLogs()
 	if !testing.Verbose() {
-		redis.SetLogger(quietRedisLogger{})
 		_ = mysql.SetLogger(log.New(io.Discard, "", 0))
 	}
 	os.Exit(m.Run())
@@ -55,8 +52,8 @@ const (
 // testEnv is one system twin with its real datastores and the backend/zync stand-ins.
 type testEnv struct {
 	t                        *testing.T
-	mysql, sysRedis, beRedis *server
-	memcached, searchd       *server
+	mysql, sysRedis, beRedis *testsupport.Server
+	memcached, searchd       *testsupport.Server
 	backend, zync            *recorder
 	master, provider, dev    string // base URLs
 	rdb, brdb                *redis.Client
@@ -85,8 +82,8 @@ func newEnv(t *testing.T) *testEnv {
 	}
 	e.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	e.mysql = startMariaDB(t)
-	e.sysRedis = startRedis(t)
-	e.beRedis = startRedis(t)
+	e.sysRedis = testsupport.StartRedis(t)
+	e.beRedis = testsupport.StartRedis(t)
 	e.memcached = startMemcached(t)
 	e.searchd = startSearchd(t)
 
@@ -135,13 +132,13 @@ func newEnv(t *testing.T) *testEnv {
 		return 200, map[string]any{}
 	})
 
-	ports := []int{freePort(t), freePort(t), freePort(t)}
+	ports := []int{testsupport.FreePort(t), testsupport.FreePort(t), testsupport.FreePort(t)}
 	stores := Stores{
-		DatabaseURL:     "mysql2://root:any@" + e.mysql.addr() + "/system_twin",
-		RedisURL:        "redis://" + e.sysRedis.addr() + "/1",
-		BackendRedisURL: "redis://" + e.beRedis.addr() + "/0",
-		MemcacheServers: []string{e.memcached.addr()},
-		SearchdAddr:     e.searchd.addr(),
+		DatabaseURL:     "mysql2://root:any@" + e.mysql.Addr() + "/system_twin",
+		RedisURL:        "redis://" + e.sysRedis.Addr() + "/1",
+		BackendRedisURL: "redis://" + e.beRedis.Addr() + "/0",
+		MemcacheServers: []string{e.memcached.Addr()},
+		SearchdAddr:     e.searchd.Addr(),
 		BackendURL:      e.backend.srv.URL, BackendUser: "3scale_api_user", BackendPassword: internalPwd,
 	}
 	e.appCfg = AppConfig{
@@ -176,16 +173,16 @@ func newEnv(t *testing.T) *testEnv {
 			t.Error("RunApp did not return")
 		}
 	})
-	e.rdb = redis.NewClient(&redis.Options{Addr: e.sysRedis.addr(), DB: 1, MaxRetries: -1})
-	e.brdb = redis.NewClient(&redis.Options{Addr: e.beRedis.addr(), MaxRetries: -1})
+	e.rdb = redis.NewClient(&redis.Options{Addr: e.sysRedis.Addr(), DB: 1, MaxRetries: -1})
+	e.brdb = redis.NewClient(&redis.Options{Addr: e.beRedis.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { _ = e.rdb.Close(); _ = e.brdb.Close() })
-	eventually(t, 30*time.Second, "system-app serves the admin API", func() error {
+	testsupport.Eventually(t, 30*time.Second, "system-app serves the admin API", testsupport.NoError(func(context.Context) error {
 		code, body := e.do("GET", e.provider, adminHost, "/admin/api/services.json?access_token="+adminToken, nil)
 		if code != 200 {
 			return fmt.Errorf("HTTP %d %s", code, body)
 		}
 		return nil
-	})
+	}))
 	return e
 }
 
@@ -751,7 +748,7 @@ func TestSystemTwin(t *testing.T) {
 
 	t.Run("sidekiq processes the queues", func(t *testing.T) {
 		e.startSidekiq()
-		eventually(t, 30*time.Second, "queues drained", func() error {
+		testsupport.Eventually(t, 30*time.Second, "queues drained", testsupport.NoError(func(context.Context) error {
 			lens, err := sidekiq.QueueLengths(ctx, e.rdb)
 			if err != nil {
 				return err
@@ -762,23 +759,23 @@ func TestSystemTwin(t *testing.T) {
 				}
 			}
 			return nil
-		})
+		}))
 		t.Run("service token job", func(t *testing.T) { testServiceTokenJob(t, e, sid) })
 		t.Run("seed", func(t *testing.T) { testSeed(t, e) })
-		eventually(t, 30*time.Second, "account_query finds the signed-up account", func() error {
+		testsupport.Eventually(t, 30*time.Second, "account_query finds the signed-up account", testsupport.NoError(func(context.Context) error {
 			code, body := e.admin("GET", "/admin/api/applications.json?account_query="+org, nil)
 			if code != 200 || !strings.Contains(body, "zebra-key-1") {
 				return fmt.Errorf("HTTP %d %s", code, body)
 			}
 			return nil
-		})
-		eventually(t, 30*time.Second, "backend got the metrics", func() error {
+		}))
+		testsupport.Eventually(t, 30*time.Second, "backend got the metrics", testsupport.NoError(func(context.Context) error {
 			if len(e.backend.find("PUT", fmt.Sprintf("/internal/services/%d/metrics/%d", sid, metricID))) == 0 {
 				return fmt.Errorf("no metric sync yet")
 			}
 			return nil
-		})
-		eventually(t, 30*time.Second, "zync got tenant and notification", func() error {
+		}))
+		testsupport.Eventually(t, 30*time.Second, "zync got tenant and notification", testsupport.NoError(func(context.Context) error {
 			ten, not := e.zync.find("PUT", "/tenant"), e.zync.find("PUT", "/notification")
 			if len(ten) == 0 || len(not) == 0 {
 				return fmt.Errorf("tenant %d notification %d", len(ten), len(not))
@@ -787,7 +784,7 @@ func TestSystemTwin(t *testing.T) {
 				return fmt.Errorf("headers/body: %+v / %s", not[0].Header, ten[0].Body)
 			}
 			return nil
-		})
+		}))
 		var n int
 		if err := e.sqlDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM mail_deliveries WHERE mailer='AccountMailer'`).Scan(&n); err != nil || n == 0 {
 			t.Errorf("mail delivery recorded: n=%d err=%v", n, err)
@@ -803,7 +800,7 @@ func TestSystemTwin(t *testing.T) {
 		if _, err := sidekiq.Enqueue(ctx, e.rdb, "events", ClassEventsFetch); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, "event imported", func() error {
+		testsupport.Eventually(t, 30*time.Second, "event imported", testsupport.NoError(func(context.Context) error {
 			var n int
 			if err := e.sqlDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM backend_events WHERE backend_event_id=7`).Scan(&n); err != nil || n != 1 {
 				return fmt.Errorf("backend_events=%d err=%v", n, err)
@@ -812,7 +809,7 @@ func TestSystemTwin(t *testing.T) {
 				return fmt.Errorf("events not acknowledged")
 			}
 			return nil
-		})
+		}))
 		t.Run("notification settings and alerts", func(t *testing.T) { testNotificationSettingsAndAlerts(t, e, sid, appID, cookie) })
 	})
 
@@ -850,11 +847,11 @@ func TestSystemTwin(t *testing.T) {
 		if code, _ := e.admin("GET", fmt.Sprintf("/stats/services/%d/usage.json?metric_name=hits", sid), nil); code != 400 {
 			t.Errorf("no period: want 400, got %d", code)
 		}
-		e.beRedis.stop()
+		e.beRedis.Stop()
 		if code, _ := e.admin("GET", fmt.Sprintf("/stats/services/%d/usage.json?metric_name=hits&period=day", sid), nil); code != 500 {
 			t.Errorf("backend-redis down: want 500, got %d", code)
 		}
-		e.beRedis.restart()
+		e.beRedis.Restart()
 	})
 
 	t.Run("portals", func(t *testing.T) {
@@ -901,7 +898,7 @@ func TestSystemTwin(t *testing.T) {
 		if code, _ := e.admin("GET", fmt.Sprintf("/admin/api/services/%d.json", doomed), nil); code != 404 {
 			t.Errorf("deleted service: want 404, got %d", code)
 		}
-		eventually(t, 30*time.Second, "backend service deleted by BackendDeleteServiceWorker", func() error {
+		testsupport.Eventually(t, 30*time.Second, "backend service deleted by BackendDeleteServiceWorker", testsupport.NoError(func(context.Context) error {
 			if len(e.backend.find("DELETE", fmt.Sprintf("/internal/services/%d/stats", doomed))) == 0 ||
 				len(e.backend.find("DELETE", fmt.Sprintf("/internal/services/%d", doomed))) < 2 {
 				return fmt.Errorf("backend calls: %+v", e.backend.find("DELETE", "/internal/services"))
@@ -911,7 +908,7 @@ func TestSystemTwin(t *testing.T) {
 				return fmt.Errorf("services rows %d err %v", n, err)
 			}
 			return nil
-		})
+		}))
 
 		var app struct {
 			Application struct {
@@ -926,12 +923,12 @@ func TestSystemTwin(t *testing.T) {
 		if code, _ := e.admin("DELETE", fmt.Sprintf("/admin/api/accounts/%d/applications/%d.json", accountID, app.Application.ID), nil); code != 200 {
 			t.Fatalf("application delete: %d", code)
 		}
-		eventually(t, 30*time.Second, "backend application deleted by BackendDeleteApplicationWorker", func() error {
+		testsupport.Eventually(t, 30*time.Second, "backend application deleted by BackendDeleteApplicationWorker", testsupport.NoError(func(context.Context) error {
 			if len(e.backend.find("DELETE", fmt.Sprintf("/internal/services/%d/applications/%s", sid, app.Application.AppID))) == 0 {
 				return fmt.Errorf("no DELETE yet")
 			}
 			return nil
-		})
+		}))
 
 		// zync failing: ZyncWorker jobs go to the retry set with porta's error class (§5.1, §5.3).
 		e.zyncDown.Store(true)
@@ -939,7 +936,7 @@ func TestSystemTwin(t *testing.T) {
 		if code, _ := e.admin("PUT", fmt.Sprintf("/admin/api/accounts/%d/applications/%d.json", accountID, appID), url.Values{"name": {"Renamed"}}); code != 200 {
 			t.Fatalf("application update: %d", code)
 		}
-		eventually(t, 20*time.Second, "ZyncWorker in retry", func() error {
+		testsupport.Eventually(t, 20*time.Second, "ZyncWorker in retry", testsupport.NoError(func(context.Context) error {
 			entries, err := sidekiq.RetrySet(ctx, e.rdb)
 			if err != nil {
 				return err
@@ -950,12 +947,12 @@ func TestSystemTwin(t *testing.T) {
 				}
 			}
 			return fmt.Errorf("retry set has %d entries", len(entries))
-		})
+		}))
 	})
 
 	t.Run("searchd down", func(t *testing.T) {
-		e.searchd.stop()
-		defer e.searchd.restart()
+		e.searchd.Stop()
+		defer e.searchd.Restart()
 		code, body := e.admin("GET", "/admin/api/applications.json?account_query="+org, nil)
 		if code != 500 || body != `{"status":500,"error":"Internal Server Error"}` {
 			t.Errorf("account_query: want 500, got %d %s", code, body)
@@ -975,7 +972,7 @@ func TestSystemTwin(t *testing.T) {
 		if code, body := e.admin("POST", "/admin/api/signup.json", url.Values{"org_name": {"Offline Org"}, "username": {"off"}, "email": {"off@x.test"}}); code != 201 {
 			t.Fatalf("signup with searchd down: %d %s", code, body)
 		}
-		eventually(t, 20*time.Second, "index job in retry", func() error {
+		testsupport.Eventually(t, 20*time.Second, "index job in retry", testsupport.NoError(func(context.Context) error {
 			entries, err := sidekiq.RetrySet(ctx, e.rdb)
 			if err != nil {
 				return err
@@ -986,22 +983,22 @@ func TestSystemTwin(t *testing.T) {
 				}
 			}
 			return fmt.Errorf("retry set: %d entries", len(entries))
-		})
+		}))
 	})
 
 	t.Run("searchd back: deferred indexing applied", func(t *testing.T) {
-		eventually(t, 40*time.Second, "Offline Org searchable", func() error {
+		testsupport.Eventually(t, 40*time.Second, "Offline Org searchable", testsupport.NoError(func(context.Context) error {
 			code, body := e.admin("GET", "/admin/api/applications.json?account_query=Offline", nil)
 			if code != 200 || !strings.Contains(body, `"application"`) {
 				return fmt.Errorf("HTTP %d %s", code, body)
 			}
 			return nil
-		})
+		}))
 	})
 
 	t.Run("memcached down", func(t *testing.T) {
-		e.memcached.stop()
-		defer e.memcached.restart()
+		e.memcached.Stop()
+		defer e.memcached.Restart()
 		for range 3 {
 			if code, body := e.admin("GET", "/admin/api/services.json", nil); code != 200 {
 				t.Fatalf("services with memcached down: %d %s", code, body)
@@ -1019,8 +1016,8 @@ func TestSystemTwin(t *testing.T) {
 	})
 
 	t.Run("mysql down", func(t *testing.T) {
-		e.mysql.stop()
-		defer e.mysql.restart()
+		e.mysql.Stop()
+		defer e.mysql.Restart()
 		code, body := e.admin("GET", "/admin/api/services.json", nil)
 		if code != 500 || body != `{"status":500,"error":"Internal Server Error"}` {
 			t.Errorf("services with mysql down: want 500, got %d %s", code, body)

@@ -19,6 +19,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"k8s.io/client-go/rest"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 const (
@@ -142,7 +144,7 @@ func (e *testEnv) startAPI() {
 			e.t.Errorf("RunAPI: %v", err)
 		}
 	})
-	waitUntil(e.t, 20*time.Second, "zync /status/live 200", func(context.Context) (bool, string) {
+	testsupport.Eventually(e.t, 20*time.Second, "zync /status/live 200", func(context.Context) (bool, string) {
 		code, body := e.get("/status/live")
 		return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
 	})
@@ -272,7 +274,7 @@ func (e *testEnv) exec(sql string, args ...any) {
 // waitCount waits until sql returns want.
 func (e *testEnv) waitCount(timeout time.Duration, want int64, sql string, args ...any) {
 	e.t.Helper()
-	waitUntil(e.t, timeout, fmt.Sprintf("%q = %d", sql, want), func(context.Context) (bool, string) {
+	testsupport.Eventually(e.t, timeout, fmt.Sprintf("%q = %d", sql, want), func(context.Context) (bool, string) {
 		n, err := e.query(sql, args...)
 		if err != nil {
 			return false, err.Error()

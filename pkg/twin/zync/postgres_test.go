@@ -3,7 +3,6 @@ package zync
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -16,7 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // pgBinDir finds Debian's PostgreSQL server binaries (/usr/lib/postgresql/<major>/bin),
@@ -48,20 +48,14 @@ func lookupPGUser() (pgUser, error) {
 	return pgUser{uint32(uid), uint32(gid)}, nil
 }
 
-// requirePostgres skips the test unless it can run a real PostgreSQL.
+// requirePostgres skips the test (fails it in CI) unless it can run a real PostgreSQL.
 func requirePostgres(t *testing.T) (string, pgUser) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root, to run PostgreSQL as the postgres user (initdb and postgres refuse root)")
-	}
+	testsupport.Require(t, os.Geteuid() == 0, "root, to run PostgreSQL as the postgres user (initdb and postgres refuse root)")
 	bin, ok := pgBinDir()
-	if !ok {
-		t.Skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/postgres); apt-get install postgresql")
-	}
+	testsupport.Require(t, ok, "PostgreSQL (/usr/lib/postgresql/*/bin/postgres; apt-get install postgresql)")
 	u, err := lookupPGUser()
-	if err != nil {
-		t.Skipf("no postgres user: %v", err)
-	}
+	testsupport.Require(t, err == nil, fmt.Sprintf("a postgres user (%v)", err))
 	return bin, u
 }
 
@@ -133,7 +127,7 @@ func startPostgres(t *testing.T) *pgServer {
 		t.Fatal(err)
 	}
 	_ = os.Chmod(root, 0o755)
-	s := &pgServer{t: t, bin: bin, user: u, root: root, port: freePort(t)}
+	s := &pgServer{t: t, bin: bin, user: u, root: root, port: testsupport.FreePort(t)}
 	t.Cleanup(func() {
 		s.stop()
 		_ = os.RemoveAll(root)
@@ -173,7 +167,7 @@ func (s *pgServer) start() {
 	}
 	s.cmd, s.done = cmd, make(chan struct{})
 	go func() { _ = cmd.Wait(); _ = logf.Close(); close(s.done) }()
-	waitUntil(s.t, 20*time.Second, "PostgreSQL accepting queries", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(s.t, 20*time.Second, "PostgreSQL accepting queries", func(ctx context.Context) (bool, string) {
 		select {
 		case <-s.done:
 			log, _ := os.ReadFile(filepath.Join(s.root, "postgres.log"))
@@ -204,32 +198,4 @@ func (s *pgServer) stop() {
 		<-s.done
 	}
 	s.cmd = nil
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// waitUntil polls cond every 50ms until it holds, failing with the last state it reported.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, string)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	last := "nothing observed"
-	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		ok, seen := cond(ctx)
-		if seen != "" {
-			last = seen
-		}
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("waiting for %s: %v; last seen: %s", what, err, last)
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/twin/cluster"
 )
 
@@ -147,7 +148,7 @@ func TestDatabaseOutageAndRecovery(t *testing.T) {
 	e.waitCount(10*time.Second, 1, `SELECT count(*) FROM que_lockers`)
 
 	e.pg.stop()
-	waitUntil(t, 15*time.Second, "/status/live failing", func(context.Context) (bool, string) {
+	testsupport.Eventually(t, 15*time.Second, "/status/live failing", func(context.Context) (bool, string) {
 		code, body := e.get("/status/live")
 		return code == http.StatusInternalServerError, fmt.Sprintf("%d %s", code, body)
 	})
@@ -171,11 +172,11 @@ func TestDatabaseOutageAndRecovery(t *testing.T) {
 	}
 
 	e.pg.start() // same data directory: the schema and the tenant survive
-	waitUntil(t, 20*time.Second, "/status/live recovering", func(context.Context) (bool, string) {
+	testsupport.Eventually(t, 20*time.Second, "/status/live recovering", func(context.Context) (bool, string) {
 		code, body := e.get("/status/live")
 		return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
 	})
-	waitUntil(t, 10*time.Second, "PUT /notification accepted again", func(context.Context) (bool, string) {
+	testsupport.Eventually(t, 10*time.Second, "PUT /notification accepted again", func(context.Context) (bool, string) {
 		code, body := e.notify("Application", 20, map[string]any{"service_id": 1})
 		return code == http.StatusCreated, fmt.Sprintf("%d %s", code, body)
 	})
@@ -222,9 +223,8 @@ func TestSystemErrorIsRetried(t *testing.T) {
 // and staging gateways, and remove them once the product is no longer hosted
 // (research/porta-zync.md §5.2 "Routes").
 func TestProxyNotificationCreatesRoutes(t *testing.T) {
-	if _, err := cluster.FindBinaries("", ""); err != nil {
-		t.Skipf("no local control plane binaries: %v", err)
-	}
+	_, err := cluster.FindBinaries("", "")
+	testsupport.Require(t, err == nil, fmt.Sprintf("the local control plane binaries (%v)", err))
 	e := newTestEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -247,7 +247,7 @@ func TestProxyNotificationCreatesRoutes(t *testing.T) {
 	routes := dc.Resource(RouteGVR).Namespace("default")
 	selector := LabelCreatedBy + "=zync," + LabelRecord + "=" + recordLabel("Proxy", 11)
 	var got []unstructured.Unstructured
-	waitUntil(t, 20*time.Second, "two zync routes", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 20*time.Second, "two zync routes", func(ctx context.Context) (bool, string) {
 		l, err := routes.List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return false, err.Error()
@@ -273,7 +273,7 @@ func TestProxyNotificationCreatesRoutes(t *testing.T) {
 	// The product turns self-managed: the next notification removes its routes.
 	e.system.setDeploymentOption("self_managed")
 	e.mustNotify("Proxy", 11, map[string]any{"service_id": 1})
-	waitUntil(t, 20*time.Second, "routes removed for a self-managed product", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 20*time.Second, "routes removed for a self-managed product", func(ctx context.Context) (bool, string) {
 		l, err := routes.List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return false, err.Error()
@@ -306,7 +306,7 @@ func installRouteCRD(t *testing.T, dc dynamic.Interface) {
 	if _, err := dc.Resource(crdGVR).Create(context.Background(), crd, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create Route CRD: %v", err)
 	}
-	waitUntil(t, 30*time.Second, "Route CRD served", func(ctx context.Context) (bool, string) {
+	testsupport.Eventually(t, 30*time.Second, "Route CRD served", func(ctx context.Context) (bool, string) {
 		_, err := dc.Resource(RouteGVR).Namespace("default").List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err.Error()

@@ -72,13 +72,6 @@ func testPod() *corev1.Pod {
 
 func ptr[T any](v T) *T { return &v }
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-}
-
 // waitDone waits for p to end, failing the test after limit.
 func waitDone(t *testing.T, p *Process, limit time.Duration) {
 	t.Helper()
@@ -86,18 +79,6 @@ func waitDone(t *testing.T, p *Process, limit time.Duration) {
 	case <-p.Done():
 	case <-time.After(limit):
 		t.Fatalf("process %d still running after %v", p.Pid(), limit)
-	}
-}
-
-// eventually polls cond until it holds, failing the test after limit.
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // alive reports whether pid is a live (non-zombie) process.
@@ -25,10 +27,10 @@ func alive(pid int) bool {
 func logLines(t *testing.T, path string, n int) []string {
 	t.Helper()
 	var lines []string
-	eventually(t, 10*time.Second, fmt.Sprintf("%d lines in %s", n, path), func() bool {
+	testsupport.Eventually(t, 10*time.Second, fmt.Sprintf("%d lines in %s", n, path), func(context.Context) (bool, string) {
 		b, _ := os.ReadFile(path)
 		lines = strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-		return len(b) > 0 && len(lines) >= n
+		return len(b) > 0 && len(lines) >= n, fmt.Sprintf("%q", b)
 	})
 	return lines
 }
@@ -113,7 +115,7 @@ func TestStartErrors(t *testing.T) {
 }
 
 func TestStartBindMounts(t *testing.T) {
-	requireRoot(t)
+	testsupport.RequireRoot(t)
 	src := t.TempDir()
 	conf := filepath.Join(t.TempDir(), "app.conf")
 	mustWrite(t, filepath.Join(src, "hello"), "hello from the volume\n", 0o644)
@@ -148,7 +150,7 @@ func TestStartBindMounts(t *testing.T) {
 }
 
 func TestStartRunAsUser(t *testing.T) {
-	requireRoot(t)
+	testsupport.RequireRoot(t)
 	src := t.TempDir()
 	mustWrite(t, filepath.Join(src, "f"), "visible\n", 0o644)
 	target := filepath.Join(traversableTempDir(t), "m")
@@ -218,7 +220,7 @@ func TestStopDefaultSIGTERM(t *testing.T) {
 // TestStopThroughMountShell checks that the mounting shell does not stand between the
 // command and its signals: the command is exec'd, so SIGTERM reaches it.
 func TestStopThroughMountShell(t *testing.T) {
-	requireRoot(t)
+	testsupport.RequireRoot(t)
 	logPath := filepath.Join(t.TempDir(), "log")
 	p, err := Start(ProcessSpec{
 		Argv:      []string{"sh", "-c", `trap 'exit 9' TERM; echo $$; while :; do sleep 0.05; done`},
@@ -337,7 +339,7 @@ func TestHelperStartAndBlock(t *testing.T) {
 }
 
 func TestPdeathsig(t *testing.T) {
-	requireRoot(t)
+	testsupport.RequireRoot(t)
 	for _, mode := range []string{"plain", "user", "mounts"} {
 		t.Run(mode, func(t *testing.T) {
 			helper := exec.Command(os.Args[0], "-test.run=^TestHelperStartAndBlock$")
@@ -362,7 +364,9 @@ func TestPdeathsig(t *testing.T) {
 			}
 			_ = helper.Process.Kill()
 			_ = helper.Wait()
-			eventually(t, 10*time.Second, "the pod process to die with its agent", func() bool { return !alive(pid) })
+			testsupport.Eventually(t, 10*time.Second, "the pod process to die with its agent", func(context.Context) (bool, string) {
+				return !alive(pid), fmt.Sprintf("process %d alive", pid)
+			})
 		})
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 func statOwner(t *testing.T, p string) (uid, gid uint32, mode os.FileMode) {
@@ -24,7 +26,7 @@ func statOwner(t *testing.T, p string) (uid, gid uint32, mode os.FileMode) {
 }
 
 func TestEmptyDirOwnership(t *testing.T) {
-	requireRoot(t)
+	testsupport.RequireRoot(t)
 	for _, tc := range []struct {
 		name     string
 		podSC    *corev1.PodSecurityContext
@@ -60,7 +62,7 @@ func TestEmptyDirOwnership(t *testing.T) {
 }
 
 func TestEmptyDirKeepsContentOnRePrepare(t *testing.T) {
-	requireRoot(t) // emptyDirs are chowned
+	testsupport.RequireRoot(t) // emptyDirs are chowned
 	pod := testPod()
 	pod.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 	podDir := t.TempDir()
@@ -236,7 +238,7 @@ func TestSecretVolumeErrors(t *testing.T) {
 }
 
 func TestSecretVolumeFSGroup(t *testing.T) {
-	requireRoot(t)
+	testsupport.RequireRoot(t)
 	pod := testPod()
 	pod.Spec.SecurityContext = &corev1.PodSecurityContext{FSGroup: ptr(int64(2000))}
 	pod.Spec.Volumes = []corev1.Volume{{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "creds", DefaultMode: ptr(int32(0o400))}}}}
@@ -358,7 +360,7 @@ func TestSubPathOfSecretFile(t *testing.T) {
 }
 
 func TestRemovePodDir(t *testing.T) {
-	requireRoot(t) // emptyDirs are chowned
+	testsupport.RequireRoot(t) // emptyDirs are chowned
 	hostDir := t.TempDir()
 	podDir := filepath.Join(t.TempDir(), "pod")
 	pod := testPod()

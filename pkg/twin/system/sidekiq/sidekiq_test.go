@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 var jidRE = regexp.MustCompile(`^[0-9a-f]{24}$`)
@@ -37,7 +39,7 @@ func rawQueue(t *testing.T, rdb redis.UniversalClient, q string) []map[string]an
 }
 
 func TestEnqueuePayloadAndProcess(t *testing.T) {
-	r := newRedis(t)
+	r := startRedis(t)
 	rdb := r.client()
 
 	jid1, err := Enqueue(bg(), rdb, "zync", "ZyncWorker", "event-1", map[string]any{"type": "Application", "id": 7})
@@ -123,7 +125,7 @@ func TestEnqueuePayloadAndProcess(t *testing.T) {
 		!slices.Equal(sw.args, []string{`"Account"`, `42`}) {
 		t.Fatalf("ActiveJob job %+v args %v", sw.job, sw.args)
 	}
-	eventually(t, 5*time.Second, "stat:processed = 2 and dated key", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "stat:processed = 2 and dated key", func(context.Context) (bool, string) {
 		p, f, err := Stats(bg(), rdb)
 		day, _ := rdb.Get(bg(), "stat:processed:"+time.Now().UTC().Format("2006-01-02")).Result()
 		return err == nil && p == 2 && f == 0 && day == "2", fmt.Sprintf("processed=%d failed=%d day=%q err=%v", p, f, day, err)
@@ -134,7 +136,7 @@ func TestEnqueuePayloadAndProcess(t *testing.T) {
 }
 
 func TestStrictQueueOrder(t *testing.T) {
-	r := newRedis(t)
+	r := startRedis(t)
 	rdb := r.client()
 	// Interleaved across queues, in reverse of the serving order.
 	for i := range 3 {
@@ -157,7 +159,7 @@ func TestStrictQueueOrder(t *testing.T) {
 		return nil
 	}
 	startServer(t, ServerConfig{Redis: rdb, Concurrency: 1, Handlers: map[string]Handler{"W": h}})
-	eventually(t, 10*time.Second, "12 jobs processed", func() (bool, string) {
+	testsupport.Eventually(t, 10*time.Second, "12 jobs processed", func(context.Context) (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(order) == 12, fmt.Sprint(order)
@@ -178,7 +180,7 @@ func TestStrictQueueOrder(t *testing.T) {
 // Jobs pile up in queue:*, retry and schedule while no server runs; two servers then drain
 // them, each exactly once.
 func TestAccumulateThenDrainExactlyOnce(t *testing.T) {
-	r := newRedis(t)
+	r := startRedis(t)
 	rdb := r.client()
 	want := map[string]bool{}
 	for i := range 40 {
@@ -229,7 +231,7 @@ func TestAccumulateThenDrainExactlyOnce(t *testing.T) {
 	cfg := ServerConfig{Redis: rdb, Concurrency: 3, PollInterval: 10 * time.Millisecond, Handlers: map[string]Handler{"W": h}}
 	a := startServer(t, cfg)
 	b := startServer(t, cfg)
-	eventually(t, 15*time.Second, "60 distinct jobs processed", func() (bool, string) {
+	testsupport.Eventually(t, 15*time.Second, "60 distinct jobs processed", func(context.Context) (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(counts) == len(want), fmt.Sprintf("%d distinct", len(counts))
@@ -260,7 +262,7 @@ func TestAccumulateThenDrainExactlyOnce(t *testing.T) {
 }
 
 func TestFailureGoesToRetryThenBackToQueue(t *testing.T) {
-	r := newRedis(t)
+	r := startRedis(t)
 	rdb := r.client()
 	var mu sync.Mutex
 	var counts []int // RetryCount the handler saw, per attempt
@@ -287,7 +289,7 @@ func TestFailureGoesToRetryThenBackToQueue(t *testing.T) {
 
 	// First failure: in `retry` with retry_count 0, not in queue:zync.
 	var first Entry
-	eventually(t, 5*time.Second, "job in retry with retry_count 0", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "job in retry with retry_count 0", func(context.Context) (bool, string) {
 		es, err := RetrySet(bg(), rdb)
 		if err != nil || len(es) != 1 || es[0].Job.RetryCount != 0 {
 			return false, fmt.Sprintf("%+v %v", es, err)
@@ -315,7 +317,7 @@ func TestFailureGoesToRetryThenBackToQueue(t *testing.T) {
 	}
 
 	// Second failure: retry_count 1, retried_at set, failed_at kept.
-	eventually(t, 5*time.Second, "job in retry with retry_count 1", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "job in retry with retry_count 1", func(context.Context) (bool, string) {
 		es, err := RetrySet(bg(), rdb)
 		if err != nil || len(es) != 1 || es[0].Job.RetryCount != 1 {
 			return false, fmt.Sprintf("%+v %v", es, err)
@@ -327,7 +329,7 @@ func TestFailureGoesToRetryThenBackToQueue(t *testing.T) {
 		t.Fatalf("second retry entry %v", j.Raw)
 	}
 	// Third attempt succeeds.
-	eventually(t, 5*time.Second, "third attempt succeeded", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "third attempt succeeded", func(context.Context) (bool, string) {
 		n, _ := rdb.ZCard(bg(), KeyRetry).Result()
 		p, f, _ := Stats(bg(), rdb)
 		mu.Lock()
@@ -342,7 +344,7 @@ func TestFailureGoesToRetryThenBackToQueue(t *testing.T) {
 }
 
 func TestRetriesExhaustedGoToDead(t *testing.T) {
-	r := newRedis(t)
+	r := startRedis(t)
 	rdb := r.client()
 	var attempts atomic.Int32
 	h := func(context.Context, Job) error {
@@ -361,7 +363,7 @@ func TestRetriesExhaustedGoToDead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "job in dead with retry_count 2", func() (bool, string) {
+	testsupport.Eventually(t, 10*time.Second, "job in dead with retry_count 2", func(context.Context) (bool, string) {
 		es, err := DeadSet(bg(), rdb)
 		return err == nil && len(es) == 1 && es[0].Job.JID == jid && es[0].Job.RetryCount == 2, fmt.Sprintf("%+v %v", es, err)
 	})
@@ -374,7 +376,7 @@ func TestRetriesExhaustedGoToDead(t *testing.T) {
 	}
 	// A job without a handler fails like Ruby's NameError and waits in retry (default delay ≥ 15s).
 	var nameErr Job
-	eventually(t, 5*time.Second, "unknown class in retry", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "unknown class in retry", func(context.Context) (bool, string) {
 		es, err := RetrySet(bg(), rdb)
 		for _, e := range es {
 			if e.Job.JID == unknown {
@@ -387,14 +389,14 @@ func TestRetriesExhaustedGoToDead(t *testing.T) {
 	if nameErr.ErrorClass != "NameError" || !strings.Contains(nameErr.ErrorMessage, "NoSuchWorker") || nameErr.RetryCount != 0 {
 		t.Fatalf("unknown-class retry entry %+v", nameErr)
 	}
-	eventually(t, 5*time.Second, "stat:failed = 4", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "stat:failed = 4", func(context.Context) (bool, string) {
 		p, f, err := Stats(bg(), rdb)
 		return p == 4 && f == 4, fmt.Sprintf("processed=%d failed=%d err=%v", p, f, err)
 	})
 }
 
 func TestHeartbeatAndCleanShutdown(t *testing.T) {
-	r := newRedis(t)
+	r := startRedis(t)
 	rdb := r.client()
 	release := make(chan struct{})
 	started := make(chan struct{}, 1)
@@ -406,7 +408,7 @@ func TestHeartbeatAndCleanShutdown(t *testing.T) {
 	s := startServer(t, ServerConfig{Redis: rdb, Concurrency: 2, Identity: "sidekiq-test:1:abc", Handlers: map[string]Handler{"Slow": h}})
 
 	var p Process
-	eventually(t, 5*time.Second, "identity in processes", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "identity in processes", func(context.Context) (bool, string) {
 		ps, err := Processes(bg(), rdb)
 		if err != nil || len(ps) != 1 {
 			return false, fmt.Sprintf("%+v %v", ps, err)
@@ -426,7 +428,7 @@ func TestHeartbeatAndCleanShutdown(t *testing.T) {
 		t.Fatalf("identity TTL = %s", ttl)
 	}
 	firstBeat := p.Beat
-	eventually(t, 5*time.Second, "beat advances", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "beat advances", func(context.Context) (bool, string) {
 		ps, _ := Processes(bg(), rdb)
 		return len(ps) == 1 && ps[0].Beat.After(firstBeat), fmt.Sprintf("%+v", ps)
 	})
@@ -437,7 +439,7 @@ func TestHeartbeatAndCleanShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-started
-	eventually(t, 5*time.Second, "busy 1 and work entry", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "busy 1 and work entry", func(context.Context) (bool, string) {
 		ps, _ := Processes(bg(), rdb)
 		work, _ := rdb.HGetAll(bg(), p.Identity+":work").Result()
 		ok := len(ps) == 1 && ps[0].Busy == 1 && len(work) == 1
@@ -447,7 +449,7 @@ func TestHeartbeatAndCleanShutdown(t *testing.T) {
 		return ok, fmt.Sprintf("%+v work=%v", ps, work)
 	})
 	close(release)
-	eventually(t, 5*time.Second, "busy 0", func() (bool, string) {
+	testsupport.Eventually(t, 5*time.Second, "busy 0", func(context.Context) (bool, string) {
 		ps, _ := Processes(bg(), rdb)
 		return len(ps) == 1 && ps[0].Busy == 0, fmt.Sprintf("%+v", ps)
 	})
@@ -467,7 +469,7 @@ func TestHeartbeatAndCleanShutdown(t *testing.T) {
 }
 
 func TestRedisOutage(t *testing.T) {
-	r := newRedis(t)
+	r := startRedis(t)
 	rdb := r.client()
 	var mu sync.Mutex
 	done := map[string]bool{}
@@ -477,8 +479,8 @@ func TestRedisOutage(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}
-	isDone := func(jid string) func() (bool, string) {
-		return func() (bool, string) {
+	isDone := func(jid string) func(context.Context) (bool, string) {
+		return func(context.Context) (bool, string) {
 			mu.Lock()
 			defer mu.Unlock()
 			return done[jid], fmt.Sprintf("%d jobs done", len(done))
@@ -489,9 +491,9 @@ func TestRedisOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "job before the outage", isDone(jid))
+	testsupport.Eventually(t, 5*time.Second, "job before the outage", isDone(jid))
 
-	r.stop()
+	r.Kill()
 	start := time.Now()
 	if _, err := Enqueue(bg(), rdb, "default", "W"); err == nil {
 		t.Fatal("Enqueue succeeded with Redis down")
@@ -505,15 +507,15 @@ func TestRedisOutage(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	r.restart()
+	r.Restart()
 	var jid2 string
-	eventually(t, 10*time.Second, "Enqueue works again", func() (bool, string) {
+	testsupport.Eventually(t, 10*time.Second, "Enqueue works again", func(context.Context) (bool, string) {
 		var err error
 		jid2, err = Enqueue(bg(), rdb, "zync", "W")
 		return err == nil, fmt.Sprint(err)
 	})
-	eventually(t, 10*time.Second, "job after the outage processed", isDone(jid2))
-	eventually(t, 5*time.Second, "heartbeat back in processes", func() (bool, string) {
+	testsupport.Eventually(t, 10*time.Second, "job after the outage processed", isDone(jid2))
+	testsupport.Eventually(t, 5*time.Second, "heartbeat back in processes", func(context.Context) (bool, string) {
 		ps, err := Processes(bg(), rdb)
 		return err == nil && len(ps) == 1 && ps[0].Identity == "outage:1:x", fmt.Sprintf("%+v %v", ps, err)
 	})
@@ -521,7 +523,7 @@ func TestRedisOutage(t *testing.T) {
 }
 
 func TestShutdownRequeuesUnfinishedJob(t *testing.T) {
-	r := newRedis(t)
+	r := startRedis(t)
 	rdb := r.client()
 	started := make(chan string, 1)
 	stuck := func(ctx context.Context, j Job) error {
@@ -574,7 +576,7 @@ func TestShutdownRequeuesUnfinishedJob(t *testing.T) {
 		return nil
 	}
 	startServer(t, ServerConfig{Redis: rdb, Concurrency: 1, Handlers: map[string]Handler{"W": ok}})
-	eventually(t, 10*time.Second, "requeued jobs processed", func() (bool, string) {
+	testsupport.Eventually(t, 10*time.Second, "requeued jobs processed", func(context.Context) (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(ran) == 2, fmt.Sprint(ran)
@@ -587,7 +589,7 @@ func TestShutdownRequeuesUnfinishedJob(t *testing.T) {
 }
 
 func TestShutdownLetsRunningJobFinish(t *testing.T) {
-	r := newRedis(t)
+	r := startRedis(t)
 	rdb := r.client()
 	started := make(chan struct{}, 1)
 	var finished atomic.Bool
