@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // testDeletionJobBeforeCommit: porta enqueues DeleteObjectHierarchyWorker inside the
@@ -45,7 +47,7 @@ func testDeletionJobBeforeCommit(t *testing.T, e *testEnv) {
 	// The job either waits for the marking transaction's lock or has already given up.
 	var jobErr error
 	finished := false
-	eventually(t, time.Minute, "the deletion job waiting for the marking transaction, or finished", func() error {
+	testsupport.Eventually(t, time.Minute, "the deletion job waiting for the marking transaction, or finished", testsupport.NoError(func(ctx context.Context) error {
 		select {
 		case jobErr = <-done:
 			finished = true
@@ -60,7 +62,7 @@ func testDeletionJobBeforeCommit(t *testing.T, e *testEnv) {
 			return fmt.Errorf("no lock wait yet")
 		}
 		return nil
-	})
+	}))
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
