@@ -10,9 +10,10 @@ import (
 	"github.com/threescale-chaos/harness/pkg/twin/system/sidekiq"
 )
 
-// searchd is system-searchd reached over SphinxQL (porta's ThinkingSphinx real-time indices,
-// research/porta-zync.md §3.1). go-sql-driver/mysql needs interpolateParams=true: searchd has no
-// server-side prepared statements (measured with Debian's Sphinx searchd 2.2.11).
+// searchd is system-searchd reached over SphinxQL on its mysql41 port, 9306, as porta's
+// ThinkingSphinx real-time indices are (porta@3scale-2.16.4-GA:config/thinking_sphinx.yml).
+// go-sql-driver/mysql needs interpolateParams=true: searchd has no server-side prepared
+// statements (measured with Debian's Sphinx searchd 2.2.11).
 type searchd struct {
 	db *sql.DB
 }
