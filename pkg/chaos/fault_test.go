@@ -115,20 +115,7 @@ func fakeSamplers(f *fakeFault, sick scenario.Capability) map[scenario.Capabilit
 // quickScenario is scenarioFile with a short hold, for the decision table.
 func quickScenario(t *testing.T, productionTraffic string) scenario.Scenario {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString("component: backend-worker\ndoc: {section: backend-worker, summary: runner test}\ntiming: {observe: 1500ms, recoveryBudget: 5s}\nexpectations:\n")
-	for _, c := range scenario.Capabilities() {
-		exp := "{expect: kept}"
-		if c == scenario.ProductionTraffic {
-			exp = productionTraffic
-		}
-		fmt.Fprintf(&b, "  %s: %s\n", c, exp)
-	}
-	sc, err := scenario.Parse("decision-test.yaml", []byte(b.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sc
+	return scenarioWithTiming(t, "{observe: 1500ms, recoveryBudget: 5s}", productionTraffic)
 }
 
 func runFake(ctx context.Context, t *testing.T, f *fakeFault, sc scenario.Scenario, smp map[scenario.Capability]probe.Sampler, phases *[]string) (report.ScenarioResult, error) {

@@ -161,11 +161,17 @@ func waitSA(ctx context.Context, ns string) (*corev1.ServiceAccount, error) {
 }
 
 // scenarioFile builds a backend-worker scenario in which production-traffic has the given
-// expectation and every other capability is kept.
+// expectation and every other capability is kept, held 4 s with a 30 s recovery budget.
 func scenarioFile(t *testing.T, productionTraffic string) scenario.Scenario {
 	t.Helper()
+	return scenarioWithTiming(t, "{observe: 4s, recoveryBudget: 30s}", productionTraffic)
+}
+
+// scenarioWithTiming is scenarioFile with the given timing block.
+func scenarioWithTiming(t *testing.T, timing, productionTraffic string) scenario.Scenario {
+	t.Helper()
 	var b strings.Builder
-	b.WriteString("component: backend-worker\ndoc: {section: backend-worker, summary: runner test}\ntiming: {observe: 4s, recoveryBudget: 30s}\nexpectations:\n")
+	fmt.Fprintf(&b, "component: backend-worker\ndoc: {section: backend-worker, summary: runner test}\ntiming: %s\nexpectations:\n", timing)
 	for _, c := range scenario.Capabilities() {
 		exp := "{expect: kept}"
 		if c == scenario.ProductionTraffic {
