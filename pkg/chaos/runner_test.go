@@ -58,6 +58,9 @@ func TestMain(m *testing.M) {
 // needCluster starts the local cluster once, for the tests that scale real Deployments.
 func needCluster(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a local control plane; -short runs only the tests that need none")
+	}
 	clusterOnce.Do(func() { clusterErr = startCluster() })
 	if clusterErr != nil {
 		t.Fatalf("local cluster: %v", clusterErr)

@@ -45,6 +45,9 @@ func TestMain(m *testing.M) {
 // DeploymentConfig CRDs Established) and fails the test if it could not.
 func needCluster(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a local control plane; -short runs only the tests that need none")
+	}
 	clusterOnce.Do(func() { clusterErr = startCluster() })
 	if clusterErr != nil {
 		t.Fatalf("start cluster: %v", clusterErr)
