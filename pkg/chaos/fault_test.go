@@ -48,7 +48,7 @@ func (f *fakeFault) Prepare(context.Context) (chaos.Preflight, error) {
 	f.prepared++
 	pf := f.preflight
 	if pf.Workload == "" {
-		pf = chaos.Preflight{Workload: "Deployment/test/backend-worker", Method: "scale-subresource", Plan: "scale to 0", OriginalReplicas: 1}
+		pf = chaos.Preflight{Workload: "Deployment/backend-worker", Method: "scale-subresource", Plan: "scale to 0", OriginalReplicas: 1}
 	}
 	return pf, f.prepareErr
 }
@@ -155,7 +155,7 @@ func TestDecisionPassWhenExactlyTheExpectedCapabilityIsLost(t *testing.T) {
 	if !slices.Equal(phases, want) {
 		t.Errorf("phases %q, want %q", phases, want)
 	}
-	if res.Workload != "Deployment/test/backend-worker" || res.Method != "scale-subresource" {
+	if res.Workload != "Deployment/backend-worker" || res.Method != "scale-subresource" {
 		t.Errorf("workload %q method %q: the preflight is not in the result", res.Workload, res.Method)
 	}
 }
@@ -188,7 +188,7 @@ func TestDecisionUnhealthySteadyStateNeverInjects(t *testing.T) {
 
 // A fault that cannot be run as planned is INVALID before anything is sampled or changed.
 func TestDecisionInvalidPreflightTouchesNothing(t *testing.T) {
-	f := &fakeFault{preflight: chaos.Preflight{Workload: "Deployment/test/backend-worker", Invalid: "the APIManager owns the replicas"}}
+	f := &fakeFault{preflight: chaos.Preflight{Workload: "Deployment/backend-worker", Invalid: "the APIManager owns the replicas"}}
 	res, err := runFake(context.Background(), t, f, quickScenario(t, "{expect: lost}"), fakeSamplers(f, ""), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package chaos_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/chaos"
 	"github.com/threescale-chaos/harness/pkg/kube"
 	"github.com/threescale-chaos/harness/pkg/probe"
@@ -99,13 +99,19 @@ func component(t *testing.T, name string) (string, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	labels := map[string]string{"deployment": name, "threescale_component": "backend", "threescale_component_element": "worker"}
+	testsupport.Eventually(t, time.Minute, "namespace "+ns+"'s default ServiceAccount", func(ctx context.Context) (bool, string) {
+		_, err := cs.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, fmt.Sprint(err)
+	})
+	return ns, deploy(t, ns, name)
+}
+
+// deploy runs a real server as the Deployment of a backend component (backend-worker,
+// backend-cron) in ns and returns its URL once it serves.
+func deploy(t *testing.T, ns, name string) string {
+	t.Helper()
+	port := testsupport.FreePort(t)
+	labels := map[string]string{"deployment": name, "threescale_component": "backend", "threescale_component_element": strings.TrimPrefix(name, "backend-")}
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 		Spec: appsv1.DeploymentSpec{
@@ -128,39 +134,19 @@ func component(t *testing.T, name string) (string, string) {
 			},
 		},
 	}
-	if _, err := waitSA(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+	if _, err := cs.AppsV1().Deployments(ns).Create(context.Background(), d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if r, err := http.Get(url); err == nil {
-			r.Body.Close()
-			break
+	testsupport.Eventually(t, time.Minute, name+" serving at "+url, func(ctx context.Context) (bool, string) {
+		r, err := http.Get(url)
+		if err != nil {
+			return false, err.Error()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never served", name)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return ns, url
-}
-
-func waitSA(ctx context.Context, ns string) (*corev1.ServiceAccount, error) {
-	for {
-		sa, err := cs.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
-		if err == nil {
-			return sa, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+		r.Body.Close()
+		return true, ""
+	})
+	return url
 }
 
 // scenarioFile builds a backend-worker scenario in which production-traffic has the given
