@@ -27,10 +27,18 @@ type rule struct {
 
 var rules = []rule{
 	{
-		why:    "the harness reaches a cluster through a kubeconfig and a target file, never by importing the twin",
-		from:   []string{module},
-		except: []string{module + "/pkg/twin", module + "/cmd/threescale-twin", module + "/hack"},
+		why:  "the harness reaches a cluster through a kubeconfig and a target file, never by importing the twin",
+		from: []string{module},
+		// testcluster starts the twin's control plane for tests; the next rule keeps it (and
+		// all of testsupport) out of anything but tests.
+		except: []string{module + "/pkg/twin", module + "/cmd/threescale-twin", module + "/hack", module + "/internal/testsupport/testcluster"},
 		deny:   []string{module + "/pkg/twin"},
+	},
+	{
+		why:    "test support is for tests: no program or library depends on it",
+		from:   []string{module},
+		except: []string{module + "/internal/testsupport"},
+		deny:   []string{module + "/internal/testsupport"},
 	},
 	{
 		why:  "pkg/ returns errors; only suites/ assert",
@@ -101,9 +109,11 @@ func TestViolations(t *testing.T) {
 		module + "/pkg/twin/system " + module + "/pkg/twin/backend",
 		module + "/cmd/threescale-twin " + module + "/pkg/twin/cluster",
 		module + "/pkg/twinkle " + module + "/pkg/twin",
+		module + "/internal/testsupport/testcluster " + module + "/pkg/twin/cluster " + module + "/internal/testsupport",
+		module + "/pkg/session " + module + "/internal/testsupport",
 	}, "\n")
 	got := violations(list)
-	want := []string{module + "/pkg/chaos", module + "/pkg/probe", module + "/pkg/twinkle"}
+	want := []string{module + "/pkg/chaos", module + "/pkg/probe", module + "/pkg/twinkle", module + "/pkg/session"}
 	if len(got) != len(want) {
 		t.Fatalf("violations: %q, want one each for %q", got, want)
 	}

@@ -6,11 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/threescale-chaos/harness/internal/testsupport"
+	"github.com/threescale-chaos/harness/internal/testsupport/testcluster"
 	"github.com/threescale-chaos/harness/pkg/chaos"
 	"github.com/threescale-chaos/harness/pkg/kube"
 	"github.com/threescale-chaos/harness/pkg/probe"
@@ -40,17 +38,22 @@ var (
 	cs      kubernetes.Interface
 	twinBin string
 
-	clusterOnce sync.Once
-	clusterErr  error
-	stopCluster = func() {}
-	tmpDir      string
+	local = &testcluster.Lazy{Prefix: "chaos-runner-", Setup: func(_ context.Context, c *cluster.Cluster, dir string) error {
+		var err error
+		if twinBin, err = testcluster.BuildTwin(dir); err != nil {
+			return err
+		}
+		cs = c.Client
+		kc, err = kube.NewClient(c.RESTConfig())
+		return err
+	}}
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	stopCluster()
-	if tmpDir != "" {
-		os.RemoveAll(tmpDir)
+	if err := local.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop cluster:", err)
+		code = 1
 	}
 	os.Exit(code)
 }
@@ -58,34 +61,7 @@ func TestMain(m *testing.M) {
 // needCluster starts the local cluster once, for the tests that scale real Deployments.
 func needCluster(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs a local control plane; -short runs only the tests that need none")
-	}
-	clusterOnce.Do(func() { clusterErr = startCluster() })
-	if clusterErr != nil {
-		t.Fatalf("local cluster: %v", clusterErr)
-	}
-}
-
-func startCluster() error {
-	var err error
-	if tmpDir, err = os.MkdirTemp("", "chaos-runner-"); err != nil {
-		return err
-	}
-	twinBin = filepath.Join(tmpDir, "threescale-twin")
-	if out, err := exec.Command("go", "build", "-o", twinBin, "github.com/threescale-chaos/harness/cmd/threescale-twin").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v: %s", err, out)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Config{Dir: filepath.Join(tmpDir, "cluster")}, cluster.NodeOptions{})
-	if err != nil {
-		return err
-	}
-	stopCluster = func() { _ = c.Stop() }
-	cs = c.Client
-	kc, err = kube.NewClient(c.RESTConfig())
-	return err
+	local.Get(t)
 }
 
 // component deploys a real server under a component's name in a fresh namespace and returns

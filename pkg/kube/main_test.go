@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"testing"
-	"time"
 
 	"k8s.io/client-go/rest"
 
 	"github.com/threescale-chaos/harness/internal/testsupport"
+	"github.com/threescale-chaos/harness/internal/testsupport/testcluster"
 	"github.com/threescale-chaos/harness/pkg/twin/cluster"
 )
 
@@ -27,14 +26,19 @@ var (
 	restCfg *rest.Config
 	client  *Client
 
-	clusterOnce sync.Once
-	clusterErr  error
-	stopCluster = func() error { return nil }
+	local = &testcluster.Lazy{Prefix: "kube-test-", Setup: func(ctx context.Context, c *cluster.Cluster, _ string) error {
+		restCfg = c.RESTConfig()
+		var err error
+		if client, err = NewClient(restCfg); err != nil {
+			return err
+		}
+		return applyCRDs(ctx)
+	}}
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if err := stopCluster(); err != nil {
+	if err := local.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "stop cluster:", err)
 		code = 1
 	}
@@ -45,35 +49,10 @@ func TestMain(m *testing.M) {
 // DeploymentConfig CRDs Established) and fails the test if it could not.
 func needCluster(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs a local control plane; -short runs only the tests that need none")
-	}
-	clusterOnce.Do(func() { clusterErr = startCluster() })
-	if clusterErr != nil {
-		t.Fatalf("start cluster: %v", clusterErr)
-	}
+	local.Get(t)
 }
 
-func startCluster() error {
-	dir, err := os.MkdirTemp("", "kube-test-")
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Config{Dir: dir}, cluster.NodeOptions{})
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return err
-	}
-	stopCluster = func() error {
-		defer os.RemoveAll(dir)
-		return c.Stop()
-	}
-	restCfg = c.RESTConfig()
-	if client, err = NewClient(restCfg); err != nil {
-		return err
-	}
+func applyCRDs(ctx context.Context) error {
 	// The DeploymentConfig CRD stands in for OpenShift's apps.openshift.io/v1 API: the
 	// resource and its scale subresource at the paths OpenShift serves. No controller acts on
 	// it, so it never has pods.
