@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/threescale-chaos/harness/pkg/catalog"
+	"github.com/threescale-chaos/harness/pkg/timing"
 )
 
 // Scenario is one validated scenario file: a component to hold at zero replicas
@@ -31,6 +32,11 @@ type Scenario struct {
 	// defaults (recovery budget, minimum samples) already applied.
 	Expectations map[Capability]Expectation
 	DocGaps      []DocGap
+	// Timeouts override, for this scenario, the run's waits that belong to one scenario
+	// (timing.Names but not timing.RunScoped): a component that takes minutes to be Ready
+	// again gets its own ready bound. The target file's timeouts apply
+	// beneath these and the command line's above.
+	Timeouts timing.Timeouts
 }
 
 // Doc ties a scenario to the section of docs/3scale-component-failures.md that it
@@ -174,7 +180,7 @@ func Parse(name string, data []byte) (Scenario, error) {
 
 // Field names of the file format.
 var (
-	topFields         = []string{"component", "doc", "timing", "expectations", "docGaps"}
+	topFields         = []string{"component", "doc", "timing", "expectations", "docGaps", "timeouts"}
 	docFields         = []string{"section", "summary"}
 	timingFields      = []string{"observe", "recoveryBudget", "minSamples", "periodMargin"}
 	expectationFields = []string{"expect", "reason", "onsetGrace", "onsetPasses", "lostWork", "maxLatency", "recoveryBudget", "spans"}
@@ -232,6 +238,16 @@ func (d *decoder) scenario(data []byte) Scenario {
 	}
 	if raw, ok := top["docGaps"]; ok {
 		s.DocGaps = d.docGaps(raw)
+	}
+	if raw, ok := top["timeouts"]; ok {
+		var m map[string]string
+		if err := json.Unmarshal(raw, &m); err != nil {
+			d.fail("timeouts", "want name: duration pairs (%s): %v", strings.Join(timing.Names(), ", "), err)
+		} else if t, err := timing.ParseScenario(m); err != nil {
+			d.fail("timeouts", "%v", err)
+		} else {
+			s.Timeouts = t
+		}
 	}
 	return s
 }

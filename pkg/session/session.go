@@ -238,6 +238,12 @@ type Hooks struct {
 // Timeout is the run's bound n: the options', then the target file's, then the default.
 func (r *Run) Timeout(n timing.Name) time.Duration { return r.timeout.Get(n) }
 
+// ScenarioTimeouts are the timeouts one scenario runs with: the defaults, under the target
+// file's, under the scenario file's, under the command line's (flags).
+func ScenarioTimeouts(t *threescale.Target, sc scenario.Scenario, flags timing.Timeouts) timing.Timeouts {
+	return t.TimeoutOverrides().Merge(sc.Timeouts).Merge(flags)
+}
+
 // Scenario runs one scenario and adds its result to the journal. An error of the runner
 // makes the scenario INVALID with the error as its reason; a scenario that does not pass
 // gets its diagnostics (events, pod states, container logs) in the report directory. The
@@ -247,13 +253,14 @@ func (r *Run) Scenario(ctx context.Context, sc scenario.Scenario, h Hooks) (repo
 	if logf == nil {
 		logf = r.opts.Logf
 	}
+	tm := ScenarioTimeouts(r.cluster.Target, sc, r.opts.Timeouts)
 	res, err := chaos.Run(ctx, chaos.Input{
 		Scenario: sc, Kube: r.cluster.Kube, Namespace: r.cluster.Namespace, Version: r.cluster.Version, RunID: r.ID,
 		Samplers: r.samplers, Work: r.work,
-		Options: chaos.Options{SampleInterval: r.opts.SampleInterval, SteadyTimeout: r.timeout.Get(timing.Steady),
+		Options: chaos.Options{SampleInterval: r.opts.SampleInterval, SteadyTimeout: tm.Get(timing.Steady),
 			Plan:           kube.PlanOptions{ForceScaleSubresource: r.opts.ForceScaleSubresource},
-			Kube:           kube.Options{Timeouts: kube.Timeouts{Gone: r.timeout.Get(timing.Gone), Ready: r.timeout.Get(timing.Ready)}},
-			RestoreTimeout: 2 * r.timeout.Get(timing.Ready),
+			Kube:           kube.Options{Timeouts: kube.Timeouts{Gone: tm.Get(timing.Gone), Ready: tm.Get(timing.Ready)}},
+			RestoreTimeout: 2 * tm.Get(timing.Ready),
 		},
 		Faults:  h.Faults,
 		OnPhase: h.OnPhase,
@@ -266,7 +273,7 @@ func (r *Run) Scenario(ctx context.Context, sc scenario.Scenario, h Hooks) (repo
 		res.Conclude()
 	}
 	if res.Verdict != scenario.Pass {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout.Get(timing.Diagnose))
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tm.Get(timing.Diagnose))
 		files, derr := chaos.Diagnose(dctx, r.cluster.Kube, r.cluster.Namespace, r.opts.ReportDir, sc.Component.Name, chaos.DiagnoseOptions{Since: res.StartedAt, Redact: r.Redact})
 		cancel()
 		res.Diagnostics = files

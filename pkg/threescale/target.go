@@ -65,8 +65,12 @@ type Target struct {
 	Timeouts map[string]string `json:"timeouts,omitempty"`
 }
 
-// TimeoutOverrides are the file's timeouts, parsed (Validate has checked them).
+// TimeoutOverrides are the file's timeouts, parsed (Validate has checked them); none for a
+// nil target.
 func (t *Target) TimeoutOverrides() timing.Timeouts {
+	if t == nil {
+		return nil
+	}
 	o, _ := timing.Parse(t.Timeouts)
 	return o
 }

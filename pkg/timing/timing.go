@@ -38,6 +38,11 @@ type Default struct {
 	Twin, Real string
 }
 
+// RunScoped are the timeouts of the whole run, not of one scenario: a scenario file may not
+// set them (the target file and flags may). The work probes' bounds are among them because
+// the probes are made once per run and keep state across its scenarios (the alert pool).
+var RunScoped = map[Name]bool{Provision: true, Settle: true, WorkMaxWait: true, Cleanup: true}
+
 // Defaults are every timeout, in the order of a run.
 var Defaults = []Default{
 	{Provision, 2 * time.Minute, "the run's product served by apicast-staging and its buyer account searchable (and, with a production reload, apicast-production serving it)",
@@ -89,6 +94,25 @@ func Names() []string {
 	return ns
 }
 
+// ParseScenario is Parse for a scenario file's timeouts, which may not set the run's own
+// (RunScoped).
+func ParseScenario(m map[string]string) (Timeouts, error) {
+	t, err := Parse(m)
+	if err != nil {
+		return nil, err
+	}
+	var problems []string
+	for _, n := range Names() {
+		if _, ok := t[Name(n)]; ok && RunScoped[Name(n)] {
+			problems = append(problems, fmt.Sprintf("%s bounds the whole run, not one scenario: set it in the target file or with --timeout", n))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("timeouts: %s", strings.Join(problems, "; "))
+	}
+	return t, nil
+}
+
 // Parse reads name: duration pairs ("provision": "5m"). Every problem is named: an unknown
 // name, a duration that does not parse, one that is not positive.
 func Parse(m map[string]string) (Timeouts, error) {
@@ -127,9 +151,13 @@ func Parse(m map[string]string) (Timeouts, error) {
 // Table renders Defaults as the README's Markdown table.
 func Table() string {
 	var b strings.Builder
-	b.WriteString("| name | default | bounds | twin (measured) | real install |\n|---|---|---|---|---|\n")
+	b.WriteString("| name | default | bounds | set in | twin (measured) | real install |\n|---|---|---|---|---|---|\n")
 	for _, d := range Defaults {
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", d.Name, d.Value, d.Bounds, d.Twin, d.Real)
+		where := "target, scenario file, flag"
+		if RunScoped[d.Name] {
+			where = "target, flag"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", d.Name, d.Value, d.Bounds, where, d.Twin, d.Real)
 	}
 	return b.String()
 }

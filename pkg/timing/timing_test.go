@@ -41,3 +41,13 @@ func TestDefaultsAreComplete(t *testing.T) {
 		seen[d.Name] = true
 	}
 }
+
+func TestParseScenarioRefusesRunTimeouts(t *testing.T) {
+	if tt, err := ParseScenario(map[string]string{"ready": "10m", "spec": "30m"}); err != nil || tt.Get(Ready) != 10*time.Minute {
+		t.Fatalf("ParseScenario: %v %v", tt, err)
+	}
+	_, err := ParseScenario(map[string]string{"provision": "10m", "cleanup": "1m", "settle": "1m"})
+	if err == nil || !strings.Contains(err.Error(), "provision bounds the whole run") || !strings.Contains(err.Error(), "cleanup bounds the whole run") || !strings.Contains(err.Error(), "settle bounds the whole run") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -42,7 +42,8 @@ func envOr(name, def string) string {
 // timeout fails the suite before anything runs.
 var (
 	scenarios []scenario.Scenario
-	timeouts  timing.Timeouts // the -timeouts flag's, over the target file's
+	target    *threescale.Target // nil without a target: the suite skips
+	timeouts  timing.Timeouts    // the -timeouts flag's
 )
 
 func TestOutage(t *testing.T) {
@@ -56,11 +57,9 @@ func TestOutage(t *testing.T) {
 		t.Fatalf("-timeouts: %v", err)
 	}
 	if *targetFlag != "" {
-		tg, err := threescale.LoadTarget(*targetFlag)
-		if err != nil {
+		if target, err = threescale.LoadTarget(*targetFlag); err != nil {
 			t.Fatal(err)
 		}
-		timeouts = tg.TimeoutOverrides().Merge(timeouts)
 	}
 	RunSpecs(t, "3scale outage suite")
 }
@@ -112,13 +111,14 @@ var _ = AfterSuite(func(ctx SpecContext) {
 // One container per scenario file, built from the files, not from code.
 var _ = Describe("3scale outage", func() {
 	for _, sc := range scenarios {
+		tm := session.ScenarioTimeouts(target, sc, timeouts)
 		Describe(sc.Component.Name, Serial, Label("disruptive", "component:"+sc.Component.Name), func() {
 			It(fmt.Sprintf("breaks exactly what %s documents and recovers", sc.Path), func(ctx SpecContext) {
 				res, err := run.Scenario(ctx, sc, session.Hooks{
 					// The restore is registered right before the fault, so an interrupted spec
 					// restores too; the runner's own restore makes this one a no-op.
 					Faults: func(f chaos.Fault) {
-						DeferCleanup(func(ctx SpecContext) { Expect(f.Restore(ctx)).To(Succeed()) }, NodeTimeout(2*timeouts.Get(timing.Ready)))
+						DeferCleanup(func(ctx SpecContext) { Expect(f.Restore(ctx)).To(Succeed()) }, NodeTimeout(2*tm.Get(timing.Ready)))
 					},
 					OnPhase: func(phase string) { By(sc.Component.Name + ": " + phase) },
 					Logf:    func(format string, args ...any) { GinkgoWriter.Printf(format+"\n", args...) },
@@ -130,7 +130,7 @@ var _ = Describe("3scale outage", func() {
 				Expect(res.Verdict).To(Equal(scenario.Pass), func() string {
 					return run.Redact(fmt.Sprintf("%s: %s\n%s", sc.Component.Name, res.Reason, failingCells(res)))
 				})
-			}, SpecTimeout(timeouts.Get(timing.Spec)))
+			}, SpecTimeout(tm.Get(timing.Spec)))
 		})
 	}
 })
