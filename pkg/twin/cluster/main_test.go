@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/threescale-chaos/harness/internal/testsupport/testcluster"
 	"github.com/threescale-chaos/harness/pkg/twin/cluster"
 )
 
@@ -36,11 +36,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	twinBin = filepath.Join(tmp, "threescale-twin")
-	build := exec.Command("go", "build", "-o", twinBin, "github.com/threescale-chaos/harness/cmd/threescale-twin")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build threescale-twin:", err)
+	if twinBin, err = testcluster.BuildTwin(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	stateDir = filepath.Join(tmp, "cluster")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/threescale-chaos/harness/internal/testsupport/testcluster"
 	"github.com/threescale-chaos/harness/pkg/twin/cluster"
 	"github.com/threescale-chaos/harness/pkg/twin/deploy"
 )
@@ -42,11 +42,9 @@ func run(m *testing.M) int {
 		}
 		os.RemoveAll(tmp)
 	}()
-	bin := filepath.Join(tmp, "threescale-twin")
-	build := exec.Command("go", "build", "-o", bin, "github.com/threescale-chaos/harness/cmd/threescale-twin")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build threescale-twin:", err)
+	bin, err := testcluster.BuildTwin(tmp)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
