@@ -10,15 +10,22 @@ import (
 	"github.com/threescale-chaos/harness/pkg/chaos"
 	"github.com/threescale-chaos/harness/pkg/kube"
 	"github.com/threescale-chaos/harness/pkg/scenario"
+	"github.com/threescale-chaos/harness/pkg/session"
+	"github.com/threescale-chaos/harness/pkg/timing"
 )
 
 func planCmd() *cobra.Command {
 	var c common
 	var force bool
+	var timeouts map[string]string
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Show what each scenario would scale, how, and every expectation; changes nothing",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			flags, err := timing.Parse(timeouts)
+			if err != nil {
+				return bad(fmt.Errorf("--timeout: %w", err))
+			}
 			scs, err := c.scenarios()
 			if err != nil {
 				return err
@@ -40,19 +47,20 @@ func planCmd() *cobra.Command {
 				if p.Invalid == "" {
 					obs = chaos.Observation(cmd.Context(), s.Kube, s.Namespace, s.Version, sc)
 				}
-				printPlan(out, sc, p, obs)
+				printPlan(out, sc, p, obs, session.ScenarioTimeouts(s.Target, sc, flags))
 			}
 			return nil
 		},
 	}
 	c.bind(cmd, true)
 	cmd.Flags().BoolVar(&force, "force-scale-subresource", false, "plan as run would with this flag")
+	cmd.Flags().StringToStringVar(&timeouts, "timeout", nil, "plan as run would with these timeouts, NAME=DURATION, repeatable")
 	return cmd
 }
 
 // printPlan shows a scenario's plan. obs is the observation the run would choose; for a
 // plan that is INVALID by design there is none, and the file's observe is shown.
-func printPlan(w io.Writer, sc scenario.Scenario, p kube.Plan, obs scenario.Observation) {
+func printPlan(w io.Writer, sc scenario.Scenario, p kube.Plan, obs scenario.Observation, tm timing.Timeouts) {
 	fmt.Fprintf(w, "== %s (%s)\n", sc.Component.Name, sc.Path)
 	for _, line := range strings.Split(strings.TrimSpace(p.String()), "\n") {
 		fmt.Fprintf(w, "   %s\n", line)
@@ -65,6 +73,13 @@ func printPlan(w io.Writer, sc scenario.Scenario, p kube.Plan, obs scenario.Obse
 		fmt.Fprintf(w, "   period not read, the operator's default is used: %s\n", u)
 	}
 	fmt.Fprintf(w, "   recovery budget %s\n", sc.Timing.RecoveryBudget)
+	var bounds []string
+	for _, n := range timing.Names() {
+		if !timing.RunScoped[timing.Name(n)] {
+			bounds = append(bounds, fmt.Sprintf("%s %s", n, tm.Get(timing.Name(n))))
+		}
+	}
+	fmt.Fprintf(w, "   timeouts: %s\n", strings.Join(bounds, ", "))
 	for _, e := range sc.Cells() {
 		line := fmt.Sprintf("   %-26s %-10s", e.Capability, e.Expect)
 		if e.OnsetGrace > 0 {

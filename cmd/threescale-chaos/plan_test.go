@@ -77,6 +77,7 @@ stores:
   systemRedis: {url: {secret: system-redis, key: URL}}
   zyncDatabase: {url: {secret: zync, key: DATABASE_URL}}
 upstream: {url: "http://127.0.0.1:1"}
+timeouts: {ready: 8m, gone: 3m}
 `
 	if err := os.WriteFile(target, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
@@ -99,7 +100,7 @@ upstream: {url: "http://127.0.0.1:1"}
 		{Name: "APICAST_CONFIGURATION_CACHE", Value: "300"},
 		{Name: "THREESCALE_DEPLOYMENT_ENV", Value: "production"},
 	})
-	out, code = cli(t, time.Minute, "plan", "--target", target, "--component", "system-app")
+	out, code = cli(t, time.Minute, "plan", "--target", target, "--component", "system-app", "--timeout", "gone=30s")
 	t.Logf("plan:\n%s", out)
 	if code != 0 {
 		t.Fatalf("plan exit %d:\n%s", code, out)
@@ -110,5 +111,9 @@ upstream: {url: "http://127.0.0.1:1"}
 	}
 	if strings.Contains(out, "not read") {
 		t.Errorf("plan says a period was not read although it was:\n%s", out)
+	}
+	// The scenario's bounds: the target file's under the flag's, the defaults elsewhere.
+	if want := "timeouts: steady 2m0s, gone 30s, ready 8m0s, diagnose 2m0s, spec 20m0s"; !strings.Contains(out, want) {
+		t.Errorf("plan lacks %q", want)
 	}
 }
