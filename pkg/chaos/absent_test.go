@@ -20,7 +20,7 @@ import (
 // INVALID with the plan's reason, as data, not as a harness error; nothing is sampled or
 // scaled.
 func TestRunIsInvalidForAComponentAbsentByDesign(t *testing.T) {
-	needCluster(t)
+	local.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ns := "absent-by-design"

@@ -30,7 +30,7 @@ import (
 // The runner against a real local cluster: a Deployment named like a 3scale component runs a
 // real server, one capability samples it and the others sample a server that stays up. The
 // runner must conclude exactly what happened, and say FAIL or INVALID when it should. The
-// cluster starts with the first test that needs it (needCluster); the runner's decision table
+// cluster starts with the first test that needs it (local.Get); the runner's decision table
 // (fault_test.go) and Diagnose need none.
 
 var (
@@ -49,26 +49,13 @@ var (
 	}}
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := local.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stop cluster:", err)
-		code = 1
-	}
-	os.Exit(code)
-}
-
-// needCluster starts the local cluster once, for the tests that scale real Deployments.
-func needCluster(t *testing.T) {
-	t.Helper()
-	local.Get(t)
-}
+func TestMain(m *testing.M) { os.Exit(local.Main(m)) }
 
 // component deploys a real server under a component's name in a fresh namespace and returns
 // the namespace and the server's URL.
 func component(t *testing.T, name string) (string, string) {
 	t.Helper()
-	needCluster(t)
+	local.Get(t)
 	ctx := context.Background()
 	ns := strings.ToLower(strings.ReplaceAll(t.Name(), "_", "-"))
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {

@@ -29,7 +29,7 @@ var nsCounter atomic.Int32
 // namespace creates a namespace for one test, opted in or not, and deletes it afterwards.
 func namespace(t *testing.T, optIn bool) string {
 	t.Helper()
-	needCluster(t)
+	local.Get(t)
 	name := strings.ToLower(strings.NewReplacer("_", "-", "/", "-").Replace(t.Name()))
 	if len(name) > 45 {
 		name = name[:45]

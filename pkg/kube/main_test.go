@@ -2,7 +2,6 @@ package kube
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 
@@ -19,7 +18,7 @@ const apiManagerCRD = "../../fixtures/twin/crds/apimanager.yaml"
 
 // One cluster (control plane and a node that runs hostNetwork pods as processes) serves
 // every test that needs one; each works in its own namespace, which namespace() creates after
-// needCluster. The cluster starts with the first such test, so the pure tests (ledger, plan,
+// local.Get. The cluster starts with the first such test, so the pure tests (ledger, plan,
 // scale retries) run without one: go test -run 'Ledger|Plan|SetScale' ./pkg/kube starts
 // nothing.
 var (
@@ -36,21 +35,7 @@ var (
 	}}
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := local.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stop cluster:", err)
-		code = 1
-	}
-	os.Exit(code)
-}
-
-// needCluster starts the shared cluster on first use (with the APIManager and
-// DeploymentConfig CRDs Established) and fails the test if it could not.
-func needCluster(t *testing.T) {
-	t.Helper()
-	local.Get(t)
-}
+func TestMain(m *testing.M) { os.Exit(local.Main(m)) }
 
 func applyCRDs(ctx context.Context) error {
 	// The DeploymentConfig CRD stands in for OpenShift's apps.openshift.io/v1 API: the

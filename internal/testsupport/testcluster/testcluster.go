@@ -96,3 +96,14 @@ func BuildTwin(dir string) (string, error) {
 	}
 	return bin, nil
 }
+
+// Main runs the tests and then stops the cluster if one started; a cluster that does not
+// stop cleanly fails the run. For TestMain: os.Exit(local.Main(m)).
+func (l *Lazy) Main(m *testing.M) int {
+	code := m.Run()
+	if err := l.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop cluster:", err)
+		code = 1
+	}
+	return code
+}
