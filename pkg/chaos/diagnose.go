@@ -32,6 +32,41 @@ type DiagnoseOptions struct {
 	// Redact, when set, rewrites each log before it is written: logs carry request lines
 	// with keys and tokens.
 	Redact func(string) string
+	// Held, when set, are the pod states taken while the fault held (PodStates, before the
+	// restore), written as <name>-pods-held.json.
+	Held []PodState
+}
+
+// PodState is one pod's phase, readiness and container states.
+type PodState struct {
+	Name, Phase string
+	Ready       bool
+	Containers  []corev1.ContainerStatus
+	Init        []corev1.ContainerStatus `json:",omitempty"`
+}
+
+// PodStates lists the namespace's pods as PodStates: what the outage looked like, when
+// taken before the restore.
+func PodStates(ctx context.Context, c *kube.Client, namespace string) ([]PodState, error) {
+	pods, err := c.Kube.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("pods: %w", err)
+	}
+	return podStates(pods.Items), nil
+}
+
+func podStates(pods []corev1.Pod) []PodState {
+	states := []PodState{}
+	for _, p := range pods {
+		ready := false
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady {
+				ready = cond.Status == corev1.ConditionTrue
+			}
+		}
+		states = append(states, PodState{Name: p.Name, Phase: string(p.Status.Phase), Ready: ready, Containers: p.Status.ContainerStatuses, Init: p.Status.InitContainerStatuses})
+	}
+	return states
 }
 
 func (o *DiagnoseOptions) defaults() {
@@ -47,9 +82,9 @@ func (o *DiagnoseOptions) defaults() {
 }
 
 // Diagnose writes the namespace's events, pod states and container logs into dir, named
-// after name (<name>-events.json, <name>-pods.json, <name>-logs/<pod>.<container>.log, with
-// .previous.log for a restarted container's last run), and returns the files written
-// (relative to dir). It is bounded by ctx and by opts; a log that cannot be read is listed in
+// after name (<name>-pods-held.json when opts.Held is set, <name>-events.json,
+// <name>-pods.json, <name>-logs/<pod>.<container>.log, with .previous.log for a restarted
+// container's last run), and returns the files written (relative to dir). It is bounded by ctx and by opts; a log that cannot be read is listed in
 // <name>-logs/unavailable.txt with the reason, and the error returned names what is missing.
 func Diagnose(ctx context.Context, c *kube.Client, namespace, dir, name string, opts DiagnoseOptions) ([]string, error) {
 	opts.defaults()
@@ -72,6 +107,11 @@ func Diagnose(ctx context.Context, c *kube.Client, namespace, dir, name string, 
 		}
 		return write(fmt.Sprintf("%s-%s.json", name, suffix), b)
 	}
+	if opts.Held != nil {
+		if err := writeJSON("pods-held", opts.Held); err != nil {
+			return files, err
+		}
+	}
 	events, err := cs.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return files, fmt.Errorf("events: %w", err)
@@ -86,23 +126,7 @@ func Diagnose(ctx context.Context, c *kube.Client, namespace, dir, name string, 
 	if err != nil {
 		return files, fmt.Errorf("pods: %w", err)
 	}
-	type podState struct {
-		Name, Phase string
-		Ready       bool
-		Containers  any
-		Init        any `json:",omitempty"`
-	}
-	var states []podState
-	for _, p := range pods.Items {
-		ready := false
-		for _, cond := range p.Status.Conditions {
-			if cond.Type == corev1.PodReady {
-				ready = cond.Status == corev1.ConditionTrue
-			}
-		}
-		states = append(states, podState{Name: p.Name, Phase: string(p.Status.Phase), Ready: ready, Containers: p.Status.ContainerStatuses, Init: p.Status.InitContainerStatuses})
-	}
-	if err := writeJSON("pods", states); err != nil {
+	if err := writeJSON("pods", podStates(pods.Items)); err != nil {
 		return files, err
 	}
 

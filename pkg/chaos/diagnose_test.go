@@ -34,12 +34,17 @@ func TestDiagnoseCollectsContainerLogs(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	held, err := chaos.PodStates(ctx, c, "3scale")
+	if err != nil || len(held) != 1 || held[0].Name != "apicast-production-1" || held[0].Phase != "Running" || len(held[0].Containers) != 2 {
+		t.Fatalf("PodStates: %v %+v", err, held)
+	}
 	files, err := chaos.Diagnose(ctx, c, "3scale", dir, "backend-listener", chaos.DiagnoseOptions{Since: time.Now().Add(-time.Minute),
-		Redact: func(s string) string { return strings.ReplaceAll(s, "fake", "[REDACTED]") }})
+		Redact: func(s string) string { return strings.ReplaceAll(s, "fake", "[REDACTED]") }, Held: held})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
+		"backend-listener-pods-held.json",
 		"backend-listener-events.json",
 		"backend-listener-pods.json",
 		filepath.Join("backend-listener-logs", "apicast-production-1.apicast.log"),
