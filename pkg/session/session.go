@@ -254,6 +254,19 @@ func (r *Run) Scenario(ctx context.Context, sc scenario.Scenario, h Hooks) (repo
 		logf = r.opts.Logf
 	}
 	tm := ScenarioTimeouts(r.cluster.Target, sc, r.opts.Timeouts)
+	// The pods as the outage left them, taken as the restore starts (bounded, and kept
+	// only for the diagnostics of a scenario that does not pass).
+	var held []chaos.PodState
+	onPhase := func(phase string) {
+		if phase == chaos.PhaseRestore {
+			hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			held, _ = chaos.PodStates(hctx, r.cluster.Kube, r.cluster.Namespace)
+			cancel()
+		}
+		if h.OnPhase != nil {
+			h.OnPhase(phase)
+		}
+	}
 	res, err := chaos.Run(ctx, chaos.Input{
 		Scenario: sc, Kube: r.cluster.Kube, Namespace: r.cluster.Namespace, Version: r.cluster.Version, RunID: r.ID,
 		Samplers: r.samplers, Work: r.work,
@@ -263,7 +276,7 @@ func (r *Run) Scenario(ctx context.Context, sc scenario.Scenario, h Hooks) (repo
 			RestoreTimeout: 2 * tm.Get(timing.Ready),
 		},
 		Faults:  h.Faults,
-		OnPhase: h.OnPhase,
+		OnPhase: onPhase,
 		Logf:    logf,
 	})
 	if err != nil {
@@ -274,7 +287,7 @@ func (r *Run) Scenario(ctx context.Context, sc scenario.Scenario, h Hooks) (repo
 	}
 	if res.Verdict != scenario.Pass {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tm.Get(timing.Diagnose))
-		files, derr := chaos.Diagnose(dctx, r.cluster.Kube, r.cluster.Namespace, r.opts.ReportDir, sc.Component.Name, chaos.DiagnoseOptions{Since: res.StartedAt, Redact: r.Redact})
+		files, derr := chaos.Diagnose(dctx, r.cluster.Kube, r.cluster.Namespace, r.opts.ReportDir, sc.Component.Name, chaos.DiagnoseOptions{Since: res.StartedAt, Redact: r.Redact, Held: held})
 		cancel()
 		res.Diagnostics = files
 		if derr != nil {
