@@ -169,7 +169,7 @@ func Diagnose(ctx context.Context, c *kube.Client, namespace, dir, name string, 
 		if err := write(filepath.Join(name+"-logs", "unavailable.txt"), []byte(strings.Join(unavailable, "\n")+"\n")); err != nil {
 			return files, err
 		}
-		return files, fmt.Errorf("%d container log(s) could not be read, first: %s", len(unavailable), unavailable[0])
+		return files, fmt.Errorf("%d container log(s) could not be read (each with its reason in %s)", len(unavailable), filepath.Join(name+"-logs", "unavailable.txt"))
 	}
 	return files, nil
 }
