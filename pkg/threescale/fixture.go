@@ -163,15 +163,7 @@ func Provision(ctx context.Context, env *Env, runID string) (*Fixture, error) {
 // whenever the product exists).
 func ProvisionWith(ctx context.Context, env *Env, runID string, opts ProvisionOptions) (*Fixture, error) {
 	opts = opts.withDefaults()
-	token := strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			return r
-		case r >= 'A' && r <= 'Z':
-			return r + 'a' - 'A'
-		}
-		return -1
-	}, runID)
+	token := RunToken(runID)
 	if token == "" {
 		return nil, fmt.Errorf("provision: run id %q has no letters or digits", runID)
 	}
