@@ -329,6 +329,11 @@ func TestSIGINTRestores(t *testing.T) {
 // next run, and `restore` puts the component back.
 func TestRestoreAfterSIGKILL(t *testing.T) {
 	l := needTarget(t)
+	// Whatever earlier killed runs left goes first, so that the count below is this run's.
+	if out, code := cli(t, 2*time.Minute, "restore", "--target", l.target); code != 0 {
+		t.Fatalf("restore before the test: exit %d:\n%s", code, out)
+	}
+	before := l.tenant(t)
 	cmd, _ := background(t, l, "backend-cron")
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -348,9 +353,16 @@ func TestRestoreAfterSIGKILL(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "backend-cron") {
 		t.Fatalf("restore: exit %d:\n%s", code, out)
 	}
+	// The killed run could not remove its 3scale objects; restore does.
+	if !strings.Contains(out, "removed the 3scale objects of run ") {
+		t.Errorf("restore did not remove the killed run's 3scale objects:\n%s", out)
+	}
+	if after := l.tenant(t); after != before {
+		t.Errorf("the tenant held %s before the killed run and %s after restore", before, after)
+	}
 	l.waitReady(t, "backend-cron")
 	out, code = cli(t, time.Minute, "restore", "--target", l.target)
-	if code != 0 || !strings.Contains(out, "nothing to restore") {
+	if code != 0 || !strings.Contains(out, "nothing to restore") || !strings.Contains(out, "no 3scale objects left by a run") {
 		t.Fatalf("a second restore must find nothing: exit %d:\n%s", code, out)
 	}
 }

@@ -42,7 +42,7 @@ func runCmd() *cobra.Command {
 	}
 	f.bind(cmd, true)
 	cmd.Flags().StringVar(&f.reportDir, "report-dir", "", "where the journal and report go (default reports/<run-id>)")
-	cmd.Flags().BoolVar(&f.restoreFirst, "restore-first", false, "restore what an interrupted run left open before starting")
+	cmd.Flags().BoolVar(&f.restoreFirst, "restore-first", false, "restore what an interrupted run left open, and remove the 3scale objects killed runs left, before starting")
 	cmd.Flags().BoolVar(&f.force, "force-scale-subresource", false, "scale the workload even where the APIManager owns its replicas (the operator reverts it: the run is INVALID)")
 	cmd.Flags().DurationVar(&f.sampleInterval, "sample-interval", time.Second, "how often each capability is sampled")
 	cmd.Flags().DurationVar(&f.steadyTimeout, "steady-timeout", timing.Timeouts{}.Get(timing.Steady), "how long every capability may take to be healthy before a fault (the same as --timeout steady=)")
@@ -89,6 +89,9 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 		}
 		if rerr != nil {
 			return fmt.Errorf("restore first: %w", rerr)
+		}
+		if err := removeLeftovers(ctx, out, cl, ""); err != nil {
+			return fmt.Errorf("restore first: %w", err)
 		}
 	}
 
