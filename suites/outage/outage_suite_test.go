@@ -15,7 +15,8 @@ import (
 	"github.com/threescale-chaos/harness/pkg/report"
 	"github.com/threescale-chaos/harness/pkg/scenario"
 	"github.com/threescale-chaos/harness/pkg/session"
-	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/threescale/samplers"
+	"github.com/threescale-chaos/harness/pkg/threescale/target"
 	"github.com/threescale-chaos/harness/pkg/timing"
 )
 
@@ -25,7 +26,7 @@ var (
 	scenariosFlag = flag.String("scenarios", "../../scenarios", "directory of scenario files")
 	reportFlag    = flag.String("report-dir", envOr("THREESCALE_CHAOS_REPORT_DIR", "../../reports/suite"), "journal, report and diagnostics")
 	intervalFlag  = flag.Duration("sample-interval", time.Second, "how often each capability is sampled")
-	writeFlag     = flag.Duration("write-interval", threescale.DefaultWriteInterval, "the least time between two samples of a capability that writes to 3scale")
+	writeFlag     = flag.Duration("write-interval", samplers.DefaultWriteInterval, "the least time between two samples of a capability that writes to 3scale")
 	reloadFlag    = flag.Bool("reload-production-gateway", false, "restart apicast-production after the product is promoted instead of waiting for its configuration refresh")
 	timeoutsFlag  = flag.String("timeouts", "", "NAME=DURATION,... over the target file's timeouts (pkg/timing; README: Timeouts)")
 )
@@ -56,7 +57,7 @@ func TestOutage(t *testing.T) {
 		t.Fatalf("-timeouts: %v", err)
 	}
 	if *targetFlag != "" {
-		tg, err := threescale.LoadTarget(*targetFlag)
+		tg, err := target.Load(*targetFlag)
 		if err != nil {
 			t.Fatal(err)
 		}
