@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/threescale-chaos/harness/pkg/kube"
-	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/threescale/target"
 )
 
 // discoverFlags are the discover command's inputs. The override file is the one place
@@ -81,10 +81,10 @@ func (f *discoverFlags) run(ctx context.Context, stdout, stderr io.Writer) error
 	// The override is read first: a malformed one is a mistake to report before talking
 	// to any cluster, and its wildcardDomain, operator.apiManager, version and upstream
 	// are what discovery should work from.
-	var ov *threescale.Override
+	var ov *target.Override
 	if f.override != "" {
 		var err error
-		if ov, err = threescale.LoadOverride(f.override); err != nil {
+		if ov, err = target.LoadOverride(f.override); err != nil {
 			return bad(err)
 		}
 		if ov.Target.Namespace != "" && ov.Target.Namespace != f.namespace {
@@ -98,7 +98,7 @@ func (f *discoverFlags) run(ctx context.Context, stdout, stderr io.Writer) error
 	if f.nodeAddress != "" && (strings.ContainsAny(f.nodeAddress, "/:?#@ ") && net.ParseIP(f.nodeAddress) == nil) {
 		return bad(fmt.Errorf("--node-address %q: want a host name or an IP address, without scheme or port", f.nodeAddress))
 	}
-	opts := threescale.DiscoverOptions{Version: f.version, Upstream: f.upstream, NodeAddress: f.nodeAddress}
+	opts := target.DiscoverOptions{Version: f.version, Upstream: f.upstream, NodeAddress: f.nodeAddress}
 	if f.kubeconfig != "" && f.context == "" {
 		// Recorded so that later commands reach the same cluster. With --context it is
 		// not: the target file has no context field, and the file's current context may
@@ -122,7 +122,7 @@ func (f *discoverFlags) run(ctx context.Context, stdout, stderr io.Writer) error
 
 	dctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	t, notes, err := threescale.Discover(dctx, rc, f.namespace, opts)
+	t, notes, err := target.Discover(dctx, rc, f.namespace, opts)
 	if f.context != "" {
 		notes = append(notes, "kubeconfig: left empty although --context was given; the target file cannot name a context, so later commands use the current one unless given --kubeconfig")
 	}
@@ -140,7 +140,7 @@ func (f *discoverFlags) run(ctx context.Context, stdout, stderr io.Writer) error
 	if ov != nil {
 		t, err = ov.Apply(t)
 	} else {
-		t, err = threescale.MergeTarget(t, "")
+		t, err = target.Merge(t, "")
 	}
 	if err != nil {
 		return bad(fmt.Errorf("%w\n(set the missing fields in a partial target file and pass it with --override)", err))

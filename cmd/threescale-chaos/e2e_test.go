@@ -25,7 +25,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/threescale-chaos/harness/pkg/kube"
-	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/threescale/target"
 )
 
 // End-to-end tests of the CLI against a live 3scale (the twin in `make e2e`): the harness must
@@ -52,7 +52,7 @@ type live struct {
 	target string
 	ns     string
 	cs     kubernetes.Interface
-	tg     *threescale.Target
+	tg     *target.Target
 }
 
 // tenant counts the tenant's products, backend APIs and buyer accounts with plain HTTP
@@ -93,7 +93,7 @@ func needTarget(t *testing.T) *live {
 	if path == "" {
 		t.Skip("THREESCALE_CHAOS_TARGET not set: make e2e runs these against the twin")
 	}
-	tg, err := threescale.LoadTarget(path)
+	tg, err := target.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}

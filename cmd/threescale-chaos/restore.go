@@ -11,6 +11,7 @@ import (
 	"github.com/threescale-chaos/harness/pkg/kube"
 	"github.com/threescale-chaos/harness/pkg/session"
 	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/threescale/fixture"
 )
 
 func restoreCmd() *cobra.Command {
@@ -62,14 +63,14 @@ func removeLeftovers(ctx context.Context, out io.Writer, s *session.Cluster, run
 		return fmt.Errorf("connect to 3scale to remove the objects of killed runs (--keep-objects skips this): %w", err)
 	}
 	defer env.Close()
-	found, err := threescale.FindLeftovers(ctx, env.Admin)
+	found, err := fixture.FindLeftovers(ctx, env.Admin)
 	if err != nil {
 		return fmt.Errorf("list the objects of killed runs: %w", err)
 	}
 	var errs []error
 	removed := 0
 	for _, l := range found {
-		if runID != "" && l.Token != threescale.RunToken(runID) {
+		if runID != "" && l.Token != fixture.RunToken(runID) {
 			continue
 		}
 		if err := l.Delete(ctx, env.Admin); err != nil {

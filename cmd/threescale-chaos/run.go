@@ -15,7 +15,7 @@ import (
 	"github.com/threescale-chaos/harness/pkg/kube"
 	"github.com/threescale-chaos/harness/pkg/report"
 	"github.com/threescale-chaos/harness/pkg/session"
-	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/threescale/samplers"
 	"github.com/threescale-chaos/harness/pkg/timing"
 )
 
@@ -48,7 +48,7 @@ func runCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&f.steadyTimeout, "steady-timeout", timing.Timeouts{}.Get(timing.Steady), "how long every capability may take to be healthy before a fault (the same as --timeout steady=)")
 	cmd.Flags().StringToStringVar(&f.timeouts, "timeout", nil,
 		"override one of the run's waits, NAME=DURATION, repeatable; over the target file's timeouts. Names: "+strings.Join(timing.Names(), ", ")+" (README: Timeouts)")
-	cmd.Flags().DurationVar(&f.writeInterval, "write-interval", threescale.DefaultWriteInterval,
+	cmd.Flags().DurationVar(&f.writeInterval, "write-interval", samplers.DefaultWriteInterval,
 		"the least time between two samples of a capability that writes to 3scale (admin-api-write, search-indexing, zync-sync, alerts): a bound on the run's write rate")
 	cmd.Flags().BoolVar(&f.reloadProd, "reload-production-gateway", false,
 		"after promoting the run's product, restart apicast-production (as `kubectl rollout restart`, the way 3scale's QE suite does) instead of waiting up to one configuration refresh (APICAST_CONFIGURATION_CACHE, 300 s by the operator)")

@@ -16,7 +16,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/threescale-chaos/harness/fixtures"
-	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/threescale/target"
 )
 
 // The embedded manifests are applied in this order: every CRD, then the numbered files.
@@ -289,7 +289,7 @@ func TestTargetFileMatchesTheManifests(t *testing.T) {
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tg, err := threescale.LoadTarget(path)
+	tg, err := target.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +365,7 @@ func TestTargetFileMatchesTheManifests(t *testing.T) {
 			services[m.obj.GetName()] = true
 		}
 	}
-	for field, s := range map[string]threescale.Store{
+	for field, s := range map[string]target.Store{
 		"backendRedisStorage": tg.Stores.BackendRedisStorage, "backendRedisQueues": tg.Stores.BackendRedisQueues,
 		"systemRedis": tg.Stores.SystemRedis, "zyncDatabase": tg.Stores.ZyncDatabase,
 	} {
@@ -410,7 +410,7 @@ func TestTargetFileMatchesTheManifests(t *testing.T) {
 	}
 }
 
-func backendURL(tg *threescale.Target) string {
+func backendURL(tg *target.Target) string {
 	if tg.Backend == nil {
 		return ""
 	}

@@ -17,6 +17,9 @@ import (
 	"github.com/threescale-chaos/harness/pkg/report"
 	"github.com/threescale-chaos/harness/pkg/scenario"
 	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/threescale/fixture"
+	"github.com/threescale-chaos/harness/pkg/threescale/samplers"
+	"github.com/threescale-chaos/harness/pkg/threescale/target"
 	"github.com/threescale-chaos/harness/pkg/timing"
 )
 
@@ -34,7 +37,7 @@ func badInput(err error) error { return &InputError{err} }
 // that has opted in. Opening one changes nothing.
 type Cluster struct {
 	TargetFile string
-	Target     *threescale.Target
+	Target     *target.Target
 	REST       *rest.Config
 	Kube       *kube.Client
 	Namespace  string
@@ -61,7 +64,7 @@ func Open(ctx context.Context, o OpenOptions) (*Cluster, error) {
 	if o.CheckTimeout <= 0 {
 		o.CheckTimeout = 10 * time.Second
 	}
-	t, err := threescale.LoadTarget(o.TargetFile)
+	t, err := target.Load(o.TargetFile)
 	if err != nil {
 		return nil, badInput(err)
 	}
@@ -105,7 +108,7 @@ type Options struct {
 	// (pkg/timing).
 	Timeouts timing.Timeouts
 	// WriteInterval is the least time between two samples of a capability that writes to
-	// 3scale: a bound on the run's write rate (default threescale.DefaultWriteInterval;
+	// 3scale: a bound on the run's write rate (default samplers.DefaultWriteInterval;
 	// at least 1 s).
 	WriteInterval time.Duration
 	// ForceScaleSubresource scales a workload even where the APIManager owns its replicas
@@ -136,7 +139,7 @@ func (o Options) Validate() error {
 
 func (o *Options) defaults() {
 	if o.WriteInterval == 0 {
-		o.WriteInterval = threescale.DefaultWriteInterval
+		o.WriteInterval = samplers.DefaultWriteInterval
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -152,8 +155,8 @@ type Run struct {
 	opts    Options
 	timeout timing.Timeouts // the effective overrides: the target file's, then the options'
 	env     *threescale.Env
-	fixture *threescale.Fixture
-	before  threescale.Inventory
+	fixture *fixture.Fixture
+	before  fixture.Inventory
 	journal *report.Journal
 	usage   report.UsageMark
 
@@ -190,14 +193,14 @@ func Start(ctx context.Context, c *Cluster, o Options) (*Run, error) {
 	}
 	r.env = env
 	r.journal.AddSecrets(env.Secrets()...)
-	if r.before, err = threescale.TakeInventory(ctx, env); err != nil {
+	if r.before, err = fixture.TakeInventory(ctx, env); err != nil {
 		env.Close()
 		return nil, fmt.Errorf("count the tenant's objects before the run: %w", err)
 	}
 	r.journal.Tenant = &report.Tenant{Before: r.before.Counts()}
 	o.Logf("run %s: the tenant holds %s; provisioning the harness's own 3scale objects", r.ID, r.before.Counts())
 
-	popts := threescale.ProvisionOptions{ReadyTimeout: r.timeout.Get(timing.Provision)}
+	popts := fixture.ProvisionOptions{ReadyTimeout: r.timeout.Get(timing.Provision)}
 	if o.ReloadProduction {
 		popts.ReloadProduction = func(ctx context.Context) error {
 			o.Logf("restarting %s so that it loads the run's product", threescale.ProductionGateway)
@@ -213,14 +216,14 @@ func Start(ctx context.Context, c *Cluster, o Options) (*Run, error) {
 		o.Logf("waiting for %s to load the run's product at its next configuration refresh, %s; reloading the production gateway restarts it instead",
 			threescale.ProductionGateway, how)
 	}
-	r.fixture, err = threescale.ProvisionWith(ctx, env, r.ID, popts)
+	r.fixture, err = fixture.ProvisionWith(ctx, env, r.ID, popts)
 	if err != nil {
 		r.cleanup(ctx)
 		env.Close()
 		return nil, fmt.Errorf("provision: %w", err)
 	}
-	r.samplers = threescale.Samplers(env, r.fixture, threescale.SamplerOptions{WriteInterval: o.WriteInterval})
-	r.work = threescale.WorkProbesWith(env, r.fixture, threescale.WorkOptions{Settle: r.timeout.Get(timing.Settle), MaxWait: r.timeout.Get(timing.WorkMaxWait)})
+	r.samplers = samplers.For(env, r.fixture, samplers.Options{WriteInterval: o.WriteInterval})
+	r.work = samplers.WorkProbesWith(env, r.fixture, samplers.WorkOptions{Settle: r.timeout.Get(timing.Settle), MaxWait: r.timeout.Get(timing.WorkMaxWait)})
 	return r, nil
 }
 
@@ -240,7 +243,7 @@ func (r *Run) Timeout(n timing.Name) time.Duration { return r.timeout.Get(n) }
 
 // ScenarioTimeouts are the timeouts one scenario runs with: the defaults, under the target
 // file's, under the scenario file's, under the command line's (flags).
-func ScenarioTimeouts(t *threescale.Target, sc scenario.Scenario, flags timing.Timeouts) timing.Timeouts {
+func ScenarioTimeouts(t *target.Target, sc scenario.Scenario, flags timing.Timeouts) timing.Timeouts {
 	return t.TimeoutOverrides().Merge(sc.Timeouts).Merge(flags)
 }
 
@@ -368,7 +371,7 @@ func (r *Run) cleanup(ctx context.Context) report.Tenant {
 	return t
 }
 
-func journalTarget(file string, t *threescale.Target) report.Target {
+func journalTarget(file string, t *target.Target) report.Target {
 	rt := report.Target{File: file, Namespace: t.Namespace, Version: t.Version}
 	rt.SetEndpoint("gateway-production", t.Gateways.Production.URL)
 	rt.SetEndpoint("gateway-staging", t.Gateways.Staging.URL)

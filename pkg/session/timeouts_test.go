@@ -5,13 +5,13 @@ import (
 	"time"
 
 	"github.com/threescale-chaos/harness/pkg/scenario"
-	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/threescale/target"
 	"github.com/threescale-chaos/harness/pkg/timing"
 )
 
 // The layers, lowest first: defaults, the target file, the scenario file, the flags.
 func TestScenarioTimeoutsLayers(t *testing.T) {
-	tg := &threescale.Target{Timeouts: map[string]string{"ready": "8m", "steady": "3m", "gone": "90s"}}
+	tg := &target.Target{Timeouts: map[string]string{"ready": "8m", "steady": "3m", "gone": "90s"}}
 	sc := scenario.Scenario{Timeouts: timing.Timeouts{timing.Ready: 15 * time.Minute, timing.Gone: time.Minute}}
 	flags := timing.Timeouts{timing.Gone: 30 * time.Second}
 	tm := ScenarioTimeouts(tg, sc, flags)

@@ -12,6 +12,7 @@ import (
 	"github.com/go-resty/resty/v2"
 
 	"github.com/threescale-chaos/harness/pkg/probe"
+	"github.com/threescale-chaos/harness/pkg/threescale/target"
 )
 
 // Admin is a client of system's token-authenticated APIs on one host: the provider's
@@ -34,7 +35,7 @@ type Admin struct {
 
 // NewAdmin returns a client of the API at e with token. hc performs the requests (nil: a
 // probe.NewHTTPClient, no connection reuse, no redirects followed).
-func NewAdmin(e Endpoint, token string, hc *http.Client) *Admin {
+func NewAdmin(e target.Endpoint, token string, hc *http.Client) *Admin {
 	if hc == nil {
 		hc = probe.NewHTTPClient(probe.HTTPClientOptions{})
 	}
@@ -45,6 +46,22 @@ func NewAdmin(e Endpoint, token string, hc *http.Client) *Admin {
 
 // Host is the Host header the client sends ("" when the URL's host is used).
 func (a *Admin) Host() string { return a.host }
+
+// Token is the access token the client sends, for a request made without the client (a
+// sample built as a probe.HTTPCheck). It is a secret: never log it.
+func (a *Admin) Token() string { return a.token }
+
+// RequestURL is the URL of path with query and the token as the access_token parameter, for a
+// request made without the client (a sample built as a probe.HTTPCheck). It carries a
+// secret: never log it.
+func (a *Admin) RequestURL(path string, query url.Values) string {
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = v
+	}
+	q.Set("access_token", a.token)
+	return a.base + path + "?" + q.Encode()
+}
 
 // APIError is an answer with an unexpected status.
 type APIError struct {
@@ -124,7 +141,7 @@ func (a *Admin) Do(ctx context.Context, method, path string, params url.Values, 
 		ok = ok || status == w
 	}
 	if !ok {
-		return status, body, &APIError{Method: method, Path: path, Status: status, Body: snippet(body)}
+		return status, body, &APIError{Method: method, Path: path, Status: status, Body: Snippet(body)}
 	}
 	return status, body, nil
 }
@@ -139,13 +156,14 @@ func (a *Admin) JSON(ctx context.Context, method, path string, params url.Values
 		return nil
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("%s %s: decoding answer: %w (%s)", method, path, err, snippet(body))
+		return fmt.Errorf("%s %s: decoding answer: %w (%s)", method, path, err, Snippet(body))
 	}
 	return nil
 }
 
-// snippet is the start of a body, on one line, for errors.
-func snippet(b []byte) string {
+// Snippet is the start of a body, on one line, for errors: at most 160 characters, "empty
+// body" for none.
+func Snippet(b []byte) string {
 	s := strings.Join(strings.Fields(string(b)), " ")
 	if len(s) > 160 {
 		s = s[:160] + "…"

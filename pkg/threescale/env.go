@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/threescale-chaos/harness/pkg/probe"
+	"github.com/threescale-chaos/harness/pkg/threescale/target"
 )
 
 // Store timeouts: short, so that a store that is down shows as a failed check within a
@@ -32,7 +33,7 @@ const (
 // Env is a connected 3scale install: clients for its APIs and stores, built from a
 // Target. It is safe for concurrent use by samplers.
 type Env struct {
-	Target     *Target
+	Target     *target.Target
 	RESTConfig *rest.Config
 	Kube       kubernetes.Interface
 	// Admin is the provider Account Management API (Host <tenant>-admin.<domain>, the
@@ -66,7 +67,7 @@ type Env struct {
 // API and store. Stores are opened lazily (no connection is made here), through the
 // target's address when it gives one, else through a port-forward to the store's pod.
 // Store clients never retry a command: a retried INCR or que insert could count twice.
-func Connect(ctx context.Context, t *Target, rc *rest.Config) (*Env, error) {
+func Connect(ctx context.Context, t *target.Target, rc *rest.Config) (*Env, error) {
 	if t == nil || rc == nil {
 		return nil, errors.New("connect: a target and a REST config are required")
 	}
@@ -82,7 +83,7 @@ func Connect(ctx context.Context, t *Target, rc *rest.Config) (*Env, error) {
 
 // connect is Connect with the Kubernetes client given, so that the store clients can be
 // tested against real servers with the Secrets in a fake clientset.
-func connect(ctx context.Context, t *Target, rc *rest.Config, kube kubernetes.Interface) (*Env, error) {
+func connect(ctx context.Context, t *target.Target, rc *rest.Config, kube kubernetes.Interface) (*Env, error) {
 	var err error
 	e := &Env{Target: t, RESTConfig: rc, Kube: kube,
 		HTTP: probe.NewHTTPClient(probe.HTTPClientOptions{InsecureSkipVerify: t.InsecureSkipVerify})}
@@ -94,7 +95,7 @@ func connect(ctx context.Context, t *Target, rc *rest.Config, kube kubernetes.In
 	}()
 
 	secrets := map[string]map[string][]byte{}
-	read := func(ref SecretKeyRef, field string) (string, error) {
+	read := func(ref target.SecretKeyRef, field string) (string, error) {
 		data, seen := secrets[ref.Secret]
 		if !seen {
 			s, err := kube.CoreV1().Secrets(t.Namespace).Get(ctx, ref.Secret, metav1.GetOptions{})
@@ -119,7 +120,7 @@ func connect(ctx context.Context, t *Target, rc *rest.Config, kube kubernetes.In
 		return nil, err
 	}
 	e.secrets = append(e.secrets, adminToken, masterToken)
-	apicastRef := defaultAPIcastToken
+	apicastRef := target.DefaultAPIcastToken
 	if t.Credentials.APIcastAccessToken != nil {
 		apicastRef = *t.Credentials.APIcastAccessToken
 	}
@@ -131,7 +132,7 @@ func connect(ctx context.Context, t *Target, rc *rest.Config, kube kubernetes.In
 	e.Admin = NewAdmin(t.Admin, adminToken, e.HTTP)
 	e.Master = NewAdmin(t.Master, masterToken, e.HTTP)
 	e.APIcastConfigs = NewAdmin(t.Master, apicastToken, e.HTTP)
-	userRef, passwordRef := defaultAdminUser, defaultAdminPassword
+	userRef, passwordRef := target.DefaultAdminUser, target.DefaultAdminPassword
 	if t.Credentials.AdminUser != nil {
 		userRef = *t.Credentials.AdminUser
 	}
@@ -155,7 +156,7 @@ func connect(ctx context.Context, t *Target, rc *rest.Config, kube kubernetes.In
 		return nil, err
 	}
 
-	redisStore := func(s Store, field string) (*redis.Client, error) {
+	redisStore := func(s target.Store, field string) (*redis.Client, error) {
 		raw, err := read(s.URL, field+".url")
 		if err != nil {
 			return nil, err
@@ -219,14 +220,14 @@ func connect(ctx context.Context, t *Target, rc *rest.Config, kube kubernetes.In
 // connectListener builds the backend-listener client from the target or the operator's
 // Secrets; a listener that cannot be located leaves Listener nil (the alerts capability
 // then reports every sample failed with a reason).
-func (e *Env) connectListener(read func(SecretKeyRef, string) (string, error)) error {
+func (e *Env) connectListener(read func(target.SecretKeyRef, string) (string, error)) error {
 	b := e.Target.Backend
 	if b == nil {
-		b = &Backend{}
+		b = &target.Backend{}
 	}
 	base := b.URL
 	if base == "" {
-		ref := defaultBackendURL
+		ref := target.DefaultBackendURL
 		if b.URLSecret != nil {
 			ref = *b.URLSecret
 		}
@@ -240,7 +241,7 @@ func (e *Env) connectListener(read func(SecretKeyRef, string) (string, error)) e
 		base = v
 	}
 	l := &Listener{URL: strings.TrimSuffix(base, "/"), Client: e.HTTP}
-	userRef, passRef := defaultInternalUser, defaultInternalPassword
+	userRef, passRef := target.DefaultInternalUser, target.DefaultInternalPassword
 	if b.InternalUser != nil {
 		userRef = *b.InternalUser
 	}
@@ -264,7 +265,7 @@ func (e *Env) connectListener(read func(SecretKeyRef, string) (string, error)) e
 
 // podDialer is the port-forward for a store without an address: the target's
 // portForward, else the Service named by the URL's host.
-func (e *Env) podDialer(s Store, urlAddr string) (*podDialer, error) {
+func (e *Env) podDialer(s target.Store, urlAddr string) (*podDialer, error) {
 	d := &podDialer{rc: e.RESTConfig, kube: e.Kube, ns: e.Target.Namespace}
 	if pf := s.PortForward; pf != nil {
 		d.selector, d.port = pf.Selector, pf.Port
@@ -335,40 +336,6 @@ func (e *Env) Secrets() []string {
 	return out
 }
 
-// redisKeys are the keys that sit beside a store's URL key in the operator's Secret: ACL
-// credentials, sentinels and the TLS material. Each install-provided Redis has its own
-// names for them (operator@3scale-2.16.3-GA pkg/3scale/amp/component/backend.go: the
-// BackendSecretBackendRedis* constants, backendVolumes; system.go:
-// SystemSecretSystemRedis* constants, SystemRedisEnvVars and the system-redis-tls volume).
-type redisKeys struct {
-	username, password                 string
-	sentinelHosts, sentinelRole        string
-	sentinelUsername, sentinelPassword string
-	tlsCA, tlsCert, tlsKey             string
-}
-
-// redisLayouts are the operator's key names for each store of the target.
-var redisLayouts = map[string]redisKeys{
-	"stores.backendRedisStorage": {
-		username: "REDIS_STORAGE_USERNAME", password: "REDIS_STORAGE_PASSWORD",
-		sentinelHosts: "REDIS_STORAGE_SENTINEL_HOSTS", sentinelRole: "REDIS_STORAGE_SENTINEL_ROLE",
-		sentinelUsername: "REDIS_STORAGE_SENTINEL_USERNAME", sentinelPassword: "REDIS_STORAGE_SENTINEL_PASSWORD",
-		tlsCA: "REDIS_SSL_CA", tlsCert: "REDIS_SSL_CERT", tlsKey: "REDIS_SSL_KEY",
-	},
-	"stores.backendRedisQueues": {
-		username: "REDIS_QUEUES_USERNAME", password: "REDIS_QUEUES_PASSWORD",
-		sentinelHosts: "REDIS_QUEUES_SENTINEL_HOSTS", sentinelRole: "REDIS_QUEUES_SENTINEL_ROLE",
-		sentinelUsername: "REDIS_QUEUES_SENTINEL_USERNAME", sentinelPassword: "REDIS_QUEUES_SENTINEL_PASSWORD",
-		tlsCA: "REDIS_SSL_QUEUES_CA", tlsCert: "REDIS_SSL_QUEUES_CERT", tlsKey: "REDIS_SSL_QUEUES_KEY",
-	},
-	"stores.systemRedis": {
-		username: "REDIS_USERNAME", password: "REDIS_PASSWORD",
-		sentinelHosts: "SENTINEL_HOSTS", sentinelRole: "SENTINEL_ROLE",
-		sentinelUsername: "REDIS_SENTINEL_USERNAME", sentinelPassword: "REDIS_SENTINEL_PASSWORD",
-		tlsCA: "REDIS_SSL_CA", tlsCert: "REDIS_SSL_CERT", tlsKey: "REDIS_SSL_KEY",
-	},
-}
-
 // defaultSentinelPort is the port of a sentinel given without one (apisonator
 // lib/3scale/backend/storage_helpers.rb DEFAULT_SENTINEL_PORT, porta
 // app/lib/three_scale/redis_config.rb DEFAULT_SENTINEL_PORT).
@@ -394,22 +361,22 @@ const defaultSentinelPort = "26379"
 //     replica may lag. Sentinels and the master they name are dialled directly (they are
 //     outside the cluster, or the harness runs inside it); an address or portForward in
 //     the target overrides them and reaches one server.
-func (e *Env) redisClient(s Store, field, raw string, data map[string][]byte) (*redis.Client, error) {
+func (e *Env) redisClient(s target.Store, field, raw string, data map[string][]byte) (*redis.Client, error) {
 	opt, err := redis.ParseURL(raw)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %s.url: the Secret's value is not a redis URL: %s", field, probe.ErrorDetail(err))
 	}
-	keys := redisLayouts[field]
+	keys, _ := target.RedisKeysFor(field)
 	value := func(key string) string {
 		if key == "" {
 			return ""
 		}
 		return strings.TrimSpace(string(data[key]))
 	}
-	if u := value(keys.username); u != "" {
+	if u := value(keys.Username); u != "" {
 		opt.Username = u
 	}
-	if p := value(keys.password); p != "" {
+	if p := value(keys.Password); p != "" {
 		opt.Password = p
 		e.secrets = append(e.secrets, p)
 	}
@@ -427,10 +394,10 @@ func (e *Env) redisClient(s Store, field, raw string, data map[string][]byte) (*
 	}
 	opt.TLSConfig = tlsConf
 
-	if hosts := value(keys.sentinelHosts); hosts != "" && s.Address == "" && s.PortForward == nil {
-		fo, err := failoverOptions(opt, host, hosts, value(keys.sentinelUsername), value(keys.sentinelPassword))
+	if hosts := value(keys.SentinelHosts); hosts != "" && s.Address == "" && s.PortForward == nil {
+		fo, err := failoverOptions(opt, host, hosts, value(keys.SentinelUsername), value(keys.SentinelPassword))
 		if err != nil {
-			return nil, fmt.Errorf("connect: %s: Secret %s key %s: %w", field, s.URL.Secret, keys.sentinelHosts, err)
+			return nil, fmt.Errorf("connect: %s: Secret %s key %s: %w", field, s.URL.Secret, keys.SentinelHosts, err)
 		}
 		if fo.SentinelPassword != "" {
 			e.secrets = append(e.secrets, fo.SentinelPassword)
@@ -454,25 +421,25 @@ func (e *Env) redisClient(s Store, field, raw string, data map[string][]byte) (*
 
 // redisTLS is the TLS configuration from the Secret's CA and client certificate, when it
 // has them (else the system's roots and no client certificate).
-func redisTLS(field, serverName string, keys redisKeys, data map[string][]byte) (*tls.Config, error) {
+func redisTLS(field, serverName string, keys target.RedisKeys, data map[string][]byte) (*tls.Config, error) {
 	conf := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
-	if ca := data[keys.tlsCA]; len(ca) > 0 {
+	if ca := data[keys.TLSCA]; len(ca) > 0 {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(ca) {
-			return nil, fmt.Errorf("connect: %s: key %s holds no PEM certificate", field, keys.tlsCA)
+			return nil, fmt.Errorf("connect: %s: key %s holds no PEM certificate", field, keys.TLSCA)
 		}
 		conf.RootCAs = pool
 	}
-	cert, key := data[keys.tlsCert], data[keys.tlsKey]
+	cert, key := data[keys.TLSCert], data[keys.TLSKey]
 	switch {
 	case len(cert) > 0 && len(key) > 0:
 		pair, err := tls.X509KeyPair(cert, key)
 		if err != nil {
-			return nil, fmt.Errorf("connect: %s: client certificate (keys %s, %s): %w", field, keys.tlsCert, keys.tlsKey, err)
+			return nil, fmt.Errorf("connect: %s: client certificate (keys %s, %s): %w", field, keys.TLSCert, keys.TLSKey, err)
 		}
 		conf.Certificates = []tls.Certificate{pair}
 	case len(cert) > 0 || len(key) > 0:
-		return nil, fmt.Errorf("connect: %s: keys %s and %s must both be set for a client certificate, or neither", field, keys.tlsCert, keys.tlsKey)
+		return nil, fmt.Errorf("connect: %s: keys %s and %s must both be set for a client certificate, or neither", field, keys.TLSCert, keys.TLSKey)
 	}
 	return conf, nil
 }

@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/threescale-chaos/harness/internal/testsupport"
+	"github.com/threescale-chaos/harness/pkg/threescale/target"
 )
 
 // Redis stores whose credentials, TLS material and sentinels sit beside the URL in the
@@ -67,7 +68,7 @@ func pingWith(opt *redis.Options) error {
 
 // connectStores runs Connect against a fake clientset that holds the operator's other
 // Secrets and the given store Secrets, with the given stores.
-func connectStores(t *testing.T, stores Stores, storeSecrets map[string]map[string]string) (*Env, error) {
+func connectStores(t *testing.T, stores target.Stores, storeSecrets map[string]map[string]string) (*Env, error) {
 	t.Helper()
 	secrets := map[string]map[string]string{
 		"system-seed":           {"ADMIN_ACCESS_TOKEN": "a", "MASTER_ACCESS_TOKEN": "m", "ADMIN_USER": "admin", "ADMIN_PASSWORD": "p"},
@@ -87,12 +88,23 @@ func connectStores(t *testing.T, stores Stores, storeSecrets map[string]map[stri
 			t.Fatal(err)
 		}
 	}
-	tg, err := LoadTarget(writeTarget(t, validTarget))
-	if err != nil {
+	tg := &target.Target{
+		Namespace: "3scale", Version: "2.16", WildcardDomain: "example.test",
+		Gateways:        target.Gateways{Production: target.Endpoint{URL: "http://127.0.0.1:1"}, Staging: target.Endpoint{URL: "http://127.0.0.1:2"}},
+		Admin:           target.Endpoint{URL: "http://127.0.0.1:3", Host: "3scale-admin.example.test"},
+		Master:          target.Endpoint{URL: "http://127.0.0.1:4", Host: "master.example.test"},
+		DeveloperPortal: target.Endpoint{URL: "http://127.0.0.1:5", Host: "3scale.example.test"},
+		Credentials: target.Credentials{
+			AdminAccessToken:  target.SecretKeyRef{Secret: "system-seed", Key: "ADMIN_ACCESS_TOKEN"},
+			MasterAccessToken: target.SecretKeyRef{Secret: "system-seed", Key: "MASTER_ACCESS_TOKEN"},
+		},
+		Stores:   stores,
+		Upstream: target.Endpoint{URL: "http://echo:8080"},
+	}
+	tg.Stores.ZyncDatabase = target.Store{URL: target.SecretKeyRef{Secret: "zync", Key: "DATABASE_URL"}, Address: "127.0.0.1:1"}
+	if err := tg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	tg.Stores = stores
-	tg.Stores.ZyncDatabase = Store{URL: SecretKeyRef{Secret: "zync", Key: "DATABASE_URL"}, Address: "127.0.0.1:1"}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	env, err := connect(ctx, tg, &rest.Config{Host: "https://127.0.0.1:1"}, cs)
@@ -126,10 +138,10 @@ func TestConnectRedisACLUserFromTheSecret(t *testing.T) {
 		func(addr string) error {
 			return pingWith(&redis.Options{Addr: addr, Username: "chaos", Password: "s3cret-acl", MaxRetries: -1})
 		})
-	stores := Stores{
-		BackendRedisStorage: Store{URL: SecretKeyRef{Secret: "backend-redis", Key: "REDIS_STORAGE_URL"}, Address: addr},
-		BackendRedisQueues:  Store{URL: SecretKeyRef{Secret: "backend-redis", Key: "REDIS_QUEUES_URL"}, Address: addr},
-		SystemRedis:         Store{URL: SecretKeyRef{Secret: "system-redis", Key: "URL"}, Address: addr},
+	stores := target.Stores{
+		BackendRedisStorage: target.Store{URL: target.SecretKeyRef{Secret: "backend-redis", Key: "REDIS_STORAGE_URL"}, Address: addr},
+		BackendRedisQueues:  target.Store{URL: target.SecretKeyRef{Secret: "backend-redis", Key: "REDIS_QUEUES_URL"}, Address: addr},
+		SystemRedis:         target.Store{URL: target.SecretKeyRef{Secret: "system-redis", Key: "URL"}, Address: addr},
 	}
 	env, err := connectStores(t, stores, map[string]map[string]string{
 		"backend-redis": {
@@ -267,11 +279,11 @@ func TestConnectRedisTLSFromTheSecret(t *testing.T) {
 			system[k] = v
 		}
 	}
-	stores := Stores{
-		BackendRedisStorage: Store{URL: SecretKeyRef{Secret: "backend-redis", Key: "REDIS_STORAGE_URL"}, Address: addr, TLS: true},
+	stores := target.Stores{
+		BackendRedisStorage: target.Store{URL: target.SecretKeyRef{Secret: "backend-redis", Key: "REDIS_STORAGE_URL"}, Address: addr, TLS: true},
 		// rediss:// in the URL: no flag needed.
-		BackendRedisQueues: Store{URL: SecretKeyRef{Secret: "backend-redis", Key: "REDIS_QUEUES_URL"}, Address: addr},
-		SystemRedis:        Store{URL: SecretKeyRef{Secret: "system-redis", Key: "URL"}, Address: addr, TLS: true},
+		BackendRedisQueues: target.Store{URL: target.SecretKeyRef{Secret: "backend-redis", Key: "REDIS_QUEUES_URL"}, Address: addr},
+		SystemRedis:        target.Store{URL: target.SecretKeyRef{Secret: "system-redis", Key: "URL"}, Address: addr, TLS: true},
 	}
 	env, err := connectStores(t, stores, map[string]map[string]string{"backend-redis": backend, "system-redis": system})
 	if err != nil {
@@ -305,7 +317,7 @@ func TestConnectRedisTLSFromTheSecret(t *testing.T) {
 
 	// Through a dialer of its own (the port-forward's), TLS is put on top of the
 	// connection: go-redis negotiates TLS only with its own dialer.
-	conf, err := redisTLS("stores.backendRedisStorage", "backend-redis", redisLayouts["stores.backendRedisStorage"], map[string][]byte{
+	conf, err := redisTLS("stores.backendRedisStorage", "backend-redis", keysOf("stores.backendRedisStorage"), map[string][]byte{
 		"REDIS_SSL_CA": pki.ca, "REDIS_SSL_CERT": pki.clientCert, "REDIS_SSL_KEY": pki.clientKey,
 	})
 	if err != nil {
@@ -322,10 +334,10 @@ func TestConnectRedisTLSFromTheSecret(t *testing.T) {
 	}
 
 	// A CA key that holds no certificate, and half a client pair, are named.
-	if _, err := redisTLS("stores.systemRedis", "system-redis", redisLayouts["stores.systemRedis"], map[string][]byte{"REDIS_SSL_CA": []byte("nope")}); err == nil || !strings.Contains(err.Error(), "REDIS_SSL_CA") {
+	if _, err := redisTLS("stores.systemRedis", "system-redis", keysOf("stores.systemRedis"), map[string][]byte{"REDIS_SSL_CA": []byte("nope")}); err == nil || !strings.Contains(err.Error(), "REDIS_SSL_CA") {
 		t.Errorf("bad CA: %v", err)
 	}
-	if _, err := redisTLS("stores.systemRedis", "system-redis", redisLayouts["stores.systemRedis"], map[string][]byte{"REDIS_SSL_CERT": pki.clientCert}); err == nil || !strings.Contains(err.Error(), "REDIS_SSL_KEY") {
+	if _, err := redisTLS("stores.systemRedis", "system-redis", keysOf("stores.systemRedis"), map[string][]byte{"REDIS_SSL_CERT": pki.clientCert}); err == nil || !strings.Contains(err.Error(), "REDIS_SSL_KEY") {
 		t.Errorf("half a client pair: %v", err)
 	}
 }
@@ -360,10 +372,10 @@ func TestConnectRedisThroughSentinel(t *testing.T) {
 	})
 	sport := strconv.Itoa(sentinel.Port())
 
-	stores := Stores{
-		BackendRedisStorage: Store{URL: SecretKeyRef{Secret: "backend-redis", Key: "REDIS_STORAGE_URL"}},
-		BackendRedisQueues:  Store{URL: SecretKeyRef{Secret: "backend-redis", Key: "REDIS_QUEUES_URL"}},
-		SystemRedis:         Store{URL: SecretKeyRef{Secret: "system-redis", Key: "URL"}},
+	stores := target.Stores{
+		BackendRedisStorage: target.Store{URL: target.SecretKeyRef{Secret: "backend-redis", Key: "REDIS_STORAGE_URL"}},
+		BackendRedisQueues:  target.Store{URL: target.SecretKeyRef{Secret: "backend-redis", Key: "REDIS_QUEUES_URL"}},
+		SystemRedis:         target.Store{URL: target.SecretKeyRef{Secret: "system-redis", Key: "URL"}},
 	}
 	secrets := map[string]map[string]string{
 		"backend-redis": {
@@ -400,4 +412,10 @@ func TestConnectRedisThroughSentinel(t *testing.T) {
 	if err := env.SystemRedis.Ping(context.Background()).Err(); err == nil || !strings.Contains(err.Error(), "chaos-master") {
 		t.Errorf("without the sentinel keys: %v, want a failed port-forward to chaos-master", err)
 	}
+}
+
+// keysOf is the operator's key names beside the URL of the Redis store at field.
+func keysOf(field string) target.RedisKeys {
+	k, _ := target.RedisKeysFor(field)
+	return k
 }

@@ -39,7 +39,7 @@ func (l *Listener) Report(ctx context.Context, serviceID int64, serviceToken, us
 		return err
 	}
 	if status != http.StatusAccepted {
-		return &APIError{Method: http.MethodPost, Path: "/transactions.xml", Status: status, Body: snippet(body)}
+		return &APIError{Method: http.MethodPost, Path: "/transactions.xml", Status: status, Body: Snippet(body)}
 	}
 	return nil
 }

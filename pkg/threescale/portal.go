@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/threescale-chaos/harness/pkg/probe"
+	"github.com/threescale-chaos/harness/pkg/threescale/target"
 )
 
 // Portal is a signed-in client of the provider's admin portal. Its pages are porta
@@ -43,7 +44,7 @@ type Portal struct {
 
 // NewPortal returns a portal client for the admin endpoint e. It uses hc's transport and
 // timeout but never follows a redirect: the sign-in's 302 carries the session cookie.
-func NewPortal(e Endpoint, user, password string, hc *http.Client) *Portal {
+func NewPortal(e target.Endpoint, user, password string, hc *http.Client) *Portal {
 	if hc == nil {
 		hc = probe.NewHTTPClient(probe.HTTPClientOptions{})
 	}
@@ -56,9 +57,9 @@ func NewPortal(e Endpoint, user, password string, hc *http.Client) *Portal {
 // csrfMetaTag is Rails' csrf_meta_tags token, attributes in either order.
 var csrfMetaTag = regexp.MustCompile(`<meta\s[^>]*?(?:name="csrf-token"[^>]*?content="([^"]+)"|content="([^"]+)"[^>]*?name="csrf-token")`)
 
-// csrfToken is the page's CSRF token, HTML entities decoded (Rails escapes + / = as is, but
+// CSRFToken is the page's CSRF token, HTML entities decoded (Rails escapes + / = as is, but
 // a proxy or a newer Rails may not).
-func csrfToken(page []byte) (string, bool) {
+func CSRFToken(page []byte) (string, bool) {
 	m := csrfMetaTag.FindSubmatch(page)
 	if m == nil {
 		return "", false
@@ -93,7 +94,7 @@ func (p *Portal) Page(ctx context.Context, path string, query url.Values, want .
 			ok = ok || resp.StatusCode == w
 		}
 		if !ok {
-			return resp.StatusCode, body, &APIError{Method: http.MethodGet, Path: path, Status: resp.StatusCode, Body: snippet(body)}
+			return resp.StatusCode, body, &APIError{Method: http.MethodGet, Path: path, Status: resp.StatusCode, Body: Snippet(body)}
 		}
 		return resp.StatusCode, body, nil
 	}
@@ -112,12 +113,12 @@ func (p *Portal) signIn(ctx context.Context, renew bool) (string, error) {
 		return "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", &APIError{Method: http.MethodGet, Path: "/p/login", Status: resp.StatusCode, Body: snippet(page)}
+		return "", &APIError{Method: http.MethodGet, Path: "/p/login", Status: resp.StatusCode, Body: Snippet(page)}
 	}
 	rails := cookie(resp, "_system_session")
-	token, ok := csrfToken(page)
+	token, ok := CSRFToken(page)
 	if !ok {
-		return "", fmt.Errorf("GET /p/login: no <meta name=\"csrf-token\"> on the sign-in page: %s", snippet(page))
+		return "", fmt.Errorf("GET /p/login: no <meta name=\"csrf-token\"> on the sign-in page: %s", Snippet(page))
 	}
 	form := url.Values{"username": {p.user}, "password": {p.password}, "authenticity_token": {token}}
 	resp, body, err := p.send(ctx, http.MethodPost, "/p/sessions", form, rails)
@@ -126,7 +127,7 @@ func (p *Portal) signIn(ctx context.Context, renew bool) (string, error) {
 	}
 	session := cookie(resp, "user_session")
 	if resp.StatusCode != http.StatusFound || session == "" {
-		return "", fmt.Errorf("POST /p/sessions: %w: status %d: %s", ErrLoginRefused, resp.StatusCode, snippet(body))
+		return "", fmt.Errorf("POST /p/sessions: %w: status %d: %s", ErrLoginRefused, resp.StatusCode, Snippet(body))
 	}
 	// The Rails session travels with the login, as a browser's would: the one the sign-in
 	// answered with, else the login form's.

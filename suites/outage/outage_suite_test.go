@@ -15,7 +15,8 @@ import (
 	"github.com/threescale-chaos/harness/pkg/report"
 	"github.com/threescale-chaos/harness/pkg/scenario"
 	"github.com/threescale-chaos/harness/pkg/session"
-	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/threescale/samplers"
+	"github.com/threescale-chaos/harness/pkg/threescale/target"
 	"github.com/threescale-chaos/harness/pkg/timing"
 )
 
@@ -25,7 +26,7 @@ var (
 	scenariosFlag = flag.String("scenarios", "../../scenarios", "directory of scenario files")
 	reportFlag    = flag.String("report-dir", envOr("THREESCALE_CHAOS_REPORT_DIR", "../../reports/suite"), "journal, report and diagnostics")
 	intervalFlag  = flag.Duration("sample-interval", time.Second, "how often each capability is sampled")
-	writeFlag     = flag.Duration("write-interval", threescale.DefaultWriteInterval, "the least time between two samples of a capability that writes to 3scale")
+	writeFlag     = flag.Duration("write-interval", samplers.DefaultWriteInterval, "the least time between two samples of a capability that writes to 3scale")
 	reloadFlag    = flag.Bool("reload-production-gateway", false, "restart apicast-production after the product is promoted instead of waiting for its configuration refresh")
 	timeoutsFlag  = flag.String("timeouts", "", "NAME=DURATION,... over the target file's timeouts (pkg/timing; README: Timeouts)")
 )
@@ -42,8 +43,8 @@ func envOr(name, def string) string {
 // timeout fails the suite before anything runs.
 var (
 	scenarios []scenario.Scenario
-	target    *threescale.Target // nil without a target: the suite skips
-	timeouts  timing.Timeouts    // the -timeouts flag's
+	tgt       *target.Target  // nil without a target: the suite skips
+	timeouts  timing.Timeouts // the -timeouts flag's
 )
 
 func TestOutage(t *testing.T) {
@@ -57,7 +58,7 @@ func TestOutage(t *testing.T) {
 		t.Fatalf("-timeouts: %v", err)
 	}
 	if *targetFlag != "" {
-		if target, err = threescale.LoadTarget(*targetFlag); err != nil {
+		if tgt, err = target.Load(*targetFlag); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -111,7 +112,7 @@ var _ = AfterSuite(func(ctx SpecContext) {
 // One container per scenario file, built from the files, not from code.
 var _ = Describe("3scale outage", func() {
 	for _, sc := range scenarios {
-		tm := session.ScenarioTimeouts(target, sc, timeouts)
+		tm := session.ScenarioTimeouts(tgt, sc, timeouts)
 		Describe(sc.Component.Name, Serial, Label("disruptive", "component:"+sc.Component.Name), func() {
 			It(fmt.Sprintf("breaks exactly what %s documents and recovers", sc.Path), func(ctx SpecContext) {
 				res, err := run.Scenario(ctx, sc, session.Hooks{

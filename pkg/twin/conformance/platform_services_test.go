@@ -75,8 +75,8 @@ func wantServices() []wantService {
 // numbers; its targetPort is the port the twin's host-network process listens on (the one
 // adaptation: a real pod's container port), its selector picks the Deployment's pods, a ready
 // one of them exists, and something answers a TCP connection on the targetPort. This is what
-// the harness's discover and store port-forward read (pkg/threescale discover.go serviceURL,
-// portforward.go target).
+// the harness's discover and store port-forward read (pkg/threescale/target discover.go serviceURL,
+// pkg/threescale portforward.go target).
 func TestServicesAsTheOperatorMakesThem(t *testing.T) {
 	ctx := context.Background()
 	for _, w := range wantServices() {

@@ -1,4 +1,4 @@
-package threescale
+package samplers
 
 import (
 	"bytes"
@@ -23,13 +23,16 @@ import (
 
 	"github.com/threescale-chaos/harness/pkg/probe"
 	"github.com/threescale-chaos/harness/pkg/scenario"
+	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/threescale/fixture"
+	"github.com/threescale-chaos/harness/pkg/threescale/target"
 )
 
-// SamplerOptions tunes the samplers; zero values take the defaults, which suit the twin.
+// Options tunes the samplers; zero values take the defaults, which suit the twin.
 // The samplers that wait for an asynchronous effect (search-indexing, zync-sync) or make
 // several requests (admin-api-write, alerts) carry their own per-sample bound
 // (probe.Tuning), so the runner's default timeout need not cover them.
-type SamplerOptions struct {
+type Options struct {
 	// Timeout bounds each HTTP request and store command (default probe.DefaultTimeout).
 	Timeout time.Duration
 	// AsyncBound bounds the wait for an asynchronous effect: a new account becoming
@@ -63,7 +66,7 @@ type SamplerOptions struct {
 	WriteInterval time.Duration
 }
 
-func (o SamplerOptions) withDefaults() SamplerOptions {
+func (o Options) withDefaults() Options {
 	if o.Timeout <= 0 {
 		o.Timeout = probe.DefaultTimeout
 	}
@@ -94,18 +97,18 @@ func (o SamplerOptions) withDefaults() SamplerOptions {
 	return o
 }
 
-// DefaultWriteInterval is SamplerOptions.WriteInterval's default.
+// DefaultWriteInterval is Options.WriteInterval's default.
 const DefaultWriteInterval = 5 * time.Second
 
-// Samplers returns one sampler per capability in scenario.Capabilities(), each doing what
+// For returns one sampler per capability in scenario.Capabilities(), each doing what
 // the capability's doc comment says: one attempt per request, a per-request timeout, no
 // retries, and the error class of the first thing that went wrong.
-func Samplers(env *Env, f *Fixture, opts SamplerOptions) map[scenario.Capability]probe.Sampler {
+func For(env *threescale.Env, f *fixture.Fixture, opts Options) map[scenario.Capability]probe.Sampler {
 	o := opts.withDefaults()
 	s := &samplers{env: env, f: f, o: o}
 	return map[scenario.Capability]probe.Sampler{
-		scenario.ProductionTraffic:      upstreamCheck(env.Production, f.ProductionHost, "/chaos/"+f.Token+"/production", f.UserKey, o.Timeout, scenario.ProductionTraffic),
-		scenario.StagingTraffic:         upstreamCheck(env.Staging, f.StagingHost, "/chaos/"+f.Token+"/staging", f.UserKey, o.Timeout, scenario.StagingTraffic),
+		scenario.ProductionTraffic:      threescale.UpstreamCheck(env.Production, f.ProductionHost, "/chaos/"+f.Token+"/production", f.UserKey, o.Timeout, scenario.ProductionTraffic),
+		scenario.StagingTraffic:         threescale.UpstreamCheck(env.Staging, f.StagingHost, "/chaos/"+f.Token+"/staging", f.UserKey, o.Timeout, scenario.StagingTraffic),
 		scenario.UnauthorizedDenial:     probe.Func(scenario.UnauthorizedDenial, s.unauthorizedDenial),
 		scenario.GatewayConfigRetrieval: s.gatewayConfig(),
 		scenario.RateLimiting:           probe.Func(scenario.RateLimiting, s.rateLimiting),
@@ -115,7 +118,7 @@ func Samplers(env *Env, f *Fixture, opts SamplerOptions) map[scenario.Capability
 		scenario.AdminAPIWrite:          probe.Tune(probe.Check(scenario.AdminAPIWrite, s.adminWrite), probe.Tuning{MinInterval: o.WriteInterval, Timeout: 4 * o.Timeout}),
 		scenario.AdminPortal:            s.portal(scenario.AdminPortal, env.Target.Admin, "/p/login", loginPage),
 		scenario.DeveloperPortal:        probe.Check(scenario.DeveloperPortal, (&devPortal{s: s}).sample),
-		scenario.Search:                 searchCheck(env, f, o.Timeout),
+		scenario.Search:                 threescale.SearchCheck(env, f.OrgName, f.App.ID, o.Timeout, scenario.Search),
 		scenario.SearchIndexing:         probe.Tune(probe.Check(scenario.SearchIndexing, (&indexSampler{s: s}).sample), probe.Tuning{MinInterval: o.WriteInterval, Timeout: o.AsyncBound + o.Timeout}),
 		scenario.BackgroundJobs:         probe.Check(scenario.BackgroundJobs, s.backgroundJobs),
 		scenario.ZyncSync:               probe.Tune(probe.Check(scenario.ZyncSync, s.zyncSync), probe.Tuning{MinInterval: o.WriteInterval, Timeout: o.AsyncBound + 2*o.Timeout}),
@@ -125,31 +128,9 @@ func Samplers(env *Env, f *Fixture, opts SamplerOptions) map[scenario.Capability
 }
 
 type samplers struct {
-	env *Env
-	f   *Fixture
-	o   SamplerOptions
-}
-
-// upstreamCheck is one authorized request through a gateway. Healthy: a 2xx whose body is
-// the upstream's JSON echo of the request path, so a gateway's own answer never passes
-// (research/apicast-apisonator.md §1.2 lists APIcast's plain-text ones).
-func upstreamCheck(g *Gateway, host, path, userKey string, timeout time.Duration, c scenario.Capability) *probe.HTTPCheck {
-	return &probe.HTTPCheck{For: c, Client: g.Client, URL: g.RequestURL(path, userKey), Host: host, Timeout: timeout,
-		WantBody: func(b []byte) error { return upstreamEcho(b, path) }}
-}
-
-// upstreamEcho checks the body is the upstream's echo of path.
-func upstreamEcho(b []byte, path string) error {
-	var echo struct {
-		Path string `json:"path"`
-	}
-	if err := json.Unmarshal(b, &echo); err != nil {
-		return fmt.Errorf("not the upstream's JSON: %s", snippet(b))
-	}
-	if echo.Path != path {
-		return fmt.Errorf("upstream echoed path %q, want %q", echo.Path, path)
-	}
-	return nil
+	env *threescale.Env
+	f   *fixture.Fixture
+	o   Options
 }
 
 // unauthorizedDenial sends the unknown key through both gateways. A request that got no
@@ -159,7 +140,7 @@ func (s *samplers) unauthorizedDenial(ctx context.Context) scenario.Sample {
 	out := scenario.Sample{OK: true}
 	var details []string
 	for _, g := range []struct {
-		gw   *Gateway
+		gw   *threescale.Gateway
 		host string
 	}{{s.env.Production, s.f.ProductionHost}, {s.env.Staging, s.f.StagingHost}} {
 		path := "/chaos/" + s.f.Token + "/denial"
@@ -172,7 +153,7 @@ func (s *samplers) unauthorizedDenial(ctx context.Context) scenario.Sample {
 		switch {
 		case got.Status == 0:
 			details = append(details, fmt.Sprintf("%s: no answer (%s)", g.gw.Name, got.ErrorClass))
-		case probe.Is2xx(got.Status) || upstreamEcho(body, path) == nil:
+		case probe.Is2xx(got.Status) || threescale.UpstreamEcho(body, path) == nil:
 			out.OK, out.Status, out.ErrorClass = false, got.Status, scenario.ErrWrongStatus
 			details = append(details, fmt.Sprintf("%s: status %d: the unknown key reached the upstream (fail-open)", g.gw.Name, got.Status))
 		default:
@@ -189,7 +170,7 @@ func (s *samplers) unauthorizedDenial(ctx context.Context) scenario.Sample {
 func (s *samplers) gatewayConfig() *probe.HTTPCheck {
 	m := s.env.Target.Master
 	h := http.Header{}
-	h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(s.env.APIcastConfigs.token+":")))
+	h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(s.env.APIcastConfigs.Token()+":")))
 	h.Set("X-Forwarded-Proto", "https")
 	q := url.Values{"host": {s.f.ProductionHost}}
 	sid := s.f.ServiceID
@@ -207,7 +188,7 @@ func (s *samplers) gatewayConfig() *probe.HTTPCheck {
 				} `json:"proxy_configs"`
 			}
 			if err := json.Unmarshal(b, &cfg); err != nil {
-				return fmt.Errorf("not a proxy_configs document: %s", snippet(b))
+				return fmt.Errorf("not a proxy_configs document: %s", threescale.Snippet(b))
 			}
 			for _, pc := range cfg.ProxyConfigs {
 				if pc.ProxyConfig.Content.ID == sid {
@@ -236,7 +217,7 @@ func (s *samplers) rateLimiting(ctx context.Context) scenario.Sample {
 			return got
 		case got.Status == 0 || !probe.Is2xx(got.Status):
 			return got // the gateway itself failed, or denied otherwise
-		case upstreamEcho(body, path) != nil:
+		case threescale.UpstreamEcho(body, path) != nil:
 			got.ErrorClass, got.Detail = scenario.ErrWrongBody, "2xx that is not the upstream's"
 			return got
 		}
@@ -256,18 +237,18 @@ func (s *samplers) rateLimiting(ctx context.Context) scenario.Sample {
 // analytics reads the product's hits today through the Analytics API (stats scope).
 func (s *samplers) analytics() *probe.HTTPCheck {
 	a := s.env.Admin
-	q := url.Values{"metric_name": {"hits"}, "period": {"day"}, "access_token": {a.token}}
+	q := url.Values{"metric_name": {"hits"}, "period": {"day"}}
 	h := http.Header{}
 	h.Set("X-Forwarded-Proto", "https")
-	return &probe.HTTPCheck{For: scenario.Analytics, Client: s.env.HTTP, Timeout: s.o.Timeout, Host: a.host, Header: h,
-		URL:        fmt.Sprintf("%s/stats/services/%d/usage.json?%s", a.base, s.f.ServiceID, q.Encode()),
+	return &probe.HTTPCheck{For: scenario.Analytics, Client: s.env.HTTP, Timeout: s.o.Timeout, Host: a.Host(), Header: h,
+		URL:        a.RequestURL(fmt.Sprintf("/stats/services/%d/usage.json", s.f.ServiceID), q),
 		WantStatus: probe.StatusIn(http.StatusOK),
 		WantBody: func(b []byte) error {
 			var u struct {
 				Total *json.Number `json:"total"`
 			}
 			if err := json.Unmarshal(b, &u); err != nil || u.Total == nil {
-				return fmt.Errorf("no usage total: %s", snippet(b))
+				return fmt.Errorf("no usage total: %s", threescale.Snippet(b))
 			}
 			return nil
 		}}
@@ -278,7 +259,7 @@ func adminFailure(err error) error {
 	if err == nil {
 		return nil
 	}
-	var ae *APIError
+	var ae *threescale.APIError
 	if errors.As(err, &ae) {
 		return &probe.Failure{Class: probe.ClassifyStatus(ae.Status), Status: ae.Status, Detail: ae.Error()}
 	}
@@ -462,7 +443,7 @@ func portalHome(b []byte) error {
 }
 
 // portal loads one page of a portal with the https header porta wants on tenant hosts.
-func (s *samplers) portal(c scenario.Capability, e Endpoint, path string, want func([]byte) error) *probe.HTTPCheck {
+func (s *samplers) portal(c scenario.Capability, e target.Endpoint, path string, want func([]byte) error) *probe.HTTPCheck {
 	h := http.Header{}
 	h.Set("X-Forwarded-Proto", "https")
 	return &probe.HTTPCheck{For: c, Client: s.env.HTTP, Timeout: s.o.Timeout, Host: e.Host, Header: h,
@@ -477,7 +458,7 @@ func loginPage(b []byte) error {
 	if err := bodyHas(b, `id="pf-login-page-container"`, "data-login-props"); err != nil {
 		return err
 	}
-	if _, ok := csrfToken(b); !ok {
+	if _, ok := threescale.CSRFToken(b); !ok {
 		return errors.New(`page has no <meta name="csrf-token">`)
 	}
 	return nil
@@ -491,52 +472,6 @@ func bodyHas(b []byte, markers ...string) error {
 		}
 	}
 	return nil
-}
-
-// searchCheck is GET /admin/api/applications.json?account_query=<org>: searchd answers
-// (research/porta-zync.md §3.2) and lists the fixture's main application.
-func searchCheck(env *Env, f *Fixture, timeout time.Duration) *probe.HTTPCheck {
-	return searchFor(env, f.OrgName, f.App.ID, timeout, scenario.Search)
-}
-
-func searchFor(env *Env, org string, appID int64, timeout time.Duration, c scenario.Capability) *probe.HTTPCheck {
-	a := env.Admin
-	q := url.Values{"account_query": {org}, "access_token": {a.token}}
-	h := http.Header{}
-	h.Set("X-Forwarded-Proto", "https")
-	return &probe.HTTPCheck{For: c, Client: env.HTTP, Timeout: timeout, Host: a.host, Header: h,
-		URL:        a.base + "/admin/api/applications.json?" + q.Encode(),
-		WantStatus: probe.StatusIn(http.StatusOK),
-		WantBody: func(b []byte) error {
-			ids, err := applicationIDs(b)
-			if err != nil {
-				return err
-			}
-			for _, id := range ids {
-				if id == appID || appID == 0 {
-					return nil
-				}
-			}
-			return fmt.Errorf("account_query %s: %d applications, not the harness's", org, len(ids))
-		}}
-}
-
-func applicationIDs(b []byte) ([]int64, error) {
-	var apps struct {
-		Applications []struct {
-			Application struct {
-				ID int64 `json:"id"`
-			} `json:"application"`
-		} `json:"applications"`
-	}
-	if err := json.Unmarshal(b, &apps); err != nil {
-		return nil, fmt.Errorf("not an applications list: %s", snippet(b))
-	}
-	ids := make([]int64, 0, len(apps.Applications))
-	for _, a := range apps.Applications {
-		ids = append(ids, a.Application.ID)
-	}
-	return ids, nil
 }
 
 // indexSampler creates one buyer account per sample (with an application, signup's
@@ -574,12 +509,12 @@ func (s *samplers) createAndFind(ctx context.Context, org string) error {
 		}
 	}()
 	return s.waitFor(ctx, "account "+org+" searchable", func(ctx context.Context) (bool, string) {
-		got := searchFor(s.env, org, 0, s.o.Timeout, scenario.SearchIndexing)
+		got := threescale.SearchCheck(s.env, org, 0, s.o.Timeout, scenario.SearchIndexing)
 		smp, body := got.Do(ctx)
 		if !smp.OK {
 			return false, smp.String()
 		}
-		ids, _ := applicationIDs(body)
+		ids, _ := threescale.ApplicationIDs(body)
 		return len(ids) > 0, fmt.Sprintf("%d applications found", len(ids))
 	})
 }
@@ -696,7 +631,7 @@ func (s *samplers) zyncSync(ctx context.Context) error {
 // backend-listener down it fails syncing to backend after its zync event was published
 // (porta@3scale-2.16.4-GA:app/models/cinstance.rb:54,59,88). So on an error the application
 // is read back, and a saved change counts: whether it reaches zync is what zync-sync judges.
-func (s *samplers) updateApp(ctx context.Context, app Application, desc string) error {
+func (s *samplers) updateApp(ctx context.Context, app fixture.Application, desc string) error {
 	path := fmt.Sprintf("/admin/api/accounts/%d/applications/%d.json", s.f.AccountID, app.ID)
 	err := s.call(ctx, http.MethodPut, path, url.Values{"description": {desc}}, nil)
 	if err == nil {
@@ -715,7 +650,7 @@ func (s *samplers) updateApp(ctx context.Context, app Application, desc string) 
 
 // zyncEntriesWith counts zync's entries for an application whose data contains marker
 // ("" counts them all).
-func zyncEntriesWith(ctx context.Context, env *Env, appID int64, marker string, timeout time.Duration) (int, error) {
+func zyncEntriesWith(ctx context.Context, env *threescale.Env, appID int64, marker string, timeout time.Duration) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var n int
@@ -746,7 +681,7 @@ func (s *samplers) reportQueue(ctx context.Context) error {
 	return nil
 }
 
-func oldestReportJob(ctx context.Context, env *Env) (time.Duration, int64, error) {
+func oldestReportJob(ctx context.Context, env *threescale.Env) (time.Duration, int64, error) {
 	q := env.BackendQueues
 	n, err := q.LLen(ctx, resqueReportQueue).Result()
 	if err != nil || n == 0 {
@@ -807,11 +742,11 @@ func (s *samplers) failedJobs(ctx context.Context) error {
 	return nil
 }
 
-func canaryMarker(f *Fixture) string { return "threescale-chaos canary " + f.Token }
+func canaryMarker(f *fixture.Fixture) string { return "threescale-chaos canary " + f.Token }
 
 // plantCanary pushes a failed ReportJob (one hit for app) in Resque::Failure::Redis's
 // format; seq tells canaries apart.
-func plantCanary(ctx context.Context, env *Env, f *Fixture, app Application, seq int) error {
+func plantCanary(ctx context.Context, env *threescale.Env, f *fixture.Fixture, app fixture.Application, seq int) error {
 	now := time.Now()
 	payload := map[string]any{
 		"class": reportJobClass,
@@ -856,7 +791,7 @@ type alertSampler struct {
 
 // crossing is one alert level crossed by one application's reported usage.
 type crossing struct {
-	app   Application
+	app   fixture.Application
 	level int
 	at    time.Time
 }
@@ -866,7 +801,7 @@ func (c crossing) String() string {
 }
 
 // alertPoolSplit is the first crossing of the alerts work probe's half of the pool.
-func alertPoolSplit(f *Fixture) int { return len(alertLevels) * (len(f.AlertApps) / 2) }
+func alertPoolSplit(f *fixture.Fixture) int { return len(fixture.AlertLevels) * (len(f.AlertApps) / 2) }
 
 // alertNudgeEvery is the least time between two crossings of the sampler; each (application,
 // level) fires once per 24h, so the default pool (40 applications × 4 levels, half for the
@@ -890,16 +825,16 @@ func (x *alertSampler) crossNext(ctx context.Context, timeout time.Duration) (cr
 	if i >= x.end {
 		return crossing{}, false, nil
 	}
-	app := s.f.AlertApps[i/len(alertLevels)]
-	j := i % len(alertLevels)
+	app := s.f.AlertApps[i/len(fixture.AlertLevels)]
+	j := i % len(fixture.AlertLevels)
 	prev := 0
 	if j > 0 {
-		prev = alertLevels[j-1]*s.f.AlertLimit/100 + 1
+		prev = fixture.AlertLevels[j-1]*s.f.AlertLimit/100 + 1
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c := crossing{app: app, level: alertLevels[j], at: time.Now()}
-	if err := s.env.Listener.Report(rctx, s.f.ServiceID, s.f.ServiceToken, app.UserKey, map[string]int{"hits": alertLevels[j]*s.f.AlertLimit/100 + 1 - prev}); err != nil {
+	c := crossing{app: app, level: fixture.AlertLevels[j], at: time.Now()}
+	if err := s.env.Listener.Report(rctx, s.f.ServiceID, s.f.ServiceToken, app.UserKey, map[string]int{"hits": fixture.AlertLevels[j]*s.f.AlertLimit/100 + 1 - prev}); err != nil {
 		return c, true, err
 	}
 	x.mu.Lock()
@@ -913,8 +848,8 @@ func (x *alertSampler) crossNext(ctx context.Context, timeout time.Duration) (cr
 func (x *alertSampler) skipApp() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if r := x.next % len(alertLevels); r != 0 {
-		x.next += len(alertLevels) - r
+	if r := x.next % len(fixture.AlertLevels); r != 0 {
+		x.next += len(fixture.AlertLevels) - r
 	}
 }
 
@@ -974,7 +909,7 @@ func (x *alertSampler) sample(ctx context.Context) error {
 // makes it. When events are pending and the minute is over, this reports zero hits for app,
 // which changes no counter and no utilization, so that backend's next ping happens as
 // traffic would make it. Best effort: the checks that follow say what did not arrive.
-func (s *samplers) pingEvents(ctx context.Context, app Application) {
+func (s *samplers) pingEvents(ctx context.Context, app fixture.Application) {
 	if s.env.Listener == nil || s.env.BackendStorage == nil {
 		return
 	}
@@ -1074,7 +1009,7 @@ var (
 // alerts list (Api::AlertsController, a signed-in page; the cinstance_id parameter is its
 // search by application, porta@3scale-2.16.4-GA:app/presenters/api/alerts_index_presenter.rb
 // new_search, app/models/alert.rb allowed_search_scopes) and returns the levels shown.
-func alertLevelsShown(ctx context.Context, s *samplers, app Application) (map[int]bool, error) {
+func alertLevelsShown(ctx context.Context, s *samplers, app fixture.Application) (map[int]bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
 	_, body, err := s.env.Portal.Page(ctx, "/apiconfig/alerts", url.Values{"cinstance_id": {strconv.FormatInt(app.ID, 10)}, "per_page": {"50"}}, http.StatusOK)

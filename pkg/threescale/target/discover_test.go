@@ -1,4 +1,4 @@
-package threescale
+package target
 
 import (
 	"context"
@@ -260,12 +260,10 @@ func routedHost(e Endpoint) string {
 // both can know: the URLs differ by design (the twin's are 127.0.0.1 ports behind
 // hostNetwork pods, which no Service or Route names).
 func TestDiscoverTwin(t *testing.T) {
-	if !twinUp {
-		t.Skip("no twin (-short)")
-	}
+	needTwin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	want, err := LoadTarget(targetPath)
+	want, err := Load(targetPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +328,7 @@ func TestDiscoverTwin(t *testing.T) {
 	if got.Kubeconfig != "" {
 		t.Errorf("kubeconfig: %q, want empty (the caller's default)", got.Kubeconfig)
 	}
-	if _, err := MergeTarget(got, ""); err != nil {
+	if _, err := Merge(got, ""); err != nil {
 		t.Errorf("the discovered target does not validate: %v", err)
 	}
 }
@@ -338,9 +336,7 @@ func TestDiscoverTwin(t *testing.T) {
 // (b) Routes (OpenShift) and an Ingress in front of every endpoint: each URL is the
 // route's host with its scheme, and no Host override is needed.
 func TestDiscoverRoutesAndIngress(t *testing.T) {
-	if !twinUp {
-		t.Skip("no twin (-short)")
-	}
+	needTwin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	n := newDiscNS(t, ctx)
@@ -407,7 +403,7 @@ func TestDiscoverRoutesAndIngress(t *testing.T) {
 	if hasNote(notes, inClusterNote) {
 		t.Errorf("an in-cluster note although every endpoint has a route:\n%s", strings.Join(notes, "\n"))
 	}
-	if _, err := MergeTarget(got, ""); err != nil {
+	if _, err := Merge(got, ""); err != nil {
 		t.Errorf("the discovered target does not validate: %v", err)
 	}
 }
@@ -419,9 +415,7 @@ func TestDiscoverRoutesAndIngress(t *testing.T) {
 // to its Service, as on kind, where the operator's Route `backend` exists but nothing
 // serves it (research/real-operator-check.md §(ii) 1).
 func TestDiscoverSkipsUnadmittedRoutes(t *testing.T) {
-	if !twinUp {
-		t.Skip("no twin (-short)")
-	}
+	needTwin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	n := newDiscNS(t, ctx)
@@ -461,9 +455,7 @@ func TestDiscoverSkipsUnadmittedRoutes(t *testing.T) {
 // is not recognisably kind and the NodePort Services are only named; --node-address
 // (NodeAddress) makes them usable on any cluster.
 func TestDiscoverKindNodePorts(t *testing.T) {
-	if !twinUp {
-		t.Skip("no twin (-short)")
-	}
+	needTwin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	n := newDiscNS(t, ctx)
@@ -484,7 +476,7 @@ func TestDiscoverKindNodePorts(t *testing.T) {
 	n.stores()
 	// What the real operator creates on kind (research/real-operator-check.md §2.2).
 	n.routeWithStatus("backend", "backend-3scale.kind.localhost", "backend-listener", true, false)
-	want, err := LoadTarget("../../fixtures/kind/target.yaml")
+	want, err := Load("../../../fixtures/kind/target.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -554,7 +546,7 @@ func TestDiscoverKindNodePorts(t *testing.T) {
 // kindManifests decodes the documents of one fixtures/kind manifest.
 func kindManifests(t *testing.T, name string) []*unstructured.Unstructured {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("../../fixtures/kind", name))
+	raw, err := os.ReadFile(filepath.Join("../../../fixtures/kind", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -580,9 +572,7 @@ func kindManifests(t *testing.T, name string) []*unstructured.Unstructured {
 // spec.system.systemRedisTLSEnabled, not in the URL (operator@3scale-2.16.3-GA
 // apimanager_types.go IsBackendRedisTLSEnabled and the others).
 func TestDiscoverRedisTLSAndCredentials(t *testing.T) {
-	if !twinUp {
-		t.Skip("no twin (-short)")
-	}
+	needTwin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	n := newDiscNS(t, ctx)
@@ -604,7 +594,7 @@ func TestDiscoverRedisTLSAndCredentials(t *testing.T) {
 	wantNote(t, notes, "stores.backendRedisStorage: Secret backend-redis also has REDIS_STORAGE_USERNAME, REDIS_STORAGE_PASSWORD, REDIS_SSL_CA")
 	wantNote(t, notes, "stores.backendRedisStorage.tls: true, backend.backendRedisTLSEnabled of APIManager 3scale")
 	wantNote(t, notes, "stores.systemRedis.tls: true, system.systemRedisTLSEnabled")
-	if _, err := MergeTarget(got, ""); err != nil {
+	if _, err := Merge(got, ""); err != nil {
 		t.Errorf("the discovered target does not validate: %v", err)
 	}
 }
@@ -613,9 +603,7 @@ func TestDiscoverRedisTLSAndCredentials(t *testing.T) {
 // Service declares, with the Host 3scale routes on, and the notes say the harness must
 // then run in the cluster. Missing Secrets are left for the override.
 func TestDiscoverServiceFallback(t *testing.T) {
-	if !twinUp {
-		t.Skip("no twin (-short)")
-	}
+	needTwin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	n := newDiscNS(t, ctx)
@@ -653,7 +641,7 @@ func TestDiscoverServiceFallback(t *testing.T) {
 	}
 
 	// What is missing fails validation, by field, until an override gives it.
-	_, err := MergeTarget(got, "")
+	_, err := Merge(got, "")
 	for _, f := range []string{"stores.zyncDatabase.url.secret", "stores.zyncDatabase.url.key", "upstream.url"} {
 		if err == nil || !strings.Contains(err.Error(), f) {
 			t.Errorf("validate: want an error naming %s, got %v", f, err)
@@ -663,7 +651,7 @@ func TestDiscoverServiceFallback(t *testing.T) {
 	if err := os.WriteFile(ov, []byte("upstream: {url: http://echo.example.test}\nstores:\n  zyncDatabase: {url: {secret: zync-db, key: URL}}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	merged, err := MergeTarget(got, ov)
+	merged, err := Merge(got, ov)
 	if err != nil {
 		t.Fatalf("merge: %v", err)
 	}
@@ -695,9 +683,7 @@ func TestDiscoverServiceFallback(t *testing.T) {
 // The local cluster has no OpenShift apps API, so the test registers a stand-in CRD
 // for the duration, as the research suggests for kind (§3.2).
 func TestDiscoverDeploymentConfigEra(t *testing.T) {
-	if !twinUp {
-		t.Skip("no twin (-short)")
-	}
+	needTwin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	installDCCRD(t, ctx)
@@ -770,9 +756,7 @@ func installDCCRD(t *testing.T, ctx context.Context) {
 // (d) Discovery fails only when the install cannot be identified, and then names what is
 // missing.
 func TestDiscoverErrors(t *testing.T) {
-	if !twinUp {
-		t.Skip("no twin (-short)")
-	}
+	needTwin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	wantErr := func(t *testing.T, ns string, opts DiscoverOptions, parts ...string) {
@@ -846,7 +830,7 @@ func TestDiscoverUnreachable(t *testing.T) {
 // (e) An override replaces what it sets and nothing else, rejects unknown fields by name,
 // and the result is validated. Needs no twin.
 func TestMergeTarget(t *testing.T) {
-	base, err := LoadTarget(writeTarget(t, validTarget))
+	base, err := Load(writeTarget(t, validTarget))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -866,7 +850,7 @@ stores:
   zyncDatabase: {address: "127.0.0.1:15432"}
 insecureSkipVerify: true
 `)
-		got, err := MergeTarget(base, p)
+		got, err := Merge(base, p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -893,7 +877,7 @@ insecureSkipVerify: true
 	t.Run("null removes", func(t *testing.T) {
 		withOp := *base
 		withOp.Operator = &Operator{APIManager: "x"}
-		got, err := MergeTarget(&withOp, write("null.yaml", "operator: null\n"))
+		got, err := Merge(&withOp, write("null.yaml", "operator: null\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -903,23 +887,23 @@ insecureSkipVerify: true
 	})
 	t.Run("unknown field", func(t *testing.T) {
 		p := write("typo.yaml", "admin: {url: \"https://a.example.test\", hots: x}\n")
-		_, err := MergeTarget(base, p)
+		_, err := Merge(base, p)
 		if err == nil || !strings.Contains(err.Error(), "hots") || !strings.Contains(err.Error(), "typo.yaml") {
 			t.Fatalf("want an error naming the file and the field, got %v", err)
 		}
-		_, err = MergeTarget(base, write("top.yaml", "gateway: {production: {url: http://x}}\n"))
+		_, err = Merge(base, write("top.yaml", "gateway: {production: {url: http://x}}\n"))
 		if err == nil || !strings.Contains(err.Error(), `"gateway"`) {
 			t.Fatalf("want an error naming gateway, got %v", err)
 		}
 	})
 	t.Run("not a mapping", func(t *testing.T) {
-		_, err := MergeTarget(base, write("list.yaml", "- a\n- b\n"))
+		_, err := Merge(base, write("list.yaml", "- a\n- b\n"))
 		if err == nil || !strings.Contains(err.Error(), "list.yaml") {
 			t.Fatalf("want an error naming the file, got %v", err)
 		}
 	})
 	t.Run("result validated", func(t *testing.T) {
-		_, err := MergeTarget(base, write("breaks.yaml", "admin: {url: \"ftp://a\"}\nupstream: {url: \"\"}\nversion: \"\"\n"))
+		_, err := Merge(base, write("breaks.yaml", "admin: {url: \"ftp://a\"}\nupstream: {url: \"\"}\nversion: \"\"\n"))
 		for _, f := range []string{"breaks.yaml", "admin.url", "upstream.url", "version"} {
 			if err == nil || !strings.Contains(err.Error(), f) {
 				t.Errorf("want an error naming %s, got %v", f, err)
@@ -927,13 +911,13 @@ insecureSkipVerify: true
 		}
 	})
 	t.Run("empty override", func(t *testing.T) {
-		got, err := MergeTarget(base, write("empty.yaml", "# nothing\n"))
+		got, err := Merge(base, write("empty.yaml", "# nothing\n"))
 		if err != nil || !reflect.DeepEqual(got, base) {
 			t.Errorf("got %+v, %v; want the base unchanged", got, err)
 		}
 	})
 	t.Run("missing file", func(t *testing.T) {
-		_, err := MergeTarget(base, filepath.Join(dir, "nope.yaml"))
+		_, err := Merge(base, filepath.Join(dir, "nope.yaml"))
 		if err == nil || !strings.Contains(err.Error(), "nope.yaml") {
 			t.Fatalf("want an error naming the file, got %v", err)
 		}

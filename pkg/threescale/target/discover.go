@@ -1,4 +1,4 @@
-package threescale
+package target
 
 import (
 	"bytes"
@@ -82,7 +82,7 @@ type DiscoverOptions struct {
 // The notes say, one line per field or group, where each value came from or why it was
 // left for an override; they never contain a Secret's value. The target may be
 // incomplete (an upstream, a Secret key that is missing): the caller completes it with
-// [MergeTarget], whose Validate names what is still missing. Discover fails only when the
+// [Merge], whose Validate names what is still missing. Discover fails only when the
 // install cannot be identified at all: the namespace is missing or the cluster does not
 // answer, the APIManager is ambiguous, nothing gives the wildcard domain, or system-seed
 // (which every operator install has) is absent. The error then lists every such problem.
@@ -936,21 +936,21 @@ func (d *discoverer) credentials(ctx context.Context, t *Target) error {
 	}
 	// Left nil when the default is there: the file then says only what differs from
 	// the operator's layout.
-	s, err := d.secret(ctx, defaultAPIcastToken.Secret)
+	s, err := d.secret(ctx, DefaultAPIcastToken.Secret)
 	if err != nil {
 		return err
 	}
-	if s.has(defaultAPIcastToken.Key) {
-		d.note("credentials.apicastAccessToken: default, key %s of Secret %s (present)", defaultAPIcastToken.Key, defaultAPIcastToken.Secret)
+	if s.has(DefaultAPIcastToken.Key) {
+		d.note("credentials.apicastAccessToken: default, key %s of Secret %s (present)", DefaultAPIcastToken.Key, DefaultAPIcastToken.Secret)
 	} else {
-		d.note("credentials.apicastAccessToken: the default, key %s of Secret %s, is missing; set credentials.apicastAccessToken in the override or connecting will fail", defaultAPIcastToken.Key, defaultAPIcastToken.Secret)
+		d.note("credentials.apicastAccessToken: the default, key %s of Secret %s, is missing; set credentials.apicastAccessToken in the override or connecting will fail", DefaultAPIcastToken.Key, DefaultAPIcastToken.Secret)
 	}
-	s, err = d.secret(ctx, defaultInternalUser.Secret)
+	s, err = d.secret(ctx, DefaultInternalUser.Secret)
 	if err != nil {
 		return err
 	}
-	if !s.has(defaultInternalUser.Key) || !s.has(defaultInternalPassword.Key) {
-		d.note("backend: Secret %s with keys %s and %s not found; backend-listener's internal API checks need backend.internalUser and backend.internalPassword in the override", defaultInternalUser.Secret, defaultInternalUser.Key, defaultInternalPassword.Key)
+	if !s.has(DefaultInternalUser.Key) || !s.has(DefaultInternalPassword.Key) {
+		d.note("backend: Secret %s with keys %s and %s not found; backend-listener's internal API checks need backend.internalUser and backend.internalPassword in the override", DefaultInternalUser.Secret, DefaultInternalUser.Key, DefaultInternalPassword.Key)
 	}
 	return nil
 }
@@ -997,11 +997,11 @@ var redisTLSSwitches = map[string][]string{
 	"stores.systemRedis":         {"spec", "system", "systemRedisTLSEnabled"},
 }
 
-// redisExtras says which of the keys Connect reads beside a Redis store's URL the Secret
-// has (ACL credentials, sentinels, TLS material: env.go redisLayouts), and sets tls when
-// the APIManager turns TLS on for the store. Values are never read here.
+// redisExtras says which of the keys threescale.Connect reads beside a Redis store's URL
+// the Secret has (ACL credentials, sentinels, TLS material: RedisKeysFor), and sets tls
+// when the APIManager turns TLS on for the store. Values are never read here.
 func (d *discoverer) redisExtras(ctx context.Context, field, secret string, dst *Store) error {
-	keys, ok := redisLayouts[field]
+	keys, ok := RedisKeysFor(field)
 	if !ok {
 		return nil
 	}
@@ -1010,7 +1010,7 @@ func (d *discoverer) redisExtras(ctx context.Context, field, secret string, dst 
 		return err
 	}
 	var present []string
-	for _, k := range []string{keys.username, keys.password, keys.sentinelHosts, keys.sentinelUsername, keys.sentinelPassword, keys.tlsCA, keys.tlsCert, keys.tlsKey} {
+	for _, k := range []string{keys.Username, keys.Password, keys.SentinelHosts, keys.SentinelUsername, keys.SentinelPassword, keys.TLSCA, keys.TLSCert, keys.TLSKey} {
 		if s.has(k) {
 			present = append(present, k)
 		}
@@ -1136,7 +1136,7 @@ type Override struct {
 }
 
 // LoadOverride reads a partial target file. Unknown fields are rejected, as in
-// LoadTarget, so a typo cannot silently leave a discovered value in place.
+// Load, so a typo cannot silently leave a discovered value in place.
 func LoadOverride(path string) (*Override, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -1224,10 +1224,10 @@ func mergePatch(doc, patch map[string]any) map[string]any {
 	return doc
 }
 
-// MergeTarget applies the override file at overridePath to base (a discovered target)
+// Merge applies the override file at overridePath to base (a discovered target)
 // and validates the result: the error then lists every field still missing, each with
 // its path. An empty overridePath only validates. base is not modified.
-func MergeTarget(base *Target, overridePath string) (*Target, error) {
+func Merge(base *Target, overridePath string) (*Target, error) {
 	if overridePath == "" {
 		out := *base
 		if err := out.Validate(); err != nil {

@@ -1,4 +1,4 @@
-package threescale
+package samplers
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/threescale-chaos/harness/pkg/probe"
 	"github.com/threescale-chaos/harness/pkg/scenario"
+	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/threescale/fixture"
 )
 
 // WorkOptions tunes the work probes; zero values take the defaults.
@@ -58,7 +60,7 @@ func (o WorkOptions) within(budget time.Duration) WorkOptions {
 }
 
 // WorkProbes returns the work probes with default options; see WorkProbesWith.
-func WorkProbes(env *Env, f *Fixture) map[scenario.Capability]probe.WorkProbe {
+func WorkProbes(env *threescale.Env, f *fixture.Fixture) map[scenario.Capability]probe.WorkProbe {
 	return WorkProbesWith(env, f, WorkOptions{})
 }
 
@@ -74,9 +76,9 @@ func WorkProbes(env *Env, f *Fixture) map[scenario.Capability]probe.WorkProbe {
 //   - background-jobs and search-indexing: buyer accounts signed up, each indexed
 //     (Sidekiq's SphinxAccountIndexationWorker → searchd);
 //   - zync-sync: an application changed, and zync recording it.
-func WorkProbesWith(env *Env, f *Fixture, opts WorkOptions) map[scenario.Capability]probe.WorkProbe {
+func WorkProbesWith(env *threescale.Env, f *fixture.Fixture, opts WorkOptions) map[scenario.Capability]probe.WorkProbe {
 	o := opts.withDefaults()
-	s := &samplers{env: env, f: f, o: SamplerOptions{Timeout: o.Timeout, AsyncBound: o.Settle, AlertBound: max(o.Settle, 90*time.Second)}.withDefaults()}
+	s := &samplers{env: env, f: f, o: Options{Timeout: o.Timeout, AsyncBound: o.Settle, AlertBound: max(o.Settle, 90*time.Second)}.withDefaults()}
 	accounts := o
 	if opts.Units <= 0 {
 		accounts.Units = 3
@@ -85,7 +87,7 @@ func WorkProbesWith(env *Env, f *Fixture, opts WorkOptions) map[scenario.Capabil
 		scenario.Analytics:             &hitsProbe{c: scenario.Analytics, s: s, o: o, app: f.WorkApp, viaGateway: true},
 		scenario.BackendReportQueue:    &hitsProbe{c: scenario.BackendReportQueue, s: s, o: o, app: f.WriteApp},
 		scenario.FailedJobRescheduling: &hitsProbe{c: scenario.FailedJobRescheduling, s: s, o: o, app: f.ZyncApp, canaries: true},
-		scenario.Alerts:                &alertProbe{s: s, o: o, a: &alertSampler{s: s, next: alertPoolSplit(f), end: len(alertLevels) * len(f.AlertApps)}},
+		scenario.Alerts:                &alertProbe{s: s, o: o, a: &alertSampler{s: s, next: alertPoolSplit(f), end: len(fixture.AlertLevels) * len(f.AlertApps)}},
 		scenario.BackgroundJobs:        &indexProbe{c: scenario.BackgroundJobs, s: s, o: accounts},
 		scenario.SearchIndexing:        &indexProbe{c: scenario.SearchIndexing, s: s, o: accounts},
 		scenario.ZyncSync:              &zyncProbe{s: s, o: o},
@@ -94,11 +96,11 @@ func WorkProbesWith(env *Env, f *Fixture, opts WorkOptions) map[scenario.Capabil
 
 // hitsKey is apisonator's application-level eternity counter of the product's hits
 // (research/apicast-apisonator.md §7): written by backend-worker only.
-func hitsKey(f *Fixture, app Application) string {
+func hitsKey(f *fixture.Fixture, app fixture.Application) string {
 	return fmt.Sprintf("stats/{service:%d}/cinstance:%s/metric:%d/eternity", f.ServiceID, app.BackendID, f.HitsMetricID)
 }
 
-func readCounter(ctx context.Context, env *Env, key string, timeout time.Duration) (int, error) {
+func readCounter(ctx context.Context, env *threescale.Env, key string, timeout time.Duration) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	v, err := env.BackendStorage.Get(ctx, key).Int()
@@ -115,7 +117,7 @@ type hitsProbe struct {
 	c          scenario.Capability
 	s          *samplers
 	o          WorkOptions
-	app        Application
+	app        fixture.Application
 	viaGateway bool
 	canaries   bool
 
@@ -178,10 +180,10 @@ func (p *hitsProbe) submit(ctx context.Context) (int, error) {
 		for range p.o.Units {
 			ok := false
 			for _, g := range []struct {
-				gw   *Gateway
+				gw   *threescale.Gateway
 				host string
 			}{{s.env.Production, f.ProductionHost}, {s.env.Staging, f.StagingHost}} {
-				smp := upstreamCheck(g.gw, g.host, path, p.app.UserKey, p.o.Timeout, p.c).Sample(ctx)
+				smp := threescale.UpstreamCheck(g.gw, g.host, path, p.app.UserKey, p.o.Timeout, p.c).Sample(ctx)
 				if smp.OK {
 					ok = true
 					break
@@ -430,12 +432,12 @@ func (p *indexProbe) Check(ctx context.Context, budget time.Duration) (scenario.
 			if found[org] {
 				continue
 			}
-			smp, body := searchFor(p.s.env, org, 0, p.o.Timeout, p.c).Do(ctx)
+			smp, body := threescale.SearchCheck(p.s.env, org, 0, p.o.Timeout, p.c).Do(ctx)
 			if !smp.OK {
 				last = smp.String()
 				continue
 			}
-			if ids, _ := applicationIDs(body); len(ids) > 0 {
+			if ids, _ := threescale.ApplicationIDs(body); len(ids) > 0 {
 				found[org] = true
 			}
 		}
@@ -526,7 +528,7 @@ func (p *zyncProbe) Check(ctx context.Context, budget time.Duration) (scenario.W
 // classes waits in system-redis's retry set, the wait runs until that retry is due plus
 // Settle, never past MaxWait. It returns whether applied held, and a note of the retry it
 // waited for ("" when none).
-func waitApplied(ctx context.Context, env *Env, o WorkOptions, classes []string, applied func(ctx context.Context) bool) (bool, string) {
+func waitApplied(ctx context.Context, env *threescale.Env, o WorkOptions, classes []string, applied func(ctx context.Context) bool) (bool, string) {
 	start := time.Now()
 	hardStop := start.Add(max(o.MaxWait, o.Settle))
 	deadline := start.Add(o.Settle)

@@ -1,4 +1,4 @@
-package threescale
+package samplers
 
 import (
 	"context"
@@ -15,21 +15,22 @@ import (
 	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/probe"
 	"github.com/threescale-chaos/harness/pkg/scenario"
+	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/threescale/fixture"
+	"github.com/threescale-chaos/harness/pkg/threescale/target"
 )
 
 // TestAgainstTwin drives the package the way the runner will, against the twin: target,
 // connect, provision, every sampler healthy in steady state, three outages, delete.
 func TestAgainstTwin(t *testing.T) {
-	if !twinUp {
-		t.Skip("no twin (-short)")
-	}
+	needTwin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	tg, err := LoadTarget(targetPath)
+	tg, err := target.Load(targetPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := Connect(ctx, tg, restConfig)
+	env, err := threescale.Connect(ctx, tg, restConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func TestAgainstTwin(t *testing.T) {
 		t.Fatalf("connect found %d secrets, listener %v", len(env.Secrets()), env.Listener)
 	}
 	runID := "T" + randomHex(3)
-	before, err := TakeInventory(ctx, env)
+	before, err := fixture.TakeInventory(ctx, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,8 +51,8 @@ func TestAgainstTwin(t *testing.T) {
 	}
 	// apicast-production refreshes every 300 s as the operator runs it: restart it instead,
 	// as the CLI's --reload-production-gateway does.
-	f, err := ProvisionWith(ctx, env, runID, ProvisionOptions{AlertApps: 2, ReloadProduction: func(ctx context.Context) error {
-		return RestartDeployment(ctx, env, ProductionGateway, 3*time.Minute)
+	f, err := fixture.ProvisionWith(ctx, env, runID, fixture.ProvisionOptions{AlertApps: 2, ReloadProduction: func(ctx context.Context) error {
+		return threescale.RestartDeployment(ctx, env, threescale.ProductionGateway, 3*time.Minute)
 	}})
 	if f != nil {
 		// The run leaves the tenant as it found it: what it made is gone from the lists.
@@ -66,13 +67,13 @@ func TestAgainstTwin(t *testing.T) {
 	if err != nil {
 		t.Fatal(redacted(env, err.Error()))
 	}
-	for _, a := range append([]Application{f.App, f.LimitedApp, f.WorkApp, f.WriteApp}, f.AlertApps...) {
+	for _, a := range append([]fixture.Application{f.App, f.LimitedApp, f.WorkApp, f.WriteApp}, f.AlertApps...) {
 		if a.BackendID == "" {
 			t.Errorf("application %s: no backend id", a.Name)
 		}
 	}
-	opts := SamplerOptions{Timeout: 5 * time.Second, AsyncBound: 30 * time.Second, AlertBound: 90 * time.Second, FailedJobMaxAge: 2 * time.Minute}
-	samplers := Samplers(env, f, opts)
+	opts := Options{Timeout: 5 * time.Second, AsyncBound: 30 * time.Second, AlertBound: 90 * time.Second, FailedJobMaxAge: 2 * time.Minute}
+	samplers := For(env, f, opts)
 
 	t.Run("steady state", func(t *testing.T) {
 		if len(samplers) != len(scenario.Capabilities()) {
@@ -109,8 +110,8 @@ func TestAgainstTwin(t *testing.T) {
 		if _, _, err := env.Admin.Do(ctx, "GET", "/apiconfig/alerts", nil, 200); err == nil {
 			t.Errorf("alerts page with the access token: want a redirect to the sign-in, got 200")
 		}
-		wrong := NewPortal(tg.Admin, "admin", "not-the-password", env.HTTP)
-		if _, _, err := wrong.Page(ctx, "/apiconfig/alerts", nil); !errors.Is(err, ErrLoginRefused) || strings.Contains(err.Error(), "not-the-password") {
+		wrong := threescale.NewPortal(tg.Admin, "admin", "not-the-password", env.HTTP)
+		if _, _, err := wrong.Page(ctx, "/apiconfig/alerts", nil); !errors.Is(err, threescale.ErrLoginRefused) || strings.Contains(err.Error(), "not-the-password") {
 			t.Errorf("wrong password: %v", err)
 		}
 	})
@@ -124,7 +125,7 @@ func TestAgainstTwin(t *testing.T) {
 				t.Fatalf("key %d: %v", i, err)
 			}
 		}
-		if err := env.Admin.JSON(ctx, "POST", kp+".json", urlValues("key", "chaosover"+randomHex(3)), nil); StatusOf(err) != 422 {
+		if err := env.Admin.JSON(ctx, "POST", kp+".json", urlValues("key", "chaosover"+randomHex(3)), nil); threescale.StatusOf(err) != 422 {
 			t.Fatalf("a 6th key: want 422 (porta's KEYS_LIMIT), got %v", err)
 		}
 		if got := sample(ctx, samplers[scenario.AdminAPIWrite], 30*time.Second); !got.OK {
@@ -245,14 +246,14 @@ func sample(ctx context.Context, s probe.Sampler, timeout time.Duration) scenari
 	return s.Sample(ctx)
 }
 
-func redacted(env *Env, s string) string {
+func redacted(env *threescale.Env, s string) string {
 	for _, sec := range env.Secrets() {
 		s = strings.ReplaceAll(s, sec, "[REDACTED]")
 	}
 	return s
 }
 
-func checkRedacted(t *testing.T, env *Env, s scenario.Sample) {
+func checkRedacted(t *testing.T, env *threescale.Env, s scenario.Sample) {
 	t.Helper()
 	if redacted(env, s.Detail) != s.Detail {
 		t.Errorf("sample of %s leaks a secret in its detail", s.Capability)
@@ -262,7 +263,7 @@ func checkRedacted(t *testing.T, env *Env, s scenario.Sample) {
 // scaleDown takes a Deployment to zero through the scale subresource and waits until its
 // pods are gone; the restore (back to 1, Ready) is registered first, and also returned for
 // tests that restore before their check. Restoring twice is harmless.
-func scaleDown(t *testing.T, ctx context.Context, env *Env, name string) func() {
+func scaleDown(t *testing.T, ctx context.Context, env *threescale.Env, name string) func() {
 	t.Helper()
 	var once sync.Once
 	restore := func() {
@@ -296,7 +297,7 @@ func scaleDown(t *testing.T, ctx context.Context, env *Env, name string) func() 
 	return restore
 }
 
-func setReplicas(ctx context.Context, env *Env, name string, n int32) error {
+func setReplicas(ctx context.Context, env *threescale.Env, name string, n int32) error {
 	_, err := env.Kube.AppsV1().Deployments(env.Target.Namespace).UpdateScale(ctx, name, &autoscalingv1.Scale{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: env.Target.Namespace},
 		Spec:       autoscalingv1.ScaleSpec{Replicas: n},

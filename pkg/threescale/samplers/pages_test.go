@@ -1,8 +1,10 @@
-package threescale
+package samplers
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/threescale-chaos/harness/pkg/threescale"
 )
 
 // loginPage2164 is the shape of porta 3scale-2.16.4-GA's GET /p/login as the server sends
@@ -23,17 +25,17 @@ const oldTwinLoginPage = `<html><body><form action="/p/sessions" method="post">
 <input type="hidden" name="authenticity_token" value="abc"><input name="username"><input type="password" name="password"></form></body></html>`
 
 func TestCSRFTokenFromTheMetaTag(t *testing.T) {
-	tok, ok := csrfToken([]byte(loginPage2164))
+	tok, ok := threescale.CSRFToken([]byte(loginPage2164))
 	if !ok || tok != "Zm9vK2Jhci9iYXo9PQ==" {
-		t.Errorf("csrfToken = %q, %v; want the meta tag's content, entities decoded", tok, ok)
+		t.Errorf("CSRFToken = %q, %v; want the meta tag's content, entities decoded", tok, ok)
 	}
-	if tok, ok := csrfToken([]byte(`<meta content="xyz" name="csrf-token">`)); !ok || tok != "xyz" {
+	if tok, ok := threescale.CSRFToken([]byte(`<meta content="xyz" name="csrf-token">`)); !ok || tok != "xyz" {
 		t.Errorf("attributes in the other order: %q, %v", tok, ok)
 	}
-	if _, ok := csrfToken([]byte(oldTwinLoginPage)); ok {
+	if _, ok := threescale.CSRFToken([]byte(oldTwinLoginPage)); ok {
 		t.Error("a hidden input is not porta's token source at 2.15/2.16")
 	}
-	if _, ok := csrfToken([]byte(`<meta name="csrf-param" content="authenticity_token" />`)); ok {
+	if _, ok := threescale.CSRFToken([]byte(`<meta name="csrf-param" content="authenticity_token" />`)); ok {
 		t.Error("the csrf-param meta tag is not the token")
 	}
 }
@@ -89,28 +91,5 @@ func TestPortalHomeIsNotTheAccessCodeForm(t *testing.T) {
 	home := `<!DOCTYPE html><html><head><title>Developer Portal</title></head><body><nav><a href="/login">Sign in</a></nav></body></html>`
 	if err := portalHome([]byte(home)); err != nil {
 		t.Errorf("a portal page: %v", err)
-	}
-}
-
-func TestInventoryAdded(t *testing.T) {
-	before := Inventory{
-		Products:    []Object{{1, "API"}},
-		BackendAPIs: []Object{{1, "API Backend"}},
-		Accounts:    []Object{{2, "Developer"}, {5, "chaosorgold"}},
-	}
-	after := Inventory{
-		Products:    []Object{{1, "API"}, {7, "Chaos r1"}},
-		BackendAPIs: []Object{{1, "API Backend"}},
-		Accounts:    []Object{{9, "chaosidxr1n3"}, {2, "Developer"}},
-	}
-	added := before.Added(after)
-	if len(added.Products) != 1 || added.Products[0].ID != 7 || len(added.BackendAPIs) != 0 || len(added.Accounts) != 1 || added.Accounts[0].ID != 9 {
-		t.Fatalf("added = %+v", added)
-	}
-	if s := added.String(); !strings.Contains(s, `"Chaos r1" (id 7)`) || !strings.Contains(s, "1 account(s)") {
-		t.Errorf("String() = %s", s)
-	}
-	if !before.Added(before).Empty() || before.Added(before).String() != "nothing" {
-		t.Error("an inventory adds nothing to itself")
 	}
 }

@@ -1,4 +1,4 @@
-package threescale
+package samplers
 
 import (
 	"context"
@@ -13,7 +13,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/probe"
+	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/threescale/fixture"
+	"github.com/threescale-chaos/harness/pkg/threescale/target"
 )
 
 // alertBed stands in for the three things the alerts sampler talks to: backend-listener's
@@ -52,7 +56,7 @@ func newAlertSamplerRedis(t *testing.T, bound time.Duration) (*alertSampler, *al
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	t.Cleanup(listener.Close)
-	apps := []Application{{ID: 1, Name: "alert0", UserKey: "k0"}, {ID: 2, Name: "alert1", UserKey: "k1"}}
+	apps := []fixture.Application{{ID: 1, Name: "alert0", UserKey: "k0"}, {ID: 2, Name: "alert1", UserKey: "k1"}}
 	portal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/p/login":
@@ -80,15 +84,15 @@ func newAlertSamplerRedis(t *testing.T, bound time.Duration) (*alertSampler, *al
 		}
 	}))
 	t.Cleanup(portal.Close)
-	addr := startRedisServer(t, false, nil, func(addr string) error { return pingWith(&redis.Options{Addr: addr}) })
+	addr := testsupport.StartRedis(t).Addr()
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { rdb.Close() })
 	hc := probe.NewHTTPClient(probe.HTTPClientOptions{})
-	env := &Env{HTTP: hc, BackendStorage: rdb, SystemRedis: rdb, Listener: &Listener{URL: listener.URL, Client: hc},
-		Portal: NewPortal(Endpoint{URL: portal.URL}, "admin", "pw", hc)}
-	f := &Fixture{ServiceID: 7, ServiceToken: "st", AlertLimit: 100, AlertApps: apps}
-	s := &samplers{env: env, f: f, o: SamplerOptions{AlertBound: bound}.withDefaults()}
-	return &alertSampler{s: s, end: alertPoolSplit(f) + len(alertLevels)}, b, rdb
+	env := &threescale.Env{HTTP: hc, BackendStorage: rdb, SystemRedis: rdb, Listener: &threescale.Listener{URL: listener.URL, Client: hc},
+		Portal: threescale.NewPortal(target.Endpoint{URL: portal.URL}, "admin", "pw", hc)}
+	f := &fixture.Fixture{ServiceID: 7, ServiceToken: "st", AlertLimit: 100, AlertApps: apps}
+	s := &samplers{env: env, f: f, o: Options{AlertBound: bound}.withDefaults()}
+	return &alertSampler{s: s, end: alertPoolSplit(f) + len(fixture.AlertLevels)}, b, rdb
 }
 
 // The sampler crosses one level and makes no other crossing until system shows its alert;

@@ -1,4 +1,4 @@
-package threescale
+package target
 
 import (
 	"errors"
@@ -151,6 +151,48 @@ type Stores struct {
 	ZyncDatabase Store `json:"zyncDatabase"`
 }
 
+// RedisKeys are the keys that sit beside a store's URL key in the operator's Secret: ACL
+// credentials, sentinels and the TLS material. Each install-provided Redis has its own
+// names for them (operator@3scale-2.16.3-GA pkg/3scale/amp/component/backend.go: the
+// BackendSecretBackendRedis* constants, backendVolumes; system.go:
+// SystemSecretSystemRedis* constants, SystemRedisEnvVars and the system-redis-tls volume).
+type RedisKeys struct {
+	Username, Password                 string
+	SentinelHosts, SentinelRole        string
+	SentinelUsername, SentinelPassword string
+	TLSCA, TLSCert, TLSKey             string
+}
+
+// redisLayouts are the operator's key names for each Redis store of the target, by field path.
+var redisLayouts = map[string]RedisKeys{
+	"stores.backendRedisStorage": {
+		Username: "REDIS_STORAGE_USERNAME", Password: "REDIS_STORAGE_PASSWORD",
+		SentinelHosts: "REDIS_STORAGE_SENTINEL_HOSTS", SentinelRole: "REDIS_STORAGE_SENTINEL_ROLE",
+		SentinelUsername: "REDIS_STORAGE_SENTINEL_USERNAME", SentinelPassword: "REDIS_STORAGE_SENTINEL_PASSWORD",
+		TLSCA: "REDIS_SSL_CA", TLSCert: "REDIS_SSL_CERT", TLSKey: "REDIS_SSL_KEY",
+	},
+	"stores.backendRedisQueues": {
+		Username: "REDIS_QUEUES_USERNAME", Password: "REDIS_QUEUES_PASSWORD",
+		SentinelHosts: "REDIS_QUEUES_SENTINEL_HOSTS", SentinelRole: "REDIS_QUEUES_SENTINEL_ROLE",
+		SentinelUsername: "REDIS_QUEUES_SENTINEL_USERNAME", SentinelPassword: "REDIS_QUEUES_SENTINEL_PASSWORD",
+		TLSCA: "REDIS_SSL_QUEUES_CA", TLSCert: "REDIS_SSL_QUEUES_CERT", TLSKey: "REDIS_SSL_QUEUES_KEY",
+	},
+	"stores.systemRedis": {
+		Username: "REDIS_USERNAME", Password: "REDIS_PASSWORD",
+		SentinelHosts: "SENTINEL_HOSTS", SentinelRole: "SENTINEL_ROLE",
+		SentinelUsername: "REDIS_SENTINEL_USERNAME", SentinelPassword: "REDIS_SENTINEL_PASSWORD",
+		TLSCA: "REDIS_SSL_CA", TLSCert: "REDIS_SSL_CERT", TLSKey: "REDIS_SSL_KEY",
+	},
+}
+
+// RedisKeysFor gives the operator's key names beside the URL of the Redis store at field
+// ("stores.backendRedisStorage"): threescale.Connect reads their values, Discover notes
+// which are present. The second result is false for a field that is not a Redis store.
+func RedisKeysFor(field string) (RedisKeys, bool) {
+	k, ok := redisLayouts[field]
+	return k, ok
+}
+
 // Operator names the APIManager that owns the components' replicas.
 type Operator struct {
 	APIManager string `json:"apiManager"`
@@ -171,17 +213,17 @@ type Backend struct {
 // Defaults for the optional references: the operator's own Secret names
 // (research/3scale-operator.md §3.5).
 var (
-	defaultAPIcastToken     = SecretKeyRef{Secret: "system-master-apicast", Key: "ACCESS_TOKEN"}
-	defaultAdminUser        = SecretKeyRef{Secret: "system-seed", Key: "ADMIN_USER"}
-	defaultAdminPassword    = SecretKeyRef{Secret: "system-seed", Key: "ADMIN_PASSWORD"}
-	defaultBackendURL       = SecretKeyRef{Secret: "backend-listener", Key: "service_endpoint"}
-	defaultInternalUser     = SecretKeyRef{Secret: "backend-internal-api", Key: "username"}
-	defaultInternalPassword = SecretKeyRef{Secret: "backend-internal-api", Key: "password"}
+	DefaultAPIcastToken     = SecretKeyRef{Secret: "system-master-apicast", Key: "ACCESS_TOKEN"}
+	DefaultAdminUser        = SecretKeyRef{Secret: "system-seed", Key: "ADMIN_USER"}
+	DefaultAdminPassword    = SecretKeyRef{Secret: "system-seed", Key: "ADMIN_PASSWORD"}
+	DefaultBackendURL       = SecretKeyRef{Secret: "backend-listener", Key: "service_endpoint"}
+	DefaultInternalUser     = SecretKeyRef{Secret: "backend-internal-api", Key: "username"}
+	DefaultInternalPassword = SecretKeyRef{Secret: "backend-internal-api", Key: "password"}
 )
 
-// LoadTarget reads and validates a target file. Unknown fields are rejected, so a typo
+// Load reads and validates a target file. Unknown fields are rejected, so a typo
 // does not silently fall back to a default; errors name the file, the field and why.
-func LoadTarget(path string) (*Target, error) {
+func Load(path string) (*Target, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("target file: %w", err)

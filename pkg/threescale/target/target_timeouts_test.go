@@ -1,4 +1,4 @@
-package threescale
+package target
 
 import (
 	"strings"
@@ -11,7 +11,7 @@ import (
 // A target file may override the run's timeouts for its install; a wrong name or duration is
 // named in the error, as every other field.
 func TestLoadTargetTimeouts(t *testing.T) {
-	tg, err := LoadTarget(writeTarget(t, validTarget+"timeouts: {provision: 10m, ready: 8m}\n"))
+	tg, err := Load(writeTarget(t, validTarget+"timeouts: {provision: 10m, ready: 8m}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +19,7 @@ func TestLoadTargetTimeouts(t *testing.T) {
 	if o.Get(timing.Provision) != 10*time.Minute || o.Get(timing.Ready) != 8*time.Minute || o.Get(timing.Steady) != 2*time.Minute {
 		t.Fatalf("overrides %v", o)
 	}
-	_, err = LoadTarget(writeTarget(t, validTarget+"timeouts: {provison: 10m, ready: later}\n"))
+	_, err = Load(writeTarget(t, validTarget+"timeouts: {provison: 10m, ready: later}\n"))
 	if err == nil || !strings.Contains(err.Error(), `"provison" is not a timeout`) || !strings.Contains(err.Error(), "ready: time: invalid duration") {
 		t.Fatalf("err = %v", err)
 	}

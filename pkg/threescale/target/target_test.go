@@ -1,4 +1,4 @@
-package threescale
+package target
 
 import (
 	"os"
@@ -38,14 +38,14 @@ func writeTarget(t *testing.T, body string) string {
 }
 
 func TestLoadTargetValid(t *testing.T) {
-	tg, err := LoadTarget(writeTarget(t, validTarget))
+	tg, err := Load(writeTarget(t, validTarget))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tg.Admin.Host != "3scale-admin.example.test" || tg.Stores.BackendRedisQueues.PortForward.Port != 6379 {
 		t.Fatalf("parsed wrongly: %+v", tg)
 	}
-	tg, err = LoadTarget(writeTarget(t, strings.Replace(validTarget, "key: REDIS_STORAGE_URL}}", "key: REDIS_STORAGE_URL}, tls: true}", 1)))
+	tg, err = Load(writeTarget(t, strings.Replace(validTarget, "key: REDIS_STORAGE_URL}}", "key: REDIS_STORAGE_URL}, tls: true}", 1)))
 	if err != nil || !tg.Stores.BackendRedisStorage.TLS || tg.Stores.SystemRedis.TLS {
 		t.Fatalf("tls: %+v %v", tg.Stores, err)
 	}
@@ -72,7 +72,7 @@ func TestLoadTargetErrors(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := writeTarget(t, tc.edit(validTarget))
-			_, err := LoadTarget(p)
+			_, err := Load(p)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -83,7 +83,7 @@ func TestLoadTargetErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := LoadTarget(filepath.Join(t.TempDir(), "absent.yaml")); err == nil {
+	if _, err := Load(filepath.Join(t.TempDir(), "absent.yaml")); err == nil {
 		t.Fatal("missing file accepted")
 	}
 }
