@@ -96,7 +96,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		ReportDir: *reportFlag, SampleInterval: *intervalFlag, WriteInterval: *writeFlag, ReloadProduction: *reloadFlag, Timeouts: timeouts,
 		Logf: func(format string, args ...any) { GinkgoWriter.Printf(format+"\n", args...) },
 	})
-	Expect(err).NotTo(HaveOccurred(), "a previous run left a component changed? run threescale-chaos restore")
+	Expect(err).NotTo(HaveOccurred(), "start the run (an open ledger means a killed run: run threescale-chaos restore)")
 }, NodeTimeout(12*time.Minute))
 
 // AfterSuite removes the run's 3scale objects and counts the tenant again before it writes
