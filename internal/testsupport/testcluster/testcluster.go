@@ -24,6 +24,8 @@ type Lazy struct {
 	Prefix string
 	// Node tunes the node (restart backoff).
 	Node cluster.NodeOptions
+	// StartTimeout bounds the start and Setup (default 3 min).
+	StartTimeout time.Duration
 	// Setup, when set, runs once on the started cluster (CRDs, clients, binaries); dir is
 	// the cluster's temporary directory, which Stop removes.
 	Setup func(ctx context.Context, c *cluster.Cluster, dir string) error
@@ -59,7 +61,11 @@ func (l *Lazy) start() error {
 		return err
 	}
 	l.dir = dir
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	timeout := l.StartTimeout
+	if timeout <= 0 {
+		timeout = 3 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	c, err := cluster.Start(ctx, cluster.Config{Dir: filepath.Join(dir, "cluster")}, l.Node)
 	if err != nil {
