@@ -139,7 +139,12 @@ var credentialParam = regexp.MustCompile(`(?i)([?&;\s"'](?:` + strings.Join(sens
 // RedactParams blanks the values of credential query parameters wherever they appear in s.
 func RedactParams(s string) string { return credentialParam.ReplaceAllString(s, "${1}"+Redacted) }
 
-// JUnitProperties is JUnitProperties redacted with the journal's secrets.
+// JUnitProperties is JUnitProperties with every value redacted as Redact does, so the JUnit
+// report and a failure message blank the same things.
 func (j *Journal) JUnitProperties(s ScenarioResult) []Property {
-	return JUnitProperties(s, j.secrets...)
+	props := JUnitProperties(s, j.secrets...)
+	for i := range props {
+		props[i].Value = j.Redact(props[i].Value)
+	}
+	return props
 }

@@ -22,4 +22,18 @@ func TestRedactParams(t *testing.T) {
 	if got := j.Redact("token tok-1 in ?service_token=abc"); got != "token [REDACTED] in ?service_token=[REDACTED]" {
 		t.Errorf("Journal.Redact = %q", got)
 	}
+	// The JUnit properties blank what the failure message does.
+	res := ScenarioResult{Component: "backend-listener", Reason: "GET /x?user_key=k123 with tok-1 failed"}
+	found := false
+	for _, p := range j.JUnitProperties(res) {
+		if p.Name == "scenario.reason" {
+			found = true
+			if p.Value != "GET /x?user_key=[REDACTED] with [REDACTED] failed" {
+				t.Errorf("scenario.reason property %q", p.Value)
+			}
+		}
+	}
+	if !found {
+		t.Error("no scenario.reason property")
+	}
 }
