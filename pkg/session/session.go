@@ -153,7 +153,7 @@ type Run struct {
 	ID      string
 	cluster *Cluster
 	opts    Options
-	timeout timing.Timeouts // the effective overrides: the target file's, then the options'
+	timeout timing.Timeouts // the run-wide bounds: ScenarioTimeouts without a scenario
 	env     *threescale.Env
 	fixture *fixture.Fixture
 	before  fixture.Inventory
@@ -179,7 +179,7 @@ func Start(ctx context.Context, c *Cluster, o Options) (*Run, error) {
 		return nil, badInput(err)
 	}
 	r := &Run{ID: kube.NewRunID(time.Now()), cluster: c, opts: o, usage: report.MarkUsage(),
-		timeout: c.Target.TimeoutOverrides().Merge(o.Timeouts)}
+		timeout: ScenarioTimeouts(c.Target, scenario.Scenario{}, o.Timeouts)}
 	if r.opts.ReportDir == "" {
 		r.opts.ReportDir = filepath.Join("reports", r.ID)
 	}
