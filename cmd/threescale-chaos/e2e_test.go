@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/threescale-chaos/harness/internal/testsupport"
 	"github.com/threescale-chaos/harness/pkg/kube"
 	"github.com/threescale-chaos/harness/pkg/threescale/target"
 )
@@ -150,7 +151,11 @@ func (l *live) waitReady(t *testing.T, name string) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
 		d, err := l.cs.AppsV1().Deployments(l.ns).Get(ctx, name, metav1.GetOptions{})
-		return err == nil && d.Status.ReadyReplicas >= 1, nil
+		if err != nil {
+			return false, nil
+		}
+		done, _ := testsupport.DeploymentRolledOut(d, 1)
+		return done, nil
 	})
 	if err != nil {
 		t.Fatalf("%s not Ready: %v", name, err)

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 // recorder is a testing.TB that records Skip and Fatal instead of ending the test.
@@ -121,4 +124,34 @@ func TestEventuallyWorksInCleanup(t *testing.T) {
 			return n == 3, strconv.Itoa(n)
 		})
 	})
+}
+
+// The status right after a scale from 0 to 1 still describes generation 2 (the scale to 0)
+// or even generation 1 (one Ready replica, before the scale to 0 was written down): neither
+// may count as rolled out.
+func TestDeploymentRolledOutWaitsForTheNewGeneration(t *testing.T) {
+	d := func(gen, observed int64, spec, updated, ready, replicas int32) *appsv1.Deployment {
+		return &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Generation: gen},
+			Spec:       appsv1.DeploymentSpec{Replicas: ptr.To(spec)},
+			Status: appsv1.DeploymentStatus{ObservedGeneration: observed, UpdatedReplicas: updated,
+				ReadyReplicas: ready, Replicas: replicas},
+		}
+	}
+	for _, c := range []struct {
+		name string
+		d    *appsv1.Deployment
+		want bool
+	}{
+		{"stale status from before the scale to 0", d(3, 1, 1, 1, 1, 1), false},
+		{"scale to 1 not observed yet", d(3, 2, 1, 0, 0, 0), false},
+		{"observed, pod not Ready", d(3, 3, 1, 1, 0, 1), false},
+		{"observed, old pod still terminating", d(3, 3, 1, 1, 1, 2), false},
+		{"rolled out", d(3, 3, 1, 1, 1, 1), true},
+		{"wants another count", d(3, 3, 2, 1, 1, 1), false},
+	} {
+		if got, seen := DeploymentRolledOut(c.d, 1); got != c.want {
+			t.Errorf("%s: got %v, want %v (%s)", c.name, got, c.want, seen)
+		}
+	}
 }

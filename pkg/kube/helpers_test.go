@@ -108,8 +108,8 @@ func waitDeploymentReady(t *testing.T, ns, name string, n int32) {
 		if err != nil {
 			return false, err.Error()
 		}
-		seen := fmt.Sprintf("spec %d, ready %d, pods %s", ptr.Deref(d.Spec.Replicas, 1), d.Status.ReadyReplicas, describePods(pods.Items))
-		return ptr.Deref(d.Spec.Replicas, 1) == n && d.Status.ReadyReplicas == n && len(pods.Items) == int(n), seen
+		done, seen := testsupport.DeploymentRolledOut(d, n)
+		return done && len(pods.Items) == int(n), seen + "; pods " + describePods(pods.Items)
 	})
 }
 

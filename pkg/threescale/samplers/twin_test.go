@@ -279,7 +279,7 @@ func scaleDown(t *testing.T, ctx context.Context, env *threescale.Env, name stri
 				if err != nil {
 					return false, err.Error()
 				}
-				return d.Status.ReadyReplicas == 1 && d.Status.Replicas == 1, fmt.Sprintf("ready=%d replicas=%d", d.Status.ReadyReplicas, d.Status.Replicas)
+				return testsupport.DeploymentRolledOut(d, 1)
 			})
 		})
 	}

@@ -9,6 +9,8 @@ import (
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // BenchmarkComponentZeroToReady measures, for each deployed component, the time from the
@@ -56,8 +58,9 @@ func scaleAndWait(ctx context.Context, name string, n int32) error {
 		if err != nil {
 			return false, nil
 		}
-		last = fmt.Sprintf("ready=%d pods=%d", d.Status.ReadyReplicas, len(pods.Items))
-		return d.Status.ReadyReplicas == n && len(pods.Items) == int(n), nil
+		done, seen := testsupport.DeploymentRolledOut(d, n)
+		last = fmt.Sprintf("%s; %d pods", seen, len(pods.Items))
+		return done && len(pods.Items) == int(n), nil
 	})
 	if err != nil {
 		return fmt.Errorf("%s to %d: %w (last %s)", name, n, err, last)

@@ -46,7 +46,7 @@ func scaleUp(t *testing.T, name string) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return d.Status.ReadyReplicas == 1 && d.Status.Replicas == 1, fmt.Sprintf("ready=%d replicas=%d", d.Status.ReadyReplicas, d.Status.Replicas)
+		return testsupport.DeploymentRolledOut(d, 1)
 	})
 }
 
