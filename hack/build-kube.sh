@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kube-scheduler and kubectl from the
-# k8s.io/kubernetes module at KUBE_VERSION into KUBE_BIN_DIR, unless they are already there.
+# Builds Kubernetes binaries from the k8s.io/kubernetes module at KUBE_VERSION into
+# KUBE_BIN_DIR, those of KUBE_BINARIES that are not already there. The default set is what
+# the twin's control plane needs (kube-apiserver, kube-controller-manager, kube-scheduler,
+# kubectl); hack/kind-node-image.sh asks for kubelet, kubeadm and kube-proxy too.
+#
+# The binaries are static (CGO_ENABLED=0), as Kubernetes' own releases are: the same files
+# run on this machine and in the FROM-scratch images of the kind node, whatever glibc either
+# has. A directory filled before that rule (no .static stamp) is rebuilt once.
 #
 # k8s.io/kubernetes cannot be required as-is: its go.mod replaces every staging module
 # (k8s.io/api, k8s.io/apiserver, ...) by a local ./staging path. A throwaway module
@@ -9,16 +15,22 @@ set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:?KUBE_VERSION is required, e.g. v1.35.4}
 KUBE_BIN_DIR=${KUBE_BIN_DIR:?KUBE_BIN_DIR is required}
-BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+read -r -a WANTED <<< "${KUBE_BINARIES:-kube-apiserver kube-controller-manager kube-scheduler kubectl}"
 
-have_all() {
-	for b in "${BINARIES[@]}"; do
-		[ -x "$KUBE_BIN_DIR/$b" ] || return 1
+mkdir -p "$KUBE_BIN_DIR"
+if [ ! -e "$KUBE_BIN_DIR/.static" ]; then
+	for b in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kubeadm kube-proxy; do
+		rm -f "$KUBE_BIN_DIR/$b"
 	done
-}
+	touch "$KUBE_BIN_DIR/.static"
+fi
 
-if have_all; then
-	echo "kube binaries $KUBE_VERSION already in $KUBE_BIN_DIR"
+BINARIES=()
+for b in "${WANTED[@]}"; do
+	[ -x "$KUBE_BIN_DIR/$b" ] || BINARIES+=("$b")
+done
+if [ ${#BINARIES[@]} -eq 0 ]; then
+	echo "kube binaries $KUBE_VERSION (${WANTED[*]}) already in $KUBE_BIN_DIR"
 	exit 0
 fi
 
@@ -48,8 +60,8 @@ modfile=$(GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$KUBE_VERSIO
 
 ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
 for b in "${BINARIES[@]}"; do
-	echo "building $b $KUBE_VERSION (a cold build of all four takes about 11 minutes on 2 cores)"
-	GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$work/$b" "k8s.io/kubernetes/cmd/$b"
+	echo "building $b $KUBE_VERSION (a cold build of the twin's four takes about 11 minutes on 2 cores)"
+	CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$work/$b" "k8s.io/kubernetes/cmd/$b"
 done
 for b in "${BINARIES[@]}"; do
 	mv "$work/$b" "$KUBE_BIN_DIR/$b"

@@ -43,6 +43,7 @@ type clusterConfig struct {
 	kubeconfig string // where up writes the cluster's kubeconfig, and down removes it
 	name       string // cluster name; the configuration's `name` when empty
 	kindBin    string // the kind program
+	image      string // node image for every node, in place of the configuration's (up only)
 	timeout    time.Duration
 }
 
@@ -65,6 +66,9 @@ func (c *clusterConfig) bind(cmd *cobra.Command) {
 	f.StringVar(&c.name, "name", "", "cluster name (default: the configuration's name, else "+defaultClusterName+")")
 	f.StringVar(&c.kindBin, "kind", "kind", "the kind program; when it is not found and Go is, e2e-framework installs sigs.k8s.io/kind@"+kindVersion+" with go install")
 	f.DurationVar(&c.timeout, "timeout", defaultUpTimeout, "how long kind may take")
+	if cmd.Name() == "up" {
+		f.StringVar(&c.image, "image", "", "node image for every node in place of the configuration's (kind create cluster --image): e.g. the one `make kind-node-image` builds without a registry")
+	}
 }
 
 func upCmd() *cobra.Command {
@@ -285,6 +289,13 @@ func runUp(ctx context.Context, cfg clusterConfig, h host, out io.Writer) error 
 	if err != nil {
 		return bad(err)
 	}
+	// An image the engine lacks would send kind to a registry, which an offline machine
+	// (the reason for --image) does not have: say so before kind tries.
+	if cfg.image != "" {
+		if out, err := h.run(ctx, engine, "image", "inspect", cfg.image); err != nil {
+			return bad(fmt.Errorf("node image %s is not in %s (%s): build it with `make kind-node-image`, or load it, before up", cfg.image, engine, complaint(string(out))))
+		}
+	}
 	configPath, err := filepath.Abs(cfg.config)
 	if err != nil {
 		return bad(err)
@@ -304,9 +315,14 @@ func runUp(ctx context.Context, cfg clusterConfig, h host, out io.Writer) error 
 	cluster := e2ekind.NewCluster(name)
 	cluster.WithPath(bin)
 	cluster.WithVersion(kindVersion)
+	pulled := "a few minutes the first time: the node image is pulled"
+	if cfg.image != "" {
+		cluster.WithOpts(e2ekind.WithImage(cfg.image))
+		pulled = "node image " + cfg.image
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	fmt.Fprintf(out, "up: creating kind cluster %s from %s with %s (a few minutes the first time: the node image is pulled)\n", name, cfg.config, engine)
+	fmt.Fprintf(out, "up: creating kind cluster %s from %s with %s (%s)\n", name, cfg.config, engine, pulled)
 	// --kubeconfig keeps kind from writing the user's default kubeconfig; --wait lets kind
 	// return only once the control plane is ready. An existing cluster is left as it is.
 	tmp, err := cluster.Create(ctx, "--config", configPath, "--kubeconfig", kubeconfig, "--wait", "3m")

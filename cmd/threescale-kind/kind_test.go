@@ -196,9 +196,16 @@ func TestUpWithoutKindOrDockerIsBadInput(t *testing.T) {
 		{"no kind, no go", fakeHost{onPath: []string{"docker"}}, "kind is not on PATH"},
 		{"no container engine", fakeHost{onPath: []string{"kind"}, outputs: map[string]string{"kind version": "kind v0.33.0"}}, "no container engine"},
 		{"docker not answering", fakeHost{onPath: []string{"kind", "docker"}, outputs: map[string]string{"kind version": "kind v0.33.0"}, fail: map[string]bool{"docker info": true}}, "`docker info` failed"},
+		{"node image not in the engine", fakeHost{onPath: []string{"kind", "docker"},
+			outputs: map[string]string{"kind version": "kind v0.33.0", "docker image": "Error: No such image: threescale-chaos/kind-node:v1.35.4"},
+			fail:    map[string]bool{"docker image": true}}, "node image threescale-chaos/kind-node:v1.35.4 is not in docker (Error: No such image"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
+			cfg := cfg
+			if strings.HasPrefix(tc.name, "node image") {
+				cfg.image = "threescale-chaos/kind-node:v1.35.4"
+			}
 			err := runUp(ctx, cfg, tc.h.host(), &out)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one saying %q", err, tc.want)
