@@ -12,7 +12,7 @@
 #   status          whether an engine answers, whose, and its DOCKER_HOST (exit 1: none does).
 #
 # Our dockerd differs from a stock one where the project's machines need it
-# (shared/research/kind-offline.md, section B):
+# (research/kind-offline.md, section B):
 #   - root there lacks CAP_SYS_RESOURCE: --oom-score-adjust=0 (no negative oom_score_adj), and
 #     hack/runc-wrapper as the default runtime, which drops CAP_SYS_RESOURCE from what a
 #     container asks for, without which `docker run --privileged` (kind's nodes) fails with
