@@ -28,16 +28,25 @@ const (
 	capSysResource = 24
 )
 
-// hello prints a marker and the capabilities it runs with.
+// hello prints a marker and the capabilities it runs with; `hello wait` waits to be killed
+// (a container to exec into).
 const hello = `package main
 
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "wait" {
+		stop := make(chan os.Signal, 1)
+		signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+		<-stop
+		return
+	}
 	status, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		panic(err)
@@ -145,17 +154,17 @@ func TestEngineUpRunDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docker run --privileged: %v\n%s\ndockerd.log:\n%s", err, out, log())
 	}
-	fields := strings.Fields(out)
-	if len(fields) != 6 || strings.Join(fields[:5], " ") != "hello from the engine test" {
-		t.Fatalf("docker run --privileged printed %q, want the hello line", out)
-	}
-	capEff, err := strconv.ParseUint(fields[5], 16, 64)
+	checkHello(t, "docker run --privileged", out)
+	// kind runs kubeadm with docker exec --privileged: containerd hands runc a process file.
+	id, err := docker(nil, "run", "-d", "--privileged", image, "/hello", "wait")
 	if err != nil {
-		t.Fatalf("CapEff %q: %v", fields[5], err)
+		t.Fatalf("docker run -d --privileged: %v\n%s", err, id)
 	}
-	if capEff&(1<<capSysAdmin) == 0 {
-		t.Errorf("privileged container's CapEff %x lacks CAP_SYS_ADMIN", capEff)
+	out, err = docker(nil, "exec", "--privileged", strings.TrimSpace(id), "/hello")
+	if err != nil {
+		t.Fatalf("docker exec --privileged: %v\n%s\ndockerd.log:\n%s", err, out, log())
 	}
+	checkHello(t, "docker exec --privileged", out)
 	if !hostHasCap(t, capSysResource) {
 		// The machine quirk the wrapper is for: show that plain runc fails here, so the
 		// run above passed because of the wrapper.
@@ -197,6 +206,23 @@ func TestEngineUpRunDown(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(state, "data")); err != nil {
 		t.Errorf("down without --purge removed the data-root: %v", err)
+	}
+}
+
+// checkHello checks what hello printed: its marker, and the capabilities of a privileged
+// process.
+func checkHello(t *testing.T, what, out string) {
+	t.Helper()
+	fields := strings.Fields(out)
+	if len(fields) != 6 || strings.Join(fields[:5], " ") != "hello from the engine test" {
+		t.Fatalf("%s printed %q, want the hello line", what, out)
+	}
+	capEff, err := strconv.ParseUint(fields[5], 16, 64)
+	if err != nil {
+		t.Fatalf("%s: CapEff %q: %v", what, fields[5], err)
+	}
+	if capEff&(1<<capSysAdmin) == 0 {
+		t.Errorf("%s: CapEff %x lacks CAP_SYS_ADMIN, so the process is not privileged", what, capEff)
 	}
 }
 
