@@ -49,10 +49,18 @@ START_TIMEOUT=${THREESCALE_DOCKER_START_TIMEOUT:-60}
 STOP_TIMEOUT=${THREESCALE_DOCKER_STOP_TIMEOUT:-20}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-say() { echo "docker-engine: $*"; }
+# Messages go to stderr, so that stdout is only the export line: eval "$(... up)" works.
+say() { echo "docker-engine: $*" >&2; }
 die() {
 	echo "docker-engine: $*" >&2
 	exit 1
+}
+
+# lock: one up or down at a time for this state directory (held until the script exits).
+lock() {
+	mkdir -p "$STATE"
+	exec 9>"$STATE/.lock"
+	flock 9
 }
 
 # answers HOST: a Docker API answers at HOST ("" = the caller's environment as it is).
@@ -148,7 +156,7 @@ up() {
 		--dns 127.0.0.1 \
 		--add-runtime "tcrunc=$WRAPPER" \
 		--default-runtime tcrunc \
-		</dev/null >>"$LOG" 2>&1 &
+		</dev/null >>"$LOG" 2>&1 9>&- &
 	pid=$!
 	wait_answer "$pid"
 	outside_rule
@@ -263,8 +271,14 @@ status() {
 }
 
 case "${1:-}" in
-up) up ;;
-down) down "${2:-}" ;;
+up)
+	lock
+	up
+	;;
+down)
+	lock
+	down "${2:-}"
+	;;
 status) status ;;
 *)
 	echo "usage: $0 up | down [--purge] | status" >&2
