@@ -4,11 +4,13 @@
 #   up              use the engine that already answers (the user's Docker or Podman, through
 #                   their DOCKER_HOST or the default socket), untouched; else start our own
 #                   dockerd (Debian's docker.io) and create the `kind` network without
-#                   masquerade. Prints the DOCKER_HOST to use and writes it to $STATE/docker.env
-#                   (`source` it). A second `up` with ours running does nothing.
+#                   masquerade. Prints `export DOCKER_HOST=...` on stdout (messages go to
+#                   stderr: eval "$(hack/docker-engine.sh up)") and writes it to
+#                   $STATE/docker.env (`source` it). A second `up` with ours running does nothing.
 #   down [--purge]  only if the engine is ours (its pidfile): remove its containers, stop dockerd
 #                   by PID, remove the bridges, DOCKER* iptables chains and runtime directory it
-#                   leaves; --purge also removes its data-root (the image cache).
+#                   leaves, put back IP forwarding and the FORWARD policy as up found them;
+#                   --purge also removes its data-root (the image cache).
 #   status          whether an engine answers, whose, and its DOCKER_HOST (exit 1: none does).
 #
 # Our dockerd differs from a stock one where the project's machines need it
@@ -29,7 +31,7 @@
 # dockerd 20.10 supervises its own containerd, unless /run/containerd/containerd.sock exists:
 # then it uses that one (status says so).
 #
-# Needs root, dockerd (apt-get install docker.io: `make kind-deps`), iptables, a docker client
+# Needs root, dockerd (Debian's docker.io: `make engine-deps`), iptables, a docker client
 # and Go (to build the wrapper).
 set -euo pipefail
 
@@ -133,7 +135,7 @@ up() {
 		return
 	fi
 	[ "$(id -u)" = 0 ] || die "starting dockerd needs root"
-	command -v dockerd >/dev/null || die "no dockerd: install Debian's docker.io (make kind-deps)"
+	command -v dockerd >/dev/null || die "no dockerd: install Debian's docker.io (make engine-deps)"
 	mkdir -p "$STATE/bin" "$DATA_ROOT" "$RUN" "$EXEC_ROOT"
 	rm -f "$SOCK" "$PIDFILE"
 	(cd "$REPO" && go build -o "$WRAPPER" ./hack/runc-wrapper)
