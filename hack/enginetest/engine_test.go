@@ -93,13 +93,14 @@ func TestEngineUpRunDown(t *testing.T) {
 		// Nothing answers there, so up cannot take some other engine for the user's.
 		"DOCKER_HOST=unix://"+filepath.Join(state, "nothing.sock"),
 	)
-	engine := func(ctx context.Context, args ...string) (string, error) {
+	engineWith := func(ctx context.Context, env []string, args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, script, args...)
 		cmd.Env = env
 		cmd.Dir = repo
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
+	engine := func(ctx context.Context, args ...string) (string, error) { return engineWith(ctx, env, args...) }
 	docker := func(stdin []byte, args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, "docker", args...)
 		cmd.Env = append(os.Environ(), "DOCKER_HOST="+ourHost)
@@ -141,6 +142,28 @@ func TestEngineUpRunDown(t *testing.T) {
 	if err != nil || !strings.Contains(out, "ours already runs (PID "+strconv.Itoa(pid)+")") {
 		t.Errorf("a second up with ours running: %v\n%s\nwant it to leave PID %d alone", err, out, pid)
 	}
+	// An engine that answers and is not ours (here ours, seen from another state directory,
+	// through the user's DOCKER_HOST) is used as is, and down leaves it alone.
+	otherRun, err := os.MkdirTemp("", "tce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(otherRun) })
+	other := append(os.Environ(), "THREESCALE_DOCKER_STATE="+t.TempDir(), "THREESCALE_DOCKER_RUN="+otherRun, "DOCKER_HOST="+ourHost)
+	t.Cleanup(func() { // a no-op unless that up started an engine after all
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if out, err := engineWith(ctx, other, "down", "--purge"); err != nil {
+			t.Errorf("cleanup: docker-engine.sh down --purge (other state directory): %v\n%s", err, out)
+		}
+	})
+	out, err = engineWith(ctx, other, "up")
+	if err != nil || !strings.Contains(out, "used as is") || len(mentioning(otherRun)) > 0 {
+		t.Errorf("up with another engine answering at DOCKER_HOST: %v\n%s\nwant it used as is, no dockerd of its own", err, out)
+	}
+	if out, err := engineWith(ctx, other, "down"); err != nil || dockerdPID(t, run) != pid || !processAlive(pid) {
+		t.Errorf("down from the other state directory: %v\n%s\nwant ours (PID %d) left running", err, out, pid)
+	}
 	if out, err := docker(nil, "network", "inspect", "-f", `{{index .Options "com.docker.network.bridge.enable_ip_masquerade"}}`, "kind"); err != nil || strings.TrimSpace(out) != "false" {
 		t.Errorf("kind network's masquerade option: %q (%v), want false", out, err)
 	}
@@ -179,8 +202,8 @@ func TestEngineUpRunDown(t *testing.T) {
 		t.Fatalf("docker-engine.sh down: %v\n%s", err, out)
 	}
 	t.Logf("down in %v", time.Since(start).Round(time.Millisecond))
-	if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); !os.IsNotExist(err) {
-		t.Errorf("dockerd PID %d still there after down (stat: %v)", pid, err)
+	if processAlive(pid) {
+		t.Errorf("dockerd PID %d still there after down", pid)
 	}
 	if left := mentioning(run); len(left) > 0 {
 		t.Errorf("after down, processes of ours still run: %v", left)
@@ -290,6 +313,12 @@ func processes(names ...string) []string {
 		}
 	}
 	return found
+}
+
+// processAlive reports whether process pid exists.
+func processAlive(pid int) bool {
+	_, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid)))
+	return err == nil
 }
 
 // mentioning lists the running processes whose command line mentions s (our dockerd and the
