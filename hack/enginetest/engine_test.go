@@ -63,7 +63,7 @@ func TestEngineUpRunDown(t *testing.T) {
 	testsupport.RequireRoot(t)
 	for _, bin := range []string{"dockerd", "docker", "iptables", "ip", "go"} {
 		_, err := exec.LookPath(bin)
-		testsupport.Require(t, err == nil, "docker engine: "+bin+" on PATH (make kind-deps installs Debian's docker.io)")
+		testsupport.Require(t, err == nil, "docker engine: "+bin+" on PATH (make engine-deps installs Debian's docker.io)")
 	}
 	if pids := processes("dockerd"); len(pids) > 0 {
 		// Two engines on one host share docker0 and the DOCKER chains; down would remove
