@@ -6,6 +6,9 @@
 #   make demo    deps, the twin, the full outage matrix, the report (reports/demo), then down
 #   make bench   benchmarks (cluster cold start, Deployment 0 -> Ready, twin-up, each component
 #                0 -> Ready), then the full matrix with its summary (wall time, onsets, harness cost)
+#   make docker-up / docker-down
+#                a Docker engine for kind: the one that answers, else our own dockerd
+#                (hack/docker-engine.sh; source $(DOCKER_ENV) for its DOCKER_HOST)
 
 SHELL := /bin/bash
 GO ?= go
@@ -22,23 +25,47 @@ KUBECTL := $(KUBE_BIN_DIR)/kubectl
 # Debian packages: the twin's datastores, etcd for the control plane, util-linux for the
 # node agent's mount namespaces.
 DEB_PACKAGES := etcd-server redis-server mariadb-server memcached sphinxsearch postgresql util-linux ca-certificates curl
+# What hack/docker-engine.sh runs where no container engine does (docker.io: dockerd, runc,
+# containerd, iptables). The unit run installs it for hack/enginetest (a few seconds); the
+# rest of kind's set-up (debootstrap for the node image's rootfs) only `make kind-deps` does.
+ENGINE_DEB_PACKAGES := docker.io
+KIND_DEB_PACKAGES := $(ENGINE_DEB_PACKAGES) debootstrap
+DOCKER_ENV := $(CACHE_HOME)/threescale-chaos/docker/docker.env
 
 TEST_TIMEOUT ?= 30m
 DEMO_DIR ?= $(CURDIR)/.twin/demo
 TWIN_DIR ?= $(CURDIR)/.twin
 
-.PHONY: deps deb-packages kube-binaries build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean
+.PHONY: deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean
 
 deps: deb-packages kube-binaries
 	$(GO) mod download
 
-deb-packages:
-	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
+# install-debs: apt-get install those of the packages $(1) that are missing.
+define install-debs
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages: $$missing"; \
 		$(SUDO) apt-get update -q && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
-	else echo "Debian packages present"; fi
+	else echo "Debian packages present: $(1)"; fi
+endef
+
+deb-packages:
+	$(call install-debs,$(DEB_PACKAGES))
+
+engine-deps:
+	$(call install-debs,$(ENGINE_DEB_PACKAGES))
+
+kind-deps:
+	$(call install-debs,$(KIND_DEB_PACKAGES))
+
+# Our dockerd runs as root (hack/docker-engine.sh says why it differs from a stock one).
+docker-up: engine-deps
+	$(SUDO) env XDG_CACHE_HOME=$(CACHE_HOME) PATH="$$PATH" DOCKER_HOST="$$DOCKER_HOST" bash hack/docker-engine.sh up
+
+docker-down:
+	$(SUDO) env XDG_CACHE_HOME=$(CACHE_HOME) PATH="$$PATH" DOCKER_HOST="$$DOCKER_HOST" bash hack/docker-engine.sh down
 
 kube-binaries:
 	KUBE_VERSION=$(KUBE_VERSION) KUBE_BIN_DIR=$(KUBE_BIN_DIR) bash hack/build-kube.sh
@@ -55,7 +82,7 @@ test: unit e2e
 
 # THREESCALE_CHAOS_REQUIRE_ALL=1: a test that would skip for want of redis-server, PostgreSQL,
 # the kube binaries or root fails instead (internal/testsupport.Require); `make deps` installs them.
-unit: deps vet
+unit: deps engine-deps vet
 	THREESCALE_CHAOS_REQUIRE_ALL=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # The outage suite (one Ginkgo container per scenario file) and the CLI's end-to-end tests,
