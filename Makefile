@@ -36,7 +36,7 @@ TEST_TIMEOUT ?= 30m
 DEMO_DIR ?= $(CURDIR)/.twin/demo
 TWIN_DIR ?= $(CURDIR)/.twin
 
-.PHONY: deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean
+.PHONY: deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries kind-node-image kind-test build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean
 
 deps: deb-packages kube-binaries
 	$(GO) mod download
@@ -69,6 +69,44 @@ docker-down:
 
 kube-binaries:
 	KUBE_VERSION=$(KUBE_VERSION) KUBE_BIN_DIR=$(KUBE_BIN_DIR) bash hack/build-kube.sh
+
+# --- kind -----------------------------------------------------------------------------
+# kind's node image: kind-config.yaml's kindest/node, pulled from a registry, unless
+# KIND_OFFLINE=1: then the one hack/kind-node-image.sh builds here from Debian's mirror and
+# the Go module proxy (make kind-node-image; cached, rebuilt only when its inputs change).
+KIND_VERSION := $(shell sed -n 's/^[[:space:]]*sigs.k8s.io\/kind \(v[0-9.]*\).*/\1/p' go.mod)
+KIND_NODE_IMAGE ?= threescale-chaos/kind-node:$(KUBE_VERSION)
+KIND_OFFLINE ?=
+KIND_KUBECONFIG ?= $(CURDIR)/.kind/kubeconfig
+# Every kind recipe talks to the engine docker-up found or started, and finds the kind that
+# e2e-framework installs with `go install` when none is on PATH.
+WITH_ENGINE = eval "$$($(SUDO) env XDG_CACHE_HOME=$(CACHE_HOME) PATH="$$PATH" DOCKER_HOST="$$DOCKER_HOST" bash hack/docker-engine.sh up)"; \
+	export PATH="$$($(GO) env GOPATH)/bin:$$PATH";
+
+kind-node-image: kind-deps engine-deps kube-binaries
+	@$(WITH_ENGINE) KUBE_VERSION=$(KUBE_VERSION) KUBE_BIN_DIR=$(KUBE_BIN_DIR) KIND_VERSION=$(KIND_VERSION) \
+		KIND_NODE_IMAGE=$(KIND_NODE_IMAGE) bash hack/kind-node-image.sh
+
+kind-up: build engine-deps $(if $(KIND_OFFLINE),kind-node-image)
+	@$(WITH_ENGINE) bin/threescale-kind up --kubeconfig $(KIND_KUBECONFIG) $(if $(KIND_OFFLINE),--image $(KIND_NODE_IMAGE))
+
+kind-down: build
+	@$(WITH_ENGINE) bin/threescale-kind down --kubeconfig $(KIND_KUBECONFIG)
+
+# 3scale 2.16 from fixtures/kind (its images come from a registry: not for offline machines).
+install-3scale: build
+	bin/threescale-kind install --kubeconfig $(KIND_KUBECONFIG)
+
+chaos-kind: build
+	bin/threescale-chaos run --target fixtures/kind/target.yaml --kubeconfig $(KIND_KUBECONFIG) \
+		$(if $(COMPONENT),--component $(COMPONENT)) --report-dir $(CURDIR)/reports/kind
+
+# The kind path end to end on this machine with no registry: the offline node image, a
+# cluster from kind-config.yaml, and what the harness needs of it (cmd/threescale-kind
+# TestKindCluster: node Ready, a locally built image, NodePort on 127.0.0.1, port-forward,
+# the default StorageClass, SIGTERM on scale to 0), then the cluster deleted.
+kind-test: kind-node-image
+	@$(WITH_ENGINE) THREESCALE_CHAOS_KIND_IMAGE=$(KIND_NODE_IMAGE) $(GO) test -count=1 -timeout 20m -v -run TestKindCluster ./cmd/threescale-kind
 
 build:
 	$(GO) build -o bin/ ./cmd/...
