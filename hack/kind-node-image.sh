@@ -59,6 +59,8 @@ mkdir -p "$CACHE" "$BIN"
 
 log() { printf '%s kind-node-image: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=hack/lib/image.sh
+. "$HERE/lib/image.sh"
 
 command -v docker >/dev/null || die "no docker client on PATH"
 command -v debootstrap >/dev/null || die "debootstrap is missing (make kind-deps installs it)"
@@ -139,7 +141,7 @@ docker info >/dev/null 2>&1 || die "no Docker engine answers (DOCKER_HOST=${DOCK
 # --- the inputs' digest -----------------------------------------------------------------
 INPUTS=$( {
 	echo "$KUBE_VERSION $KIND_VERSION $SUITE $CONTAINERD_VERSION $CRICTL_VERSION $LOCAL_PATH_VERSION $ETCD_TAG $COREDNS_TAG $PAUSE_TAG"
-	cat "$0" "$HERE"/kind-node/*.yaml "$HERE"/kind-node/*.conflist
+	cat "$0" "$HERE/lib/image.sh" "$HERE"/kind-node/*.yaml "$HERE"/kind-node/*.conflist
 	for f in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kubeadm kube-proxy; do
 		sha256sum "$KUBE_BIN_DIR/$f" | cut -d' ' -f1
 	done
@@ -147,7 +149,7 @@ INPUTS=$( {
 	(cd "$KIND_SRC/images/base/files" && find . -type f | sort | xargs sha256sum)
 } | sha256sum | cut -c1-16)
 LABEL=io.threescale-chaos.kind-node.inputs
-if [ "$(docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$IMAGE" 2>/dev/null || true)" = "$INPUTS" ]; then
+if up_to_date "$IMAGE" "$LABEL" "$INPUTS"; then
 	log "$IMAGE is up to date (inputs $INPUTS)"
 	echo "$IMAGE"
 	exit 0
@@ -155,25 +157,12 @@ fi
 
 # --- root file system -----------------------------------------------------------------
 PACKAGES=systemd,systemd-sysv,dbus,iptables,nftables,conntrack,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,bash,ca-certificates,jq,procps,e2fsprogs,runc,containernetworking-plugins
-ROOTFS_TAR="$CACHE/rootfs-$SUITE-$(echo "$PACKAGES" | sha256sum | cut -c1-12).tar"
-if [ ! -s "$ROOTFS_TAR" ]; then
-	log "debootstrap $SUITE from $MIRROR (about 40 s plus downloads)"
-	root=$(mktemp -d "$CACHE/rootfs.XXXXXX")
-	debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$MIRROR" > "$CACHE/debootstrap.log" 2>&1 ||
-		{ tail -20 "$CACHE/debootstrap.log" >&2; rm -rf "$root"; die "debootstrap failed (log: $CACHE/debootstrap.log)"; }
-	rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-	tar -C "$root" --numeric-owner -cf "$ROOTFS_TAR.tmp" .
-	mv "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
-	rm -rf "$root"
-fi
-ROOTFS_IMAGE=localhost/threescale-chaos/kind-rootfs:$(basename "$ROOTFS_TAR" .tar)
-if ! docker image inspect "$ROOTFS_IMAGE" >/dev/null 2>&1; then
-	log "importing the root file system as $ROOTFS_IMAGE"
-	docker import "$ROOTFS_TAR" "$ROOTFS_IMAGE" >/dev/null
-fi
+ROOTFS_TAR=$(rootfs_tar "$CACHE" "$SUITE" "$PACKAGES" "$MIRROR")
+ROOTFS_IMAGE=$(rootfs_image "$ROOTFS_TAR" localhost/threescale-chaos/kind-rootfs)
 
 # --- images ---------------------------------------------------------------------------
-# The legacy builder: it needs nothing but the engine and the local base images.
+# The legacy builder (build, in hack/lib/image.sh): it needs nothing but the engine and the
+# local base images.
 export DOCKER_BUILDKIT=0
 WORK=$(mktemp -d "$CACHE/build.XXXXXX")
 BUILD_CONTAINER=""
@@ -182,13 +171,6 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-# build TAG DIR: docker build, quiet unless it fails (the client's notice that the legacy
-# builder is deprecated is not news).
-build() {
-	local out
-	out=$(docker build -q -t "$1" "$2" 2>&1) || { printf '%s\n' "$out" >&2; die "docker build $1 failed"; }
-}
 
 image() { # image NAME BASE BINARY... -- ENTRYPOINT...
 	local name=$1 base=$2; shift 2
