@@ -36,7 +36,7 @@ TEST_TIMEOUT ?= 30m
 DEMO_DIR ?= $(CURDIR)/.twin/demo
 TWIN_DIR ?= $(CURDIR)/.twin
 
-.PHONY: deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries kind-node-image kind-test build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean
+.PHONY: deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries kind-node-image twin-image kind-test build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean
 
 deps: deb-packages kube-binaries
 	$(GO) mod download
@@ -87,6 +87,13 @@ kind-node-image: kind-deps engine-deps kube-binaries
 	@$(WITH_ENGINE) KUBE_VERSION=$(KUBE_VERSION) KUBE_BIN_DIR=$(KUBE_BIN_DIR) KIND_VERSION=$(KIND_VERSION) \
 		KIND_NODE_IMAGE=$(KIND_NODE_IMAGE) bash hack/kind-node-image.sh
 
+# The twin as one container image (hack/twin-image.sh; cached, only the binary's layer is
+# rebuilt after a Go change), tagged $(TWIN_IMAGE_REPO):latest and with the digest tag the
+# script prints.
+TWIN_IMAGE_REPO ?= threescale-chaos/twin
+twin-image: kind-deps engine-deps
+	@$(WITH_ENGINE) TWIN_IMAGE_REPO=$(TWIN_IMAGE_REPO) bash hack/twin-image.sh
+
 kind-up: build engine-deps $(if $(KIND_OFFLINE),kind-node-image)
 	@$(WITH_ENGINE) bin/threescale-kind up --kubeconfig $(KIND_KUBECONFIG) $(if $(KIND_OFFLINE),--image $(KIND_NODE_IMAGE))
 
@@ -105,8 +112,9 @@ chaos-kind: build
 # cluster from kind-config.yaml, and what the harness needs of it (cmd/threescale-kind
 # TestKindCluster: node Ready, a locally built image, NodePort on 127.0.0.1, port-forward,
 # the default StorageClass, SIGTERM on scale to 0), then the cluster deleted.
-kind-test: kind-node-image
-	@$(WITH_ENGINE) THREESCALE_CHAOS_KIND_IMAGE=$(KIND_NODE_IMAGE) $(GO) test -count=1 -timeout 20m -v -run TestKindCluster ./cmd/threescale-kind
+kind-test: kind-node-image twin-image
+	@$(WITH_ENGINE) THREESCALE_CHAOS_KIND_IMAGE=$(KIND_NODE_IMAGE) THREESCALE_CHAOS_TWIN_IMAGE=$(TWIN_IMAGE_REPO):latest \
+		$(GO) test -count=1 -timeout 20m -v -run 'TestKindCluster|TestTwinImage' ./cmd/threescale-kind ./hack/twinimage
 
 build:
 	$(GO) build -o bin/ ./cmd/...
