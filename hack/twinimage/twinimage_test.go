@@ -6,7 +6,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -16,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql"
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
@@ -40,6 +43,17 @@ const pgbinLabel = "io.threescale-chaos.twin.pgbin"
 
 // twinBin is where the image has the threescale-twin binary (the manifests' {{ .Bin }}).
 const twinBin = "/usr/local/bin/threescale-twin"
+
+// TestMain silences the clients' connection-failure logging unless -v: until a server
+// listens, the engine's port proxy accepts and closes connections.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	testsupport.QuietRedisLogs()
+	if !testing.Verbose() {
+		_ = mysql.SetLogger(log.New(io.Discard, "", 0))
+	}
+	os.Exit(m.Run())
+}
 
 // TestTwinImage runs, from the image in THREESCALE_CHAOS_TWIN_IMAGE, what fixtures/twin runs
 // as host processes today, with the fixtures' command lines and init steps, each listening
