@@ -31,7 +31,9 @@
 # the twin image is one thin layer on it (the binary and the pgbin file), so a Go change
 # rebuilds only that layer. Idempotent: the image carries a label with a digest of its inputs
 # (this script, hack/lib/image.sh, the package list, the binary); when the engine has that
-# image and digest, nothing is built.
+# image and digest, nothing is built. Measured on 2 cores: cold (debootstrap and its
+# downloads) about 70 s for a 734 MB image; after a Go change 4-6 s; up to date 2-5 s (the
+# Go build's check).
 set -euo pipefail
 
 REPO_NAME=${TWIN_IMAGE_REPO:-threescale-chaos/twin}

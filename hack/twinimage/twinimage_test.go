@@ -237,12 +237,12 @@ type container struct {
 }
 
 // start runs argv in a detached container from image with runArgs, publishing its port on a
-// free loopback port. The container is removed (with its anonymous volumes) when the test
-// ends, and its log is written to the test's output first if the test failed.
+// free loopback port (another one when something took that port before the engine bound
+// it). The container is removed (with its anonymous volumes) when the test ends, and its
+// log is written to the test's output first if the test failed.
 func start(t *testing.T, image string, port int, runArgs []string, argv ...string) *container {
 	t.Helper()
-	host := testsupport.FreePort(t)
-	c := &container{name: containerName(t, "server"), addr: "127.0.0.1:" + strconv.Itoa(host)}
+	c := &container{name: containerName(t, "server")}
 	t.Cleanup(func() {
 		if t.Failed() {
 			logs, _ := docker("logs", "--tail", "50", c.name)
@@ -250,9 +250,18 @@ func start(t *testing.T, image string, port int, runArgs []string, argv ...strin
 		}
 		removeContainer(t, c.name)
 	})
-	args := append([]string{"run", "-d", "--name", c.name, "-p", c.addr + ":" + strconv.Itoa(port)}, runArgs...)
-	dockerOK(t, append(append(args, image), argv...)...)
-	return c
+	for attempt := 1; ; attempt++ {
+		c.addr = "127.0.0.1:" + strconv.Itoa(testsupport.FreePort(t))
+		args := append([]string{"run", "-d", "--name", c.name, "-p", c.addr + ":" + strconv.Itoa(port)}, runArgs...)
+		out, err := docker(append(append(args, image), argv...)...)
+		if err == nil {
+			return c
+		}
+		if attempt == 3 || !strings.Contains(out, "already in use") && !strings.Contains(out, "already allocated") {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		removeContainer(t, c.name)
+	}
 }
 
 // eventually waits for cond, failing at once with the container's state when the container
