@@ -87,6 +87,12 @@ fi
 PGBIN=$(tar -tf "$ROOTFS_TAR" | sed -n 's#^\./\(usr/lib/postgresql/[0-9]*/bin\)/initdb$#/\1#p' | sort -V | tail -1)
 [ -n "$PGBIN" ] || die "no usr/lib/postgresql/*/bin/initdb in $ROOTFS_TAR"
 
+# Debian numbers its service users in the order their packages are installed, so the
+# image's are not the host's; the manifests' runAsUser and chown need them (pkg/twin/deploy
+# NewKubeletValues reads this label).
+IDS=$(tar -xOf "$ROOTFS_TAR" ./etc/passwd | awk -F: '$1 ~ /^(postgres|mysql|redis|memcache)$/ {printf "%s%s=%s:%s", sep, $1, $3, $4; sep=","}')
+[ "$(echo "$IDS" | tr ',' '\n' | wc -l)" = 4 ] || die "service users in $ROOTFS_TAR: got '$IDS', want postgres, mysql, redis and memcache"
+
 ROOTFS_IMAGE=$(rootfs_image "$ROOTFS_TAR" localhost/threescale-chaos/twin-rootfs)
 printf '%s\n' "$PGBIN" > "$WORK/ctx/pgbin"
 cat > "$WORK/ctx/Dockerfile" <<DOCKERFILE
@@ -94,7 +100,7 @@ FROM $ROOTFS_IMAGE
 COPY threescale-twin /usr/local/bin/threescale-twin
 COPY pgbin /etc/threescale-twin/pgbin
 ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-LABEL io.threescale-chaos.twin.pgbin=$PGBIN $LABEL=$INPUTS
+LABEL io.threescale-chaos.twin.pgbin=$PGBIN io.threescale-chaos.twin.ids=$IDS $LABEL=$INPUTS
 DOCKERFILE
 log "image $IMAGE (PostgreSQL in $PGBIN)"
 build "$IMAGE" "$WORK/ctx"

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,6 +71,12 @@ func TestTwinImage(t *testing.T) {
 	pgbin := strings.TrimSpace(dockerOK(t, "run", "--rm", image, "cat", "/etc/threescale-twin/pgbin"))
 	if label := dockerOK(t, "image", "inspect", "-f", `{{ index .Config.Labels "`+pgbinLabel+`" }}`, image); strings.TrimSpace(label) != pgbin || pgbin == "" {
 		t.Fatalf("PostgreSQL's bin directory: /etc/threescale-twin/pgbin says %q, label %s says %q", pgbin, pgbinLabel, label)
+	}
+	// The service users' ids the manifests use on a kubelet, as the image's own id reports them.
+	ids := strings.TrimSpace(dockerOK(t, "run", "--rm", "--entrypoint", "/bin/sh", image, "-c",
+		`for u in mysql redis memcache postgres; do printf '%s%s=%s:%s' "$sep" $u $(id -u $u) $(id -g $u); sep=,; done`))
+	if label := strings.TrimSpace(dockerOK(t, "image", "inspect", "-f", `{{ index .Config.Labels "io.threescale-chaos.twin.ids" }}`, image)); !sameIDs(label, ids) {
+		t.Errorf("label io.threescale-chaos.twin.ids %q, the image's users %q", label, ids)
 	}
 
 	t.Run("tools", func(t *testing.T) {
@@ -350,4 +357,12 @@ func dockerOK(t *testing.T, args ...string) string {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	return out
+}
+
+// sameIDs compares two "user=uid:gid,..." lists whatever their order.
+func sameIDs(a, b string) bool {
+	as, bs := strings.Split(a, ","), strings.Split(b, ",")
+	slices.Sort(as)
+	slices.Sort(bs)
+	return slices.Equal(as, bs)
 }
