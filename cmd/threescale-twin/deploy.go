@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -15,7 +17,7 @@ import (
 )
 
 func deployCmd() *cobra.Command {
-	var kubeconfig, namespace, dataDir, targetPath string
+	var kubeconfig, namespace, dataDir, targetPath, platform, image string
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "deploy",
@@ -25,17 +27,36 @@ func deployCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
 			}
-			self, err := os.Executable()
-			if err != nil {
-				return err
-			}
 			dataDir, err = filepath.Abs(dataDir)
 			if err != nil {
 				return err
 			}
-			v, err := deploy.NewValues(namespace, self, dataDir)
-			if err != nil {
-				return err
+			var v deploy.Values
+			switch deploy.Platform(platform) {
+			case deploy.ProcessNode:
+				if image != "" {
+					return fmt.Errorf("--image: the process node runs this binary, not images (give --platform %s)", deploy.Kubelet)
+				}
+				self, err := os.Executable()
+				if err != nil {
+					return err
+				}
+				if v, err = deploy.NewValues(namespace, self, dataDir); err != nil {
+					return err
+				}
+			case deploy.Kubelet:
+				if image == "" {
+					return fmt.Errorf("--platform %s needs --image: the twin's image, built by hack/twin-image.sh and loaded into the cluster's node", deploy.Kubelet)
+				}
+				labels, err := imageLabels(cmd.Context(), image)
+				if err != nil {
+					return err
+				}
+				if v, err = deploy.NewKubeletValues(namespace, image, labels, dataDir); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("--platform %q: want %q (the local cluster's process node) or %q (a real kubelet, such as kind's)", platform, deploy.ProcessNode, deploy.Kubelet)
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
@@ -69,8 +90,28 @@ func deployCmd() *cobra.Command {
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the local cluster (required)")
 	_ = cmd.MarkFlagRequired("kubeconfig")
 	cmd.Flags().StringVar(&namespace, "namespace", "3scale", "namespace to deploy into")
-	cmd.Flags().StringVar(&dataDir, "data-dir", ".twin/data", "persistent data of the datastores (hostPath volumes)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", ".twin/data", "persistent data of the datastores (hostPath volumes); with --platform kubelet, only the credentials (the data is on the node)")
+	cmd.Flags().StringVar(&platform, "platform", "", "where the pods run: empty for the local cluster's process node, \"kubelet\" for a real node such as kind's")
+	cmd.Flags().StringVar(&image, "image", "", "with --platform kubelet: the twin's image (hack/twin-image.sh), already in the node")
 	cmd.Flags().StringVar(&targetPath, "target", "", "write the harness's target file here once the twin is ready")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for every Deployment to be Ready")
 	return cmd
+}
+
+// imageLabels reads an image's labels from the local container engine, where
+// hack/twin-image.sh built it (and from where `kind load` copied it into the node).
+func imageLabels(ctx context.Context, image string) (map[string]string, error) {
+	out, err := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{json .Config.Labels}}", image).Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = strings.TrimSpace(string(ee.Stderr))
+		}
+		return nil, fmt.Errorf("image %s: docker image inspect: %v %s", image, err, stderr)
+	}
+	var labels map[string]string
+	if err := json.Unmarshal(out, &labels); err != nil {
+		return nil, fmt.Errorf("image %s: labels: %w", image, err)
+	}
+	return labels, nil
 }

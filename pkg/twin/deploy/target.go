@@ -79,6 +79,18 @@ type TargetOperator struct {
 func NewTarget(v Values, kubeconfig string) Target {
 	local := func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
 	addr := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+	upstream := local(v.Ports.EchoAPI)
+	if v.Platform == Kubelet {
+		// On a kubelet the harness reaches the twin as it reaches 3scale on kind
+		// (fixtures/kind/target.yaml): the endpoints through the NodePorts of
+		// 90-kubelet.yaml.tmpl that kind-config.yaml publishes on the host's loopback, the
+		// stores through port-forwards (no address), the upstream by its in-cluster name.
+		nodePort := map[int]int{v.Ports.ApicastProduction: 30080, v.Ports.ApicastStaging: 30081,
+			v.Ports.SystemProvider: 30082, v.Ports.SystemMaster: 30083, v.Ports.SystemDeveloper: 30084, v.Ports.BackendListener: 30085}
+		local = func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(nodePort[port]) }
+		addr = func(int) string { return "" }
+		upstream = "http://echo-api." + v.Namespace + ".svc.cluster.local:8080"
+	}
 	return Target{
 		Kubeconfig: kubeconfig,
 		Namespace:  v.Namespace,
@@ -104,7 +116,7 @@ func NewTarget(v Values, kubeconfig string) Target {
 			SystemRedis:         Store{URL: SecretKeyRef{Secret: "system-redis", Key: "URL"}, Address: addr(v.Ports.SystemRedis)},
 			ZyncDatabase:        Store{URL: SecretKeyRef{Secret: "zync", Key: "DATABASE_URL"}, Address: addr(v.Ports.ZyncDatabase)},
 		},
-		Upstream: Endpoint{URL: local(v.Ports.EchoAPI)},
+		Upstream: Endpoint{URL: upstream},
 	}
 }
 

@@ -58,7 +58,7 @@ func Up(ctx context.Context, cfg *rest.Config, v Values, progress func(ready, to
 		return err
 	}
 	for sa, secret := range tokenIdentities {
-		if err := mintKubeconfig(ctx, cs, cfg, v.Namespace, sa, secret); err != nil {
+		if err := mintKubeconfig(ctx, cs, cfg, v.apiServerFromPods(cfg), v.Namespace, sa, secret); err != nil {
 			return err
 		}
 	}
@@ -155,7 +155,18 @@ func waitEstablished(ctx context.Context, cfg *rest.Config, crds []*unstructured
 // mintKubeconfig stores in a Secret a kubeconfig that authenticates as a service account
 // with a token from the TokenRequest API: the pods that use it have exactly their Role's
 // rights, as with the token a kubelet would project.
-func mintKubeconfig(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, ns, sa, secretName string) error {
+// apiServerFromPods is the API server's address as the twin's pods reach it: the process
+// node's pods are on the host, like the caller; a kubelet's pods use the in-cluster Service,
+// which the API server's certificate names (the caller's address, such as kind's port on the
+// host's loopback, is not theirs).
+func (v Values) apiServerFromPods(cfg *rest.Config) string {
+	if v.Platform == ProcessNode {
+		return cfg.Host
+	}
+	return "https://kubernetes.default.svc"
+}
+
+func mintKubeconfig(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, server, ns, sa, secretName string) error {
 	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptrInt64(int64((30 * 24 * time.Hour).Seconds()))},
 	}, metav1.CreateOptions{})
@@ -163,7 +174,7 @@ func mintKubeconfig(ctx context.Context, cs kubernetes.Interface, cfg *rest.Conf
 		return fmt.Errorf("token for service account %s/%s: %w", ns, sa, err)
 	}
 	kc := clientcmdapi.NewConfig()
-	kc.Clusters["twin"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.Clusters["twin"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: cfg.CAData}
 	kc.AuthInfos[sa] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
 	kc.Contexts["twin"] = &clientcmdapi.Context{Cluster: "twin", AuthInfo: sa, Namespace: ns}
 	kc.CurrentContext = "twin"

@@ -195,6 +195,97 @@ type Values struct {
 	// OwnerUID is the uid of the APIManager, which owns what the operator creates; empty until
 	// Up has applied the APIManager.
 	OwnerUID string
+	// Platform is where the pods run; Image, on a kubelet that runs images, the twin's image.
+	Platform Platform
+	Image    string
+}
+
+// Platform says where the twin's pods run, which decides how they listen and find each other.
+type Platform string
+
+const (
+	// ProcessNode is pkg/twin/node: every pod is a host process on the host network, listens
+	// on 127.0.0.1 at its port of the plan, and reaches its peers there. Images are names only.
+	ProcessNode Platform = ""
+	// Kubelet is a real node, such as kind's: every pod is a container with its own address,
+	// listens on all its interfaces (at the same port of the plan), and reaches its peers
+	// through their Services on the operator's port numbers (80-services.yaml.tmpl), by the
+	// Service's name, as 3scale's components do. Every container runs Values.Image
+	// (hack/twin-image.sh).
+	Kubelet Platform = "kubelet"
+)
+
+// HostNetwork is whether pods share the host's network (the process node's pods do).
+func (v Values) HostNetwork() bool { return v.Platform == ProcessNode }
+
+// Listen is the address the twin's servers bind.
+func (v Values) Listen() string {
+	if v.Platform == ProcessNode {
+		return "127.0.0.1"
+	}
+	return "0.0.0.0"
+}
+
+// ImageFor is the image of a container whose role (redis, porta, apicast, ...) the process
+// node shows in its name only.
+func (v Values) ImageFor(role string) string {
+	if v.Platform == ProcessNode {
+		return "threescale-twin/" + role
+	}
+	return v.Image
+}
+
+// servicePorts are the Services in front of the twin's servers that its components call, each
+// with the operator's port (80-services.yaml.tmpl) and the server's port in the plan.
+var servicePorts = map[string]struct {
+	port int
+	plan func(Ports) int
+}{
+	"backend-listener": {3000, func(p Ports) int { return p.BackendListener }},
+	"backend-redis":    {6379, func(p Ports) int { return p.BackendRedis }},
+	"system-redis":     {6379, func(p Ports) int { return p.SystemRedis }},
+	"system-mysql":     {3306, func(p Ports) int { return p.SystemMySQL }},
+	"system-memcache":  {11211, func(p Ports) int { return p.SystemMemcache }},
+	"system-searchd":   {9306, func(p Ports) int { return p.SystemSearchd }},
+	"system-master":    {3000, func(p Ports) int { return p.SystemMaster }},
+	"system-provider":  {3000, func(p Ports) int { return p.SystemProvider }},
+	"zync":             {8080, func(p Ports) int { return p.Zync }},
+	"zync-database":    {5432, func(p Ports) int { return p.ZyncDatabase }},
+	"echo-api":         {8080, func(p Ports) int { return p.EchoAPI }},
+}
+
+// PeerHost and PeerPort are where a component reaches the Service named: on the process node
+// the server itself on the host's loopback, on a kubelet the Service.
+func (v Values) PeerHost(service string) (string, error) {
+	if _, ok := servicePorts[service]; !ok {
+		return "", fmt.Errorf("no Service %q among the twin's peers", service)
+	}
+	if v.Platform == ProcessNode {
+		return "127.0.0.1", nil
+	}
+	return service, nil
+}
+
+// PeerPort: see PeerHost.
+func (v Values) PeerPort(service string) (int, error) {
+	sp, ok := servicePorts[service]
+	if !ok {
+		return 0, fmt.Errorf("no Service %q among the twin's peers", service)
+	}
+	if v.Platform == ProcessNode {
+		return sp.plan(v.Ports), nil
+	}
+	return sp.port, nil
+}
+
+// Peer is PeerHost:PeerPort.
+func (v Values) Peer(service string) (string, error) {
+	h, err := v.PeerHost(service)
+	if err != nil {
+		return "", err
+	}
+	p, _ := v.PeerPort(service)
+	return h + ":" + strconv.Itoa(p), nil
 }
 
 // APIManagerName is the name of the twin's APIManager.
@@ -253,6 +344,60 @@ func NewValues(namespace, bin, dataDir string) (Values, error) {
 	}
 	v.PGBin = pg
 	if v.Secrets, err = LoadOrCreateSecrets(dataDir); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+// The labels hack/twin-image.sh puts on the twin's image: where PostgreSQL's server
+// binaries are, and the uid:gid of Debian's service users inside it (Debian numbers system
+// users in the order their packages were installed, so the image's are not the host's).
+const (
+	ImageLabelPGBin = "io.threescale-chaos.twin.pgbin"
+	ImageLabelIDs   = "io.threescale-chaos.twin.ids"
+	// ImageBin is where the image has the threescale-twin binary.
+	ImageBin = "/usr/local/bin/threescale-twin"
+	// KubeletDataDir is the hostPath root on a kubelet's node (inside kind's node container).
+	KubeletDataDir = "/var/lib/threescale-twin"
+)
+
+// NewKubeletValues are the values for the twin on a real kubelet (Platform Kubelet), running
+// image, whose labels say where PostgreSQL is and who the service users are. The credentials
+// are kept in stateDir on this machine, as NewValues keeps them beside the data.
+func NewKubeletValues(namespace, image string, labels map[string]string, stateDir string) (Values, error) {
+	v := Values{
+		Namespace:  namespace,
+		TenantName: "3scale",
+		Domain:     "twin.localhost",
+		Bin:        ImageBin,
+		DataDir:    KubeletDataDir,
+		Ports:      DefaultPorts(),
+		UIDs:       map[string]int64{},
+		GIDs:       map[string]int64{},
+		Platform:   Kubelet,
+		Image:      image,
+		PGBin:      labels[ImageLabelPGBin],
+	}
+	if v.PGBin == "" {
+		return v, fmt.Errorf("image %s has no label %s: build it with hack/twin-image.sh", image, ImageLabelPGBin)
+	}
+	for _, kv := range strings.Split(labels[ImageLabelIDs], ",") {
+		name, ids, _ := strings.Cut(kv, "=")
+		uid, gid, _ := strings.Cut(ids, ":")
+		u, uerr := strconv.ParseInt(uid, 10, 64)
+		g, gerr := strconv.ParseInt(gid, 10, 64)
+		if name == "" || uerr != nil || gerr != nil {
+			continue
+		}
+		v.UIDs[name], v.GIDs[name] = u, g
+	}
+	for _, name := range serviceUsers {
+		if _, ok := v.UIDs[name]; !ok {
+			return v, fmt.Errorf("image %s: label %s=%q names no uid:gid for %s", image, ImageLabelIDs, labels[ImageLabelIDs], name)
+		}
+	}
+	var err error
+	if v.Secrets, err = LoadOrCreateSecrets(stateDir); err != nil {
 		return v, err
 	}
 	return v, nil

@@ -1,0 +1,145 @@
+package deploy_test
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	kindv1alpha4 "sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	"sigs.k8s.io/yaml"
+
+	"github.com/threescale-chaos/harness/pkg/twin/deploy"
+)
+
+// withoutProbes is a copy of o without its containers' probes, which run inside the pod.
+func withoutProbes(t *testing.T, o *unstructured.Unstructured) *unstructured.Unstructured {
+	t.Helper()
+	c := o.DeepCopy()
+	cs, found, _ := unstructured.NestedSlice(c.Object, "spec", "template", "spec", "containers")
+	if !found {
+		return c
+	}
+	for _, x := range cs {
+		for _, p := range []string{"readinessProbe", "livenessProbe", "startupProbe"} {
+			delete(x.(map[string]any), p)
+		}
+	}
+	if err := unstructured.SetNestedSlice(c.Object, cs, "spec", "template", "spec", "containers"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func kubeletValues(t *testing.T) deploy.Values {
+	t.Helper()
+	v, err := deploy.NewKubeletValues("3scale", "threescale-chaos/twin:test", map[string]string{
+		deploy.ImageLabelPGBin: "/usr/lib/postgresql/15/bin",
+		deploy.ImageLabelIDs:   "postgres=101:104,mysql=102:105,redis=103:106,memcache=104:107",
+	}, t.TempDir())
+	if err != nil {
+		t.Fatalf("kubelet values: %v", err)
+	}
+	return v
+}
+
+// On a real kubelet every pod has its own address: nothing may listen on, or call a peer at,
+// 127.0.0.1 (only a probe inside its own pod may), no pod is on the host network, and every
+// container runs the twin's image.
+func TestKubeletRenderingHasNoLoopbackPeers(t *testing.T) {
+	v := kubeletValues(t)
+	objs, err := deploy.Render(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if js := toJSON(t, withoutProbes(t, o).Object); strings.Contains(js, "127.0.0.1") {
+			t.Errorf("%s %s: 127.0.0.1 outside a probe: %s", o.GetKind(), o.GetName(), js)
+		}
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		if hn, _, _ := unstructuredBool(o.Object, "spec", "template", "spec", "hostNetwork"); hn {
+			t.Errorf("%s: hostNetwork on a kubelet", o.GetName())
+		}
+		for _, kind := range []string{"initContainers", "containers"} {
+			cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", kind)
+			for _, c := range cs {
+				if img := c.(map[string]any)["image"]; img != v.Image {
+					t.Errorf("%s %s: image %v, want %s", o.GetName(), kind, img, v.Image)
+				}
+			}
+		}
+	}
+}
+
+// The NodePorts of the twin on kind are the ones kind-config.yaml publishes on the host's
+// loopback, and the target file reaches every endpoint through them.
+func TestKubeletNodePortsArePublishedByKindConfig(t *testing.T) {
+	v := kubeletValues(t)
+	objs, err := deploy.Render(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodePorts []int
+	for _, o := range objs {
+		if o.GetKind() != "Service" {
+			continue
+		}
+		if typ, _, _ := unstructuredString(o.Object, "spec", "type"); typ != "NodePort" {
+			continue
+		}
+		ports, _, _ := unstructured.NestedSlice(o.Object, "spec", "ports")
+		for _, p := range ports {
+			nodePorts = append(nodePorts, int(p.(map[string]any)["nodePort"].(float64)))
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "kind-config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kc kindv1alpha4.Cluster
+	if err := yaml.Unmarshal(raw, &kc); err != nil {
+		t.Fatal(err)
+	}
+	var published []int
+	for _, m := range kc.Nodes[0].ExtraPortMappings {
+		if m.ContainerPort == m.HostPort && m.ListenAddress == "127.0.0.1" {
+			published = append(published, int(m.HostPort))
+		}
+	}
+	sort.Ints(nodePorts)
+	sort.Ints(published)
+	if !reflect.DeepEqual(nodePorts, published) {
+		t.Errorf("NodePorts %v, kind-config.yaml publishes %v", nodePorts, published)
+	}
+	tg := deploy.NewTarget(v, "/k")
+	for name, url := range map[string]string{"production": tg.Gateways.Production.URL, "staging": tg.Gateways.Staging.URL,
+		"admin": tg.Admin.URL, "master": tg.Master.URL, "developer": tg.DeveloperPortal.URL} {
+		if !regexp.MustCompile(`^http://127\.0\.0\.1:300[0-9]{2}$`).MatchString(url) {
+			t.Errorf("target %s: %s, want a NodePort on 127.0.0.1", name, url)
+		}
+	}
+	for name, s := range map[string]deploy.Store{"backend redis": tg.Stores.BackendRedisStorage, "system redis": tg.Stores.SystemRedis, "zync database": tg.Stores.ZyncDatabase} {
+		if s.Address != "" {
+			t.Errorf("target store %s: address %s; on a kubelet the harness port-forwards", name, s.Address)
+		}
+	}
+}
+
+func TestKubeletValuesNeedTheImageLabels(t *testing.T) {
+	for name, labels := range map[string]map[string]string{
+		"no labels":     {},
+		"no ids":        {deploy.ImageLabelPGBin: "/usr/lib/postgresql/15/bin"},
+		"a user short":  {deploy.ImageLabelPGBin: "/p", deploy.ImageLabelIDs: "postgres=1:1,mysql=2:2,redis=3:3"},
+		"a bad uid:gid": {deploy.ImageLabelPGBin: "/p", deploy.ImageLabelIDs: "postgres=x:1,mysql=2:2,redis=3:3,memcache=4:4"},
+	} {
+		if _, err := deploy.NewKubeletValues("3scale", "img", labels, t.TempDir()); err == nil || !strings.Contains(err.Error(), "img") {
+			t.Errorf("%s: %v, want an error naming the image", name, err)
+		}
+	}
+}
