@@ -119,7 +119,7 @@ func TestKubeletNodePortsArePublishedByKindConfig(t *testing.T) {
 	}
 	tg := deploy.NewTarget(v, "/k")
 	for name, url := range map[string]string{"production": tg.Gateways.Production.URL, "staging": tg.Gateways.Staging.URL,
-		"admin": tg.Admin.URL, "master": tg.Master.URL, "developer": tg.DeveloperPortal.URL} {
+		"admin": tg.Admin.URL, "master": tg.Master.URL, "developer": tg.DeveloperPortal.URL, "backend": tg.Backend.URL} {
 		if !regexp.MustCompile(`^http://127\.0\.0\.1:300[0-9]{2}$`).MatchString(url) {
 			t.Errorf("target %s: %s, want a NodePort on 127.0.0.1", name, url)
 		}

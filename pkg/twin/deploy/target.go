@@ -15,18 +15,21 @@ import (
 
 // Target is the twin's target file.
 type Target struct {
-	Kubeconfig      string          `json:"kubeconfig,omitempty"`
-	Namespace       string          `json:"namespace"`
-	Version         string          `json:"version"`
-	WildcardDomain  string          `json:"wildcardDomain"`
-	Gateways        TargetGateways  `json:"gateways"`
-	Admin           Endpoint        `json:"admin"`
-	Master          Endpoint        `json:"master"`
-	DeveloperPortal Endpoint        `json:"developerPortal"`
-	Credentials     TargetSecrets   `json:"credentials"`
-	Stores          TargetStores    `json:"stores"`
-	Upstream        Endpoint        `json:"upstream"`
-	Operator        *TargetOperator `json:"operator,omitempty"`
+	Kubeconfig      string         `json:"kubeconfig,omitempty"`
+	Namespace       string         `json:"namespace"`
+	Version         string         `json:"version"`
+	WildcardDomain  string         `json:"wildcardDomain"`
+	Gateways        TargetGateways `json:"gateways"`
+	Admin           Endpoint       `json:"admin"`
+	Master          Endpoint       `json:"master"`
+	DeveloperPortal Endpoint       `json:"developerPortal"`
+	// Backend is backend-listener as the harness reaches it, when the URL in the Secret
+	// backend-listener (the in-cluster Service) is not reachable from where it runs.
+	Backend     *Endpoint       `json:"backend,omitempty"`
+	Credentials TargetSecrets   `json:"credentials"`
+	Stores      TargetStores    `json:"stores"`
+	Upstream    Endpoint        `json:"upstream"`
+	Operator    *TargetOperator `json:"operator,omitempty"`
 }
 
 // Endpoint is a base URL, and the Host header to send when the URL's host is not the name
@@ -80,6 +83,7 @@ func NewTarget(v Values, kubeconfig string) Target {
 	local := func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
 	addr := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 	upstream := local(v.Ports.EchoAPI)
+	var backend *Endpoint
 	if v.Platform == Kubelet {
 		// On a kubelet the harness reaches the twin as it reaches 3scale on kind
 		// (fixtures/kind/target.yaml): the endpoints through the NodePorts of
@@ -90,6 +94,7 @@ func NewTarget(v Values, kubeconfig string) Target {
 		local = func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(nodePort[port]) }
 		addr = func(int) string { return "" }
 		upstream = "http://echo-api." + v.Namespace + ".svc.cluster.local:8080"
+		backend = &Endpoint{URL: local(v.Ports.BackendListener)}
 	}
 	return Target{
 		Kubeconfig: kubeconfig,
@@ -116,6 +121,7 @@ func NewTarget(v Values, kubeconfig string) Target {
 			SystemRedis:         Store{URL: SecretKeyRef{Secret: "system-redis", Key: "URL"}, Address: addr(v.Ports.SystemRedis)},
 			ZyncDatabase:        Store{URL: SecretKeyRef{Secret: "zync", Key: "DATABASE_URL"}, Address: addr(v.Ports.ZyncDatabase)},
 		},
+		Backend:  backend,
 		Upstream: Endpoint{URL: upstream},
 	}
 }
