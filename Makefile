@@ -36,7 +36,7 @@ TEST_TIMEOUT ?= 30m
 DEMO_DIR ?= $(CURDIR)/.twin/demo
 TWIN_DIR ?= $(CURDIR)/.twin
 
-.PHONY: deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries kind-node-image twin-image kind-test build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean
+.PHONY: deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries kind-node-image twin-image twin-kind-up matrix-kind kind-test build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean
 
 deps: deb-packages kube-binaries
 	$(GO) mod download
@@ -107,6 +107,32 @@ install-3scale: build
 chaos-kind: build
 	bin/threescale-chaos run --target fixtures/kind/target.yaml --kubeconfig $(KIND_KUBECONFIG) \
 		$(if $(COMPONENT),--component $(COMPONENT)) --report-dir $(CURDIR)/reports/kind
+
+# The 3scale twin on kind, as on any real kubelet (pkg/twin/deploy Platform Kubelet): the
+# cluster from the offline node image, the twin's image (hack/twin-image.sh) loaded into the
+# node, every component a container reached through its Service, the endpoints through the
+# NodePorts kind-config.yaml publishes, the stores through port-forwards. Writes
+# $(KIND_TWIN_TARGET); the credentials stay in $(KIND_TWIN_STATE).
+KIND_TWIN_TARGET ?= $(CURDIR)/.kind/twin-target.yaml
+KIND_TWIN_STATE ?= $(CURDIR)/.kind/twin
+twin-kind-up: build twin-image
+	@$(MAKE) --no-print-directory kind-up KIND_OFFLINE=1
+	@$(WITH_ENGINE) set -e; image=$$(TWIN_IMAGE_REPO=$(TWIN_IMAGE_REPO) bash hack/twin-image.sh 2>/dev/null | tail -1); \
+	name=$$(sed -n 's/^name: *//p' kind-config.yaml); \
+	kind load docker-image --name $$name $$image; \
+	bin/threescale-twin deploy --kubeconfig $(KIND_KUBECONFIG) --platform kubelet --image $$image \
+		--data-dir $(KIND_TWIN_STATE) --target $(KIND_TWIN_TARGET)
+
+# The whole outage matrix through the CLI against the twin on kind (COMPONENT= runs one);
+# the cluster is deleted whatever happens. Reports in $(KIND_MATRIX_DIR).
+KIND_MATRIX_DIR ?= $(CURDIR)/reports/matrix-kind
+matrix-kind: build
+	@set -e; trap '$(MAKE) --no-print-directory kind-down; rm -rf $(KIND_TWIN_STATE)' EXIT; \
+	$(MAKE) --no-print-directory twin-kind-up; mkdir -p $(KIND_MATRIX_DIR); \
+	rc=0; bin/threescale-chaos run --target $(KIND_TWIN_TARGET) --reload-production-gateway \
+		$(if $(COMPONENT),--component $(COMPONENT)) --report-dir $(KIND_MATRIX_DIR) || rc=$$?; \
+	bin/threescale-chaos summary $(KIND_MATRIX_DIR) | tee $(KIND_MATRIX_DIR)/summary.txt; \
+	echo "report: $(KIND_MATRIX_DIR)/report.html"; exit $$rc
 
 # The kind path end to end on this machine with no registry: the offline node image, a
 # cluster from kind-config.yaml, and what the harness needs of it (cmd/threescale-kind
