@@ -143,3 +143,38 @@ func TestKubeletValuesNeedTheImageLabels(t *testing.T) {
 		}
 	}
 }
+
+// The ports Values.Peer gives on a kubelet are those of the Services the manifests create
+// (80-services.yaml.tmpl, 90-kubelet.yaml.tmpl), which hold the operator's numbers: the
+// table in values.go must not drift from them.
+func TestKubeletPeersAreTheRenderedServices(t *testing.T) {
+	v := kubeletValues(t)
+	objs, err := deploy.Render(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	services := map[string]int64{}
+	for _, o := range objs {
+		if o.GetKind() == "Service" {
+			ports, _, _ := unstructured.NestedSlice(o.Object, "spec", "ports")
+			services[o.GetName()] = int64(ports[0].(map[string]any)["port"].(float64))
+		}
+	}
+	for _, name := range []string{"backend-listener", "backend-redis", "system-redis", "system-mysql", "system-memcache",
+		"system-searchd", "system-master", "system-provider", "zync", "zync-database", "echo-api"} {
+		port, err := v.PeerPort(name)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if want, ok := services[name]; !ok || int64(port) != want {
+			t.Errorf("Peer %s: port %d; the rendered Service %s has %d (rendered: %v)", name, port, name, want, ok)
+		}
+		if host, _ := v.PeerHost(name); host != name {
+			t.Errorf("PeerHost %s: %s, want the Service's name", name, host)
+		}
+	}
+	if _, err := v.Peer("no-such-service"); err == nil {
+		t.Error("Peer of an unknown Service: no error")
+	}
+}
