@@ -8,8 +8,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"log"
 	"net"
 	"net/http"
 	"os"
@@ -20,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
@@ -50,9 +47,7 @@ const twinBin = "/usr/local/bin/threescale-twin"
 func TestMain(m *testing.M) {
 	flag.Parse()
 	testsupport.QuietRedisLogs()
-	if !testing.Verbose() {
-		_ = mysql.SetLogger(log.New(io.Discard, "", 0))
-	}
+	testsupport.QuietMySQLLogs()
 	os.Exit(m.Run())
 }
 

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -20,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/threescale-chaos/harness/internal/testsupport"
@@ -31,9 +29,7 @@ import (
 func TestMain(m *testing.M) {
 	flag.Parse()
 	testsupport.QuietRedisLogs()
-	if !testing.Verbose() {
-		_ = mysql.SetLogger(log.New(io.Discard, "", 0))
-	}
+	testsupport.QuietMySQLLogs()
 	os.Exit(m.Run())
 }
 
