@@ -115,9 +115,9 @@ chaos-kind: build
 # $(KIND_TWIN_TARGET); the credentials stay in $(KIND_TWIN_STATE).
 KIND_TWIN_TARGET ?= $(CURDIR)/.kind/twin-target.yaml
 KIND_TWIN_STATE ?= $(CURDIR)/.kind/twin
-twin-kind-up: build twin-image
+twin-kind-up: build kind-deps engine-deps
 	@$(MAKE) --no-print-directory kind-up KIND_OFFLINE=1
-	@$(WITH_ENGINE) set -e; image=$$(TWIN_IMAGE_REPO=$(TWIN_IMAGE_REPO) bash hack/twin-image.sh 2>/dev/null | tail -1); \
+	@$(WITH_ENGINE) set -e; image=$$(TWIN_IMAGE_REPO=$(TWIN_IMAGE_REPO) bash hack/twin-image.sh | tail -1); \
 	name=$$(sed -n 's/^name: *//p' kind-config.yaml); \
 	kind load docker-image --name $$name $$image; \
 	bin/threescale-twin deploy --kubeconfig $(KIND_KUBECONFIG) --platform kubelet --image $$image \
