@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -48,28 +51,37 @@ func (b *backendClient) do(ctx context.Context, method, path string, body, out a
 	if b.base == "" {
 		return 0, fmt.Errorf("backend internal API: BackendURL not configured")
 	}
-	var rd io.Reader
+	var buf []byte
 	if body != nil {
-		buf, err := json.Marshal(body)
+		var err error
+		if buf, err = json.Marshal(body); err != nil {
+			return 0, err
+		}
+	}
+	var resp *http.Response
+	for attempt := 0; ; attempt++ {
+		var rd io.Reader
+		if buf != nil {
+			rd = bytes.NewReader(buf)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, b.base+path, rd)
 		if err != nil {
 			return 0, err
 		}
-		rd = bytes.NewReader(buf)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, b.base+path, rd)
-	if err != nil {
-		return 0, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	if b.user != "" || b.pass != "" {
-		req.SetBasicAuth(b.user, b.pass)
-	}
-	resp, err := b.hc.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("backend internal API %s %s: %w", method, path, err)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.Header.Set("Accept", "application/json")
+		if b.user != "" || b.pass != "" {
+			req.SetBasicAuth(b.user, b.pass)
+		}
+		resp, err = b.hc.Do(req)
+		if err == nil {
+			break
+		}
+		if attempt >= netHTTPMaxRetries || !netHTTPRetries(ctx, method, err) {
+			return 0, fmt.Errorf("backend internal API %s %s: %w", method, path, err)
+		}
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
@@ -86,6 +98,41 @@ func (b *backendClient) do(ctx context.Context, method, path string, body, out a
 		}
 	}
 	return resp.StatusCode, nil
+}
+
+// netHTTPMaxRetries is how often porta's backend client sends an idempotent request again after
+// the connection failed under it. pisoni 1.30.0 talks through faraday-net_http_persistent 2.1.0
+// and net-http-persistent 4.0.2 (porta@3scale-2.16.4-GA:Gemfile.lock), which keeps connections
+// alive and gives each one max_retries = 1 (net-http-persistent@v4.0.2:
+// lib/net/http/persistent.rb:493 and :608). Ruby's Net::HTTP#transport_request then sends
+// GET, HEAD, PUT, DELETE, OPTIONS and TRACE once more after a read timeout, EOF, ECONNRESET,
+// ECONNABORTED, EPIPE or ETIMEDOUT; never a POST, and never after an open timeout or a
+// refused connection (ruby/net-http@v0.3.0.1: lib/net/http.rb:1594 and :1624-1640, the
+// net-http of Ruby 3.1, porta@3scale-2.16.4-GA:.tool-versions.sample). So a keep-alive
+// connection to a backend-listener pod that has since been replaced costs porta nothing on a
+// PUT; Go's transport would not resend a PUT, and the twin answered 500 where porta does not.
+const netHTTPMaxRetries = 1
+
+// netHTTPRetries says whether Ruby's Net::HTTP would send method again after err.
+func netHTTPRetries(ctx context.Context, method string, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodTrace:
+	default:
+		return false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false // Net::OpenTimeout, ECONNREFUSED: raised at once
+	}
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, syscall.ETIMEDOUT) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() // Net::ReadTimeout
 }
 
 func id(n int64) string { return strconv.FormatInt(n, 10) }
