@@ -5,7 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
 	"log/slog"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -23,12 +26,53 @@ type cache struct {
 func newCache(servers []string, log *slog.Logger) *cache {
 	c := &cache{log: log}
 	if len(servers) > 0 {
-		c.mc = memcache.New(servers...)
+		c.mc = memcache.NewFromSelector(namedServers(servers))
 		// dalli's socket_timeout is 1 s (§7).
 		c.mc.Timeout = time.Second
 		c.mc.MaxIdleConns = 8
 	}
 	return c
+}
+
+// namedServers picks among memcached's addresses as MEMCACHE_SERVERS names them, unresolved, so
+// that the name is resolved each time a connection is opened, as dalli 3.2.4 (porta@3scale-2.16.4-GA:
+// Gemfile.lock) does: ConnectionManager#establish_connection opens Dalli::Socket::TCP, a
+// TCPSocket made from the host name, and counts a failed resolution (SocketError) as a failed
+// request, not as a missing server (dalli@v3.2.4: lib/dalli/protocol/connection_manager.rb:52-59
+// and :209, lib/dalli/socket.rb:91). gomemcache's own ServerList resolves the names once, in
+// memcache.New, which drops the error: a system-app started while cluster DNS was not yet
+// answering ran without memcached for its whole life.
+type namedServers []string
+
+type namedAddr string
+
+func (a namedAddr) Network() string {
+	if strings.Contains(string(a), "/") {
+		return "unix"
+	}
+	return "tcp"
+}
+
+func (a namedAddr) String() string { return string(a) }
+
+// PickServer spreads keys over the servers as gomemcache's ServerList does (the twin names one).
+func (ns namedServers) PickServer(key string) (net.Addr, error) {
+	switch len(ns) {
+	case 0:
+		return nil, memcache.ErrNoServers
+	case 1:
+		return namedAddr(ns[0]), nil
+	}
+	return namedAddr(ns[crc32.ChecksumIEEE([]byte(key))%uint32(len(ns))]), nil
+}
+
+func (ns namedServers) Each(f func(net.Addr) error) error {
+	for _, s := range ns {
+		if err := f(namedAddr(s)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func cacheKey(k string) string {
