@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -176,5 +177,49 @@ func TestKubeletPeersAreTheRenderedServices(t *testing.T) {
 	}
 	if _, err := v.Peer("no-such-service"); err == nil {
 		t.Error("Peer of an unknown Service: no error")
+	}
+}
+
+// On a real kubelet the twin's servers listen where the operator's containers do, so every
+// Service forwards to the real container port, as on a 3scale install; `threescale-chaos
+// discover` matches a NodePort Service to the pods by that port (target/discover.go
+// servesPods) and, with the twin's own port plan behind them, found none of kind's NodePorts.
+func TestKubeletServicesTargetTheOperatorsContainerPorts(t *testing.T) {
+	want := map[string]int64{ // Service/port name -> the operator's container port
+		"apicast-production/gateway": 8080, "apicast-production/management": 8090, "apicast-production/metrics": 9421,
+		"apicast-staging/gateway": 8080, "apicast-staging/management": 8090, "apicast-staging/metrics": 9421,
+		"backend-listener/http": 3000, "system-provider/http": 3000, "system-master/http": 3002, "system-developer/http": 3001,
+		"system-memcache/memcache": 11211, "system-searchd/searchd": 9306, "zync/8080-tcp": 8080, "zync-database/postgresql": 5432,
+		"backend-redis/redis": 6379, "system-redis/redis": 6379, "system-mysql/mysql": 3306,
+		"kind-apicast-production/gateway": 8080, "kind-apicast-staging/gateway": 8080, "kind-backend-listener/http": 3000,
+		"kind-system-provider/http": 3000, "kind-system-master/http": 3002, "kind-system-developer/http": 3001,
+	}
+	objs, err := deploy.Render(kubeletValues(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, o := range objs {
+		if o.GetKind() != "Service" {
+			continue
+		}
+		ports, _, _ := unstructured.NestedSlice(o.Object, "spec", "ports")
+		for _, p := range ports {
+			pm := p.(map[string]any)
+			key := o.GetName() + "/" + pm["name"].(string)
+			w, ok := want[key]
+			if !ok {
+				continue
+			}
+			seen[key] = true
+			if tp := fmt.Sprint(pm["targetPort"]); tp != fmt.Sprint(w) {
+				t.Errorf("Service port %s: targetPort %v, the operator's container listens on %d", key, pm["targetPort"], w)
+			}
+		}
+	}
+	for k := range want {
+		if !seen[k] {
+			t.Errorf("no Service port %s in the kubelet rendering", k)
+		}
 	}
 }

@@ -361,6 +361,27 @@ const (
 	KubeletDataDir = "/var/lib/threescale-twin"
 )
 
+// OperatorPorts is the port plan on a real kubelet, where every pod has its own network: each
+// server listens where the 3scale operator's containers do, so that its Services and the
+// NodePorts in front of them look as they do on a real install and `threescale-chaos
+// discover` finds them there (3scale-operator@3scale-2.16.3-GA, pkg/3scale/amp/component:
+// apicast.go:790-838 gateway 8080, management 8090; backend.go:59 and :618 listener 3000,
+// worker metrics 9421; system.go:1572-1596 master 3002, provider 3000, developer 3001;
+// memcached.go:60 11211; system_searchd.go:48 9306; zync.go:37 and :618 zync 8080, zync-que
+// metrics 9394; redis 6379, MySQL 3306 and PostgreSQL 5432 as the Services of
+// 80-services.yaml.tmpl give them). The echo API is the twin's own: 8080.
+func OperatorPorts() Ports {
+	return Ports{
+		BackendRedis: 6379, SystemRedis: 6379, SystemMySQL: 3306, SystemMemcache: 11211, SystemSearchd: 9306, ZyncDatabase: 5432,
+		BackendListener: 3000, BackendWorkerMetrics: 9421,
+		SystemProvider: 3000, SystemDeveloper: 3001, SystemMaster: 3002,
+		ApicastStaging: 8080, ApicastStagingManagement: 8090,
+		ApicastProduction: 8080, ApicastProductionManagement: 8090,
+		Zync: 8080, ZyncQueMetrics: 9394,
+		EchoAPI: 8080,
+	}
+}
+
 // NewKubeletValues are the values for the twin on a real kubelet (Platform Kubelet), running
 // image, whose labels say where PostgreSQL is and who the service users are. The credentials
 // are kept in stateDir on this machine, as NewValues keeps them beside the data.
@@ -371,7 +392,7 @@ func NewKubeletValues(namespace, image string, labels map[string]string, stateDi
 		Domain:     "twin.localhost",
 		Bin:        ImageBin,
 		DataDir:    KubeletDataDir,
-		Ports:      DefaultPorts(),
+		Ports:      OperatorPorts(),
 		UIDs:       map[string]int64{},
 		GIDs:       map[string]int64{},
 		Platform:   Kubelet,
