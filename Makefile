@@ -1,8 +1,8 @@
 # threescale-chaos: a chaos harness for 3scale API Management, and the local twin it is proved on.
 #
 #   make deps    Debian packages + kube binaries (idempotent; the first set-up step)
-#   make test    deps, vet, every test, then the outage suite against the twin (what CI runs)
-#   make e2e     the 3scale twin, the outage suite and the CLI's end-to-end tests against it
+#   make test    deps, vet, every test, then the outage suite on a kind cluster built here (what CI runs)
+#   make e2e     the 3scale twin on kind, the outage suite and the CLI's end-to-end tests against it
 #   make demo    deps, the twin, the full outage matrix, the report (reports/demo), then down
 #   make bench   benchmarks (cluster cold start, Deployment 0 -> Ready, twin-up, each component
 #                0 -> Ready), then the full matrix with its summary (wall time, onsets, harness cost)
@@ -111,9 +111,12 @@ chaos-kind: build
 # The 3scale twin on kind, as on any real kubelet (pkg/twin/deploy Platform Kubelet): the
 # cluster from the offline node image, the twin's image (hack/twin-image.sh) loaded into the
 # node, every component a container reached through its Service, the endpoints through the
-# NodePorts kind-config.yaml publishes, the stores through port-forwards. Writes
-# $(KIND_TWIN_TARGET); the credentials stay in $(KIND_TWIN_STATE).
-KIND_TWIN_TARGET ?= $(CURDIR)/.kind/twin-target.yaml
+# NodePorts kind-config.yaml publishes, the stores through port-forwards. Then the target file
+# as the README has a user write one (hack/kind-target.sh): fixtures/rbac applied, a kubeconfig
+# for the harness's ServiceAccount, `threescale-chaos discover` run as it with an override of
+# two fields. Writes $(KIND_TWIN_TARGET); the credentials stay in $(KIND_TWIN_STATE).
+KIND_TARGET_DIR ?= $(CURDIR)/.kind/target
+KIND_TWIN_TARGET ?= $(KIND_TARGET_DIR)/target.yaml
 KIND_TWIN_STATE ?= $(CURDIR)/.kind/twin
 twin-kind-up: build kind-deps engine-deps
 	@$(MAKE) --no-print-directory kind-up KIND_OFFLINE=1
@@ -121,13 +124,14 @@ twin-kind-up: build kind-deps engine-deps
 	name=$$(sed -n 's/^name: *//p' kind-config.yaml); \
 	kind load docker-image --name $$name $$image; \
 	bin/threescale-twin deploy --kubeconfig $(KIND_KUBECONFIG) --platform kubelet --image $$image \
-		--data-dir $(KIND_TWIN_STATE) --target $(KIND_TWIN_TARGET)
+		--data-dir $(KIND_TWIN_STATE) --target $(KIND_TARGET_DIR)/deploy-target.yaml; \
+	KUBECTL=$(KUBECTL) bash hack/kind-target.sh $(KIND_KUBECONFIG) $(KIND_TARGET_DIR)
 
 # The whole outage matrix through the CLI against the twin on kind (COMPONENT= runs one);
 # the cluster is deleted whatever happens. Reports in $(KIND_MATRIX_DIR).
 KIND_MATRIX_DIR ?= $(CURDIR)/reports/matrix-kind
 matrix-kind: build
-	@set -e; trap '$(MAKE) --no-print-directory kind-down; rm -rf $(KIND_TWIN_STATE)' EXIT; \
+	@set -e; trap '$(MAKE) --no-print-directory kind-down; rm -rf $(KIND_TWIN_STATE) $(KIND_TARGET_DIR)' EXIT; \
 	$(MAKE) --no-print-directory twin-kind-up; mkdir -p $(KIND_MATRIX_DIR); \
 	rc=0; bin/threescale-chaos run --target $(KIND_TWIN_TARGET) --reload-production-gateway \
 		$(if $(COMPONENT),--component $(COMPONENT)) --report-dir $(KIND_MATRIX_DIR) || rc=$$?; \
@@ -158,7 +162,10 @@ unit: deps engine-deps vet
 	THREESCALE_CHAOS_REQUIRE_ALL=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # The outage suite (one Ginkgo container per scenario file) and the CLI's end-to-end tests,
-# one package at a time against one twin, which is stopped whatever happens.
+# one package at a time, against the twin on a kind cluster built offline (twin-kind-up: the
+# node image and the twin's image built here, no registry), which is deleted whatever happens,
+# with the Docker engine if this run started it. The harness reaches it as it reaches 3scale on
+# kind: the endpoints through kind-config.yaml's NodePorts, the stores through port-forwards.
 # E2E_COMPONENTS lists the scenarios to run by component ("all", the default, is the whole
 # matrix); COMPONENT=backend-worker runs one. REPORT_DIR gets the journal, report and JUnit.
 E2E_COMPONENTS ?= all
@@ -167,11 +174,13 @@ REPORT_DIR ?= $(CURDIR)/reports/e2e
 empty :=
 space := $(empty) $(empty)
 LABEL_FILTER := $(if $(COMPONENT),component:$(COMPONENT),$(if $(filter all,$(E2E_COMPONENTS)),disruptive,$(subst $(space), || ,$(patsubst %,component:%,$(E2E_COMPONENTS)))))
-e2e: deps build
-	@set -e; trap '$(MAKE) --no-print-directory twin-down' EXIT; \
-	$(MAKE) --no-print-directory twin-up; \
+ENGINE_STATUS = $(SUDO) env XDG_CACHE_HOME=$(CACHE_HOME) PATH="$$PATH" DOCKER_HOST="$$DOCKER_HOST" bash hack/docker-engine.sh status
+e2e: deps build kind-deps engine-deps
+	@set -e; engine_was_up=$$($(ENGINE_STATUS) >/dev/null 2>&1 && echo yes || true); \
+	trap '$(MAKE) --no-print-directory kind-down; rm -rf $(KIND_TWIN_STATE) $(KIND_TARGET_DIR); [ -n "$$engine_was_up" ] || $(MAKE) --no-print-directory docker-down' EXIT; \
+	$(MAKE) --no-print-directory twin-kind-up; \
 	mkdir -p $(REPORT_DIR); \
-	export THREESCALE_CHAOS_TARGET=$(TWIN_DIR)/target.yaml THREESCALE_CHAOS_REPORT_DIR=$(REPORT_DIR); \
+	export THREESCALE_CHAOS_TARGET=$(KIND_TWIN_TARGET) THREESCALE_CHAOS_REPORT_DIR=$(REPORT_DIR); \
 	$(GO) test -count=1 -timeout 60m -v ./suites/outage \
 		-ginkgo.label-filter='$(LABEL_FILTER)' -ginkgo.junit-report=$(REPORT_DIR)/junit.xml -ginkgo.v -reload-production-gateway; \
 	$(if $(COMPONENT),true,$(GO) test -count=1 -timeout 30m -v -run 'Test(WrongExpectation|OperatorRevert|UnhealthySteadyState|SIGINT|RestoreAfterSIGKILL)' ./cmd/threescale-chaos)
