@@ -85,3 +85,30 @@ func TestMarkdownMatrixRows(t *testing.T) {
 		}
 	}
 }
+
+func TestMarkdownClaimsRows(t *testing.T) {
+	scs, err := LoadDir(scenariosDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := MarkdownClaims(scs)
+	rows := 0
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(line, "| `") {
+			rows++
+		}
+	}
+	if rows != docClaimsTotal {
+		t.Errorf("%d claim rows, want %d", rows, docClaimsTotal)
+	}
+	for _, want := range []string{
+		"| `backend-cron/2` |", "every kept cell (16)", // a claim over every kept cell is summed up
+		"`rate-limiting` lost (doc gap)",                    // a cell whose doc gap the file records is marked
+		"| `backend-listener/3` | APIcast's caching policy", // an unasserted claim keeps its row
+		"issue 13 item 2",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("claims table lacks %q", want)
+		}
+	}
+}
