@@ -198,10 +198,10 @@ bench: deps
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 3x -count 3 ./pkg/twin/cluster/ ./pkg/twin/deploy/ ./pkg/twin/conformance/
 	$(MAKE) --no-print-directory matrix MATRIX_DIR=$(CURDIR)/reports/bench
 
-# The README's scenario matrix, regenerated from scenarios/*.yaml (a unit test fails when
+# The README's scenario matrix and claims table, regenerated from scenarios/*.yaml (a unit test fails when
 # they differ).
 docs:
-	$(GO) test -count=1 -run TestREADMEScenarioMatrix ./pkg/scenario -update-readme
+	$(GO) test -count=1 -run 'TestREADMEScenarioMatrix|TestREADMEClaims' ./pkg/scenario -update-readme
 
 kubectl-path:
 	@echo $(KUBECTL)

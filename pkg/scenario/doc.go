@@ -28,6 +28,12 @@
 //	    documented: "..."               # what the doc says, paraphrased
 //	    observed: "..."                 # what 3scale does
 //	    citation: "research/apicast-apisonator.md §5 (apisonator lib/...)"
+//	claims:                             # the doc section's behaviours, one each
+//	  - id: backend-worker/2            # <doc.section>/<n>; never reused
+//	    says: "..."                     # the behaviour paraphrased
+//	    cells: {rate-limiting: lost}    # cells of this file that assert it, with their expect
+//	    unasserted: "..."               # what nothing asserts and what is missing;
+//	                                    # required when cells is absent
 //
 // An expectation has expect (lost, kept, degraded, deferred, unasserted) and
 // optionally reason, recoveryBudget, and: onsetGrace and onsetPasses (lost only),
@@ -39,8 +45,11 @@
 // LoadFile and LoadDir decode strictly: unknown fields, duplicate keys, unknown
 // components or capabilities, a missing capability, an unasserted cell without a
 // reason and negative durations are errors, each reported as a *FieldError that
-// names the file, the field path and why. LoadDir also rejects two files for one
-// component.
+// names the file, the field path and why. So is a claim that cites a capability that
+// is not a cell, a cell with another expectation than the file gives it, or an
+// unasserted cell, and a claim with neither cells nor a reason: a cell cannot change
+// under a claim unnoticed. LoadDir also rejects two files for one component, and one
+// claim id in two files. ClaimTable lists every claim for reports.
 //
 // # Verdicts
 //

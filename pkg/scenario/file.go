@@ -32,6 +32,9 @@ type Scenario struct {
 	// defaults (recovery budget, minimum samples) already applied.
 	Expectations map[Capability]Expectation
 	DocGaps      []DocGap
+	// Claims are the behaviours the file's doc section states, each tied to the
+	// cells that assert it or to the reason nothing does yet.
+	Claims []Claim
 	// Timeouts override, for this scenario, the run's waits that belong to one scenario
 	// (timing.Names but not timing.RunScoped): a component that takes minutes to be Ready
 	// again gets its own ready bound. The target file's timeouts apply
@@ -137,6 +140,7 @@ func LoadDir(dir string) ([]Scenario, error) {
 		scenarios []Scenario
 		errs      []error
 		owner     = map[string]string{}
+		claimed   = map[string]string{}
 	)
 	for _, entry := range entries {
 		ext := filepath.Ext(entry.Name())
@@ -155,6 +159,13 @@ func LoadDir(dir string) ([]Scenario, error) {
 			continue
 		}
 		owner[s.Component.Name] = path
+		for i, c := range s.Claims {
+			if first, dup := claimed[c.ID]; dup {
+				errs = append(errs, &FieldError{File: path, Field: fmt.Sprintf("claims[%d].id", i),
+					Msg: fmt.Sprintf("%s is already a claim of %s; a claim id names one behaviour", c.ID, first)})
+			}
+			claimed[c.ID] = path
+		}
 		scenarios = append(scenarios, s)
 	}
 	if len(errs) > 0 {
@@ -180,7 +191,7 @@ func Parse(name string, data []byte) (Scenario, error) {
 
 // Field names of the file format.
 var (
-	topFields         = []string{"component", "doc", "timing", "expectations", "docGaps", "timeouts"}
+	topFields         = []string{"component", "doc", "timing", "expectations", "docGaps", "claims", "timeouts"}
 	docFields         = []string{"section", "summary"}
 	timingFields      = []string{"observe", "recoveryBudget", "minSamples", "periodMargin"}
 	expectationFields = []string{"expect", "reason", "onsetGrace", "onsetPasses", "lostWork", "maxLatency", "recoveryBudget", "spans"}
@@ -238,6 +249,9 @@ func (d *decoder) scenario(data []byte) Scenario {
 	}
 	if raw, ok := top["docGaps"]; ok {
 		s.DocGaps = d.docGaps(raw)
+	}
+	if raw, ok := top["claims"]; ok {
+		s.Claims = d.claims(raw, s.Doc.Section, s.Expectations)
 	}
 	if raw, ok := top["timeouts"]; ok {
 		var m map[string]string

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -81,4 +82,56 @@ func sentence(s string) string {
 		return s
 	}
 	return s + "."
+}
+
+// MarkdownClaims renders the claims table (ClaimTable) as Markdown: a count by status,
+// then one row per claim with the cells that assert it, or why nothing does. The README
+// embeds it between markers, kept equal by a test, like MarkdownMatrix.
+func MarkdownClaims(scs []Scenario) string {
+	rows := ClaimTable(scs)
+	total, by := ClaimCounts(rows)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d behaviours stated by the doc: %d asserted, %d asserted in part, %d not asserted (each with what is missing).\n\n",
+		total, by[Asserted], by[AssertedInPart], by[NotAsserted])
+	b.WriteString("| claim | the doc says (paraphrased) | asserted by | not asserted |\n")
+	b.WriteString("|---|---|---|---|\n")
+	kept := map[string]int{}
+	for _, sc := range scs {
+		for _, e := range sc.Cells() {
+			if e.Expect == Kept {
+				kept[sc.Path]++
+			}
+		}
+	}
+	for _, r := range rows {
+		var cells []string
+		nKept := 0
+		for _, c := range r.Cells {
+			if c.Expect == Kept {
+				nKept++
+			}
+		}
+		if nKept == len(r.Cells) && nKept == kept[r.Path] && nKept > 4 {
+			cells = append(cells, fmt.Sprintf("every kept cell (%d)", nKept))
+		} else {
+			for _, c := range r.Cells {
+				s := fmt.Sprintf("`%s` %s", c.Capability, c.Expect)
+				if slices.Contains(r.DocGaps, c.Capability) {
+					s += " (doc gap)"
+				}
+				cells = append(cells, s)
+			}
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", r.ID, cell(r.Says), list(cells), cell(r.Unasserted))
+	}
+	return b.String()
+}
+
+// cell makes free text fit a table cell.
+func cell(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "" {
+		return "-"
+	}
+	return sentence(strings.ToUpper(s[:1]) + strings.ReplaceAll(s[1:], "|", `\|`))
 }

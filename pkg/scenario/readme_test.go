@@ -7,12 +7,14 @@ import (
 	"testing"
 )
 
-var updateREADME = flag.Bool("update-readme", false, "rewrite the README's scenario table from the scenario files")
+var updateREADME = flag.Bool("update-readme", false, "rewrite the README's scenario matrix and claims table from the scenario files")
 
 const (
 	readmePath   = "../../README.md"
 	matrixBegin  = "<!-- scenario-matrix:begin (generated from scenarios/*.yaml by `make docs`; do not edit) -->\n"
 	matrixEnd    = "<!-- scenario-matrix:end -->"
+	claimsBegin  = "<!-- doc-claims:begin (generated from the claims in scenarios/*.yaml by `make docs`; do not edit) -->\n"
+	claimsEnd    = "<!-- doc-claims:end -->"
 	scenariosDir = "../../scenarios"
 )
 
@@ -23,27 +25,43 @@ func TestREADMEScenarioMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := MarkdownMatrix(scs)
+	checkREADMESection(t, matrixBegin, matrixEnd, MarkdownMatrix(scs))
+}
+
+// TestREADMEClaims keeps the README's table of the doc's claims equal to the claims in the
+// scenario files. `make docs` (-update-readme) rewrites it.
+func TestREADMEClaims(t *testing.T) {
+	scs, err := LoadDir(scenariosDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkREADMESection(t, claimsBegin, claimsEnd, MarkdownClaims(scs))
+}
+
+// checkREADMESection compares the README between begin and end with want, and rewrites it
+// under -update-readme.
+func checkREADMESection(t *testing.T, begin, end, want string) {
+	t.Helper()
 	raw, err := os.ReadFile(readmePath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	readme := string(raw)
-	i, j := strings.Index(readme, matrixBegin), strings.Index(readme, matrixEnd)
+	i, j := strings.Index(readme, begin), strings.Index(readme, end)
 	if i < 0 || j < i {
-		t.Fatalf("README.md lacks the markers %q ... %q", strings.TrimSpace(matrixBegin), matrixEnd)
+		t.Fatalf("README.md lacks the markers %q ... %q", strings.TrimSpace(begin), end)
 	}
-	got := readme[i+len(matrixBegin) : j]
+	got := readme[i+len(begin) : j]
 	if got == want {
 		return
 	}
 	if *updateREADME {
-		if err := os.WriteFile(readmePath, []byte(readme[:i+len(matrixBegin)]+want+readme[j:]), 0o644); err != nil {
+		if err := os.WriteFile(readmePath, []byte(readme[:i+len(begin)]+want+readme[j:]), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	t.Errorf("README.md's scenario matrix differs from scenarios/*.yaml; run `make docs`.\n--- README\n%s\n--- generated\n%s", got, want)
+	t.Errorf("README.md's section %q differs from scenarios/*.yaml; run `make docs`.\n--- README\n%s\n--- generated\n%s", strings.TrimSpace(begin), got, want)
 }
 
 func TestMarkdownMatrixRows(t *testing.T) {
@@ -64,6 +82,33 @@ func TestMarkdownMatrixRows(t *testing.T) {
 	for _, want := range []string{"| **backend-worker** |", "`rate-limiting`", "`analytics`", "(its work too)"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("matrix lacks %q", want)
+		}
+	}
+}
+
+func TestMarkdownClaimsRows(t *testing.T) {
+	scs, err := LoadDir(scenariosDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := MarkdownClaims(scs)
+	rows := 0
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(line, "| `") {
+			rows++
+		}
+	}
+	if rows != docClaimsTotal {
+		t.Errorf("%d claim rows, want %d", rows, docClaimsTotal)
+	}
+	for _, want := range []string{
+		"| `backend-cron/2` |", "every kept cell (16)", // a claim over every kept cell is summed up
+		"`rate-limiting` lost (doc gap)",                    // a cell whose doc gap the file records is marked
+		"| `backend-listener/3` | APIcast's caching policy", // an unasserted claim keeps its row
+		"issue 13 item 2",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("claims table lacks %q", want)
 		}
 	}
 }
