@@ -1,0 +1,236 @@
+package report
+
+import (
+	"compress/gzip"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
+)
+
+// ShotsEnv names a directory the browser test also writes its screenshots to,
+// so they outlive the test's temporary directory.
+const ShotsEnv = "THREESCALE_CHAOS_REPORT_SHOTS"
+
+// firstScreen is the window the verdict, the doc gaps and the slowest
+// recoveries must fit in.
+const firstScreenWidth, firstScreenHeight = 1280, 800
+
+// TestReportInBrowser renders reports from real journals (the process-node
+// twin's 15-cell e2e run and a kind run, in testdata) and from the synthetic
+// one with a FAIL, opens each in headless Chromium at 1280 and 1920 pixels
+// wide, takes screenshots, and checks the page's layout from the browser's
+// boxes: no two text labels overlap in a timeline or among the headings,
+// nothing is wider than the window, every matrix link leads to a section, and
+// at 1280×800 the first screen holds the verdict, the doc gaps and the slowest
+// recoveries.
+func TestReportInBrowser(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	testsupport.Require(t, err == nil, "Debian's chromium (apt-get install chromium)")
+
+	journals := map[string]*Journal{"synthetic": synthetic(t)}
+	for _, name := range []string{"e2e", "matrix-kind"} {
+		journals[name] = readGzipJournal(t, filepath.Join("testdata", name+"-journal.json.gz"))
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	actx, acancel := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.NoFirstRun,
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+
+	shots := t.TempDir()
+	for _, name := range []string{"e2e", "matrix-kind", "synthetic"} {
+		dir := filepath.Join(t.TempDir(), name)
+		path, err := journals[name].WriteHTML(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, width := range []int64{firstScreenWidth, 1920} {
+			t.Run(fmt.Sprintf("%s/%d", name, width), func(t *testing.T) {
+				if err := chromedp.Do(bctx,
+					chromedp.EmulateViewport(width, firstScreenHeight),
+					chromedp.Navigate("file://"+path),
+				); err != nil {
+					t.Fatalf("opening %s: %v", path, err)
+				}
+				for kind, shot := range map[string]chromedp.Action[[]byte]{"first": chromedp.CaptureScreenshot(), "full": chromedp.FullScreenshot(100)} {
+					png, err := chromedp.Run(bctx, shot)
+					if err != nil {
+						t.Fatalf("screenshot: %v", err)
+					}
+					saveShot(t, shots, fmt.Sprintf("%s-%d-%s.png", name, width, kind), png)
+				}
+				l, err := chromedp.Run(bctx, chromedp.Evaluate[layout](layoutJS))
+				if err != nil {
+					t.Fatalf("reading the layout: %v", err)
+				}
+				checkLayout(t, l, width)
+			})
+		}
+	}
+}
+
+// layout is what layoutJS reads from the page.
+type layout struct {
+	// Groups are sets of text boxes of which no two may overlap: one per
+	// timeline, and one of every heading's text.
+	Groups []labelGroup `json:"groups"`
+	// ClientWidth is the window's width; ScrollWidth the page's.
+	ClientWidth int64 `json:"clientWidth"`
+	ScrollWidth int64 `json:"scrollWidth"`
+	// Wide lists elements that end right of the window.
+	Wide []string `json:"wide"`
+	// Links are the matrix's in-page links and whether their target exists.
+	Links []pageLink `json:"links"`
+	// Sections counts the scenario sections (h2 with an id).
+	Sections int `json:"sections"`
+	// FirstScreen maps the first screen's parts to their bottom edge, -1
+	// when the page lacks the part.
+	FirstScreen map[string]float64 `json:"firstScreen"`
+}
+
+type labelGroup struct {
+	Name  string     `json:"name"`
+	Boxes []labelBox `json:"boxes"`
+}
+
+type labelBox struct {
+	Text string  `json:"text"`
+	X0   float64 `json:"x0"`
+	Y0   float64 `json:"y0"`
+	X1   float64 `json:"x1"`
+	Y1   float64 `json:"y1"`
+}
+
+type pageLink struct {
+	Href   string `json:"href"`
+	Target bool   `json:"target"`
+}
+
+// layoutJS measures the page. Heading text is measured per text node (a
+// Range's boxes), so a heading's verdict badge is a label of its own; a
+// timeline's labels are its <text> elements.
+const layoutJS = `(() => {
+  const abs = r => ({x0: r.left + scrollX, y0: r.top + scrollY, x1: r.right + scrollX, y1: r.bottom + scrollY});
+  const groups = [];
+  document.querySelectorAll('svg').forEach((svg, i) => {
+    const own = e => [...e.childNodes].filter(n => n.nodeType === Node.TEXT_NODE).map(n => n.textContent).join('').trim();
+    const boxes = [...svg.querySelectorAll('text')].map(e => Object.assign(abs(e.getBoundingClientRect()), {text: own(e)}));
+    groups.push({name: 'timeline ' + (svg.dataset.scenario || i), boxes});
+  });
+  const heads = [];
+  document.querySelectorAll('h1, h2, h3').forEach(h => {
+    const w = document.createTreeWalker(h, NodeFilter.SHOW_TEXT);
+    for (let n = w.nextNode(); n; n = w.nextNode()) {
+      if (!n.textContent.trim()) continue;
+      const r = document.createRange();
+      r.selectNodeContents(n);
+      for (const b of r.getClientRects()) heads.push(Object.assign(abs(b), {text: n.textContent.trim()}));
+    }
+  });
+  groups.push({name: 'headings', boxes: heads});
+  const cw = document.documentElement.clientWidth;
+  const wide = [];
+  document.querySelectorAll('body *').forEach(e => {
+    const r = e.getBoundingClientRect();
+    if (r.width > 0 && r.right > cw + 0.5 && wide.length < 10) {
+      wide.push(e.tagName.toLowerCase() + (e.className && e.className.baseVal === undefined ? '.' + e.className : '') + ' ends at ' + Math.round(r.right) + ': ' + e.textContent.trim().slice(0, 60));
+    }
+  });
+  const links = [...document.querySelectorAll('table.matrix a[href^="#"]')].map(a => ({href: a.getAttribute('href'), target: !!document.getElementById(a.getAttribute('href').slice(1))}));
+  const bottom = id => { const e = document.getElementById(id); return e ? e.getBoundingClientRect().bottom + scrollY : -1; };
+  return {groups, clientWidth: cw, scrollWidth: document.documentElement.scrollWidth, wide, links,
+    sections: document.querySelectorAll('h2[id^="s"]').length,
+    firstScreen: {verdict: bottom('verdict'), docgaps: bottom('docgaps'), slowest: bottom('slowest')}};
+})()`
+
+func checkLayout(t *testing.T, l layout, width int64) {
+	t.Helper()
+	for _, g := range l.Groups {
+		for i, a := range g.Boxes {
+			for _, b := range g.Boxes[i+1:] {
+				// Half a pixel either way is rounding, not overlap.
+				if min(a.X1, b.X1)-max(a.X0, b.X0) > 0.5 && min(a.Y1, b.Y1)-max(a.Y0, b.Y0) > 0.5 {
+					t.Errorf("%s: %q at (%.0f,%.0f)-(%.0f,%.0f) overlaps %q at (%.0f,%.0f)-(%.0f,%.0f)", g.Name,
+						a.Text, a.X0, a.Y0, a.X1, a.Y1, b.Text, b.X0, b.Y0, b.X1, b.Y1)
+				}
+			}
+		}
+	}
+	if l.ScrollWidth > l.ClientWidth || len(l.Wide) > 0 {
+		t.Errorf("the page is %d px wide in a %d px window; past the edge: %s", l.ScrollWidth, l.ClientWidth, strings.Join(l.Wide, "; "))
+	}
+	if len(l.Links) != l.Sections || l.Sections == 0 {
+		t.Errorf("the matrix has %d links for %d scenario sections", len(l.Links), l.Sections)
+	}
+	for _, k := range l.Links {
+		if !k.Target {
+			t.Errorf("matrix link %s leads nowhere", k.Href)
+		}
+	}
+	if width != firstScreenWidth {
+		return
+	}
+	for _, part := range []string{"verdict", "docgaps", "slowest"} {
+		switch b := l.FirstScreen[part]; {
+		case b < 0:
+			t.Errorf("the page has no #%s", part)
+		case b > firstScreenHeight:
+			t.Errorf("#%s ends at %.0f px, below the first %d×%d screen", part, b, firstScreenWidth, firstScreenHeight)
+		}
+	}
+}
+
+func readGzipJournal(t *testing.T, path string) *Journal {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	j, err := Decode(z)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return j
+}
+
+func saveShot(t *testing.T, dir, name string, png []byte) {
+	t.Helper()
+	dirs := []string{dir}
+	if d := os.Getenv(ShotsEnv); d != "" {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(d, name)
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot %s", p)
+	}
+}
