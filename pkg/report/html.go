@@ -105,7 +105,11 @@ type barView struct {
 	Pct   float64
 	Text  string
 	Class string
-	key   float64 // what the slowest recoveries sort by
+	// Tick, when set, marks a limit inside the scale (a lost cell's onset
+	// grace) at TickPct.
+	Tick    bool
+	TickPct float64
+	key     float64 // what the slowest recoveries sort by
 }
 
 // slowestShown is how many recoveries the first screen lists.
@@ -318,16 +322,21 @@ func recoverBar(c Cell) barView {
 	return b
 }
 
-// failBar draws the time to fail against the fault-held window.
+// failBar draws the time to fail against the fault-held window, with a lost
+// cell's onset grace marked on it when it has one.
 func failBar(c Cell, held time.Duration) barView {
-	if c.Outage.TimeToFail == nil {
-		return barView{Text: "never failed", Class: "none"}
+	b := barView{Text: "never failed", Class: "none"}
+	if c.Outage.TimeToFail != nil {
+		d := time.Duration(*c.Outage.TimeToFail)
+		b = barView{Text: c.Outage.TimeToFail.String(), Class: "onset", key: float64(d)}
+		if held > 0 {
+			b.Text += " of " + Duration(held).String() + " held"
+			b.Pct = min(100, 100*float64(d)/float64(held))
+		}
 	}
-	d := time.Duration(*c.Outage.TimeToFail)
-	b := barView{Text: c.Outage.TimeToFail.String(), Class: "onset", key: float64(d)}
-	if held > 0 {
-		b.Text += " of " + Duration(held).String() + " held"
-		b.Pct = min(100, 100*float64(d)/float64(held))
+	if g := time.Duration(c.Outage.OnsetGrace); g > 0 && held > 0 {
+		b.Tick, b.TickPct = true, min(100, 100*float64(g)/float64(held))
+		b.Text += ", grace " + c.Outage.OnsetGrace.String()
 	}
 	return b
 }
