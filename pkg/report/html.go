@@ -68,7 +68,10 @@ type view struct {
 	Why     []whyItem
 	WhyMore int
 	Gaps    []gapView
-	Slowest []slowView
+	// GapsCompact puts each doc gap on one line, its full text in a
+	// tooltip, when there are too many to fit the first screen in full.
+	GapsCompact bool
+	Slowest     []slowView
 }
 
 // whyItem is a cell or a scenario that decided a verdict other than PASS.
@@ -86,10 +89,11 @@ type gapView struct {
 	// Seen is "observed", "not observed" or "not sampled"; SeenClass its
 	// colour class.
 	Seen, SeenClass string
-	// Cite is the first source location the citation names; More how many
-	// further references follow it.
-	Cite string
-	More int
+	// Cite is the first source location the citation names, CiteShort the
+	// same as repository and file name; More how many further references
+	// follow it.
+	Cite, CiteShort string
+	More            int
 }
 
 // slowView is one of the slowest recoveries.
@@ -116,7 +120,11 @@ type barView struct {
 const slowestShown = 5
 
 // whyShown is how many non-PASS items the first screen lists.
-const whyShown = 8
+const whyShown = 5
+
+// gapsInFull is how many doc gaps the first screen shows in full; with more
+// (a full matrix has about twenty) each takes one line.
+const gapsInFull = 6
 
 type matrixRow struct {
 	Name    string
@@ -208,7 +216,8 @@ func buildView(j *Journal) view {
 		for _, g := range s.DocGaps {
 			gv := gapView{Anchor: anchor, Scenario: s.Name, G: g}
 			gv.Seen, gv.SeenClass = gapSeen(s, g)
-			gv.Cite, gv.More = shortCitation(g.Citation)
+			gv.Cite, gv.More = firstCitation(g.Citation)
+			gv.CiteShort = shortLocation(gv.Cite)
 			v.Gaps = append(v.Gaps, gv)
 		}
 		for _, c := range s.Cells {
@@ -219,6 +228,10 @@ func buildView(j *Journal) view {
 		}
 	}
 	slices.SortStableFunc(v.Why, func(a, b whyItem) int { return verdictRank(b.Verdict) - verdictRank(a.Verdict) })
+	// Not observed first: 3scale no longer does what the scenario file
+	// says its source does.
+	slices.SortStableFunc(v.Gaps, func(a, b gapView) int { return gapRank(a.Seen) - gapRank(b.Seen) })
+	v.GapsCompact = len(v.Gaps) > gapsInFull
 	if len(v.Why) > whyShown {
 		v.WhyMore, v.Why = len(v.Why)-whyShown, v.Why[:whyShown]
 	}
@@ -296,12 +309,26 @@ func gapSeen(s ScenarioResult, g DocGap) (string, string) {
 	return "not sampled", "none"
 }
 
-// shortCitation returns the first source location a citation names (up to its
+// firstCitation returns the first source location a citation names (up to its
 // first parenthesis) and how many more references, separated by "; ", follow.
-func shortCitation(c string) (string, int) {
+func firstCitation(c string) (string, int) {
 	refs := strings.Split(c, "; ")
 	first, _, _ := strings.Cut(refs[0], " (")
 	return first, len(refs) - 1
+}
+
+// shortLocation shortens "apisonator@3scale-2.16.4-GA:lib/3scale/backend/transactor.rb:125-146"
+// to "apisonator transactor.rb:125-146"; anything else is returned as it is.
+func shortLocation(loc string) string {
+	repo, rest, ok := strings.Cut(loc, "@")
+	if !ok || strings.ContainsAny(repo, " /") {
+		return loc
+	}
+	_, path, ok := strings.Cut(rest, ":")
+	if !ok {
+		return loc
+	}
+	return repo + " " + path[strings.LastIndex(path, "/")+1:]
 }
 
 // recoverBar draws the time to recover against the budget; a cell that never
@@ -348,6 +375,16 @@ func phaseAt(s ScenarioResult, name string) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+func gapRank(seen string) int {
+	switch seen {
+	case "not observed":
+		return 0
+	case "not sampled":
+		return 1
+	}
+	return 2
 }
 
 func verdictRank(v scenario.Verdict) int {
