@@ -18,9 +18,9 @@ import (
 	"github.com/threescale-chaos/harness/pkg/scenario"
 )
 
-// ShotsEnv names a directory the browser test also writes its screenshots to,
+// shotsEnv names a directory the browser test also writes its screenshots to,
 // so they outlive the test's temporary directory.
-const ShotsEnv = "THREESCALE_CHAOS_REPORT_SHOTS"
+const shotsEnv = "THREESCALE_CHAOS_REPORT_SHOTS"
 
 // narrowWidth is a window narrower than the matrix and the cells' tables,
 // which then scroll sideways; the timelines shrink with the page and their
@@ -272,7 +272,7 @@ func readGzipJournal(t *testing.T, path string) *Journal {
 func saveShot(t *testing.T, dir, name string, png []byte) {
 	t.Helper()
 	dirs := []string{dir}
-	if d := os.Getenv(ShotsEnv); d != "" {
+	if d := os.Getenv(shotsEnv); d != "" {
 		dirs = append(dirs, d)
 	}
 	for _, d := range dirs {
