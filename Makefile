@@ -24,7 +24,7 @@ KUBECTL := $(KUBE_BIN_DIR)/kubectl
 
 # Debian packages: the twin's datastores, etcd for the control plane, util-linux for the
 # node agent's mount namespaces.
-DEB_PACKAGES := etcd-server redis-server mariadb-server memcached sphinxsearch postgresql util-linux ca-certificates curl
+DEB_PACKAGES := etcd-server redis-server mariadb-server memcached sphinxsearch postgresql util-linux ca-certificates curl chromium
 # What hack/docker-engine.sh runs where no container engine does (docker.io: dockerd, runc,
 # containerd, iptables). The unit run installs it for hack/enginetest (a few seconds); the
 # rest of kind's set-up (debootstrap for the node image's rootfs) only `make kind-deps` does.

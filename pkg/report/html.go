@@ -2,11 +2,14 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"fmt"
 	"html/template"
 	"io"
+	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/threescale-chaos/harness/pkg/scenario"
@@ -22,11 +25,16 @@ func (j *Journal) WriteHTML(dir string) (string, error) {
 }
 
 // RenderHTML writes the report page: one self-contained HTML document (inline
-// CSS and SVG, no scripts, no external assets) with the run's verdict, the
-// matrix of components × capabilities (cell colour is the verdict, hovering
-// shows the reason), and per scenario a timeline strip per capability drawn
-// from the samples with the phase marks, the cells, work checks, load counts
-// and doc gaps. It is rendered from the redacted journal.
+// CSS and SVG, no scripts, no external assets). It opens with what release
+// qualification reads first: the run's verdict and the cells that decided it,
+// each doc gap with its citation and whether this run observed the behaviour
+// the scenario file encodes, and the slowest recoveries against their budgets.
+// The matrix of components × capabilities follows (cell colour is the verdict,
+// hovering shows the reason), then per scenario a timeline strip per capability
+// drawn from the samples with the phase marks and deferred-work checks labelled
+// in lanes, each cell's time to fail and time to recover as bars against the
+// time held and the budget, work checks, load counts and doc gaps. It is
+// rendered from the redacted journal.
 func (j *Journal) RenderHTML(w io.Writer) error {
 	r, err := j.redacted()
 	if err != nil {
@@ -54,7 +62,69 @@ type view struct {
 	Rows         []matrixRow
 	Scenarios    []scenarioView
 	Legend       []legendItem
+	// Tally counts the cells by verdict ("34 cells: 33 PASS, 1 FAIL").
+	Tally string
+	// Why lists the cells and scenarios that are not PASS, worst first.
+	Why     []whyItem
+	WhyMore int
+	Gaps    []gapView
+	// GapsCompact puts each doc gap on one line, its full text in a
+	// tooltip, when there are too many to fit the first screen in full.
+	GapsCompact bool
+	Slowest     []slowView
 }
+
+// whyItem is a cell or a scenario that decided a verdict other than PASS.
+type whyItem struct {
+	Anchor, Where string
+	Verdict       scenario.Verdict
+	Reason        string
+}
+
+// gapView is one doc gap on the first screen: the scenario file's claim and
+// whether this run saw 3scale behave as the file encodes.
+type gapView struct {
+	Anchor, Scenario string
+	G                DocGap
+	// Seen is "observed", "not observed" or "not sampled"; SeenClass its
+	// colour class.
+	Seen, SeenClass string
+	// Cite is the first source location the citation names, CiteShort the
+	// same as repository and file name; More how many further references
+	// follow it.
+	Cite, CiteShort string
+	More            int
+}
+
+// slowView is one of the slowest recoveries.
+type slowView struct {
+	Anchor, Scenario string
+	Capability       scenario.Capability
+	Bar              barView
+}
+
+// barView is a duration drawn against what it is measured against: Pct is
+// its share of the scale (capped at 100), Text says both, Class colours it.
+type barView struct {
+	Pct   float64
+	Text  string
+	Class string
+	// Tick, when set, marks a limit inside the scale (a lost cell's onset
+	// grace) at TickPct.
+	Tick    bool
+	TickPct float64
+	key     float64 // what the slowest recoveries sort by
+}
+
+// slowestShown is how many recoveries the first screen lists.
+const slowestShown = 5
+
+// whyShown is how many non-PASS items the first screen lists.
+const whyShown = 5
+
+// gapsInFull is how many doc gaps the first screen shows in full; with more
+// (a full matrix has about twenty) each takes one line.
+const gapsInFull = 6
 
 type matrixRow struct {
 	Name    string
@@ -74,50 +144,26 @@ type scenarioView struct {
 	S      ScenarioResult
 	Anchor string
 	Strip  strip
+	Bars   []cellBars
+	Work   []workView
+}
+
+// cellBars is a cell's time to fail, against the fault-held window it had to
+// fail in, and its time to recover, against its recovery budget.
+type cellBars struct {
+	C             Cell
+	Fail, Recover barView
+}
+
+// workView is a deferred-work check with when it was made, from restore.
+type workView struct {
+	W     WorkRecord
+	After string
+	Class string
 }
 
 type legendItem struct {
 	Label, Color string
-}
-
-// Strip geometry, in SVG user units.
-const (
-	stripLabel  = 230.0
-	stripWidth  = 900.0
-	stripRow    = 16.0
-	stripBar    = 12.0
-	stripHeader = 30.0
-)
-
-type strip struct {
-	Width, Height, Left, PlotWidth float64
-	Empty                          bool
-	Span                           string
-	Window                         *rect
-	Rows                           []stripRowView
-	Marks                          []markView
-}
-
-type stripRowView struct {
-	Y, TextY float64
-	Label    string
-	Runs     []runView
-}
-
-type runView struct {
-	X, W, Y, H float64
-	Color      string
-	Title      string
-}
-
-type markView struct {
-	X, Y1, Y2, TextY float64
-	Label            string
-	Title            string
-}
-
-type rect struct {
-	X, Y, W, H float64
 }
 
 var classColors = map[scenario.ErrorClass]string{
@@ -153,6 +199,54 @@ func buildView(j *Journal) view {
 		}
 	}
 	v.Capabilities = orderCapabilities(seen)
+	tally := map[scenario.Verdict]int{}
+	cells := 0
+	for i, s := range j.Scenarios {
+		anchor := fmt.Sprintf("s%d", i)
+		if s.Invalid != "" {
+			v.Why = append(v.Why, whyItem{Anchor: anchor, Where: s.Name, Verdict: scenario.Invalid, Reason: s.Invalid})
+		}
+		for _, c := range s.Cells {
+			cells++
+			tally[c.Verdict]++
+			if c.Verdict != scenario.Pass {
+				v.Why = append(v.Why, whyItem{Anchor: anchor, Where: s.Name + " × " + string(c.Capability), Verdict: c.Verdict, Reason: c.Reason})
+			}
+		}
+		for _, g := range s.DocGaps {
+			gv := gapView{Anchor: anchor, Scenario: s.Name, G: g}
+			gv.Seen, gv.SeenClass = gapSeen(s, g)
+			gv.Cite, gv.More = firstCitation(g.Citation)
+			gv.CiteShort = shortLocation(gv.Cite)
+			v.Gaps = append(v.Gaps, gv)
+		}
+		for _, c := range s.Cells {
+			if c.Recovery.Budget == 0 && c.Recovery.TimeToRecover == nil {
+				continue
+			}
+			v.Slowest = append(v.Slowest, slowView{Anchor: anchor, Scenario: s.Name, Capability: c.Capability, Bar: recoverBar(c)})
+		}
+	}
+	slices.SortStableFunc(v.Why, func(a, b whyItem) int { return verdictRank(b.Verdict) - verdictRank(a.Verdict) })
+	// Not observed first: 3scale no longer does what the scenario file
+	// says its source does.
+	slices.SortStableFunc(v.Gaps, func(a, b gapView) int { return gapRank(a.Seen) - gapRank(b.Seen) })
+	v.GapsCompact = len(v.Gaps) > gapsInFull
+	if len(v.Why) > whyShown {
+		v.WhyMore, v.Why = len(v.Why)-whyShown, v.Why[:whyShown]
+	}
+	// Not recovered first, then the longest times to recover.
+	slices.SortStableFunc(v.Slowest, func(a, b slowView) int { return cmp.Compare(b.Bar.key, a.Bar.key) })
+	v.Slowest = v.Slowest[:min(len(v.Slowest), slowestShown)]
+	v.Tally = fmt.Sprintf("%d scenarios, %d cells", len(j.Scenarios), cells)
+	for i, vd := range []scenario.Verdict{scenario.Pass, scenario.Fail, scenario.Invalid} {
+		if i == 0 {
+			v.Tally += ":"
+		} else {
+			v.Tally += ","
+		}
+		v.Tally += fmt.Sprintf(" %d %s", tally[vd], vd)
+	}
 	for i, s := range j.Scenarios {
 		anchor := fmt.Sprintf("s%d", i)
 		row := matrixRow{Name: s.Name, Anchor: anchor, Verdict: s.Verdict}
@@ -166,7 +260,23 @@ func buildView(j *Journal) view {
 			row.Cells = append(row.Cells, mc)
 		}
 		v.Rows = append(v.Rows, row)
-		v.Scenarios = append(v.Scenarios, scenarioView{S: s, Anchor: anchor, Strip: buildStrip(s)})
+		sv := scenarioView{S: s, Anchor: anchor, Strip: buildStrip(s)}
+		held := s.Window.End.Sub(s.Window.Start)
+		for _, c := range s.Cells {
+			sv.Bars = append(sv.Bars, cellBars{C: c, Fail: failBar(c, held), Recover: recoverBar(c)})
+		}
+		restore := phaseAt(s, "restore")
+		for _, w := range s.Work {
+			wv := workView{W: w, Class: "pass"}
+			if w.Applied < w.Submitted {
+				wv.Class = "fail"
+			}
+			if !restore.IsZero() && !w.CheckedAt.IsZero() {
+				wv.After = "restore + " + Duration(w.CheckedAt.Sub(restore)).String()
+			}
+			sv.Work = append(sv.Work, wv)
+		}
+		v.Scenarios = append(v.Scenarios, sv)
 	}
 	v.Legend = append(v.Legend, legendItem{"ok", okColor})
 	for _, c := range []scenario.ErrorClass{scenario.ErrRefused, scenario.ErrTimeout, scenario.ErrReset, scenario.Err5xx,
@@ -176,89 +286,117 @@ func buildView(j *Journal) view {
 	return v
 }
 
-// buildStrip draws one row per capability: consecutive samples with the same
-// outcome and class are one bar from the first one's start to the start of the
-// sample after the run (or the end of the last one), so a long run stays small.
-func buildStrip(s ScenarioResult) strip {
-	st := strip{Left: stripLabel, PlotWidth: stripWidth, Width: stripLabel + stripWidth + 10}
-	var from, to time.Time
-	widen := func(t time.Time) {
-		if t.IsZero() {
-			return
-		}
-		if from.IsZero() || t.Before(from) {
-			from = t
-		}
-		if to.IsZero() || t.After(to) {
-			to = t
-		}
+// gapSeen says whether the run saw 3scale do what the doc gap's cell encodes:
+// observed when the cell's outage verdict (and its work verdict, if any) is
+// PASS, not observed when one of them is FAIL, and not sampled when the cell is
+// missing, had no samples and no work check, or is INVALID. Recovery does not
+// count: a gap is about the outage.
+func gapSeen(s ScenarioResult, g DocGap) (string, string) {
+	c, ok := s.Cell(g.Capability)
+	if !ok || (c.Outage.Counts.Total == 0 && c.Work == nil) {
+		return "not sampled", "none"
 	}
-	for _, ser := range s.Samples {
-		for _, x := range ser.Samples {
-			widen(x.Time)
-			widen(x.Time.Add(x.Latency))
-		}
+	parts := []scenario.Verdict{c.Outage.Verdict}
+	if c.Work != nil {
+		parts = append(parts, c.Work.Verdict)
 	}
-	for _, p := range s.Phases {
-		widen(p.At)
+	switch {
+	case slices.Contains(parts, scenario.Fail):
+		return "not observed", "fail"
+	case !slices.ContainsFunc(parts, func(v scenario.Verdict) bool { return v != scenario.Pass }):
+		return "observed", "pass"
 	}
-	if from.IsZero() || !to.After(from) {
-		st.Empty = true
-		return st
-	}
-	span := to.Sub(from)
-	st.Span = fmt.Sprintf("%s from %s", span.Round(time.Millisecond), fmtTime(from))
-	x := func(t time.Time) float64 {
-		return stripLabel + stripWidth*float64(t.Sub(from))/float64(span)
-	}
-	st.Height = stripHeader + stripRow*float64(len(s.Samples)) + 6
+	return "not sampled", "none"
+}
 
-	if !s.Window.Start.IsZero() && s.Window.End.After(s.Window.Start) {
-		st.Window = &rect{X: x(s.Window.Start), Y: stripHeader - 4, W: x(s.Window.End) - x(s.Window.Start), H: stripRow*float64(len(s.Samples)) + 6}
+// firstCitation returns the first source location a citation names (up to its
+// first parenthesis) and how many more references, separated by "; ", follow.
+func firstCitation(c string) (string, int) {
+	refs := strings.Split(c, "; ")
+	first, _, _ := strings.Cut(refs[0], " (")
+	return first, len(refs) - 1
+}
+
+// shortLocation shortens "apisonator@3scale-2.16.4-GA:lib/3scale/backend/transactor.rb:125-146"
+// to "apisonator transactor.rb:125-146"; anything else is returned as it is.
+func shortLocation(loc string) string {
+	repo, rest, ok := strings.Cut(loc, "@")
+	if !ok || strings.ContainsAny(repo, " /") {
+		return loc
 	}
-	for i, ser := range s.Samples {
-		y := stripHeader + stripRow*float64(i)
-		row := stripRowView{Y: y, TextY: y + stripBar - 2, Label: string(ser.Capability)}
-		if c, ok := s.Cell(ser.Capability); ok {
-			row.Label += " (" + string(c.Expect) + ")"
-		}
-		ss := ser.Samples
-		for a := 0; a < len(ss); {
-			b := a + 1
-			for b < len(ss) && ss[b].OK == ss[a].OK && ss[b].ErrorClass == ss[a].ErrorClass {
-				b++
-			}
-			end := ss[b-1].Time.Add(ss[b-1].Latency)
-			if b < len(ss) {
-				end = ss[b].Time
-			}
-			x0, x1 := x(ss[a].Time), x(end)
-			w := max(x1-x0, 1)
-			outcome := "ok"
-			if !ss[a].OK {
-				outcome = "failed (" + string(ss[a].ErrorClass) + ")"
-			}
-			title := fmt.Sprintf("%s: %s × %d, T+%s to T+%s", ser.Capability, outcome, b-a,
-				ss[a].Time.Sub(from).Round(time.Millisecond), end.Sub(from).Round(time.Millisecond))
-			if d := ss[a].String(); !ss[a].OK {
-				title += "\nfirst: " + d
-			}
-			row.Runs = append(row.Runs, runView{X: x0, W: w, Y: y, H: stripBar, Color: colorOf(ss[a]), Title: title})
-			a = b
-		}
-		st.Rows = append(st.Rows, row)
+	_, path, ok := strings.Cut(rest, ":")
+	if !ok {
+		return loc
 	}
-	phases := slices.Clone(s.Phases)
-	slices.SortStableFunc(phases, func(a, b Phase) int { return a.At.Compare(b.At) })
-	for i, p := range phases {
-		textY := 10.0
-		if i%2 == 1 {
-			textY = 21
-		}
-		st.Marks = append(st.Marks, markView{X: x(p.At), Y1: stripHeader - 6, Y2: st.Height, TextY: textY, Label: p.Name,
-			Title: fmt.Sprintf("%s at %s (T+%s)", p.Name, fmtTime(p.At), p.At.Sub(from).Round(time.Millisecond))})
+	return repo + " " + path[strings.LastIndex(path, "/")+1:]
+}
+
+// recoverBar draws the time to recover against the budget; a cell that never
+// recovered is a full red bar.
+func recoverBar(c Cell) barView {
+	budget := time.Duration(c.Recovery.Budget)
+	if c.Recovery.TimeToRecover == nil {
+		return barView{Pct: 100, Text: "not recovered (budget " + c.Recovery.Budget.String() + ")", Class: "fail", key: math.Inf(1)}
 	}
-	return st
+	d := time.Duration(*c.Recovery.TimeToRecover)
+	b := barView{Text: c.Recovery.TimeToRecover.String() + " of " + c.Recovery.Budget.String(), Class: "pass", key: float64(d)}
+	if budget > 0 {
+		b.Pct = min(100, 100*float64(d)/float64(budget))
+	}
+	if d > budget {
+		b.Class = "fail"
+	}
+	return b
+}
+
+// failBar draws the time to fail against the fault-held window, with a lost
+// cell's onset grace marked on it when it has one.
+func failBar(c Cell, held time.Duration) barView {
+	b := barView{Text: "never failed", Class: "none"}
+	if c.Outage.TimeToFail != nil {
+		d := time.Duration(*c.Outage.TimeToFail)
+		b = barView{Text: c.Outage.TimeToFail.String(), Class: "onset", key: float64(d)}
+		if held > 0 {
+			b.Text += " of " + Duration(held).String() + " held"
+			b.Pct = min(100, 100*float64(d)/float64(held))
+		}
+	}
+	if g := time.Duration(c.Outage.OnsetGrace); g > 0 && held > 0 {
+		b.Tick, b.TickPct = true, min(100, 100*float64(g)/float64(held))
+		b.Text += ", grace " + c.Outage.OnsetGrace.String()
+	}
+	return b
+}
+
+func phaseAt(s ScenarioResult, name string) time.Time {
+	for _, p := range s.Phases {
+		if p.Name == name {
+			return p.At
+		}
+	}
+	return time.Time{}
+}
+
+func gapRank(seen string) int {
+	switch seen {
+	case "not observed":
+		return 0
+	case "not sampled":
+		return 1
+	}
+	return 2
+}
+
+func verdictRank(v scenario.Verdict) int {
+	switch v {
+	case scenario.Fail:
+		return 3
+	case scenario.Invalid:
+		return 2
+	case scenario.Pass:
+		return 0
+	}
+	return 1
 }
 
 func fmtTime(t time.Time) string {

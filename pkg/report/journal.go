@@ -197,9 +197,13 @@ type OutageRecord struct {
 	PartRecord
 	Counts Counts `json:"counts"`
 	// TimeToFail is set when a sample failed inside the window.
-	TimeToFail    *Duration `json:"timeToFail,omitempty"`
-	LatencyMedian Duration  `json:"latencyMedian"`
-	LatencyMax    Duration  `json:"latencyMax"`
+	TimeToFail *Duration `json:"timeToFail,omitempty"`
+	// OnsetGrace (lost only) is how long after the window start samples were
+	// not judged: the time the capability had to fail in (onsetPasses forgives
+	// a few successes after it).
+	OnsetGrace    Duration `json:"onsetGrace,omitzero"`
+	LatencyMedian Duration `json:"latencyMedian"`
+	LatencyMax    Duration `json:"latencyMax"`
 	// Offending is the first sample that contradicted the expectation.
 	Offending *SampleRecord `json:"offending,omitempty"`
 }
@@ -349,6 +353,7 @@ func (s *ScenarioResult) AddCell(r scenario.CellResult) {
 			PartRecord: PartRecord{Verdict: r.Outage.Verdict, Reason: r.Outage.Reason},
 			Counts: Counts{Total: r.Outage.Counts.Total, InGrace: r.Outage.Counts.InGrace, Judged: r.Outage.Counts.Judged,
 				OK: r.Outage.Counts.OK, Failed: r.Outage.Counts.Failed, ToleratedPasses: r.Outage.Counts.ToleratedPasses},
+			OnsetGrace:    Duration(r.Outage.OnsetGrace),
 			LatencyMedian: Duration(r.Outage.Latency.Median),
 			LatencyMax:    Duration(r.Outage.Latency.Max),
 		},

@@ -73,6 +73,9 @@ func synthetic(t *testing.T) *Journal {
 				continue
 			}
 			exp := scenario.Expectation{Capability: c, Expect: e, RecoveryBudget: 10 * time.Second, Reason: "no traffic reaches it"}
+			if e == scenario.Lost {
+				exp.OnsetGrace = 2 * time.Second
+			}
 			var work *scenario.WorkCheck
 			if e == scenario.Deferred {
 				work = &scenario.WorkCheck{Capability: c, What: "hits", Submitted: 120, Applied: 120, CheckedAt: at(50_000)}
@@ -272,7 +275,7 @@ func TestHTMLShowsEveryCell(t *testing.T) {
 			t.Errorf("no section for %s", s.Name)
 		}
 	}
-	for _, want := range []string{"staging loads its config lazily", "research/apicast.md §3", "fault-held", "<svg", "production-gateway", "Late ticks"} {
+	for _, want := range []string{"staging loads its config lazily", "research/apicast.md §3", "fault-held", "<svg", "production-gateway", "Late ticks", ", grace 2s"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}

@@ -48,6 +48,10 @@ type CellVerdict struct {
 	// Offending is the first sample that contradicts the expectation, nil
 	// when none does.
 	Offending *Sample
+	// OnsetGrace is the expectation's onset grace (lost only): the time after
+	// the window start in which samples were not judged, so how long the
+	// capability had to fail.
+	OnsetGrace time.Duration
 }
 
 // HasFailed reports whether a sample failed inside the window (so TimeToFail is
@@ -116,6 +120,7 @@ func Evaluate(exp Expectation, w Window, samples []Sample) CellVerdict {
 }
 
 func evaluateLost(v *CellVerdict, exp Expectation, w Window, inWindow []Sample) {
+	v.OnsetGrace = exp.OnsetGrace
 	judgeFrom := w.Start.Add(exp.OnsetGrace)
 	var unexpected []Sample
 	for _, s := range inWindow {
