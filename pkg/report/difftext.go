@@ -13,7 +13,7 @@ var DiffLegend = []string{
 	"observed: kept = every sample in the fault-held window succeeded; lost N/M = N of its M samples failed.",
 	"onset: fault-held mark to the first failing sample; it lies between the last success before that sample and it.",
 	"recovery: restore to the first sample from which all later ones succeeded; it lies between the last failure before that sample and it.",
-	"A timing shift is listed only when OLD's and NEW's intervals (shown in brackets) do not overlap.",
+	"A timing shift is listed only when OLD's and NEW's intervals (in parentheses) do not overlap.",
 }
 
 // textWidth is the terminal width the text's free-running lines (reasons, legend) wrap at.
