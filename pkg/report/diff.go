@@ -404,7 +404,7 @@ func onsetInterval(s *ScenarioResult, c Cell) (Interval, bool) {
 	start := s.Window.Start
 	first := start.Add(time.Duration(*c.Outage.TimeToFail))
 	samples := samplesOf(s, c.Capability)
-	i := slices.IndexFunc(samples, func(x scenario.Sample) bool { return x.Time.Equal(first) && !x.OK })
+	i := sampleAt(samples, first, false)
 	if i < 0 {
 		return Interval{}, false
 	}
@@ -427,7 +427,7 @@ func recoveryInterval(s *ScenarioResult, c Cell) (Interval, bool) {
 	restore := s.Window.End
 	at := restore.Add(time.Duration(*c.Recovery.TimeToRecover))
 	samples := samplesOf(s, c.Capability)
-	i := slices.IndexFunc(samples, func(x scenario.Sample) bool { return x.Time.Equal(at) && x.OK })
+	i := sampleAt(samples, at, true)
 	if i < 0 {
 		return Interval{}, false
 	}
@@ -439,4 +439,23 @@ func recoveryInterval(s *ScenarioResult, c Cell) (Interval, bool) {
 		}
 	}
 	return iv, true
+}
+
+// sampleSlack is how far a sample's recorded time may be from the one a journal's time to
+// fail or recover points at: those were measured on the monotonic clock, sample times are
+// wall-clock, and the two drift apart by nanoseconds over a run. Samples are hundreds of
+// milliseconds apart at the least.
+const sampleSlack = time.Millisecond
+
+// sampleAt returns the index of the sample with outcome ok nearest to t within sampleSlack,
+// or -1.
+func sampleAt(samples []scenario.Sample, t time.Time, ok bool) int {
+	best := -1
+	for i, x := range samples {
+		d := x.Time.Sub(t).Abs()
+		if x.OK == ok && d <= sampleSlack && (best < 0 || d < samples[best].Time.Sub(t).Abs()) {
+			best = i
+		}
+	}
+	return best
 }

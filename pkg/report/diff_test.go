@@ -290,19 +290,7 @@ func TestDiffHTML(t *testing.T) {
 // verdicts, windows and cells, with staging-traffic's samples of apicast-staging only
 // (testdata/README). The kind run ran zync-database before zync: matching is by identity.
 func TestDiffRealJournals(t *testing.T) {
-	read := func(name string) *Journal {
-		f, err := os.Open(filepath.Join("testdata", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		j, err := Decode(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return j
-	}
-	twin, kind := read("twin-e2e.json"), read("kind-matrix.json")
+	twin, kind := readTestdata(t, "twin-e2e.json"), readTestdata(t, "kind-matrix.json")
 	d := Compare(twin, kind)
 	if !d.RunVerdictChanged() {
 		t.Error("the run's PASS -> FAIL is not found")
@@ -334,6 +322,55 @@ func TestDiffRealJournals(t *testing.T) {
 	if back := Compare(kind, twin); !slices.Equal(kinds(back), []string{"backend-worker/admin-api-write: vanished failure", "backend-listener/alerts: behaviour changed"}) {
 		t.Errorf("kind -> twin: cells %q", kinds(back))
 	}
+}
+
+// One scenario run twice on the twin, the second time from a scenario file edited to expect
+// production-traffic lost: the diff is that one cell, its expectation and verdict changed, its
+// behaviour (kept) and the onsets unchanged.
+func TestDiffEditedScenario(t *testing.T) {
+	d := Compare(readTestdata(t, "apicast-staging.json"), readTestdata(t, "apicast-staging-edited.json"))
+	if got, want := kinds(d), []string{"apicast-staging/production-traffic: new failure"}; !slices.Equal(got, want) {
+		t.Fatalf("cells %q, want exactly %q", got, want)
+	}
+	c := d.Cells[0]
+	if c.Old.Expect != scenario.Kept || c.New.Expect != scenario.Lost || c.Old.Outcome.String() != "kept" || c.New.Outcome.String() != "kept" {
+		t.Errorf("cell %+v -> %+v, want expect kept -> lost, observed kept in both", c.Old, c.New)
+	}
+	want := []ScenarioChange{{Scenario: "apicast-staging", Old: scenario.Pass, New: scenario.Fail}}
+	if !reflect.DeepEqual(d.Scenarios, want) || !d.RunVerdictChanged() {
+		t.Errorf("scenarios %+v, want exactly %+v", d.Scenarios, want)
+	}
+	// staging-traffic failed at once both times (onsets 158 ms and 82 ms, sampled each
+	// second): noise.
+	if len(d.Timing) != 0 {
+		t.Errorf("timing %+v, want none", d.Timing)
+	}
+	// ... and not because the onsets went uncompared: the journal's times to fail were
+	// measured on the monotonic clock, the samples' times are wall-clock.
+	for _, name := range []string{"apicast-staging.json", "apicast-staging-edited.json"} {
+		j := readTestdata(t, name)
+		c, _ := j.Scenarios[0].Cell(scenario.StagingTraffic)
+		if iv, ok := onsetInterval(&j.Scenarios[0], c); !ok || iv.Hi > time.Second {
+			t.Errorf("%s: staging-traffic's onset %v, %v; want one under a second", name, iv, ok)
+		}
+		if iv, ok := recoveryInterval(&j.Scenarios[0], c); !ok || iv.Hi > 2*time.Second {
+			t.Errorf("%s: staging-traffic's recovery %v, %v; want one under two seconds", name, iv, ok)
+		}
+	}
+}
+
+func readTestdata(t *testing.T, name string) *Journal {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	j, err := Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
 }
 
 func TestWriteHistoryKeepsTheNewest(t *testing.T) {
