@@ -228,9 +228,10 @@ demo:
 	$(MAKE) --no-print-directory matrix MATRIX_DIR=$(CURDIR)/reports/demo
 
 # What behaves differently in the last run than in the one before: the two newest journals
-# of $(REPORT_DIR)/history (each run keeps its last 20 there), or OLD= and NEW= (journal
-# files or report directories). diff.html goes beside NEW's report. Exit 1 when a verdict
-# changed.
+# of $(REPORT_DIR)/history (each run keeps its last 20 there; REPORT_DIR=reports/matrix for
+# `make matrix`'s), or OLD= and NEW= (journal files or report directories). diff.html goes
+# beside NEW's report. Fails when a verdict changed or on bad input (make says 2 for both;
+# the command itself exits 1 and 2).
 diff: build
 	$(if $(OLD)$(NEW),bin/threescale-chaos diff $(OLD) $(NEW),bin/threescale-chaos diff --last $(REPORT_DIR)/history)
 
