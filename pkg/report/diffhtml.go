@@ -33,7 +33,7 @@ func (d *Diff) RenderHTML(w io.Writer) error {
 		"lower":   func(v scenario.Verdict) string { return verdictClass(v) },
 		"change":  func(o, n string) string { return changeWith(" → ", o, n) },
 		"outcome": outcome,
-		"cells":   cells,
+		"cells":   func(n int) string { return count(n, "cell") },
 		"css":     func() template.CSS { return template.CSS(reportCSS()) },
 	}).Parse(diffTemplate)
 	if err != nil {

@@ -29,8 +29,8 @@ func (d *Diff) WriteText(w io.Writer) error {
 		label string
 		h     RunHeader
 	}{{"OLD", d.Old}, {"NEW", d.New}} {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d scenarios\t3scale %s\n", r.label, r.h.RunID, r.h.StartedAt.UTC().Format("2006-01-02 15:04Z"),
-			orDash(string(r.h.Verdict)), r.h.Scenarios, orDash(r.h.Target.Version))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t3scale %s\n", r.label, r.h.RunID, r.h.StartedAt.UTC().Format("2006-01-02 15:04Z"),
+			orDash(string(r.h.Verdict)), count(r.h.Scenarios, "scenario"), orDash(r.h.Target.Version))
 	}
 	tw.Flush()
 	if t := d.targetChanges(); len(t) > 0 {
@@ -56,9 +56,9 @@ func (d *Diff) WriteText(w io.Writer) error {
 			case "":
 				fmt.Fprintf(tw, "  %s\t%s -> %s\n", s.Scenario, s.Old, s.New)
 			case "NEW":
-				fmt.Fprintf(tw, "  %s\tonly in NEW\t%s, %s\n", s.Scenario, s.New, cells(s.Cells))
+				fmt.Fprintf(tw, "  %s\tonly in NEW\t%s, %s\n", s.Scenario, s.New, count(s.Cells, "cell"))
 			case "OLD":
-				fmt.Fprintf(tw, "  %s\tonly in OLD\t%s, %s\n", s.Scenario, s.Old, cells(s.Cells))
+				fmt.Fprintf(tw, "  %s\tonly in OLD\t%s, %s\n", s.Scenario, s.Old, count(s.Cells, "cell"))
 			}
 		}
 		tw.Flush()
@@ -119,11 +119,12 @@ func changeWith(arrow, o, n string) string {
 	return o + arrow + n
 }
 
-func cells(n int) string {
+// count is "1 cell", "2 cells".
+func count(n int, noun string) string {
 	if n == 1 {
-		return "1 cell"
+		return "1 " + noun
 	}
-	return fmt.Sprintf("%d cells", n)
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func outcome(s CellSide) string {
