@@ -36,7 +36,7 @@ TEST_TIMEOUT ?= 30m
 DEMO_DIR ?= $(CURDIR)/.twin/demo
 TWIN_DIR ?= $(CURDIR)/.twin
 
-.PHONY: deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries kind-node-image twin-image twin-kind-up matrix-kind kind-test build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean
+.PHONY: deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries kind-node-image twin-image twin-kind-up matrix-kind kind-test build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean diff
 
 deps: deb-packages kube-binaries
 	$(GO) mod download
@@ -235,6 +235,14 @@ matrix: deps build
 # The demo: set-up, the twin, all 15 outages one after the other, the report.
 demo:
 	$(MAKE) --no-print-directory matrix MATRIX_DIR=$(CURDIR)/reports/demo
+
+# What behaves differently in the last run than in the one before: the two newest journals
+# of $(REPORT_DIR)/history (each run keeps its last 20 there; REPORT_DIR=reports/matrix for
+# `make matrix`'s), or OLD= and NEW= (journal files or report directories). diff.html goes
+# beside NEW's report. Fails when a verdict changed or on bad input (make says 2 for both;
+# the command itself exits 1 and 2).
+diff: build
+	$(if $(OLD)$(NEW),bin/threescale-chaos diff $(OLD) $(NEW),bin/threescale-chaos diff --last $(REPORT_DIR)/history)
 
 clean: cluster-down twin-down
 	rm -rf bin .twin

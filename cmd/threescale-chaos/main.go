@@ -5,11 +5,13 @@
 //	threescale-chaos run     --target FILE [--component NAME]... [--report-dir DIR]
 //	threescale-chaos restore --target FILE [--run-id ID]           put back what a killed run left at zero
 //	threescale-chaos summary JOURNAL...                            verdicts, onsets, harness CPU and memory
+//	threescale-chaos diff    OLD NEW | --last DIR                  what behaves differently in NEW than in OLD
 //	threescale-chaos discover --namespace NS [--override FILE] [--output FILE]   write a target file from the cluster
 //
 // Exit codes: 0 PASS, 1 FAIL, 2 INVALID (the experiment did not happen as planned), 3 bad
 // input (an unknown component, a malformed file, an unreachable cluster, a namespace that has
-// not opted in, an open ledger).
+// not opted in, an open ledger). diff's are diff(1)'s: 0 no verdict changed, 1 one did, 2 bad
+// input.
 package main
 
 import (
@@ -48,7 +50,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(planCmd(), runCmd(), restoreCmd(), summaryCmd(), discoverCmd())
+	root.AddCommand(planCmd(), runCmd(), restoreCmd(), summaryCmd(), diffCmd(), discoverCmd())
 	err := root.Execute()
 	var code exitCode
 	var bi badInput

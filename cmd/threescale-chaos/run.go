@@ -41,7 +41,7 @@ func runCmd() *cobra.Command {
 		},
 	}
 	f.bind(cmd, true)
-	cmd.Flags().StringVar(&f.reportDir, "report-dir", "", "where the journal and report go (default reports/<run-id>)")
+	cmd.Flags().StringVar(&f.reportDir, "report-dir", "", "where the journal and report go (default reports/<run-id>); its history/ keeps the last 20 runs' journals for threescale-chaos diff --last")
 	cmd.Flags().BoolVar(&f.restoreFirst, "restore-first", false, "restore what an interrupted run left open, and remove the 3scale objects killed runs left, before starting")
 	cmd.Flags().BoolVar(&f.force, "force-scale-subresource", false, "scale the workload even where the APIManager owns its replicas (the operator reverts it: the run is INVALID)")
 	cmd.Flags().DurationVar(&f.sampleInterval, "sample-interval", time.Second, "how often each capability is sampled")

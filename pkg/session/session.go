@@ -100,7 +100,8 @@ func Open(ctx context.Context, o OpenOptions) (*Cluster, error) {
 // Options tune a run. Zero values take the defaults.
 type Options struct {
 	// ReportDir is where the journal, the report and the diagnostics go (default
-	// reports/<run id>).
+	// reports/<run id>); its history/ keeps the journals of the last report.HistoryKeep
+	// runs, for `threescale-chaos diff --last`.
 	ReportDir string
 	// SampleInterval is each capability's cadence (default 1 s).
 	SampleInterval time.Duration
@@ -318,7 +319,7 @@ type Result struct {
 }
 
 // Finish removes the run's 3scale objects, counts the tenant again, and writes the journal
-// and the report. It runs once; a cancelled ctx still cleans up (with its own bound). The
+// (and its copy in the report directory's history/) and the report. It runs once; a cancelled ctx still cleans up (with its own bound). The
 // error says what could not be written or, as an *UnclearedTenantError, what the run left
 // in the tenant.
 func (r *Run) Finish(ctx context.Context) (Result, error) {
@@ -336,7 +337,10 @@ func (r *Run) Finish(ctx context.Context) (Result, error) {
 	var jerr, herr error
 	res.JSONPath, jerr = r.journal.WriteJSON(r.opts.ReportDir)
 	res.HTMLPath, herr = r.journal.WriteHTML(r.opts.ReportDir)
-	if err := errors.Join(jerr, herr); err != nil {
+	// The report directory's journal.json is the next run's to overwrite; the history
+	// keeps it for `threescale-chaos diff --last`.
+	_, hisErr := r.journal.WriteHistory(r.opts.ReportDir, report.HistoryKeep)
+	if err := errors.Join(jerr, herr, hisErr); err != nil {
 		return res, fmt.Errorf("write report: %w", err)
 	}
 	if !tenant.Clean() {
