@@ -23,7 +23,7 @@ export THREESCALE_KUBE_BIN_DIR := $(KUBE_BIN_DIR)
 KUBECTL := $(KUBE_BIN_DIR)/kubectl
 
 # Debian packages: the twin's datastores, etcd for the control plane, util-linux for the
-# node agent's mount namespaces.
+# node agent's mount namespaces, chromium for the report's browser test (pkg/report).
 DEB_PACKAGES := etcd-server redis-server mariadb-server memcached sphinxsearch postgresql util-linux ca-certificates curl chromium
 # What hack/docker-engine.sh runs where no container engine does (docker.io: dockerd, runc,
 # containerd, iptables). The unit run installs it for hack/enginetest (a few seconds); the
