@@ -235,7 +235,8 @@ func fullMatrix(t *testing.T, e2e *Journal) *Journal {
 	for i, sc := range files {
 		r := e2e.Scenarios[i%len(e2e.Scenarios)]
 		r.Name, r.Component, r.File = sc.Component.Name, sc.Component.Name, sc.Path
-		r.DocGaps = NewScenario(sc, r.StartedAt).DocGaps
+		fresh := NewScenario(sc, r.StartedAt)
+		r.DocGaps, r.Claims = fresh.DocGaps, fresh.Claims
 		r.Cells = slices.Clone(r.Cells)
 		for k, c := range r.Cells {
 			if !failed && len(r.DocGaps) > 0 && c.Capability == r.DocGaps[0].Capability {

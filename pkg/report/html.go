@@ -72,6 +72,23 @@ type view struct {
 	// tooltip, when there are too many to fit the first screen in full.
 	GapsCompact bool
 	Slowest     []slowView
+	// Claims are the documented behaviours of the run's scenarios, and
+	// ClaimTally counts them by what this run saw.
+	Claims     []claimView
+	ClaimTally string
+}
+
+// claimView is one documented behaviour and what this run saw of it.
+type claimView struct {
+	Anchor, Scenario string
+	C                ClaimRecord
+	// Cells lists the cited cells as "capability expect VERDICT"; Summary
+	// counts them, for a claim that cites many ("16 cells: 16 PASS").
+	Cells   []string
+	Summary string
+	// Held is "held", "did not hold", "not judged" (a cited cell INVALID) or
+	// "not asserted"; HeldClass its colour class.
+	Held, HeldClass string
 }
 
 // whyItem is a cell or a scenario that decided a verdict other than PASS.
@@ -220,6 +237,9 @@ func buildView(j *Journal) view {
 			gv.CiteShort = shortLocation(gv.Cite)
 			v.Gaps = append(v.Gaps, gv)
 		}
+		for _, cl := range s.Claims {
+			v.Claims = append(v.Claims, claimViewOf(anchor, s, cl))
+		}
 		for _, c := range s.Cells {
 			if c.Recovery.Budget == 0 && c.Recovery.TimeToRecover == nil {
 				continue
@@ -238,6 +258,7 @@ func buildView(j *Journal) view {
 	// Not recovered first, then the longest times to recover.
 	slices.SortStableFunc(v.Slowest, func(a, b slowView) int { return cmp.Compare(b.Bar.key, a.Bar.key) })
 	v.Slowest = v.Slowest[:min(len(v.Slowest), slowestShown)]
+	v.ClaimTally = claimTally(v.Claims)
 	v.Tally = fmt.Sprintf("%d scenarios, %d cells", len(j.Scenarios), cells)
 	for i, vd := range []scenario.Verdict{scenario.Pass, scenario.Fail, scenario.Invalid} {
 		if i == 0 {
@@ -291,6 +312,53 @@ func buildView(j *Journal) view {
 // PASS, not observed when one of them is FAIL, and not sampled when the cell is
 // missing, had no samples and no work check, or is INVALID. Recovery does not
 // count: a gap is about the outage.
+func claimViewOf(anchor string, s ScenarioResult, cl ClaimRecord) claimView {
+	cv := claimView{Anchor: anchor, Scenario: s.Name, C: cl}
+	by := map[string]int{}
+	for _, cc := range cl.Cells {
+		verdict := "not run"
+		if c, ok := s.Cell(cc.Capability); ok {
+			verdict = string(c.Verdict)
+		}
+		cv.Cells = append(cv.Cells, fmt.Sprintf("%s %s %s", cc.Capability, cc.Expect, verdict))
+		by[verdict]++
+	}
+	cv.Summary = fmt.Sprintf("%d cells:", len(cl.Cells))
+	for _, v := range []string{string(scenario.Pass), string(scenario.Fail), string(scenario.Invalid), "not run"} {
+		if by[v] > 0 {
+			cv.Summary += fmt.Sprintf(" %d %s", by[v], v)
+		}
+	}
+	switch {
+	case len(cl.Cells) == 0:
+		cv.Held, cv.HeldClass = "not asserted", "none"
+	case cl.Verdict == scenario.Pass:
+		cv.Held, cv.HeldClass = "held", "pass"
+	case cl.Verdict == scenario.Fail:
+		cv.Held, cv.HeldClass = "did not hold", "fail"
+	default:
+		cv.Held, cv.HeldClass = "not judged", "invalid"
+	}
+	return cv
+}
+
+// claimTally counts claims by what the run saw: "37 claims: 27 held, 0 did not hold, ...".
+func claimTally(cs []claimView) string {
+	if len(cs) == 0 {
+		return ""
+	}
+	n := map[string]int{}
+	inPart := 0
+	for _, c := range cs {
+		n[c.Held]++
+		if c.C.Status == scenario.AssertedInPart {
+			inPart++
+		}
+	}
+	return fmt.Sprintf("%d claims: %d held (%d of them asserted in part), %d did not hold, %d not judged, %d not asserted",
+		len(cs), n["held"], inPart, n["did not hold"], n["not judged"], n["not asserted"])
+}
+
 func gapSeen(s ScenarioResult, g DocGap) (string, string) {
 	c, ok := s.Cell(g.Capability)
 	if !ok || (c.Outage.Counts.Total == 0 && c.Work == nil) {

@@ -1,8 +1,10 @@
 package report
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/threescale-chaos/harness/pkg/catalog"
 	"github.com/threescale-chaos/harness/pkg/scenario"
 )
 
@@ -47,6 +49,54 @@ func TestShortLocation(t *testing.T) {
 	} {
 		if got := shortLocation(in); got != want {
 			t.Errorf("shortLocation(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A claim held when every cell it cites passed, did not hold when one failed, and is listed
+// with its reason when nothing asserts it; the report shows each with its cells' verdicts.
+func TestClaimsInJournalAndReport(t *testing.T) {
+	comp, err := catalog.Lookup("system-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := scenario.Scenario{Path: "scenarios/system-app.yaml", Component: comp, Doc: scenario.Doc{Section: comp.DocSection},
+		Claims: []scenario.Claim{
+			{ID: "system-app/1", Says: "the admin API stops", Cells: []scenario.ClaimCell{{Capability: scenario.AdminAPIRead, Expect: scenario.Lost}}},
+			{ID: "system-app/2", Says: "production keeps serving", Cells: []scenario.ClaimCell{
+				{Capability: scenario.ProductionTraffic, Expect: scenario.Kept}, {Capability: scenario.AdminAPIRead, Expect: scenario.Lost}}},
+			{ID: "system-app/3", Says: "new gateways do not start", Unasserted: "no probe starts a gateway"},
+		}}
+	r := NewScenario(sc, t0)
+	r.Cells = []Cell{
+		{Capability: scenario.AdminAPIRead, Expect: scenario.Lost, Verdict: scenario.Pass},
+		{Capability: scenario.ProductionTraffic, Expect: scenario.Kept, Verdict: scenario.Fail},
+	}
+	r.Conclude()
+	want := []scenario.Verdict{scenario.Pass, scenario.Fail, ""}
+	for i, c := range r.Claims {
+		if c.Verdict != want[i] {
+			t.Errorf("claim %s: verdict %q, want %q", c.ID, c.Verdict, want[i])
+		}
+	}
+	if r.Claims[2].Status != scenario.NotAsserted || r.Claims[0].Status != scenario.Asserted {
+		t.Errorf("statuses %q, %q", r.Claims[0].Status, r.Claims[2].Status)
+	}
+	j := New("run-claims", t0, Target{Namespace: "3scale"})
+	j.Scenarios = []ScenarioResult{r}
+	j.Conclude()
+	var b strings.Builder
+	if err := j.RenderHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	for _, w := range []string{
+		`id="claims"`, "3 claims: 1 held (0 of them asserted in part), 1 did not hold, 0 not judged, 1 not asserted",
+		"system-app/2", "production-traffic kept FAIL", "admin-api-read lost PASS", "no probe starts a gateway",
+		`<td class="seen fail">did not hold</td>`,
+	} {
+		if !strings.Contains(html, w) {
+			t.Errorf("the report lacks %q", w)
 		}
 	}
 }

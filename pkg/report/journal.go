@@ -139,6 +139,9 @@ type ScenarioResult struct {
 	Work    []WorkRecord  `json:"work,omitempty"`
 	Load    []LoadRecord  `json:"load,omitempty"`
 	DocGaps []DocGap      `json:"docGaps,omitempty"`
+	// Claims are the behaviours the scenario's doc section states (the
+	// scenario file's claims), each with whether this run saw it hold.
+	Claims []ClaimRecord `json:"claims,omitempty"`
 	// Diagnostics lists files written to the report directory for this
 	// scenario (events, pod states), relative to it.
 	Diagnostics []string `json:"diagnostics,omitempty"`
@@ -280,6 +283,26 @@ type DocGap struct {
 	Verdict scenario.Verdict `json:"verdict,omitempty"`
 }
 
+// ClaimRecord is one documented behaviour (scenario.Claim) in a run.
+type ClaimRecord struct {
+	ID   string `json:"id"`
+	Says string `json:"says"`
+	// Cells are the cells that assert it, with the expectation it relies on.
+	Cells []ClaimCellRecord `json:"cells,omitempty"`
+	// Unasserted is what no cell judges, and why.
+	Unasserted string               `json:"unasserted,omitempty"`
+	Status     scenario.ClaimStatus `json:"status"`
+	// Verdict is the worst verdict of its cells in this run: PASS means the
+	// behaviour held as the cells encode it. Empty when no cell asserts it.
+	Verdict scenario.Verdict `json:"verdict,omitempty"`
+}
+
+// ClaimCellRecord is a cell a claim cites.
+type ClaimCellRecord struct {
+	Capability scenario.Capability `json:"capability"`
+	Expect     scenario.Expect     `json:"expect"`
+}
+
 // New returns an empty journal for a run.
 func New(runID string, startedAt time.Time, target Target) *Journal {
 	return &Journal{Schema: Schema, RunID: runID, StartedAt: startedAt.UTC(), Target: target}
@@ -297,6 +320,13 @@ func NewScenario(sc scenario.Scenario, startedAt time.Time) ScenarioResult {
 	}
 	for _, g := range sc.DocGaps {
 		r.DocGaps = append(r.DocGaps, DocGap{Capability: g.Capability, Documented: g.Documented, Observed: g.Observed, Citation: g.Citation})
+	}
+	for _, c := range sc.Claims {
+		cr := ClaimRecord{ID: c.ID, Says: c.Says, Unasserted: c.Unasserted, Status: c.Status()}
+		for _, cc := range c.Cells {
+			cr.Cells = append(cr.Cells, ClaimCellRecord{Capability: cc.Capability, Expect: cc.Expect})
+		}
+		r.Claims = append(r.Claims, cr)
 	}
 	return r
 }
@@ -402,11 +432,24 @@ func (s *ScenarioResult) Cell(c scenario.Capability) (Cell, bool) {
 // scenario.ConcludeScenario from the Invalid reason and the cells: INVALID when
 // Invalid is set, whatever the cells say; otherwise the worst cell verdict,
 // naming the cells that decided it; no cells at all is INVALID. It also fills
-// each doc gap's verdict from its cell.
+// each doc gap's verdict from its cell, and each claim's from the cells it cites.
 func (s *ScenarioResult) Conclude() {
 	for i, g := range s.DocGaps {
 		if c, ok := s.Cell(g.Capability); ok {
 			s.DocGaps[i].Verdict = c.Verdict
+		}
+	}
+	for i, cl := range s.Claims {
+		var vs []scenario.Verdict
+		for _, cc := range cl.Cells {
+			if c, ok := s.Cell(cc.Capability); ok {
+				vs = append(vs, c.Verdict)
+			} else {
+				vs = append(vs, scenario.Invalid) // a cited cell that was never judged
+			}
+		}
+		if len(vs) > 0 {
+			s.Claims[i].Verdict = scenario.Worst(vs...)
 		}
 	}
 	cells := make([]scenario.CellResult, len(s.Cells))
