@@ -36,7 +36,7 @@ TEST_TIMEOUT ?= 30m
 DEMO_DIR ?= $(CURDIR)/.twin/demo
 TWIN_DIR ?= $(CURDIR)/.twin
 
-.PHONY: deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries kind-node-image twin-image twin-kind-up matrix-kind kind-test build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean diff
+.PHONY: kind-images deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries kind-node-image twin-image twin-kind-up matrix-kind kind-test build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean diff
 
 deps: deb-packages kube-binaries
 	$(GO) mod download
@@ -154,12 +154,27 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-test: unit e2e
+# make test: the set-up (one apt run at a time); the engine test alone, since it needs a machine
+# where no dockerd runs; then the unit tests (without it) while the kind node image and the
+# twin's image build (from cold caches those builds take about 12 minutes, much of it while the
+# unit tests wait on outages; -O keeps each one's output together); then the matrix on kind.
+# The Docker engine is stopped at the end if this run started it.
+test:
+	@$(MAKE) --no-print-directory deps engine-deps kind-deps build
+	@set -e; engine_was_up=$$($(ENGINE_STATUS) >/dev/null 2>&1 && echo yes || true); \
+	trap '[ -n "$$engine_was_up" ] || $(MAKE) --no-print-directory docker-down' EXIT; \
+	THREESCALE_CHAOS_REQUIRE_ALL=1 $(GO) test -count=1 ./hack/enginetest; \
+	$(MAKE) --no-print-directory -j2 -O unit kind-images UNIT_WITHOUT_ENGINE=1; \
+	$(MAKE) --no-print-directory e2e
+
+kind-images: kind-node-image twin-image
 
 # THREESCALE_CHAOS_REQUIRE_ALL=1: a test that would skip for want of redis-server, PostgreSQL,
 # the kube binaries or root fails instead (internal/testsupport.Require); `make deps` installs them.
+# UNIT_WITHOUT_ENGINE=1 leaves out hack/enginetest (make test runs it first, alone).
+UNIT_WITHOUT_ENGINE ?=
 unit: deps engine-deps vet
-	THREESCALE_CHAOS_REQUIRE_ALL=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	THREESCALE_CHAOS_REQUIRE_ALL=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(if $(UNIT_WITHOUT_ENGINE),$$($(GO) list ./... | grep -v '/hack/enginetest$$'),./...)
 
 # The outage suite (one Ginkgo container per scenario file) and the CLI's end-to-end tests,
 # one package at a time, against the twin on a kind cluster built offline (twin-kind-up: the
