@@ -11,8 +11,10 @@
 #   3. OUT_DIR/override.yaml: only what discovery cannot know: that kubeconfig and the upstream
 #      (the echo API the harness's product proxies to);
 #   4. OUT_DIR/target.yaml: `threescale-chaos discover` run as the ServiceAccount. It may not
-#      list Nodes (the ClusterRole gets one Namespace), so --node-address 127.0.0.1 says where
-#      kind-config.yaml publishes the node ports. Discover's notes go to OUT_DIR/discover.log.
+#      list Nodes (the ClusterRole gets one Namespace), so --node-address says where the node
+#      ports are: 127.0.0.1, where kind-config.yaml publishes them, unless
+#      THREESCALE_CHAOS_NODE_ADDRESS names another address (the node container's, for a
+#      cluster made without those port mappings). Discover's notes go to OUT_DIR/discover.log.
 #
 # Needs bin/threescale-chaos (make build) and kubectl ($KUBECTL, default: on PATH).
 set -euo pipefail
@@ -26,6 +28,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 kubectl=${KUBECTL:-kubectl}
 # How long the ServiceAccount's token lives: the whole matrix and the CLI's tests, with room.
 duration=${THREESCALE_CHAOS_TOKEN_DURATION:-4h}
+# Where this machine reaches the node ports: kind-config.yaml publishes them on 127.0.0.1.
+node_address=${THREESCALE_CHAOS_NODE_ADDRESS:-127.0.0.1}
 say() { echo "kind-target: $*" >&2; }
 
 [ -r "$admin" ] || { say "no kubeconfig $admin"; exit 2; }
@@ -72,7 +76,7 @@ upstream:
   url: http://echo-api.$ns.svc.cluster.local:8080
 EOF
 "$repo/bin/threescale-chaos" discover --namespace "$ns" --kubeconfig "$out/sa-kubeconfig" \
-	--node-address 127.0.0.1 --override "$out/override.yaml" --output "$out/target.yaml" 2>"$out/discover.log" ||
+	--node-address "$node_address" --override "$out/override.yaml" --output "$out/target.yaml" 2>"$out/discover.log" ||
 	{ cat "$out/discover.log" >&2; exit 1; }
 # The harness runs outside the cluster: an endpoint left at an in-cluster Service name means
 # discover did not find the NodePort in front of it, and every scenario would end INVALID.
