@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -29,7 +30,7 @@ func (c *common) bind(cmd *cobra.Command, withScenarios bool) {
 	cmd.Flags().DurationVar(&c.checkTimeout, "check-timeout", 10*time.Second, "how long to wait for the cluster to answer before giving up")
 	if withScenarios {
 		cmd.Flags().StringVar(&c.scenarioDir, "scenarios", "scenarios", "directory of scenario files")
-		cmd.Flags().StringSliceVar(&c.components, "component", nil, "only these components (repeatable); default all scenario files")
+		cmd.Flags().StringSliceVar(&c.components, "component", nil, "only the files of these components, or of these scenarios of several components by name (backend; repeatable); default all scenario files")
 	}
 }
 
@@ -43,7 +44,9 @@ func (c *common) open(ctx context.Context) (*session.Cluster, error) {
 	return cl, nil
 }
 
-// scenarios loads the scenario files, keeping the components asked for (by name or alias).
+// scenarios loads the scenario files, keeping those asked for: a component (by name or
+// alias) selects its own file, and the name of a file of several components (backend for
+// backend.yaml) selects that file.
 func (c *common) scenarios() ([]scenario.Scenario, error) {
 	all, err := scenario.LoadDir(c.scenarioDir)
 	if err != nil {
@@ -54,6 +57,10 @@ func (c *common) scenarios() ([]scenario.Scenario, error) {
 	}
 	want := map[string]bool{}
 	for _, name := range c.components {
+		if slices.ContainsFunc(all, func(sc scenario.Scenario) bool { return sc.Multi() && sc.Name == name }) {
+			want[name] = true
+			continue
+		}
 		comp, err := catalog.Lookup(name)
 		if err != nil {
 			return nil, bad(err)
@@ -62,9 +69,9 @@ func (c *common) scenarios() ([]scenario.Scenario, error) {
 	}
 	var out []scenario.Scenario
 	for _, sc := range all {
-		if want[sc.Component.Name] {
+		if want[sc.Name] {
 			out = append(out, sc)
-			delete(want, sc.Component.Name)
+			delete(want, sc.Name)
 		}
 	}
 	if len(want) > 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -37,17 +38,29 @@ func planCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "target %s: namespace %s, 3scale %s\n\n", c.target, s.Namespace, s.Target.Version)
 			for _, sc := range scs {
-				t, err := kube.Resolve(cmd.Context(), s.Kube, sc.Component, s.Namespace, s.Version)
-				if err != nil {
-					fmt.Fprintf(out, "== %s: cannot be resolved: %v\n\n", sc.Component.Name, err)
+				// Each component as the run would take it down, with its own method.
+				var plans []kube.Plan
+				var unresolved []string
+				for _, comp := range sc.Components {
+					t, err := kube.Resolve(cmd.Context(), s.Kube, comp, s.Namespace, s.Version)
+					switch {
+					case err != nil && sc.Multi():
+						unresolved = append(unresolved, fmt.Sprintf("%s: %v", comp.Name, err))
+					case err != nil:
+						unresolved = append(unresolved, err.Error())
+					default:
+						plans = append(plans, kube.NewPlan(t, kube.PlanOptions{ForceScaleSubresource: force}))
+					}
+				}
+				if len(unresolved) > 0 {
+					fmt.Fprintf(out, "== %s: cannot be resolved: %s\n\n", sc.Name, strings.Join(unresolved, "; "))
 					continue
 				}
-				p := kube.NewPlan(t, kube.PlanOptions{ForceScaleSubresource: force})
 				var obs scenario.Observation
-				if p.Invalid == "" {
+				if !slices.ContainsFunc(plans, func(p kube.Plan) bool { return p.Invalid != "" }) {
 					obs = chaos.Observation(cmd.Context(), s.Kube, s.Namespace, s.Version, sc)
 				}
-				printPlan(out, sc, p, obs, session.ScenarioTimeouts(s.Target, sc, flags))
+				printPlan(out, sc, plans, obs, session.ScenarioTimeouts(s.Target, sc, flags))
 			}
 			return nil
 		},
@@ -58,12 +71,18 @@ func planCmd() *cobra.Command {
 	return cmd
 }
 
-// printPlan shows a scenario's plan. obs is the observation the run would choose; for a
-// plan that is INVALID by design there is none, and the file's observe is shown.
-func printPlan(w io.Writer, sc scenario.Scenario, p kube.Plan, obs scenario.Observation, tm timing.Timeouts) {
-	fmt.Fprintf(w, "== %s (%s)\n", sc.Component.Name, sc.Path)
-	for _, line := range strings.Split(strings.TrimSpace(p.String()), "\n") {
-		fmt.Fprintf(w, "   %s\n", line)
+// printPlan shows a scenario's plan: one per component, in the file's order. obs is the
+// observation the run would choose; for a plan that is INVALID by design there is none,
+// and the file's observe is shown.
+func printPlan(w io.Writer, sc scenario.Scenario, plans []kube.Plan, obs scenario.Observation, tm timing.Timeouts) {
+	fmt.Fprintf(w, "== %s (%s)\n", sc.Name, sc.Path)
+	if sc.Multi() {
+		fmt.Fprintf(w, "   %d components down together: all recorded in the ledger first, then taken down, then restored together\n", len(sc.Components))
+	}
+	for _, p := range plans {
+		for _, line := range strings.Split(strings.TrimSpace(p.String()), "\n") {
+			fmt.Fprintf(w, "   %s\n", line)
+		}
 	}
 	if obs.Planned == 0 {
 		obs = scenario.Observation{Planned: sc.Timing.Observe, Effective: sc.Timing.Observe}

@@ -116,4 +116,30 @@ timeouts: {ready: 8m, gone: 3m}
 	if want := "timeouts: steady 2m0s, gone 30s, ready 8m0s, diagnose 2m0s, spec 20m0s"; !strings.Contains(out, want) {
 		t.Errorf("plan lacks %q", want)
 	}
+
+	// A file of several components: every component and how it would be scaled, selected
+	// by the file's name; one not there says which.
+	out, code = cli(t, time.Minute, "plan", "--target", target, "--component", "system-app-sidekiq")
+	if code != 0 || !strings.Contains(out, "== system-app-sidekiq: cannot be resolved: system-sidekiq: ") {
+		t.Errorf("plan without system-sidekiq: exit %d:\n%s", code, out)
+	}
+	deployment("system-sidekiq", nil)
+	out, code = cli(t, time.Minute, "plan", "--target", target, "--component", "system-app-sidekiq")
+	t.Logf("plan:\n%s", out)
+	if code != 0 {
+		t.Fatalf("plan exit %d:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"== system-app-sidekiq (scenarios/system-app-sidekiq.yaml)\n   2 components down together",
+		"   system-app (Deployment/system-app in namespace 3scale): scale-subresource, 1 replicas",
+		"   system-sidekiq (Deployment/system-sidekiq in namespace 3scale): scale-subresource, 1 replicas",
+		"observe 45s → 5m10s",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan of several components lacks %q", want)
+		}
+	}
+	if strings.Index(out, "   system-app (") > strings.Index(out, "   system-sidekiq (") {
+		t.Error("plan does not follow the file's order")
+	}
 }

@@ -122,7 +122,7 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 		if ctx.Err() != nil {
 			break
 		}
-		fmt.Fprintf(out, "== %s\n", sc.Component.Name)
+		fmt.Fprintf(out, "== %s\n", sc.Name)
 		res, _ := run.Scenario(ctx, sc, session.Hooks{Logf: func(format string, args ...any) { logf("   "+format, args...) }})
 		fmt.Fprintf(out, "   %s: %s\n", res.Verdict, res.Reason)
 	}

@@ -61,7 +61,16 @@ type scaleToZero struct {
 	opts     kube.Options
 
 	mu     sync.Mutex
-	faults []*kube.Fault // prepared, in component order
+	faults []componentFault // prepared, in component order
+}
+
+// componentFault is one component's part of a scaleToZero: a *kube.Fault, or a test's fake.
+type componentFault interface {
+	Record(ctx context.Context) error
+	TakeDown(ctx context.Context) error
+	WaitGone(ctx context.Context) error
+	Hold(ctx context.Context, opts kube.HoldOptions) (kube.HoldReport, error)
+	Restore(ctx context.Context) error
 }
 
 func (s *scaleToZero) Prepare(ctx context.Context) (Preflight, error) {
@@ -103,22 +112,26 @@ func (s *scaleToZero) Prepare(ctx context.Context) (Preflight, error) {
 	return pf, nil
 }
 
-func (s *scaleToZero) prepared() []*kube.Fault {
+func (s *scaleToZero) prepared() []componentFault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]*kube.Fault(nil), s.faults...)
+	return append([]componentFault(nil), s.faults...)
 }
 
-// Inject takes the components down in order; if one fails, those already down stay in the
-// ledger and Restore (which the runner always calls) brings them back.
+// Inject records every component in the ledger before anything changes, then takes them
+// all down, then waits for all their pods to be gone: one fault. If a step fails, what is
+// recorded stays in the ledger and Restore (which the runner always calls) brings every
+// recorded component back.
 func (s *scaleToZero) Inject(ctx context.Context) error {
 	fs := s.prepared()
 	if len(fs) == 0 {
 		return errors.New("chaos: Inject before Prepare")
 	}
-	for _, f := range fs {
-		if err := f.Inject(ctx); err != nil {
-			return err
+	for _, step := range []func(componentFault, context.Context) error{componentFault.Record, componentFault.TakeDown, componentFault.WaitGone} {
+		for _, f := range fs {
+			if err := step(f, ctx); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -151,14 +164,20 @@ func (s *scaleToZero) Hold(ctx context.Context, window time.Duration) (kube.Hold
 	return out, errors.Join(errs...)
 }
 
-// Restore brings every component back, the last taken down first, and joins the errors: one
-// that fails does not keep the others at zero.
+// Restore brings every component back at once, each waiting for its own replicas, and
+// joins the errors: one that fails does not keep the others at zero, nor waits for them.
 func (s *scaleToZero) Restore(ctx context.Context) error {
 	fs := s.prepared()
-	var errs []error
-	for i := len(fs) - 1; i >= 0; i-- {
-		errs = append(errs, fs[i].Restore(ctx))
+	errs := make([]error, len(fs))
+	var wg sync.WaitGroup
+	for i, f := range fs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f.Restore(ctx)
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

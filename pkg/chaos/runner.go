@@ -68,8 +68,8 @@ type Input struct {
 	Samplers map[scenario.Capability]probe.Sampler
 	Work     map[scenario.Capability]probe.WorkProbe
 	Options  Options
-	// Fault is what to break. Nil is the scenario's component scaled to zero in Namespace
-	// (ScaleToZero with Options.Plan and Options.Kube).
+	// Fault is what to break. Nil is the scenario's components scaled to zero together in
+	// Namespace (ScaleToZero with Options.Plan and Options.Kube).
 	Fault Fault
 	// Periods reads a period a kept claim rests on (how long to hold the fault). Nil reads
 	// it from the cluster (kube.ReadPeriod), which never fails.
@@ -120,7 +120,7 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	// Preflight: what is there, and how it will be taken down. Nothing changes yet.
 	fault := in.Fault
 	if fault == nil {
-		fault = ScaleToZero(in.Kube, in.Namespace, in.Version, in.RunID, []catalog.Component{sc.Component}, in.Options.Plan, in.Options.Kube)
+		fault = ScaleToZero(in.Kube, in.Namespace, in.Version, in.RunID, sc.Components, in.Options.Plan, in.Options.Kube)
 	}
 	pf, err := fault.Prepare(ctx)
 	if err != nil {
@@ -144,7 +144,7 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	obs := observe(ctx, sc, periods)
 	res.SetObservation(obs)
 	for _, u := range obs.Unread {
-		logf("%s: period not read, the operator's default is used: %s", sc.Component.Name, u)
+		logf("%s: period not read, the operator's default is used: %s", sc.Name, u)
 	}
 
 	// Samples flow from here to the end, in every phase.
@@ -177,7 +177,7 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 
 	// Steady state: every capability healthy, or the experiment is not worth running.
 	mark(PhaseSteady)
-	logf("%s: waiting for a healthy steady state", sc.Component.Name)
+	logf("%s: waiting for a healthy steady state", sc.Name)
 	if unhealthy := waitSteady(ctx, runner.Timeline(), capabilities(in), in.Options); unhealthy != "" {
 		res.Invalid = "steady state not healthy before the fault: " + unhealthy
 		return res, nil
@@ -193,7 +193,7 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	// Inject: the ledger is written before anything changes, and the component is restored
 	// on every way out of this function from here on.
 	mark(PhaseInject)
-	logf("%s: %s", sc.Component.Name, strings.ReplaceAll(pf.Plan, "\n", "; "))
+	logf("%s: %s", sc.Name, strings.ReplaceAll(pf.Plan, "\n", "; "))
 	restored := false
 	restore := func() error {
 		if restored {
@@ -207,7 +207,7 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	}
 	defer func() {
 		if rerr := restore(); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("restore %s: %w", sc.Component.Name, rerr))
+			err = errors.Join(err, fmt.Errorf("restore %s: %w", sc.Name, rerr))
 		}
 	}()
 	if in.Faults != nil {
@@ -224,7 +224,7 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	// The fault holds from here: observe while the samplers run, create deferred work, and
 	// watch that nothing scales the component back.
 	t0 := mark(PhaseFaultHeld)
-	logf("%s: pods gone; %s", sc.Component.Name, obs)
+	logf("%s: pods gone; %s", sc.Name, obs)
 	holdDone := make(chan kube.HoldReport, 1)
 	go func() {
 		rep, herr := fault.Hold(ctx, obs.Effective)
@@ -245,7 +245,7 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 		res.Invalid = "the fault did not hold: " + hold.Err().Error()
 	}
 
-	logf("%s: restoring", sc.Component.Name)
+	logf("%s: restoring", sc.Name)
 	if err := restore(); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}

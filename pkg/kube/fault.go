@@ -103,8 +103,23 @@ func (f *Fault) Entry() (LedgerEntry, bool) {
 // the component to zero by the plan's method, and waits until its pods are gone. It
 // refuses an INVALID plan (ErrCannotHold) and a workload another run has annotated,
 // changing nothing. Call Restore whatever Inject returns: once the ledger is written,
-// Restore knows what to put back.
+// Restore knows what to put back. Inject is Record, TakeDown and WaitGone in turn; a
+// fault of several components calls them for all its components one step at a time.
 func (f *Fault) Inject(ctx context.Context) error {
+	if err := f.Record(ctx); err != nil {
+		return err
+	}
+	if err := f.TakeDown(ctx); err != nil {
+		return err
+	}
+	return f.WaitGone(ctx)
+}
+
+// Record writes the restore ledger (ConfigMap entry, then workload annotations) and
+// changes nothing else; after it, Restore knows what to put back. It refuses an INVALID
+// plan (ErrCannotHold) and a workload another run has annotated. Once recorded, it does
+// nothing.
+func (f *Fault) Record(ctx context.Context) error {
 	t := f.plan.Target
 	if f.plan.Invalid != "" {
 		return fmt.Errorf("inject %s: %w: %s", t, ErrCannotHold, f.plan.Invalid)
@@ -113,6 +128,16 @@ func (f *Fault) Inject(ctx context.Context) error {
 		if err := f.writeLedger(ctx); err != nil {
 			return fmt.Errorf("inject %s: %w", t, err)
 		}
+	}
+	return nil
+}
+
+// TakeDown takes the component to zero by the plan's method, without waiting for its
+// pods to go (WaitGone). It needs the ledger written (Record).
+func (f *Fault) TakeDown(ctx context.Context) error {
+	t := f.plan.Target
+	if f.entry == nil {
+		return fmt.Errorf("inject %s: the ledger is not written (Record first)", t)
 	}
 	switch f.plan.Method {
 	case MethodCRPatch:
@@ -125,7 +150,7 @@ func (f *Fault) Inject(ctx context.Context) error {
 			return fmt.Errorf("inject %s: %w", t, err)
 		}
 	}
-	return f.WaitGone(ctx)
+	return nil
 }
 
 // writeLedger reads the original state afresh, writes the ledger entry and annotates the

@@ -112,9 +112,14 @@ type ScenarioResult struct {
 	// Name is the scenario's name (usually the component's).
 	Name string `json:"name"`
 	// File is the scenario file.
-	File       string `json:"file,omitempty"`
-	Component  string `json:"component"`
-	DocSection string `json:"docSection,omitempty"`
+	File string `json:"file,omitempty"`
+	// Component is the component held at zero; for a scenario of several components it
+	// is the scenario's name, and Components lists them.
+	Component string `json:"component"`
+	// Components are the components held at zero together, in the file's order; empty
+	// for a scenario of one component.
+	Components []string `json:"components,omitempty"`
+	DocSection string   `json:"docSection,omitempty"`
 	// Workload is the workload scaled, such as "deployment/backend-worker".
 	Workload string `json:"workload,omitempty"`
 	Method   Method `json:"method,omitempty"`
@@ -312,11 +317,14 @@ func New(runID string, startedAt time.Time, target Target) *Journal {
 // section and doc gaps come from the file.
 func NewScenario(sc scenario.Scenario, startedAt time.Time) ScenarioResult {
 	r := ScenarioResult{
-		Name:       sc.Component.Name,
+		Name:       sc.Name,
 		File:       sc.Path,
-		Component:  sc.Component.Name,
+		Component:  sc.Name,
 		DocSection: sc.Doc.Section,
 		StartedAt:  startedAt.UTC(),
+	}
+	if sc.Multi() {
+		r.Components = sc.ComponentNames()
 	}
 	for _, g := range sc.DocGaps {
 		r.DocGaps = append(r.DocGaps, DocGap{Capability: g.Capability, Documented: g.Documented, Observed: g.Observed, Citation: g.Citation})

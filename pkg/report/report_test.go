@@ -53,7 +53,7 @@ func synthetic(t *testing.T) *Journal {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc := scenario.Scenario{Path: "scenarios/" + component + ".yaml", Component: comp,
+		sc := scenario.Scenario{Path: "scenarios/" + component + ".yaml", Name: component, Component: comp, Components: []catalog.Component{comp},
 			Doc: scenario.Doc{Section: comp.DocSection}, DocGaps: gaps}
 		r := NewScenario(sc, t0)
 		r.Method, r.Workload = MethodCRPatch, "deployment/"+component

@@ -18,16 +18,24 @@ import (
 	"github.com/threescale-chaos/harness/pkg/timing"
 )
 
-// Scenario is one validated scenario file: a component to hold at zero replicas
-// and an expectation for every capability.
+// Scenario is one validated scenario file: a component to hold at zero replicas, or
+// several held at zero together, and an expectation for every capability.
 type Scenario struct {
 	// Path is the file the scenario came from, or the name given to Parse.
 	Path string
+	// Name names the scenario in reports, logs and the --component filter: its
+	// component's name, or for a file of several components the file's base name
+	// without its extension (scenarios/backend.yaml is "backend").
+	Name string
 	// Component is the catalog entry of the component the file names (an
-	// alias in the file resolves to the canonical component).
+	// alias in the file resolves to the canonical component); for a file of
+	// several components, the first of Components.
 	Component catalog.Component
-	Doc       Doc
-	Timing    Timing
+	// Components are the components the fault holds at zero together, in the
+	// file's order: the one of component:, or the list of components:.
+	Components []catalog.Component
+	Doc        Doc
+	Timing     Timing
 	// Expectations has exactly one entry per capability, with the file's
 	// defaults (recovery budget, minimum samples) already applied.
 	Expectations map[Capability]Expectation
@@ -153,12 +161,16 @@ func LoadDir(dir string) ([]Scenario, error) {
 			errs = append(errs, err)
 			continue
 		}
-		if first, dup := owner[s.Component.Name]; dup {
-			errs = append(errs, &FieldError{File: path, Field: "component",
-				Msg: fmt.Sprintf("%s is already covered by %s; one file per component", s.Component.Name, first)})
+		if first, dup := owner[s.Name]; dup {
+			field, what := "component", "component"
+			if s.Multi() {
+				field, what = "components", "scenario name (the file name)"
+			}
+			errs = append(errs, &FieldError{File: path, Field: field,
+				Msg: fmt.Sprintf("%s is already covered by %s; one file per %s", s.Name, first, what)})
 			continue
 		}
-		owner[s.Component.Name] = path
+		owner[s.Name] = path
 		for i, c := range s.Claims {
 			if first, dup := claimed[c.ID]; dup {
 				errs = append(errs, &FieldError{File: path, Field: fmt.Sprintf("claims[%d].id", i),
@@ -186,12 +198,29 @@ func Parse(name string, data []byte) (Scenario, error) {
 		return Scenario{}, errors.Join(d.errs...)
 	}
 	s.Path = name
+	if s.Multi() {
+		s.Name = strings.TrimSuffix(filepath.Base(name), filepath.Ext(name))
+	} else {
+		s.Name = s.Component.Name
+	}
 	return s, nil
+}
+
+// Multi says whether the scenario holds several components at zero together.
+func (s Scenario) Multi() bool { return len(s.Components) > 1 }
+
+// ComponentNames are the names of the scenario's components, in its order.
+func (s Scenario) ComponentNames() []string {
+	names := make([]string, len(s.Components))
+	for i, c := range s.Components {
+		names[i] = c.Name
+	}
+	return names
 }
 
 // Field names of the file format.
 var (
-	topFields         = []string{"component", "doc", "timing", "expectations", "docGaps", "claims", "timeouts"}
+	topFields         = []string{"component", "components", "doc", "timing", "expectations", "docGaps", "claims", "timeouts"}
 	docFields         = []string{"section", "summary"}
 	timingFields      = []string{"observe", "recoveryBudget", "minSamples", "periodMargin"}
 	expectationFields = []string{"expect", "reason", "onsetGrace", "onsetPasses", "lostWork", "maxLatency", "recoveryBudget", "spans"}
@@ -225,15 +254,9 @@ func (d *decoder) scenario(data []byte) Scenario {
 		return s
 	}
 
-	if raw, ok := d.required(top, "", "component"); ok {
-		if name, ok := d.text("component", raw); ok {
-			c, err := catalog.Lookup(name)
-			if err != nil {
-				d.fail("component", "%v", err)
-			} else {
-				s.Component = c
-			}
-		}
+	s.Components = d.components(top)
+	if len(s.Components) > 0 {
+		s.Component = s.Components[0]
 	}
 	if raw, ok := d.required(top, "", "doc"); ok {
 		if fields := d.object("doc", raw, docFields); fields != nil {
@@ -251,7 +274,11 @@ func (d *decoder) scenario(data []byte) Scenario {
 		s.DocGaps = d.docGaps(raw)
 	}
 	if raw, ok := top["claims"]; ok {
-		s.Claims = d.claims(raw, s.Doc.Section, s.Expectations)
+		if _, multi := top["components"]; multi {
+			d.fail("claims", "a file of several components has no claims: a claim belongs to one component's doc section and lives in that component's file")
+		} else {
+			s.Claims = d.claims(raw, s.Doc.Section, s.Expectations)
+		}
 	}
 	if raw, ok := top["timeouts"]; ok {
 		var m map[string]string
@@ -264,6 +291,71 @@ func (d *decoder) scenario(data []byte) Scenario {
 		}
 	}
 	return s
+}
+
+// components reads component: (one component) or components: (several, held at zero
+// together): exactly one of the two.
+func (d *decoder) components(top map[string]json.RawMessage) []catalog.Component {
+	_, hasOne := top["component"]
+	many, hasMany := top["components"]
+	switch {
+	case hasOne && hasMany:
+		d.fail("components", "a file names its component in component: or its components in components:, not both")
+		return nil
+	case hasMany:
+		return d.componentList(many)
+	}
+	raw, ok := d.required(top, "", "component")
+	if !ok {
+		return nil
+	}
+	name, ok := d.text("component", raw)
+	if !ok {
+		return nil
+	}
+	c, err := catalog.Lookup(name)
+	if err != nil {
+		d.fail("component", "%v", err)
+		return nil
+	}
+	return []catalog.Component{c}
+}
+
+func (d *decoder) componentList(raw json.RawMessage) []catalog.Component {
+	var names []json.RawMessage
+	if err := json.Unmarshal(raw, &names); err != nil || names == nil {
+		d.fail("components", "must be a list of component names, got %s", describe(raw))
+		return nil
+	}
+	before := len(d.errs)
+	var out []catalog.Component
+	at := map[string]int{}
+	for i, item := range names {
+		field := fmt.Sprintf("components[%d]", i)
+		name, ok := d.text(field, item)
+		if !ok {
+			continue
+		}
+		c, err := catalog.Lookup(name)
+		if err != nil {
+			d.fail(field, "%v", err)
+			continue
+		}
+		if j, dup := at[c.Name]; dup {
+			d.fail(field, "%s is already components[%d]; a component is named once", c.Name, j)
+			continue
+		}
+		at[c.Name] = i
+		out = append(out, c)
+	}
+	if len(d.errs) > before {
+		return nil
+	}
+	if len(out) < 2 {
+		d.fail("components", "names %d component(s); a list names at least two (a single component goes in component:)", len(out))
+		return nil
+	}
+	return out
 }
 
 func (d *decoder) timing(raw json.RawMessage) Timing {

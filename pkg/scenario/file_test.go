@@ -192,7 +192,7 @@ func TestParseRejects(t *testing.T) {
 		{
 			name: "unknown top-level field",
 			data: validFile(nil) + "owner: me\n",
-			want: []string{"f.yaml: owner: unknown field; allowed fields here are component, doc, timing, expectations, docGaps"},
+			want: []string{"f.yaml: owner: unknown field; allowed fields here are component, components, doc, timing, expectations, docGaps"},
 		},
 		{
 			name: "duplicate key",

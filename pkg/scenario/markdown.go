@@ -8,7 +8,7 @@ import (
 )
 
 // MarkdownMatrix renders what each scenario asserts as a Markdown table, one row per
-// component, followed by the documentation gaps the files record. The README embeds its
+// scenario (a component, or several down together), followed by the documentation gaps the files record. The README embeds its
 // output between markers and a test keeps the two equal, so the README cannot drift from
 // the files.
 func MarkdownMatrix(scs []Scenario) string {
@@ -38,7 +38,11 @@ func MarkdownMatrix(scs []Scenario) string {
 				break
 			}
 		}
-		fmt.Fprintf(&b, "| **%s** | %s | %s | %s | %s | %s (%d) | %s / %s |\n", sc.Component.Name,
+		name := "**" + sc.Name + "**"
+		if sc.Multi() {
+			name += " (" + strings.Join(sc.ComponentNames(), " + ") + ", down together)"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s (%d) | %s / %s |\n", name,
 			list(by[Lost]), list(by[Deferred]), list(by[Degraded]), list(by[Unasserted]), keeps, len(by[Kept]),
 			held, short(sc.Timing.RecoveryBudget))
 	}
@@ -46,7 +50,7 @@ func MarkdownMatrix(scs []Scenario) string {
 	for _, sc := range scs {
 		for _, g := range sc.DocGaps {
 			gaps = append(gaps, fmt.Sprintf("- **%s**, `%s`: the doc says: %s What 3scale does: %s (%s)",
-				sc.Component.Name, g.Capability, sentence(g.Documented), sentence(g.Observed), g.Citation))
+				sc.Name, g.Capability, sentence(g.Documented), sentence(g.Observed), g.Citation))
 		}
 	}
 	if len(gaps) > 0 {

@@ -291,11 +291,11 @@ func (r *Run) Scenario(ctx context.Context, sc scenario.Scenario, h Hooks) (repo
 	}
 	if res.Verdict != scenario.Pass {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tm.Get(timing.Diagnose))
-		files, derr := chaos.Diagnose(dctx, r.cluster.Kube, r.cluster.Namespace, r.opts.ReportDir, sc.Component.Name, chaos.DiagnoseOptions{Since: res.StartedAt, Redact: r.Redact, Held: held})
+		files, derr := chaos.Diagnose(dctx, r.cluster.Kube, r.cluster.Namespace, r.opts.ReportDir, sc.Name, chaos.DiagnoseOptions{Since: res.StartedAt, Redact: r.Redact, Held: held})
 		cancel()
 		res.Diagnostics = files
 		if derr != nil {
-			logf("%s: diagnostics incomplete: %v", sc.Component.Name, derr)
+			logf("%s: diagnostics incomplete: %v", sc.Name, derr)
 		}
 	}
 	r.journal.Scenarios = append(r.journal.Scenarios, res)

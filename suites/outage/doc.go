@@ -1,5 +1,7 @@
 // Package outage is the outage suite: one Serial container per scenario file, labelled
-// "disruptive" and "component:<name>", each running the scenario through package chaos
+// "disruptive" and "component:<name>" for each component it takes down (a file of several
+// components also "multi", so 'component:backend-worker && !multi' is that file alone),
+// each running the scenario through package chaos
 // against the target file named by --target (or THREESCALE_CHAOS_TARGET):
 //
 //	go test ./suites/outage -args --target .twin/target.yaml

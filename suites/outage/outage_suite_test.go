@@ -113,7 +113,14 @@ var _ = AfterSuite(func(ctx SpecContext) {
 var _ = Describe("3scale outage", func() {
 	for _, sc := range scenarios {
 		tm := session.ScenarioTimeouts(tgt, sc, timeouts)
-		Describe(sc.Component.Name, Serial, Label("disruptive", "component:"+sc.Component.Name), func() {
+		labels := []string{"disruptive"}
+		for _, c := range sc.Components {
+			labels = append(labels, "component:"+c.Name)
+		}
+		if sc.Multi() {
+			labels = append(labels, "multi")
+		}
+		Describe(sc.Name, Serial, Label(labels...), func() {
 			It(fmt.Sprintf("breaks exactly what %s documents and recovers", sc.Path), func(ctx SpecContext) {
 				res, err := run.Scenario(ctx, sc, session.Hooks{
 					// The restore is registered right before the fault, so an interrupted spec
@@ -121,7 +128,7 @@ var _ = Describe("3scale outage", func() {
 					Faults: func(f chaos.Fault) {
 						DeferCleanup(func(ctx SpecContext) { Expect(f.Restore(ctx)).To(Succeed()) }, NodeTimeout(2*tm.Get(timing.Ready)))
 					},
-					OnPhase: func(phase string) { By(sc.Component.Name + ": " + phase) },
+					OnPhase: func(phase string) { By(sc.Name + ": " + phase) },
 					Logf:    func(format string, args ...any) { GinkgoWriter.Printf(format+"\n", args...) },
 				})
 				for _, p := range run.JUnitProperties(res) {
@@ -129,7 +136,7 @@ var _ = Describe("3scale outage", func() {
 				}
 				Expect(err).NotTo(HaveOccurred())
 				Expect(res.Verdict).To(Equal(scenario.Pass), func() string {
-					return run.Redact(fmt.Sprintf("%s: %s\n%s", sc.Component.Name, res.Reason, failingCells(res)))
+					return run.Redact(fmt.Sprintf("%s: %s\n%s", sc.Name, res.Reason, failingCells(res)))
 				})
 			}, SpecTimeout(tm.Get(timing.Spec)))
 		})
