@@ -181,14 +181,15 @@ unit: deps engine-deps vet
 # node image and the twin's image built here, no registry), which is deleted whatever happens,
 # with the Docker engine if this run started it. The harness reaches it as it reaches 3scale on
 # kind: the endpoints through kind-config.yaml's NodePorts, the stores through port-forwards.
-# E2E_COMPONENTS lists the scenarios to run by component ("all", the default, is the whole
-# matrix); COMPONENT=backend-worker runs one. REPORT_DIR gets the journal, report and JUnit.
+# E2E_COMPONENTS lists the scenarios to run by name ("all", the default, is the whole matrix);
+# COMPONENT=backend-worker runs one (a file of several components by its name: COMPONENT=backend).
+# REPORT_DIR gets the journal, report and JUnit.
 E2E_COMPONENTS ?= all
 COMPONENT ?=
 REPORT_DIR ?= $(CURDIR)/reports/e2e
 empty :=
 space := $(empty) $(empty)
-LABEL_FILTER := $(if $(COMPONENT),component:$(COMPONENT),$(if $(filter all,$(E2E_COMPONENTS)),disruptive,$(subst $(space), || ,$(patsubst %,component:%,$(E2E_COMPONENTS)))))
+LABEL_FILTER := $(if $(COMPONENT),scenario:$(COMPONENT),$(if $(filter all,$(E2E_COMPONENTS)),disruptive,$(subst $(space), || ,$(patsubst %,scenario:%,$(E2E_COMPONENTS)))))
 ENGINE_STATUS = $(SUDO) env XDG_CACHE_HOME=$(CACHE_HOME) PATH="$$PATH" DOCKER_HOST="$$DOCKER_HOST" bash hack/docker-engine.sh status
 e2e: deps build kind-deps engine-deps
 	@set -e; engine_was_up=$$($(ENGINE_STATUS) >/dev/null 2>&1 && echo yes || true); \

@@ -113,7 +113,9 @@ var _ = AfterSuite(func(ctx SpecContext) {
 var _ = Describe("3scale outage", func() {
 	for _, sc := range scenarios {
 		tm := session.ScenarioTimeouts(tgt, sc, timeouts)
-		labels := []string{"disruptive"}
+		// scenario:<name> picks one file (make e2e COMPONENT=); component:<each> every file
+		// that takes that component down.
+		labels := []string{"disruptive", "scenario:" + sc.Name}
 		for _, c := range sc.Components {
 			labels = append(labels, "component:"+c.Name)
 		}
