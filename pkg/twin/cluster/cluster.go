@@ -49,6 +49,13 @@ const (
 	logsDir        = "logs"
 )
 
+// stopTimeout is how long kube-apiserver and etcd get to exit after SIGTERM before they are
+// killed and the stop reported as failed. kube-apiserver drains its watches first; 20 s was
+// too short on a 2-core machine building the kind images beside the unit tests (a clean-clone
+// make test failed pkg/chaos's TestMain on "timeout waiting for process kube-apiserver to
+// stop" after every test had passed).
+const stopTimeout = time.Minute
+
 // KubeconfigPath is where Start writes the admin kubeconfig for a state directory.
 func KubeconfigPath(dir string) string { return filepath.Join(dir, kubeconfigFile) }
 
@@ -116,7 +123,7 @@ func StartControlPlane(ctx context.Context, cfg Config) (_ *ControlPlane, retErr
 		Out:          apiLog,
 		Err:          apiLog,
 		StartTimeout: cfg.StartTimeout,
-		StopTimeout:  20 * time.Second,
+		StopTimeout:  stopTimeout,
 	}
 	if err := os.MkdirAll(api.CertDir, 0o700); err != nil {
 		return nil, err
@@ -140,7 +147,7 @@ func StartControlPlane(ctx context.Context, cfg Config) (_ *ControlPlane, retErr
 			Out:          etcdLog,
 			Err:          etcdLog,
 			StartTimeout: cfg.StartTimeout,
-			StopTimeout:  20 * time.Second,
+			StopTimeout:  stopTimeout,
 		},
 		APIServer: api,
 	}
