@@ -3,7 +3,7 @@
 #   make deps    Debian packages + kube binaries (idempotent; the first set-up step)
 #   make test    deps, vet, every test, then the outage suite on a kind cluster built here (what CI runs)
 #   make e2e     the 3scale twin on kind, the outage suite and the CLI's end-to-end tests against it
-#   make demo    deps, the twin, the full outage matrix, the report (reports/demo), then down
+#   make demo    deps, the twin, the full outage matrix (17 files), the report (reports/demo), then down
 #   make bench   benchmarks (cluster cold start, Deployment 0 -> Ready, twin-up, each component
 #                0 -> Ready), then the full matrix with its summary (wall time, onsets, harness cost)
 #   make docker-up / docker-down
@@ -181,7 +181,10 @@ unit: deps engine-deps vet
 # node image and the twin's image built here, no registry), which is deleted whatever happens,
 # with the Docker engine if this run started it. The harness reaches it as it reaches 3scale on
 # kind: the endpoints through kind-config.yaml's NodePorts, the stores through port-forwards.
-# E2E_COMPONENTS lists the scenarios to run by name ("all", the default, is the whole matrix);
+# E2E_COMPONENTS lists the scenarios to run by name ("all", the default, is the 15 files of one
+# component each; the files of several components, label multi, are not in make test yet: they
+# add about 8 minutes to a run already near CI's budget, and have run on the process node only:
+# E2E_COMPONENTS="backend system-app-sidekiq" runs them);
 # COMPONENT=backend-worker runs one (a file of several components by its name: COMPONENT=backend).
 # REPORT_DIR gets the journal, report and JUnit.
 E2E_COMPONENTS ?= all
@@ -189,7 +192,7 @@ COMPONENT ?=
 REPORT_DIR ?= $(CURDIR)/reports/e2e
 empty :=
 space := $(empty) $(empty)
-LABEL_FILTER := $(if $(COMPONENT),scenario:$(COMPONENT),$(if $(filter all,$(E2E_COMPONENTS)),disruptive,$(subst $(space), || ,$(patsubst %,scenario:%,$(E2E_COMPONENTS)))))
+LABEL_FILTER := $(if $(COMPONENT),scenario:$(COMPONENT),$(if $(filter all,$(E2E_COMPONENTS)),disruptive && !multi,$(subst $(space), || ,$(patsubst %,scenario:%,$(E2E_COMPONENTS)))))
 ENGINE_STATUS = $(SUDO) env XDG_CACHE_HOME=$(CACHE_HOME) PATH="$$PATH" DOCKER_HOST="$$DOCKER_HOST" bash hack/docker-engine.sh status
 e2e: deps build kind-deps engine-deps
 	@set -e; engine_was_up=$$($(ENGINE_STATUS) >/dev/null 2>&1 && echo yes || true); \
