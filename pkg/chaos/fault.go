@@ -141,16 +141,10 @@ func (s *scaleToZero) Inject(ctx context.Context) error {
 func (s *scaleToZero) Hold(ctx context.Context, window time.Duration) (kube.HoldReport, error) {
 	fs := s.prepared()
 	reps := make([]kube.HoldReport, len(fs))
-	errs := make([]error, len(fs))
-	var wg sync.WaitGroup
-	for i, f := range fs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			reps[i], errs[i] = f.Hold(ctx, kube.HoldOptions{Window: window})
-		}()
-	}
-	wg.Wait()
+	errs := eachAtOnce(fs, func(i int, f componentFault) (err error) {
+		reps[i], err = f.Hold(ctx, kube.HoldOptions{Window: window})
+		return err
+	})
 	var out kube.HoldReport
 	for i, r := range reps {
 		if i == 0 || r.Start.Before(out.Start) {
@@ -167,18 +161,18 @@ func (s *scaleToZero) Hold(ctx context.Context, window time.Duration) (kube.Hold
 // Restore brings every component back at once, each waiting for its own replicas, and
 // joins the errors: one that fails does not keep the others at zero, nor waits for them.
 func (s *scaleToZero) Restore(ctx context.Context) error {
-	fs := s.prepared()
+	return errors.Join(eachAtOnce(s.prepared(), func(_ int, f componentFault) error { return f.Restore(ctx) })...)
+}
+
+// eachAtOnce runs do for every component at once and returns their errors by index.
+func eachAtOnce(fs []componentFault, do func(int, componentFault) error) []error {
 	errs := make([]error, len(fs))
 	var wg sync.WaitGroup
 	for i, f := range fs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = f.Restore(ctx)
-		}()
+		wg.Go(func() { errs[i] = do(i, f) })
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return errs
 }
 
 func uniq(ss []string) []string {

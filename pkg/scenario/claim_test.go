@@ -1,7 +1,6 @@
 package scenario
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -148,21 +147,7 @@ func TestParseRejectsClaims(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("f.yaml", []byte(file+tt.claims))
-			if err == nil {
-				t.Fatalf("Parse succeeded, want errors containing %q", tt.want)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not contain %q:\n%v", w, err)
-				}
-			}
-			var fe *FieldError
-			if !errors.As(err, &fe) || fe.File != "f.yaml" {
-				t.Errorf("error is not a *FieldError naming the file: %#v", err)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantParseErrors(t, file+tt.claims, tt.want) })
 	}
 }
 

@@ -241,21 +241,7 @@ func TestParseRejects(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("f.yaml", []byte(tt.data))
-			if err == nil {
-				t.Fatalf("Parse succeeded, want errors containing %q", tt.want)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not contain %q:\n%v", w, err)
-				}
-			}
-			var fe *FieldError
-			if !errors.As(err, &fe) || fe.File != "f.yaml" {
-				t.Errorf("error is not a *FieldError naming the file: %#v", err)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantParseErrors(t, tt.data, tt.want) })
 	}
 }
 
@@ -338,5 +324,24 @@ func TestLoadFileMissing(t *testing.T) {
 	_, err := LoadFile(filepath.Join(t.TempDir(), "nope.yaml"))
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("err = %v, want os.ErrNotExist", err)
+	}
+}
+
+// wantParseErrors parses data as f.yaml and wants a *FieldError naming the file whose text
+// contains every one of want.
+func wantParseErrors(t *testing.T, data string, want []string) {
+	t.Helper()
+	_, err := Parse("f.yaml", []byte(data))
+	if err == nil {
+		t.Fatalf("Parse succeeded, want errors containing %q", want)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not contain %q:\n%v", w, err)
+		}
+	}
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.File != "f.yaml" {
+		t.Errorf("error is not a *FieldError naming the file: %#v", err)
 	}
 }
