@@ -123,6 +123,7 @@ twin-kind-up: build kind-deps engine-deps
 	@$(WITH_ENGINE) set -e; image=$$(TWIN_IMAGE_REPO=$(TWIN_IMAGE_REPO) bash hack/twin-image.sh | tail -1); \
 	name=$$(sed -n 's/^name: *//p' kind-config.yaml); \
 	kind load docker-image --name $$name $$image; \
+	mkdir -p $(KIND_TARGET_DIR); \
 	bin/threescale-twin deploy --kubeconfig $(KIND_KUBECONFIG) --platform kubelet --image $$image \
 		--data-dir $(KIND_TWIN_STATE) --target $(KIND_TARGET_DIR)/deploy-target.yaml; \
 	KUBECTL=$(KUBECTL) bash hack/kind-target.sh $(KIND_KUBECONFIG) $(KIND_TARGET_DIR)
