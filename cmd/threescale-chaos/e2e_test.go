@@ -208,7 +208,9 @@ func TestWrongExpectationFails(t *testing.T) {
 	l := needTarget(t)
 	dir := scenarioCopy(t, "apicast-production", func(s string) string {
 		s = replaceLine(t, s, "  production-traffic:", "  production-traffic: {expect: kept}")
-		return replaceLine(t, s, "  staging-traffic:", "  staging-traffic: {expect: lost}")
+		s = replaceLine(t, s, "  staging-traffic:", "  staging-traffic: {expect: lost}")
+		// The doc's claim goes wrong with its cell, or the file would not load at all.
+		return replaceLine(t, s, "    cells: {production-traffic: lost}", "    cells: {production-traffic: kept}")
 	})
 	reports := t.TempDir()
 	before := l.tenant(t)
