@@ -61,11 +61,12 @@ kind-deps:
 	$(call install-debs,$(KIND_DEB_PACKAGES))
 
 # Our dockerd runs as root (hack/docker-engine.sh says why it differs from a stock one).
+DOCKER_ENGINE = $(SUDO) env XDG_CACHE_HOME=$(CACHE_HOME) PATH="$$PATH" DOCKER_HOST="$$DOCKER_HOST" bash hack/docker-engine.sh
 docker-up: engine-deps
-	$(SUDO) env XDG_CACHE_HOME=$(CACHE_HOME) PATH="$$PATH" DOCKER_HOST="$$DOCKER_HOST" bash hack/docker-engine.sh up
+	$(DOCKER_ENGINE) up
 
 docker-down:
-	$(SUDO) env XDG_CACHE_HOME=$(CACHE_HOME) PATH="$$PATH" DOCKER_HOST="$$DOCKER_HOST" bash hack/docker-engine.sh down
+	$(DOCKER_ENGINE) down
 
 kube-binaries:
 	KUBE_VERSION=$(KUBE_VERSION) KUBE_BIN_DIR=$(KUBE_BIN_DIR) bash hack/build-kube.sh
@@ -80,7 +81,7 @@ KIND_OFFLINE ?=
 KIND_KUBECONFIG ?= $(CURDIR)/.kind/kubeconfig
 # Every kind recipe talks to the engine docker-up found or started, and finds the kind that
 # e2e-framework installs with `go install` when none is on PATH.
-WITH_ENGINE = eval "$$($(SUDO) env XDG_CACHE_HOME=$(CACHE_HOME) PATH="$$PATH" DOCKER_HOST="$$DOCKER_HOST" bash hack/docker-engine.sh up)"; \
+WITH_ENGINE = eval "$$($(DOCKER_ENGINE) up)"; \
 	export PATH="$$($(GO) env GOPATH)/bin:$$PATH";
 
 kind-node-image: kind-deps engine-deps kube-binaries
@@ -194,7 +195,7 @@ REPORT_DIR ?= $(CURDIR)/reports/e2e
 empty :=
 space := $(empty) $(empty)
 LABEL_FILTER := $(if $(COMPONENT),scenario:$(COMPONENT),$(if $(filter all,$(E2E_COMPONENTS)),disruptive && !multi,$(subst $(space), || ,$(patsubst %,scenario:%,$(E2E_COMPONENTS)))))
-ENGINE_STATUS = $(SUDO) env XDG_CACHE_HOME=$(CACHE_HOME) PATH="$$PATH" DOCKER_HOST="$$DOCKER_HOST" bash hack/docker-engine.sh status
+ENGINE_STATUS = $(DOCKER_ENGINE) status
 e2e: deps build kind-deps engine-deps
 	@set -e; engine_was_up=$$($(ENGINE_STATUS) >/dev/null 2>&1 && echo yes || true); \
 	trap '$(MAKE) --no-print-directory kind-down; rm -rf $(KIND_TWIN_STATE) $(KIND_TARGET_DIR); [ -n "$$engine_was_up" ] || $(MAKE) --no-print-directory docker-down' EXIT; \
