@@ -30,7 +30,7 @@ func (c *common) bind(cmd *cobra.Command, withScenarios bool) {
 	cmd.Flags().DurationVar(&c.checkTimeout, "check-timeout", 10*time.Second, "how long to wait for the cluster to answer before giving up")
 	if withScenarios {
 		cmd.Flags().StringVar(&c.scenarioDir, "scenarios", "scenarios", "directory of scenario files")
-		cmd.Flags().StringSliceVar(&c.components, "component", nil, "only the files of these components, or of these scenarios of several components by name (backend; repeatable); default all scenario files")
+		cmd.Flags().StringSliceVar(&c.components, "component", nil, "only the files of these components, or of these scenarios of several components or variants by name (backend, backend-listener-caching-resilient; repeatable); default all scenario files")
 	}
 }
 
@@ -45,8 +45,8 @@ func (c *common) open(ctx context.Context) (*session.Cluster, error) {
 }
 
 // scenarios loads the scenario files, keeping those asked for: a component (by name or
-// alias) selects its own file, and the name of a file of several components (backend for
-// backend.yaml) selects that file.
+// alias) selects its own file, and the name of a file of several components or of a variant
+// (backend for backend.yaml) selects that file.
 func (c *common) scenarios() ([]scenario.Scenario, error) {
 	all, err := scenario.LoadDir(c.scenarioDir)
 	if err != nil {
@@ -57,7 +57,7 @@ func (c *common) scenarios() ([]scenario.Scenario, error) {
 	}
 	want := map[string]bool{}
 	for _, name := range c.components {
-		if slices.ContainsFunc(all, func(sc scenario.Scenario) bool { return sc.Multi() && sc.Name == name }) {
+		if slices.ContainsFunc(all, func(sc scenario.Scenario) bool { return (sc.Multi() || sc.Variant()) && sc.Name == name }) {
 			want[name] = true
 			continue
 		}

@@ -202,8 +202,9 @@ func replaceLine(t *testing.T, s, prefix, line string) string {
 
 // A wrong expectation in both directions (kept where the capability is lost, lost where it
 // is kept) fails the scenario, naming both cells. The run leaves the tenant with what it
-// had. It waits for apicast-production's own configuration refresh (the operator's 300 s,
-// as the twin runs it) instead of restarting it, so that path runs in make test too.
+// had. It waits for apicast-production's own configuration refresh (the period the twin was
+// deployed with: 60 s in make e2e, the operator's 300 s otherwise) instead of restarting it,
+// so that path runs in make test too.
 func TestWrongExpectationFails(t *testing.T) {
 	l := needTarget(t)
 	dir := scenarioCopy(t, "apicast-production", func(s string) string {

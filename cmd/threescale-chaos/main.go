@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/threescale-chaos/harness/pkg/report"
+	"github.com/threescale-chaos/harness/pkg/threescale"
 )
 
 // badInput marks errors that are the user's input, not the run's outcome: exit code 3.
@@ -44,6 +45,7 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
 func main() {
+	threescale.SilenceRedisClientLog()
 	root := &cobra.Command{
 		Use:           "threescale-chaos",
 		Short:         "Outage experiments for 3scale API Management",

@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -36,6 +37,7 @@ func planCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
+			routesOnce := sync.OnceValue(func() *bool { return routesServed(s.Kube.Kube.Discovery()) })
 			fmt.Fprintf(out, "target %s: namespace %s, 3scale %s\n\n", c.target, s.Namespace, s.Target.Version)
 			for _, sc := range scs {
 				// Each component as the run would take it down, with its own method.
@@ -60,7 +62,11 @@ func planCmd() *cobra.Command {
 				if !slices.ContainsFunc(plans, func(p kube.Plan) bool { return p.Invalid != "" }) {
 					obs = chaos.Observation(cmd.Context(), s.Kube, s.Namespace, s.Version, sc)
 				}
-				printPlan(out, sc, plans, obs, session.ScenarioTimeouts(s.Target, sc, flags))
+				var notes []string
+				if zyncScenario(sc) {
+					notes = zyncNotes(routesOnce())
+				}
+				printPlan(out, sc, plans, obs, session.ScenarioTimeouts(s.Target, sc, flags), notes...)
 			}
 			return nil
 		},
@@ -73,11 +79,14 @@ func planCmd() *cobra.Command {
 
 // printPlan shows a scenario's plan: one per component, in the file's order. obs is the
 // observation the run would choose; for a plan that is INVALID by design there is none,
-// and the file's observe is shown.
-func printPlan(w io.Writer, sc scenario.Scenario, plans []kube.Plan, obs scenario.Observation, tm timing.Timeouts) {
+// and the file's observe is shown. notes are shown before the cells.
+func printPlan(w io.Writer, sc scenario.Scenario, plans []kube.Plan, obs scenario.Observation, tm timing.Timeouts, notes ...string) {
 	fmt.Fprintf(w, "== %s (%s)\n", sc.Name, sc.Path)
 	if sc.Multi() {
 		fmt.Fprintf(w, "   %d components down together: all recorded in the ledger first, then taken down, then restored together\n", len(sc.Components))
+	}
+	if sc.Variant() {
+		fmt.Fprintf(w, "   variant: the run's product runs %s from before the steady state (set through the policies API, promoted to production), put back after the scenario\n", sc.Product)
 	}
 	for _, p := range plans {
 		for _, line := range strings.Split(strings.TrimSpace(p.String()), "\n") {
@@ -99,6 +108,9 @@ func printPlan(w io.Writer, sc scenario.Scenario, plans []kube.Plan, obs scenari
 		}
 	}
 	fmt.Fprintf(w, "   timeouts: %s\n", strings.Join(bounds, ", "))
+	for _, n := range notes {
+		fmt.Fprintf(w, "   %s\n", n)
+	}
 	for _, e := range sc.Cells() {
 		line := fmt.Sprintf("   %-26s %-10s", e.Capability, e.Expect)
 		if e.OnsetGrace > 0 {

@@ -73,7 +73,7 @@ func removeLeftovers(ctx context.Context, out io.Writer, s *session.Cluster, run
 		if runID != "" && l.Token != fixture.RunToken(runID) {
 			continue
 		}
-		if err := l.Delete(ctx, env.Admin); err != nil {
+		if err := l.Delete(ctx, env); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", l, err))
 			continue
 		}

@@ -139,6 +139,18 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("want a missing --dir error; got err=%v: %s", err, out)
 		}
 	})
+	t.Run("production config cache", func(t *testing.T) {
+		for _, bad := range []string{"0s", "1.5s"} {
+			data := filepath.Join(t.TempDir(), "data")
+			out, err := twin(t, 30*time.Second, "deploy", "--kubeconfig", "/nonexistent/kubeconfig", "--data-dir", data, "--production-config-cache", bad)
+			if err == nil || !strings.Contains(out, "--production-config-cache "+bad+": want a whole number of seconds") {
+				t.Fatalf("--production-config-cache %s: want a clear error; got err=%v: %s", bad, err, out)
+			}
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Errorf("--production-config-cache %s: the refused deploy made %s (%v)", bad, data, err)
+			}
+		}
+	})
 	t.Run("down without a cluster", func(t *testing.T) {
 		out, err := twin(t, 30*time.Second, "cluster", "down", "--dir", filepath.Join(t.TempDir(), "nothing-here"))
 		if err == nil || !strings.Contains(out, "no cluster directory") {

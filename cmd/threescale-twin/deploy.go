@@ -18,11 +18,16 @@ import (
 
 func deployCmd() *cobra.Command {
 	var kubeconfig, namespace, dataDir, targetPath, platform, image string
-	var timeout time.Duration
+	var timeout, configCache time.Duration
 	cmd := &cobra.Command{
 		Use:   "deploy",
 		Short: "Deploy the 3scale twin into a local cluster and wait until every Deployment is Ready",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configCache < time.Second || configCache%time.Second != 0 {
+				// APIcast reads whole seconds, and in boot mode a cache of 0 makes it exit
+				// (pkg/twin/apicast/run.go).
+				return fmt.Errorf("--production-config-cache %s: want a whole number of seconds, at least 1s", configCache)
+			}
 			cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 			if err != nil {
 				return fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
@@ -58,6 +63,7 @@ func deployCmd() *cobra.Command {
 			default:
 				return fmt.Errorf("--platform %q: want %q (the local cluster's process node) or %q (a real kubelet, such as kind's)", platform, deploy.ProcessNode, deploy.Kubelet)
 			}
+			v.ProductionConfigCache = configCache
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			out := cmd.OutOrStdout()
@@ -94,6 +100,8 @@ func deployCmd() *cobra.Command {
 	cmd.Flags().StringVar(&platform, "platform", "", "where the pods run: empty for the local cluster's process node, \"kubelet\" for a real node such as kind's")
 	cmd.Flags().StringVar(&image, "image", "", "with --platform kubelet: the twin's image (hack/twin-image.sh), already in the node")
 	cmd.Flags().StringVar(&targetPath, "target", "", "write the harness's target file here once the twin is ready")
+	cmd.Flags().DurationVar(&configCache, "production-config-cache", deploy.DefaultProductionConfigCache,
+		"apicast-production's configuration refresh period (APICAST_CONFIGURATION_CACHE); the operator's is 300s")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for every Deployment to be Ready")
 	return cmd
 }

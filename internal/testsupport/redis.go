@@ -34,6 +34,15 @@ func StartRedis(t testing.TB) *Server {
 		}})
 }
 
+// RedisClient starts a redis-server for the test (StartRedis) and returns a client to it,
+// closed when the test ends.
+func RedisClient(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: StartRedis(t).Addr()})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 type quietRedisLogger struct{}
 
 func (quietRedisLogger) Printf(context.Context, string, ...any) {}

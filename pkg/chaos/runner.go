@@ -78,6 +78,12 @@ type Input struct {
 	// register its restore too (Ginkgo's DeferCleanup, a signal handler). The runner
 	// restores it whatever happens; Restore is idempotent.
 	Faults func(Fault)
+	// Configure, when set, changes what the scenario runs against before the samplers start
+	// (a variant scenario's product chain) and returns the undo. Run calls the undo on every
+	// way out once Configure has returned, failure and cancellation included, after the fault
+	// is restored, with its own context bounded by Options.RestoreTimeout. When Configure
+	// fails, it has put back what it changed; Run returns its error.
+	Configure func(ctx context.Context) (undo func(ctx context.Context) error, err error)
 	// OnPhase, when set, hears of each phase as it starts (the suite's By).
 	OnPhase func(phase string)
 	// Logf reports progress; nil is silent.
@@ -145,6 +151,24 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	res.SetObservation(obs)
 	for _, u := range obs.Unread {
 		logf("%s: period not read, the operator's default is used: %s", sc.Name, u)
+	}
+
+	// A variant's configuration, before any sample, undone after the fault's restore (a
+	// deferred call runs before the ones registered earlier).
+	if in.Configure != nil {
+		logf("%s: configuring the scenario's variant", sc.Name)
+		undo, cerr := in.Configure(ctx)
+		if cerr != nil {
+			return res, fmt.Errorf("configure the variant: %w", cerr)
+		}
+		defer func() {
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.Options.RestoreTimeout)
+			defer cancel()
+			logf("%s: putting the variant's configuration back", sc.Name)
+			if uerr := undo(uctx); uerr != nil {
+				err = errors.Join(err, fmt.Errorf("undo the variant of %s: %w", sc.Name, uerr))
+			}
+		}()
 	}
 
 	// Samples flow from here to the end, in every phase.
@@ -238,6 +262,7 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
+	endWindow(ctx, work, submitted, logf)
 	t1 := mark(PhaseRestore)
 	window := scenario.Window{Start: t0, End: t1}
 	res.SetWindow(window)
@@ -382,6 +407,20 @@ func newRunner(in Input) (*probe.Runner, error) {
 		probes = append(probes, probe.Probe{Sampler: in.Samplers[c]})
 	}
 	return probe.NewRunner(probe.Options{Interval: in.Options.SampleInterval, Timeout: in.Options.SampleTimeout}, probes...)
+}
+
+// endWindow lets the work probes that watch the end of the fault-held window (probe.WindowEnder)
+// look at their work before the component is restored, those whose Submit succeeded only.
+func endWindow(ctx context.Context, work map[scenario.Capability]probe.WorkProbe, submitted map[scenario.Capability]error, logf func(string, ...any)) {
+	for c, w := range work {
+		we, ok := w.(probe.WindowEnder)
+		if !ok || submitted[c] != nil {
+			continue
+		}
+		if err := we.WindowEnd(ctx); err != nil {
+			logf("work for %s at the end of the outage: %v", c, err)
+		}
+	}
 }
 
 // submitWork asks each work probe to create its work during the outage, in parallel, and

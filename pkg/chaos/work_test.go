@@ -20,6 +20,19 @@ type countingWork struct {
 	submitted atomic.Int64
 	lose      bool
 	budget    atomic.Int64 // the budget Check was given
+	// ended counts the units submitted when WindowEnd ran; -1 when it did not run, or ran
+	// after Check.
+	ended   atomic.Int64
+	checked atomic.Bool
+}
+
+func (w *countingWork) WindowEnd(context.Context) error {
+	if w.checked.Load() {
+		w.ended.Store(-1)
+		return nil
+	}
+	w.ended.Store(w.submitted.Load())
+	return nil
 }
 
 func (w *countingWork) Capability() scenario.Capability { return w.c }
@@ -27,6 +40,7 @@ func (w *countingWork) Baseline(context.Context) error  { return nil }
 func (w *countingWork) Submit(context.Context) error    { w.submitted.Add(5); return nil }
 func (w *countingWork) Check(_ context.Context, budget time.Duration) (scenario.WorkCheck, error) {
 	w.budget.Store(int64(budget))
+	w.checked.Store(true)
 	applied := int(w.submitted.Load())
 	if w.lose {
 		applied = 0
@@ -38,6 +52,7 @@ func runWithWork(t *testing.T, lose bool) (scenario.Verdict, string) {
 	t.Helper()
 	ns, url := component(t, "backend-worker")
 	w := &countingWork{c: scenario.ProductionTraffic, lose: lose}
+	w.ended.Store(-1)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	res, err := chaos.Run(ctx, chaos.Input{
@@ -51,6 +66,11 @@ func runWithWork(t *testing.T, lose bool) (scenario.Verdict, string) {
 	}
 	if w.submitted.Load() == 0 {
 		t.Fatalf("the work probe was never asked to submit")
+	}
+	// A probe that watches the end of the window is shown it once its work is submitted,
+	// before the check.
+	if got := w.ended.Load(); got != w.submitted.Load() {
+		t.Errorf("WindowEnd saw %d units submitted, want %d (-1: not called, or after Check)", got, w.submitted.Load())
 	}
 	// The check may wait as long as the cell's recovery budget (M6): scenarioFile's 30s.
 	if got := time.Duration(w.budget.Load()); got != 30*time.Second {

@@ -24,3 +24,11 @@ type WorkProbe interface {
 	// Sidekiq retry, and says so).
 	Check(ctx context.Context, budget time.Duration) (scenario.WorkCheck, error)
 }
+
+// WindowEnder is a WorkProbe that also looks at its work at the end of the fault-held window,
+// before the component is restored: what still waits then is what the outage deferred (the
+// depth of Sidekiq's queues, say). The runner calls WindowEnd once, after Submit returned; an
+// error is logged, and Check judges without what WindowEnd would have recorded.
+type WindowEnder interface {
+	WindowEnd(ctx context.Context) error
+}

@@ -68,6 +68,8 @@ type view struct {
 	Why     []whyItem
 	WhyMore int
 	Gaps    []gapView
+	// GapsMore counts the doc gaps past gapsShown, shown only in their scenarios' sections.
+	GapsMore int
 	// GapsCompact puts each doc gap on one line, its full text in a
 	// tooltip, when there are too many to fit the first screen in full.
 	GapsCompact bool
@@ -142,6 +144,11 @@ const whyShown = 5
 // gapsInFull is how many doc gaps the first screen shows in full; with more
 // (a full matrix has about twenty) each takes one line.
 const gapsInFull = 6
+
+// gapsShown is how many doc gaps the first screen lists, one line each: a full matrix with
+// the caching variants has 28, which push the list below a 1280×800 screen. The rest are
+// counted, and listed in their scenarios' sections.
+const gapsShown = 20
 
 type matrixRow struct {
 	Name    string
@@ -252,6 +259,9 @@ func buildView(j *Journal) view {
 	// says its source does.
 	slices.SortStableFunc(v.Gaps, func(a, b gapView) int { return gapRank(a.Seen) - gapRank(b.Seen) })
 	v.GapsCompact = len(v.Gaps) > gapsInFull
+	if len(v.Gaps) > gapsShown {
+		v.GapsMore, v.Gaps = len(v.Gaps)-gapsShown, v.Gaps[:gapsShown]
+	}
 	if len(v.Why) > whyShown {
 		v.WhyMore, v.Why = len(v.Why)-whyShown, v.Why[:whyShown]
 	}

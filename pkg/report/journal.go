@@ -101,6 +101,12 @@ func (t *Tenant) Clean() bool {
 	return t != nil && t.After != "" && t.LeftBehind == "" && t.Error == ""
 }
 
+// PolicyRecord is one policy of a variant's product chain.
+type PolicyRecord struct {
+	Name          string            `json:"name"`
+	Configuration map[string]string `json:"configuration"`
+}
+
 // Phase is a phase mark.
 type Phase struct {
 	Name string    `json:"name"`
@@ -119,7 +125,11 @@ type ScenarioResult struct {
 	// Components are the components held at zero together, in the file's order; empty
 	// for a scenario of one component.
 	Components []string `json:"components,omitempty"`
-	DocSection string   `json:"docSection,omitempty"`
+	// ProductPolicies are the policies a variant scenario put in the chain of the run's
+	// product for this scenario (scenario.Product); empty for the product as the harness
+	// makes it. Name is then the file's and Component the component's.
+	ProductPolicies []PolicyRecord `json:"productPolicies,omitempty"`
+	DocSection      string         `json:"docSection,omitempty"`
 	// Workload is the workload scaled, such as "deployment/backend-worker".
 	Workload string `json:"workload,omitempty"`
 	Method   Method `json:"method,omitempty"`
@@ -325,6 +335,12 @@ func NewScenario(sc scenario.Scenario, startedAt time.Time) ScenarioResult {
 	}
 	if sc.Multi() {
 		r.Components = sc.ComponentNames()
+	}
+	if sc.Variant() {
+		r.Component = sc.Component.Name
+		for _, p := range sc.Product.Policies {
+			r.ProductPolicies = append(r.ProductPolicies, PolicyRecord{Name: p.Name, Configuration: p.Configuration})
+		}
 	}
 	for _, g := range sc.DocGaps {
 		r.DocGaps = append(r.DocGaps, DocGap{Capability: g.Capability, Documented: g.Documented, Observed: g.Observed, Citation: g.Citation})

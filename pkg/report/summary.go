@@ -21,6 +21,19 @@ type Summary struct {
 	Onset []OnsetSummary
 	// AllOnsets is the same over every lost cell of every scenario.
 	AllOnsets OnsetSummary
+	// NotPassing lists, in journal order, every scenario whose verdict is not PASS with the
+	// cells that made it so: what a reader of a failed CI log needs first.
+	NotPassing []NotPassing
+}
+
+// NotPassing is one scenario or cell that did not pass, with its reason. Capability is
+// empty for a scenario-level verdict (an INVALID steady state, a restore that failed).
+type NotPassing struct {
+	RunID, Scenario string
+	Capability      scenario.Capability
+	Expect          scenario.Expect
+	Verdict         scenario.Verdict
+	Reason          string
 }
 
 // RunSummary is one journal.
@@ -35,9 +48,11 @@ type RunSummary struct {
 
 // ScenarioSummary is one scenario of a run.
 type ScenarioSummary struct {
-	RunID, Component string
-	Verdict          scenario.Verdict
-	Wall             time.Duration
+	// Scenario is the scenario's name: its component's, the name of a file of several
+	// components, or a variant's file name (two variants of one component stay apart).
+	RunID, Scenario string
+	Verdict         scenario.Verdict
+	Wall            time.Duration
 	// Window is how long the fault held.
 	Window time.Duration
 	// Cells counts the matrix cells; Lost how many were expected lost.
@@ -69,7 +84,11 @@ func Summarize(journals ...*Journal) Summary {
 		}
 		s.Runs = append(s.Runs, r)
 		for _, sc := range j.Scenarios {
-			ss := ScenarioSummary{RunID: j.RunID, Component: sc.Component, Verdict: sc.Verdict, Cells: len(sc.Cells), Usage: sc.Usage}
+			name := sc.Name
+			if name == "" {
+				name = sc.Component
+			}
+			ss := ScenarioSummary{RunID: j.RunID, Scenario: name, Verdict: sc.Verdict, Cells: len(sc.Cells), Usage: sc.Usage}
 			if !sc.FinishedAt.IsZero() {
 				ss.Wall = sc.FinishedAt.Sub(sc.StartedAt)
 			}
@@ -94,6 +113,7 @@ func Summarize(journals ...*Journal) Summary {
 				all = append(all, d)
 			}
 			s.Scenarios = append(s.Scenarios, ss)
+			s.NotPassing = append(s.NotPassing, notPassing(j.RunID, name, sc)...)
 		}
 	}
 	caps := make([]scenario.Capability, 0, len(onsets)+len(missing))
@@ -111,6 +131,24 @@ func Summarize(journals ...*Journal) Summary {
 	}
 	s.AllOnsets = distribution("", all, allMissing)
 	return s
+}
+
+// notPassing is the scenario's cells that did not pass or, when none did not (the verdict
+// came from the scenario itself), the scenario's own verdict and reason.
+func notPassing(runID, name string, sc ScenarioResult) []NotPassing {
+	if sc.Verdict == scenario.Pass || sc.Verdict == "" {
+		return nil
+	}
+	var out []NotPassing
+	for _, c := range sc.Cells {
+		if c.Verdict != scenario.Pass && c.Verdict != "" {
+			out = append(out, NotPassing{RunID: runID, Scenario: name, Capability: c.Capability, Expect: c.Expect, Verdict: c.Verdict, Reason: c.Reason})
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, NotPassing{RunID: runID, Scenario: name, Verdict: sc.Verdict, Reason: sc.Reason})
+	}
+	return out
 }
 
 func distribution(c scenario.Capability, ds []time.Duration, missing int) OnsetSummary {
@@ -149,10 +187,10 @@ func (s Summary) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.RunID, r.Verdict, r.Scenarios, round(r.Wall), cpu, pct, rss)
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "COMPONENT\tVERDICT\tWALL\tFAULT HELD\tCELLS\tLOST\tSLOWEST RECOVERY\tHARNESS CPU %\tPEAK RSS")
+	fmt.Fprintln(tw, "SCENARIO\tVERDICT\tWALL\tFAULT HELD\tCELLS\tLOST\tSLOWEST RECOVERY\tHARNESS CPU %\tPEAK RSS")
 	for _, sc := range s.Scenarios {
 		_, pct, rss := usageCols(sc.Usage)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", sc.Component, sc.Verdict, round(sc.Wall), round(sc.Window), sc.Cells, sc.Lost, round(sc.SlowestRecovery), pct, rss)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", sc.Scenario, sc.Verdict, round(sc.Wall), round(sc.Window), sc.Cells, sc.Lost, round(sc.SlowestRecovery), pct, rss)
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "LOST CAPABILITY\tN\tMEDIAN ONSET\tMIN\tP90\tMAX\tNEVER FAILED")
@@ -164,7 +202,26 @@ func (s Summary) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\n", name, o.N, round(o.Median), round(o.Min), round(o.P90), round(o.Max), o.Missing)
 	}
 	fmt.Fprintln(tw, "\nonset: from the fault-held mark (the component's last pod gone) to the first failing sample")
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Last, so that a CI log's tail shows it: one line each, reasons unabridged.
+	if len(s.NotPassing) > 0 {
+		fmt.Fprintln(w, "\nNOT PASSING")
+		for _, n := range s.NotPassing {
+			what := n.Scenario
+			if n.Capability != "" {
+				what += " " + string(n.Capability) + " (" + string(n.Expect) + ")"
+			}
+			if len(s.Runs) > 1 {
+				what = n.RunID + " " + what
+			}
+			if _, err := fmt.Fprintf(w, "%s: %s: %s\n", what, n.Verdict, n.Reason); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func usageCols(u *Usage) (cpu, pct, rss string) {

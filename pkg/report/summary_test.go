@@ -108,3 +108,64 @@ func TestUsageCountsThisProcess(t *testing.T) {
 		t.Errorf("usage after busy work = %+v (%d loops)", u, x)
 	}
 }
+
+// A variant is summed up under its file's name, so that two variants of one component (and
+// the component's own file) stay apart; a journal without names falls back to the component.
+func TestSummaryNamesVariants(t *testing.T) {
+	j := onsetJournal("run-v", dur(time.Second))
+	plain := j.Scenarios[0]
+	variant := plain
+	variant.Name = "backend-listener-caching-resilient"
+	j.Scenarios = append(j.Scenarios, variant)
+	s := Summarize(j)
+	if len(s.Scenarios) != 2 || s.Scenarios[0].Scenario != "backend-listener" || s.Scenarios[1].Scenario != "backend-listener-caching-resilient" {
+		t.Fatalf("scenarios named %+v", s.Scenarios)
+	}
+	var b strings.Builder
+	if err := s.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "\nbackend-listener-caching-resilient  PASS") {
+		t.Errorf("the variant's row is not named by its file:\n%s", b.String())
+	}
+}
+
+// A failed run ends with what failed and why, one line per cell (or per scenario when no cell
+// did), so that the tail of a CI log names it; a passing run prints no such section.
+func TestSummaryEndsWithWhatDidNotPass(t *testing.T) {
+	j := onsetJournal("run-f", dur(time.Second))
+	j.Scenarios[0].Name = "system-redis"
+	j.Scenarios[0].Cells[1].Verdict = scenario.Fail
+	j.Scenarios[0].Cells[1].Reason = "outage: 1 of 80 samples failed"
+	invalid := onsetJournal("x", dur(time.Second)).Scenarios[0]
+	invalid.Name = "backend-cron"
+	invalid.Invalid = "steady state: staging-traffic failed"
+	j.Scenarios = append(j.Scenarios, invalid)
+	for i := range j.Scenarios {
+		j.Scenarios[i].Conclude()
+	}
+	j.Conclude()
+	s := Summarize(j)
+	var b strings.Builder
+	if err := s.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	_, tail, ok := strings.Cut(out, "\nNOT PASSING\n")
+	if !ok {
+		t.Fatalf("no NOT PASSING section:\n%s", out)
+	}
+	want := "system-redis admin-api-read (kept): FAIL: outage: 1 of 80 samples failed\n" +
+		"backend-cron: INVALID: " + j.Scenarios[1].Reason + "\n"
+	if tail != want {
+		t.Errorf("NOT PASSING section =\n%s\nwant\n%s", tail, want)
+	}
+
+	var pass strings.Builder
+	if err := Summarize(onsetJournal("run-p", dur(time.Second))).WriteText(&pass); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(pass.String(), "NOT PASSING") {
+		t.Errorf("a passing run printed a NOT PASSING section:\n%s", pass.String())
+	}
+}

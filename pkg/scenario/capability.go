@@ -43,6 +43,16 @@ const (
 	// proxy_configs. When it fails, a new gateway pod cannot boot.
 	GatewayConfigRetrieval Capability = "gateway-config-retrieval"
 
+	// GatewayRollout watches apicast-production's pods (through its Deployment's
+	// selector). Healthy: no pod has been starting, not Ready, for longer than a bound
+	// (60s by default: the readiness probe starts after 15s and runs every 30s). Where a
+	// scenario expects it deferred, its work probe also deploys a new pod while the fault
+	// holds (a rollout restart, as `kubectl rollout restart` does; the old pod keeps
+	// serving until the new one is Ready) and checks after recovery that the new pod
+	// became Ready and replaced the old one. It is GatewayConfigRetrieval's claim made
+	// with a real pod: a gateway deployed during a system outage does not start.
+	GatewayRollout Capability = "gateway-rollout"
+
 	// RateLimiting uses a second application whose plan limits hits per
 	// minute. A sample sends requests through apicast-production until the
 	// gateway answers 429, giving up after the limit plus a margin. Healthy:
@@ -63,7 +73,9 @@ const (
 	// /transactions.xml to backend-listener) for an application, from a pool
 	// made before the fault, whose plan has alert levels, until it crosses a
 	// level; then it waits, within a bound, for that alert to appear in
-	// system's alerts list. Healthy: the alert appears in time. The chain is
+	// system's alerts list. Between crossings (one a minute) each sample reports
+	// zero hits, which changes no counter, to see that reports are accepted.
+	// Healthy: reports are accepted and the alert appears in time. The chain is
 	// backend-worker (computes the alert) → events hook → system-app →
 	// system-sidekiq (imports it) → system database.
 	Alerts Capability = "alerts"
@@ -95,6 +107,31 @@ const (
 	// application.
 	Search Capability = "search"
 
+	// AdminAccountSearch searches the admin portal's accounts list for the
+	// harness's buyer organisation, signed in as the provider admin (its
+	// session cookie, never a token): GET /buyers/accounts?search[query]=<org>.
+	// Healthy: 200 with the account's row (found by its id, not by the
+	// echoed query). Reads only.
+	//
+	// It and AdminRuleSearch are two capabilities, not one: the doc states
+	// each search box's failure separately, and they fail differently (the
+	// accounts list rescues a searchd error into a 503 page, the mapping
+	// rules do not: 500), so one sample that stops at the first failing page
+	// could not assert the second. The developer portal's search (/search)
+	// is not sampled: a visitor is sent to /login unless the provider turned
+	// public_search on (off by default), and signing the harness's buyer in
+	// needs the developer portal's own sign-in (/login, POST /session),
+	// which the twin does not model yet; its forum search is gone at 2.16
+	// (scenarios/system-searchd.yaml, claims system-sphinx/3 and /4).
+	AdminAccountSearch Capability = "admin-account-search"
+
+	// AdminRuleSearch searches the harness product's mapping rules in the
+	// admin portal for the fixture's searchable rule, signed in as
+	// AdminAccountSearch is: GET
+	// /apiconfig/services/<id>/proxy_rules?search[query]=<token>. Healthy:
+	// 200 with that rule's row (its edit link). Reads only.
+	AdminRuleSearch Capability = "admin-rule-search"
+
 	// SearchIndexing creates a buyer account with a unique organisation
 	// name and polls Search for it within a bound. Healthy: it becomes
 	// findable in time. The index is written by a Sidekiq job, so this needs
@@ -108,6 +145,21 @@ const (
 	// succeeds: a job that fails goes to the retry set and is judged by the
 	// capability it serves.
 	BackgroundJobs Capability = "background-jobs"
+
+	// MailQueue signs up a buyer account through the Account Management API
+	// (SearchIndexing's write; at most once per write interval) and looks,
+	// within a bound, for the mail porta queues for it in Sidekiq's store in
+	// system-redis: the account_created notification's
+	// ProcessNotificationEventWorker on queue:default, which has every
+	// provider user sent NotificationMailer's mail
+	// (porta@3scale-2.16.4-GA:app/lib/signup/account_manager.rb:33,77-80,
+	// app/events/notification_event.rb:20-22,
+	// app/workers/process_notification_event_worker.rb:4-11,45-49). Healthy:
+	// such a job created since the signup began waits in queue:default or the
+	// retry set, or Sidekiq's execution metrics (j|<minute>) count one
+	// processed. The account is deleted afterwards. No mail server is involved:
+	// a job that waits because Sidekiq is down still counts as queued.
+	MailQueue Capability = "mail-queue"
 
 	// ZyncSync updates a harness application through the Account Management
 	// API and waits, within a bound, for zync's database to record an entry
@@ -129,6 +181,21 @@ const (
 	// (RESCHEDULE_JOBS_FREQ, 300s by default) plus a margin, that is,
 	// backend-cron keeps moving failed jobs back to their queue.
 	FailedJobRescheduling Capability = "failed-job-rescheduling"
+
+	// StatsPurge keeps a deleted service's statistics pending backend-cron's
+	// purge in backend-redis: the harness plants a service marked for
+	// deletion (set_with_services_marked_for_deletion, as DELETE
+	// /internal/services/:id/stats leaves it when porta deletes a product)
+	// with two stats keys, under an id that is not a number and carries the
+	// run's token. Healthy: each plant is pending, being purged or purged;
+	// one whose statistics remain while its mark is gone is purge work lost.
+	// The purge runs when cron starts and then daily (DELETE_STATS_FREQ), so
+	// only backend-cron's outage, whose restore starts cron, judges the purge
+	// itself: plants made during it must be gone after recovery
+	// (apisonator@3scale-2.16.4-GA:openshift/backend-cron,
+	// lib/3scale/backend/stats/cleaner.rb). The run removes its plants at
+	// the end; a killed run's are removed by cron's next purge.
+	StatsPurge Capability = "stats-purge"
 )
 
 var allCapabilities = []Capability{
@@ -136,6 +203,7 @@ var allCapabilities = []Capability{
 	StagingTraffic,
 	UnauthorizedDenial,
 	GatewayConfigRetrieval,
+	GatewayRollout,
 	RateLimiting,
 	Analytics,
 	Alerts,
@@ -144,11 +212,15 @@ var allCapabilities = []Capability{
 	AdminPortal,
 	DeveloperPortal,
 	Search,
+	AdminAccountSearch,
+	AdminRuleSearch,
 	SearchIndexing,
 	BackgroundJobs,
+	MailQueue,
 	ZyncSync,
 	BackendReportQueue,
 	FailedJobRescheduling,
+	StatsPurge,
 }
 
 var capabilitySummaries = map[Capability]string{
@@ -156,6 +228,7 @@ var capabilitySummaries = map[Capability]string{
 	StagingTraffic:         "authorized request through apicast-staging reaches the upstream",
 	UnauthorizedDenial:     "request with an unknown key never reaches the upstream through either gateway",
 	GatewayConfigRetrieval: "system-master serves the production proxy config a booting gateway needs",
+	GatewayRollout:         "a new apicast-production pod becomes Ready; none is stuck starting",
 	RateLimiting:           "apicast-production answers 429 once an application spent its per-minute limit",
 	Analytics:              "Analytics API answers with the service's usage; hits are counted",
 	Alerts:                 "usage crossing an alert level shows up as an alert in system",
@@ -164,11 +237,15 @@ var capabilitySummaries = map[Capability]string{
 	AdminPortal:            "admin portal login page renders",
 	DeveloperPortal:        "developer portal home page renders",
 	Search:                 "account_query search finds an account indexed before the fault",
+	AdminAccountSearch:     "admin portal's accounts search finds the harness's buyer",
+	AdminRuleSearch:        "admin portal's mapping-rules search finds the harness's rule",
 	SearchIndexing:         "a new account becomes searchable within the bound",
 	BackgroundJobs:         "Sidekiq is alive and takes jobs from system-redis queues",
+	MailQueue:              "a buyer signup queues its notification mail job in system-redis",
 	ZyncSync:               "an application change reaches zync's database within the bound",
 	BackendReportQueue:     "backend-worker keeps the Resque report queue from ageing",
 	FailedJobRescheduling:  "backend-cron moves failed report jobs back to their queue",
+	StatsPurge:             "deleted services' statistics wait in backend-redis for backend-cron's purge",
 }
 
 // Capabilities returns every capability in report order.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -73,8 +74,10 @@ type ClaimRow struct {
 	DocGaps []Capability
 }
 
-// ClaimTable returns every claim of the scenarios, in scenario order and, within a
-// scenario, in the file's order. Reports and the README render it.
+// ClaimTable returns every claim of the scenarios, by doc section in the order the scenarios
+// first name it and, within a section, by number: a variant's claim (backend-listener/3 in
+// backend-listener-caching-resilient.yaml) sits with its section's. Reports and the README
+// render it.
 func ClaimTable(scs []Scenario) []ClaimRow {
 	var rows []ClaimRow
 	for _, sc := range scs {
@@ -88,7 +91,26 @@ func ClaimTable(scs []Scenario) []ClaimRow {
 			rows = append(rows, r)
 		}
 	}
+	first := map[string]int{}
+	for i, r := range rows {
+		if _, ok := first[r.Section]; !ok {
+			first[r.Section] = i
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b ClaimRow) int {
+		if d := first[a.Section] - first[b.Section]; d != 0 {
+			return d
+		}
+		return claimNum(a.ID) - claimNum(b.ID)
+	})
 	return rows
+}
+
+// claimNum is the number of a claim id, <section>/<n>; 0 when it has none.
+func claimNum(id string) int {
+	_, n, _ := strings.Cut(id, "/")
+	v, _ := strconv.Atoi(n)
+	return v
 }
 
 // ClaimCounts tallies the table: every claim, and how many have each status.

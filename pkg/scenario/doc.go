@@ -34,6 +34,9 @@
 //	    cells: {rate-limiting: lost}    # cells of this file that assert it, with their expect
 //	    unasserted: "..."               # what nothing asserts and what is missing;
 //	                                    # required when cells is absent
+//	product:                            # optional: a variant (Scenario.Variant), named by its
+//	  policies:                         # file, the harness's product configured differently
+//	    - {name: caching, configuration: {caching_type: resilient}}  # KnownPolicies only
 //
 // An expectation has expect (lost, kept, degraded, deferred, unasserted) and
 // optionally reason, recoveryBudget, and: onsetGrace and onsetPasses (lost only),

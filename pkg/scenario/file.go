@@ -24,8 +24,8 @@ type Scenario struct {
 	// Path is the file the scenario came from, or the name given to Parse.
 	Path string
 	// Name names the scenario in reports, logs and the --component filter: its
-	// component's name, or for a file of several components the file's base name
-	// without its extension (scenarios/backend.yaml is "backend").
+	// component's name, or for a file of several components or a variant the file's base
+	// name without its extension (scenarios/backend.yaml is "backend").
 	Name string
 	// Component is the catalog entry of the component the file names (an
 	// alias in the file resolves to the canonical component); for a file of
@@ -43,6 +43,10 @@ type Scenario struct {
 	// Claims are the behaviours the file's doc section states, each tied to the
 	// cells that assert it or to the reason nothing does yet.
 	Claims []Claim
+	// Product, when set, makes the scenario a variant: the same component's outage with the
+	// harness's product configured differently (a policy in its chain). Nil runs the product
+	// as the harness makes it.
+	Product *Product
 	// Timeouts override, for this scenario, the run's waits that belong to one scenario
 	// (timing.Names but not timing.RunScoped): a component that takes minutes to be Ready
 	// again gets its own ready bound. The target file's timeouts apply
@@ -163,7 +167,7 @@ func LoadDir(dir string) ([]Scenario, error) {
 		}
 		if first, dup := owner[s.Name]; dup {
 			field, what := "component", "component"
-			if s.Multi() {
+			if s.Multi() || s.Variant() {
 				field, what = "components", "scenario name (the file name)"
 			}
 			errs = append(errs, &FieldError{File: path, Field: field,
@@ -198,13 +202,16 @@ func Parse(name string, data []byte) (Scenario, error) {
 		return Scenario{}, errors.Join(d.errs...)
 	}
 	s.Path = name
-	if s.Multi() {
+	if s.Multi() || s.Variant() {
 		s.Name = strings.TrimSuffix(filepath.Base(name), filepath.Ext(name))
 	} else {
 		s.Name = s.Component.Name
 	}
 	return s, nil
 }
+
+// Variant says whether the scenario configures the harness's product differently (product:).
+func (s Scenario) Variant() bool { return s.Product != nil }
 
 // Multi says whether the scenario holds several components at zero together.
 func (s Scenario) Multi() bool { return len(s.Components) > 1 }
@@ -220,7 +227,7 @@ func (s Scenario) ComponentNames() []string {
 
 // Field names of the file format.
 var (
-	topFields         = []string{"component", "components", "doc", "timing", "expectations", "docGaps", "claims", "timeouts"}
+	topFields         = []string{"component", "components", "doc", "timing", "expectations", "docGaps", "claims", "timeouts", "product"}
 	docFields         = []string{"section", "summary"}
 	timingFields      = []string{"observe", "recoveryBudget", "minSamples", "periodMargin"}
 	expectationFields = []string{"expect", "reason", "onsetGrace", "onsetPasses", "lostWork", "maxLatency", "recoveryBudget", "spans"}
@@ -278,6 +285,13 @@ func (d *decoder) scenario(data []byte) Scenario {
 			d.fail("claims", "a file of several components has no claims: a claim belongs to one component's doc section and lives in that component's file")
 		} else {
 			s.Claims = d.claims(raw, s.Doc.Section, s.Expectations)
+		}
+	}
+	if raw, ok := top["product"]; ok {
+		if _, multi := top["components"]; multi {
+			d.fail("product", "a file of several components runs the product as the harness makes it; a variant is of one component")
+		} else {
+			s.Product = d.product(raw)
 		}
 	}
 	if raw, ok := top["timeouts"]; ok {

@@ -42,6 +42,9 @@ func MarkdownMatrix(scs []Scenario) string {
 		if sc.Multi() {
 			name += " (" + strings.Join(sc.ComponentNames(), " + ") + ", down together)"
 		}
+		if sc.Variant() {
+			name += " (" + sc.Component.Name + "; the product runs " + sc.Product.String() + ")"
+		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s (%d) | %s / %s |\n", name,
 			list(by[Lost]), list(by[Deferred]), list(by[Degraded]), list(by[Unasserted]), keeps, len(by[Kept]),
 			held, short(sc.Timing.RecoveryBudget))

@@ -164,6 +164,13 @@ type Run struct {
 	samplers map[scenario.Capability]probe.Sampler
 	work     map[scenario.Capability]probe.WorkProbe
 	finished bool
+
+	// promote is how a variant's product chain reaches the gateways: as the run's product did.
+	promote fixture.PromoteOptions
+	// unreverted is the undo of a variant that failed to put the product back; the next
+	// scenario tries it again first and is INVALID while it fails, so that no scenario runs
+	// with a chain its file did not ask for.
+	unreverted func(context.Context) error
 }
 
 // Start connects to 3scale, counts the tenant's objects and provisions the run's own. It
@@ -216,6 +223,13 @@ func Start(ctx context.Context, c *Cluster, o Options) (*Run, error) {
 		}
 		o.Logf("waiting for %s to load the run's product at its next configuration refresh, %s; reloading the production gateway restarts it instead",
 			threescale.ProductionGateway, how)
+	}
+	r.promote = fixture.PromoteOptions{ProductionRefresh: popts.ProductionRefresh, ReadyTimeout: popts.ReadyTimeout, Logf: o.Logf}
+	if o.ReloadProduction {
+		r.promote.ReloadProduction = func(ctx context.Context) error {
+			o.Logf("restarting %s so that it loads the product's promoted policy chain", threescale.ProductionGateway)
+			return threescale.RestartDeployment(ctx, env, threescale.ProductionGateway, r.timeout.Get(timing.Ready))
+		}
 	}
 	r.fixture, err = fixture.ProvisionWith(ctx, env, r.ID, popts)
 	if err != nil {
@@ -271,6 +285,21 @@ func (r *Run) Scenario(ctx context.Context, sc scenario.Scenario, h Hooks) (repo
 			h.OnPhase(phase)
 		}
 	}
+	var configure func(ctx context.Context) (func(context.Context) error, error)
+	if sc.Variant() {
+		configure = r.variant(sc, logf)
+	}
+	if r.unreverted != nil {
+		logf("%s: the product still runs a previous variant's chain; putting it back first", sc.Name)
+		if uerr := r.unreverted(ctx); uerr != nil {
+			res := report.NewScenario(sc, time.Now())
+			res.Invalid = "the run's product still runs a previous variant's policy chain: " + uerr.Error()
+			res.Conclude()
+			r.journal.Scenarios = append(r.journal.Scenarios, res)
+			return res, uerr
+		}
+		r.unreverted = nil
+	}
 	res, err := chaos.Run(ctx, chaos.Input{
 		Scenario: sc, Kube: r.cluster.Kube, Namespace: r.cluster.Namespace, Version: r.cluster.Version, RunID: r.ID,
 		Samplers: r.samplers, Work: r.work,
@@ -279,9 +308,10 @@ func (r *Run) Scenario(ctx context.Context, sc scenario.Scenario, h Hooks) (repo
 			Kube:           kube.Options{Timeouts: kube.Timeouts{Gone: tm.Get(timing.Gone), Ready: tm.Get(timing.Ready)}},
 			RestoreTimeout: 2 * tm.Get(timing.Ready),
 		},
-		Faults:  h.Faults,
-		OnPhase: onPhase,
-		Logf:    logf,
+		Faults:    h.Faults,
+		Configure: configure,
+		OnPhase:   onPhase,
+		Logf:      logf,
 	})
 	if err != nil {
 		if res.Invalid == "" {
@@ -300,6 +330,26 @@ func (r *Run) Scenario(ctx context.Context, sc scenario.Scenario, h Hooks) (repo
 	}
 	r.journal.Scenarios = append(r.journal.Scenarios, res)
 	return res, err
+}
+
+// variant configures the run's product as sc asks (fixture.SetPolicies) for chaos.Input.Configure.
+// An undo that fails is kept for the next scenario to try first.
+func (r *Run) variant(sc scenario.Scenario, logf func(string, ...any)) func(ctx context.Context) (func(context.Context) error, error) {
+	return func(ctx context.Context) (func(context.Context) error, error) {
+		o := r.promote
+		o.Logf = func(format string, args ...any) { logf(sc.Name+": "+format, args...) }
+		undo, err := r.fixture.SetPolicies(ctx, r.env, sc.Product.Policies, o)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) error {
+			if err := undo(ctx); err != nil {
+				r.unreverted = undo
+				return err
+			}
+			return nil
+		}, nil
+	}
 }
 
 // Redact blanks the run's secrets (3scale tokens, keys and store passwords) in s, as the

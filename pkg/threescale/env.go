@@ -508,3 +508,13 @@ func failoverOptions(opt *redis.Options, master, hosts, user, password string) (
 	}
 	return fo, nil
 }
+
+type discardRedisLog struct{}
+
+func (discardRedisLog) Printf(context.Context, string, ...any) {}
+
+// SilenceRedisClientLog stops go-redis from writing its own log lines ("failed to dial after
+// N attempts", reconnects) to stderr. The harness takes Redis away on purpose, and each failed
+// command already reaches the sample that made it, classified, in the journal; the lines only
+// bury the run's own output. The setting is process-wide, so commands call it, not libraries.
+func SilenceRedisClientLog() { redis.SetLogger(discardRedisLog{}) }

@@ -26,34 +26,52 @@ const restartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
 // how 3scale's QE suite makes apicast-production load a promoted configuration
 // (3scale-tests@v2.16.0.11 testsuite/gateways/apicast/system.py reload → rollout).
 func RestartDeployment(ctx context.Context, env *Env, name string, timeout time.Duration) error {
-	deployments := env.Kube.AppsV1().Deployments(env.Target.Namespace)
-	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
-		"annotations": map[string]string{restartedAtAnnotation: time.Now().UTC().Format(time.RFC3339)}}}}})
+	gen, err := StartRollout(ctx, env, name)
 	if err != nil {
 		return err
 	}
-	d, err := deployments.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
-	if err != nil {
-		return fmt.Errorf("rollout restart Deployment %s/%s: %w", env.Target.Namespace, name, err)
-	}
-	gen := d.Generation
 	last := "not read yet"
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	err = wait.PollUntilContextCancel(wctx, time.Second, true, func(ctx context.Context) (bool, error) {
-		d, err := deployments.Get(ctx, name, metav1.GetOptions{})
+		done, state, err := RolloutState(ctx, env, name, gen)
 		if err != nil {
 			last = err.Error()
 			return false, nil
 		}
-		var done bool
-		done, last = rolledOut(d, gen)
+		last = state
 		return done, nil
 	})
 	if err != nil {
 		return fmt.Errorf("rollout of Deployment %s/%s not complete within %s: %s", env.Target.Namespace, name, timeout, last)
 	}
 	return nil
+}
+
+// StartRollout starts what `kubectl rollout restart` does and returns the Deployment's new
+// generation, without waiting for the rollout (RolloutState tells how it goes).
+func StartRollout(ctx context.Context, env *Env, name string) (int64, error) {
+	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
+		"annotations": map[string]string{restartedAtAnnotation: time.Now().UTC().Format(time.RFC3339)}}}}})
+	if err != nil {
+		return 0, err
+	}
+	d, err := env.Kube.AppsV1().Deployments(env.Target.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("rollout restart Deployment %s/%s: %w", env.Target.Namespace, name, err)
+	}
+	return d.Generation, nil
+}
+
+// RolloutState reads the Deployment and says whether the rollout of generation gen is
+// complete, with the counts that say so.
+func RolloutState(ctx context.Context, env *Env, name string, gen int64) (bool, string, error) {
+	d, err := env.Kube.AppsV1().Deployments(env.Target.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return false, "", err
+	}
+	done, state := rolledOut(d, gen)
+	return done, state, nil
 }
 
 // rolledOut is kubectl rollout status's test: the controller saw generation gen, and every

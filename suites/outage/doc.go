@@ -1,7 +1,7 @@
 // Package outage is the outage suite: one Serial container per scenario file, labelled
 // "disruptive", "scenario:<name>" (the file: 'scenario:backend-worker', 'scenario:backend') and
 // "component:<name>" for each component it takes down (a file of several components also
-// "multi"),
+// "multi", a variant, which configures the run's product differently, "variant"),
 // each running the scenario through package chaos
 // against the target file named by --target (or THREESCALE_CHAOS_TARGET):
 //

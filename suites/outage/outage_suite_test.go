@@ -15,6 +15,7 @@ import (
 	"github.com/threescale-chaos/harness/pkg/report"
 	"github.com/threescale-chaos/harness/pkg/scenario"
 	"github.com/threescale-chaos/harness/pkg/session"
+	"github.com/threescale-chaos/harness/pkg/threescale"
 	"github.com/threescale-chaos/harness/pkg/threescale/samplers"
 	"github.com/threescale-chaos/harness/pkg/threescale/target"
 	"github.com/threescale-chaos/harness/pkg/timing"
@@ -89,6 +90,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	if *targetFlag == "" {
 		Skip("no target: pass -args --target FILE or set THREESCALE_CHAOS_TARGET (make e2e does, against the twin)")
 	}
+	threescale.SilenceRedisClientLog() // the outages' dial failures are in the samples, classified
 	cl, err := session.Open(ctx, session.OpenOptions{TargetFile: *targetFlag})
 	Expect(err).NotTo(HaveOccurred())
 	By("counting the tenant's objects and provisioning the harness's own")
@@ -121,6 +123,10 @@ var _ = Describe("3scale outage", func() {
 		}
 		if sc.Multi() {
 			labels = append(labels, "multi")
+		}
+		if sc.Variant() {
+			// The same component's outage with the run's product configured differently.
+			labels = append(labels, "variant")
 		}
 		Describe(sc.Name, Serial, Label(labels...), func() {
 			It(fmt.Sprintf("breaks exactly what %s documents and recovers", sc.Path), func(ctx SpecContext) {

@@ -28,6 +28,7 @@ type alertBed struct {
 	reports []string // user keys reported, in order
 	shown   map[string][]int
 	fail    bool // the listener answers 500
+	zeros   int  // reports of zero hits accepted
 }
 
 func (b *alertBed) show(app string, level int) {
@@ -52,7 +53,11 @@ func newAlertSamplerRedis(t *testing.T, bound time.Duration) (*alertSampler, *al
 			w.WriteHeader(http.StatusInternalServerError)
 			return
 		}
-		b.reports = append(b.reports, r.Form.Get("transactions[0][user_key]"))
+		if r.Form.Get("transactions[0][usage][hits]") == "0" {
+			b.zeros++ // the check that reports are accepted: no crossing
+		} else {
+			b.reports = append(b.reports, r.Form.Get("transactions[0][user_key]"))
+		}
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	t.Cleanup(listener.Close)
@@ -84,9 +89,7 @@ func newAlertSamplerRedis(t *testing.T, bound time.Duration) (*alertSampler, *al
 		}
 	}))
 	t.Cleanup(portal.Close)
-	addr := testsupport.StartRedis(t).Addr()
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := testsupport.RedisClient(t)
 	hc := probe.NewHTTPClient(probe.HTTPClientOptions{})
 	env := &threescale.Env{HTTP: hc, BackendStorage: rdb, SystemRedis: rdb, Listener: &threescale.Listener{URL: listener.URL, Client: hc},
 		Portal: threescale.NewPortal(target.Endpoint{URL: portal.URL}, "admin", "pw", hc)}
@@ -168,6 +171,27 @@ func TestAlertSamplerRetriesARefusedReport(t *testing.T) {
 	}
 	if x.pending == nil || x.pending.app.Name != "alert0" || x.pending.level != 50 {
 		t.Fatalf("pending %v, want alert0 at 50%% again", x.pending)
+	}
+}
+
+// Between crossings each sample checks, with a report of zero hits, that the listener accepts
+// reports: one that refuses them fails the sample at once, not at the next crossing a minute
+// later, and makes no crossing.
+func TestAlertSamplerFailsWhileReportsAreRefused(t *testing.T) {
+	x, b := newAlertSampler(t, time.Minute)
+	ctx := context.Background()
+	if err := x.sample(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.show("alert0", 50)
+	if err := x.sample(ctx); err != nil || x.pending != nil || b.zeros != 1 {
+		t.Fatalf("between crossings: err %v, pending %v, zero-hit reports %d; want healthy after one", err, x.pending, b.zeros)
+	}
+	b.mu.Lock()
+	b.fail = true
+	b.mu.Unlock()
+	if err := x.sample(ctx); err == nil || len(b.reports) != 1 {
+		t.Fatalf("with reports refused between crossings: err %v, crossings %v; want a failure and no new crossing", err, b.reports)
 	}
 }
 

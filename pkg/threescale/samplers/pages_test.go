@@ -93,3 +93,32 @@ func TestPortalHomeIsNotTheAccessCodeForm(t *testing.T) {
 		t.Errorf("a portal page: %v", err)
 	}
 }
+
+// accountsSearch2164 follows app/views/buyers/accounts/index.html.slim at 3scale-2.16.4-GA: the
+// search box echoes the query, and each account is a row tr id=dom_id(account) (line 58;
+// Slim writes attributes sorted) whose name links to admin_buyers_account_path.
+const accountsSearch2164 = `<input name="search[query]" value="chaosorg77"><table aria-label="Accounts table" class="pf-c-table pf-m-grid-lg" id="buyer_accounts" role="grid">
+<tbody role="rowgroup"><tr id="account_77" role="row"><td class="pf-c-table__check select" id="77" role="cell"></td>
+<td data-label="Group/Org." role="cell"><a href="/buyers/accounts/77">chaosorg77</a></td></tr></tbody></table>`
+
+// rulesSearch2164 follows app/views/shared/proxy_rules/_body_section.html.slim at the tag: each
+// rule's last cell links to its edit page (line 47, proxy_rule_path_for(rule, edit: true)).
+const rulesSearch2164 = `<table aria-label="Mapping rules table" class="pf-c-table pf-m-grid-lg" id="mapping_rules" role="grid"><tbody role="rowgroup">
+<tr role="row"><td class="http_method" data-label="Verb" role="cell">PATCH</td><td class="pattern" data-label="Pattern" role="cell">/chaos/tok/search</td>
+<td class="pf-c-table__action" role="cell"><div class="pf-c-overflow-menu__item"><a class="action edit" href="/apiconfig/services/5/proxy_rules/41/edit"></a></div></td></tr></tbody></table>`
+
+func TestPortalSearchRows(t *testing.T) {
+	if !threescale.AccountListed([]byte(accountsSearch2164), 77) {
+		t.Error("account 77's row not found")
+	}
+	// The echoed query and the checkbox cell's id="77" are not the row.
+	if threescale.AccountListed([]byte(accountsSearch2164), 7) || threescale.AccountListed([]byte(`<input value="chaosorg77"><td id="77">`), 77) {
+		t.Error("a row found where there is none")
+	}
+	if !threescale.RuleListed([]byte(rulesSearch2164), 5, 41) {
+		t.Error("rule 41's edit link not found")
+	}
+	if threescale.RuleListed([]byte(rulesSearch2164), 5, 4) || threescale.RuleListed([]byte(rulesSearch2164), 6, 41) {
+		t.Error("another rule or product matched")
+	}
+}

@@ -59,11 +59,14 @@ type Options struct {
 	// research/apicast-apisonator.md §5).
 	FailedJobMaxAge time.Duration
 	// WriteInterval bounds how often a sampler that writes to 3scale runs (default 5s):
-	// admin-api-write (a product update and a key created and deleted), search-indexing (a
-	// buyer account signed up, then deleted), zync-sync (an application update) and alerts
+	// admin-api-write (a product update and a key created and deleted), search-indexing and
+	// mail-queue (a buyer account signed up, then deleted), zync-sync (an application update) and alerts
 	// (reads of the signed-in alerts page; a usage report once a minute). On a real install
 	// each write is audited, indexed and synced; a write every second would be a load test.
 	WriteInterval time.Duration
+	// GatewayStartBound is how long a new apicast-production pod may take to be Ready
+	// before gateway-rollout fails (default DefaultGatewayStartBound).
+	GatewayStartBound time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -94,6 +97,9 @@ func (o Options) withDefaults() Options {
 	if o.WriteInterval <= 0 {
 		o.WriteInterval = DefaultWriteInterval
 	}
+	if o.GatewayStartBound <= 0 {
+		o.GatewayStartBound = DefaultGatewayStartBound
+	}
 	return o
 }
 
@@ -111,6 +117,7 @@ func For(env *threescale.Env, f *fixture.Fixture, opts Options) map[scenario.Cap
 		scenario.StagingTraffic:         threescale.UpstreamCheck(env.Staging, f.StagingHost, "/chaos/"+f.Token+"/staging", f.UserKey, o.Timeout, scenario.StagingTraffic),
 		scenario.UnauthorizedDenial:     probe.Func(scenario.UnauthorizedDenial, s.unauthorizedDenial),
 		scenario.GatewayConfigRetrieval: s.gatewayConfig(),
+		scenario.GatewayRollout:         probe.Check(scenario.GatewayRollout, s.gatewayRollout(o.GatewayStartBound)),
 		scenario.RateLimiting:           probe.Func(scenario.RateLimiting, s.rateLimiting),
 		scenario.Analytics:              s.analytics(),
 		scenario.Alerts:                 probe.Tune(probe.Check(scenario.Alerts, (&alertSampler{s: s, next: 0, end: alertPoolSplit(f)}).sample), probe.Tuning{MinInterval: o.WriteInterval, Timeout: 4 * o.Timeout}),
@@ -119,11 +126,15 @@ func For(env *threescale.Env, f *fixture.Fixture, opts Options) map[scenario.Cap
 		scenario.AdminPortal:            s.portal(scenario.AdminPortal, env.Target.Admin, "/p/login", loginPage),
 		scenario.DeveloperPortal:        probe.Check(scenario.DeveloperPortal, (&devPortal{s: s}).sample),
 		scenario.Search:                 threescale.SearchCheck(env, f.OrgName, f.App.ID, o.Timeout, scenario.Search),
+		scenario.AdminAccountSearch:     probe.Tune(probe.Check(scenario.AdminAccountSearch, s.portalSearch(f.PortalSearch().Accounts)), probe.Tuning{Timeout: 3 * o.Timeout}),
+		scenario.AdminRuleSearch:        probe.Tune(probe.Check(scenario.AdminRuleSearch, s.portalSearch(f.PortalSearch().Rules)), probe.Tuning{Timeout: 3 * o.Timeout}),
 		scenario.SearchIndexing:         probe.Tune(probe.Check(scenario.SearchIndexing, (&indexSampler{s: s}).sample), probe.Tuning{MinInterval: o.WriteInterval, Timeout: o.AsyncBound + o.Timeout}),
 		scenario.BackgroundJobs:         probe.Check(scenario.BackgroundJobs, s.backgroundJobs),
+		scenario.MailQueue:              probe.Tune(probe.Check(scenario.MailQueue, (&mailSampler{s: s}).sample), probe.Tuning{MinInterval: o.WriteInterval, Timeout: o.AsyncBound + 3*o.Timeout}),
 		scenario.ZyncSync:               probe.Tune(probe.Check(scenario.ZyncSync, s.zyncSync), probe.Tuning{MinInterval: o.WriteInterval, Timeout: o.AsyncBound + 2*o.Timeout}),
 		scenario.BackendReportQueue:     probe.Check(scenario.BackendReportQueue, s.reportQueue),
 		scenario.FailedJobRescheduling:  probe.Check(scenario.FailedJobRescheduling, s.failedJobs),
+		scenario.StatsPurge:             probe.Check(scenario.StatsPurge, (&purgeSampler{s: s}).sample),
 	}
 }
 
@@ -493,6 +504,15 @@ func (x *indexSampler) sample(ctx context.Context) error {
 // createAndFind signs up org with an application on the plain plan, then polls search. The
 // account is deleted once it was found (it is only a probe of indexing); one the delete
 // misses (an outage) carries the run's token, and Fixture.Delete removes it at the end.
+//
+// A signup can answer 500 with everything saved: the signup's transaction commits, and its
+// after-commit callbacks queue the account's index jobs before the application's backend sync
+// raises with backend-listener or backend-redis down (porta@3scale-2.16.4-GA:
+// app/lib/signup/account_manager.rb create; app/models/account.rb:48,50 and
+// app/models/cinstance.rb:54,59,88; app/lib/backend/model_extensions/service.rb:25,29-31
+// re-raises the failed sync). So after a failed signup the account is looked up by its
+// username, and one that was saved is searched for as usual: whether it becomes searchable is
+// what search-indexing judges; admin-api-write judges the 500.
 func (s *samplers) createAndFind(ctx context.Context, org string) error {
 	var acc struct {
 		Account struct {
@@ -501,7 +521,11 @@ func (s *samplers) createAndFind(ctx context.Context, org string) error {
 	}
 	if err := s.call(ctx, http.MethodPost, "/admin/api/signup.json", url.Values{"org_name": {org}, "username": {org},
 		"email": {org + "@chaos.example.com"}, "password": {randomHex(12)}, "application_plan_id": {strconv.FormatInt(s.f.PlanID, 10)}}, &acc); err != nil {
-		return err
+		var f *probe.Failure
+		if !errors.As(err, &f) || f.Status < 500 ||
+			s.call(ctx, http.MethodGet, "/admin/api/accounts/find.json", url.Values{"username": {org}}, &acc) != nil || acc.Account.ID == 0 {
+			return err
+		}
 	}
 	defer func() {
 		if acc.Account.ID != 0 {
@@ -554,20 +578,29 @@ func (s *samplers) backgroundJobs(ctx context.Context) error {
 	}
 	now := time.Now()
 	freshest := time.Duration(-1)
+	expired := 0
 	for _, p := range procs {
 		beat, err := r.HGet(ctx, p, "beat").Result()
 		if errors.Is(err, redis.Nil) {
+			expired++ // the identity hash expired (60 s after its last beat) or was never written
 			continue
 		}
 		if err != nil {
 			return storeFailure("system-redis HGET beat", err)
 		}
-		if age := now.Sub(epoch(beat)); freshest < 0 || age < freshest {
+		// A beat written after now was taken (the read comes after it), or stamped by a node
+		// whose clock runs ahead of the harness's, is as fresh as it gets: age 0, not a
+		// negative age that would read as no beat at all.
+		if age := max(now.Sub(epoch(beat)), 0); freshest < 0 || age < freshest {
 			freshest = age
 		}
 	}
 	if freshest < 0 || freshest > s.o.HeartbeatMaxAge {
-		return probe.Failf(scenario.ErrNotApplied, "no Sidekiq process with a heartbeat under %s (%d registered)", s.o.HeartbeatMaxAge, len(procs))
+		seen := "none with a beat"
+		if freshest >= 0 {
+			seen = "freshest beat " + freshest.Round(100*time.Millisecond).String() + " old"
+		}
+		return probe.Failf(scenario.ErrNotApplied, "no Sidekiq process with a heartbeat under %s (%d registered, %d without a hash, %s)", s.o.HeartbeatMaxAge, len(procs), expired, seen)
 	}
 	queues, err := r.SMembers(ctx, "queues").Result()
 	if err != nil {
@@ -843,6 +876,24 @@ func (x *alertSampler) crossNext(ctx context.Context, timeout time.Duration) (cr
 	return c, true, nil
 }
 
+// reportAccepted reports zero hits for the pending crossing's application, or for the
+// pool's next one, through the Service Management API.
+func (x *alertSampler) reportAccepted(ctx context.Context, p *crossing) error {
+	s := x.s
+	app := s.f.AlertApps[0]
+	x.mu.Lock()
+	if i := x.next / len(fixture.AlertLevels); i < len(s.f.AlertApps) {
+		app = s.f.AlertApps[i]
+	}
+	x.mu.Unlock()
+	if p != nil {
+		app = p.app
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	return adminFailure(s.env.Listener.Report(rctx, s.f.ServiceID, s.f.ServiceToken, app.UserKey, map[string]int{"hits": 0}))
+}
+
 // skipApp moves the pool to the next application's first level: after a crossing whose alert
 // never showed, the application's usage no longer says which level the next report reaches.
 func (x *alertSampler) skipApp() {
@@ -891,6 +942,15 @@ func (x *alertSampler) sample(ctx context.Context) error {
 	x.mu.Lock()
 	p := x.pending
 	x.mu.Unlock()
+	if !nudge {
+		// No crossing is due, but an alert can only be raised from a report the Service
+		// Management API accepts: a report of zero hits, which changes no counter and no
+		// utilization, checks that it does, so that a listener that refuses reports fails
+		// the sample at once rather than at the next crossing, up to a minute later.
+		if err := x.reportAccepted(ctx, p); err != nil {
+			return err
+		}
+	}
 	if p != nil {
 		s.pingEvents(ctx, p.app)
 	}
@@ -1004,6 +1064,13 @@ var (
 	alertRowStart = regexp.MustCompile(`<tr[^>]*\bid="alert_(\d+)"`)
 	alertLevel    = regexp.MustCompile(`(?:&ge;|≥)(?:&nbsp;|\s|\x{00a0})*(\d+)(?:&nbsp;|\s|\x{00a0})*%`)
 )
+
+// portalSearch runs one of the admin portal's search pages as the signed-in admin
+// (threescale.PortalSearch). Its bound (For) is three requests: the sign-in's two, when the
+// session is gone, and the page.
+func (s *samplers) portalSearch(search func(context.Context, *threescale.Portal) error) func(context.Context) error {
+	return func(ctx context.Context) error { return adminFailure(search(ctx, s.env.Portal)) }
+}
 
 // alertLevelsShown reads the provider's alerts of one application from the admin portal's
 // alerts list (Api::AlertsController, a signed-in page; the cinstance_id parameter is its

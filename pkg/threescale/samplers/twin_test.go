@@ -2,6 +2,7 @@ package samplers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -61,6 +62,12 @@ func TestAgainstTwin(t *testing.T) {
 			defer cancel()
 			if rec := f.Cleanup(dctx, env, before); !rec.Clean() || rec.After != rec.Before {
 				t.Errorf("clean-up: the tenant held %s before and %s after; left behind: %s; errors: %s", rec.Before, rec.After, rec.LeftBehind, rec.Error)
+			}
+			marks, _ := env.BackendStorage.SMembers(dctx, threescale.DeletedServicesSet).Result()
+			for _, m := range marks {
+				if strings.HasPrefix(m, threescale.PurgePlantPrefix(f.Token)) {
+					t.Errorf("clean-up left the planted deleted service %s marked", m)
+				}
 			}
 		})
 	}
@@ -180,6 +187,54 @@ func TestAgainstTwin(t *testing.T) {
 		}
 	})
 
+	// With backend-listener down porta's writes answer 500 with the change saved: the backend
+	// sync raises after commit, after the index jobs were queued and the zync event published.
+	// Indexing and zync keep working on what was saved; the writes themselves, limits (every
+	// call is denied with 403 before any 429) and alerts (no report is accepted) are lost.
+	t.Run("backend-listener down", func(t *testing.T) {
+		scaleDown(t, ctx, env, "backend-listener")
+		for _, c := range []scenario.Capability{scenario.SearchIndexing, scenario.ZyncSync} {
+			if got := sample(ctx, samplers[c], opts.AsyncBound+10*time.Second); !got.OK {
+				t.Errorf("%s: want kept, got %s", c, got)
+			}
+		}
+		for _, c := range []scenario.Capability{scenario.AdminAPIWrite, scenario.RateLimiting, scenario.Alerts} {
+			if got := sample(ctx, samplers[c], opts.AsyncBound+10*time.Second); got.OK {
+				t.Errorf("%s: want lost, got %s", c, got)
+			}
+		}
+	})
+
+	// A gateway rolled out while system-app is down waits in its init container for
+	// system-master: gateway-rollout fails once the new pod is past its bound, the old pod
+	// keeps serving, and after recovery the new pod replaces it.
+	t.Run("gateway rollout while system-app is down", func(t *testing.T) {
+		wp := probes[scenario.GatewayRollout]
+		if err := wp.Baseline(ctx); err != nil {
+			t.Fatal(err)
+		}
+		restore := scaleDown(t, ctx, env, "system-app")
+		if err := wp.Submit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		stuck := probe.Check(scenario.GatewayRollout, samplersWith(env, f, Options{}).gatewayRollout(5*time.Second))
+		testsupport.Eventually(t, 2*time.Minute, "gateway-rollout failing on the new pod", func(ctx context.Context) (bool, string) {
+			got := sample(ctx, stuck, 10*time.Second)
+			return !got.OK, got.String()
+		})
+		if got := sample(ctx, samplers[scenario.ProductionTraffic], 10*time.Second); !got.OK {
+			t.Errorf("production-traffic during the rollout: want the old pod serving, got %s", got)
+		}
+		restore()
+		wc, err := wp.Check(ctx, 3*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wc.Submitted != 1 || wc.Applied != 1 {
+			t.Fatalf("rollout after recovery: submitted %d, applied %d (%s)", wc.Submitted, wc.Applied, wc.Detail)
+		}
+	})
+
 	// With backend-worker down, hits and alert levels crossed wait in the report queue and
 	// are applied after it is back: every hit counted, every level's alert shown.
 	t.Run("backend-worker down", func(t *testing.T) {
@@ -211,6 +266,35 @@ func TestAgainstTwin(t *testing.T) {
 		}
 	})
 
+	// Deleted services marked while backend-cron is down wait, stats and marks, and the purge
+	// cron runs when it starts removes them; the sampler stays healthy throughout.
+	t.Run("backend-cron down", func(t *testing.T) {
+		// A short settle: the check made while cron is down must end without waiting for it.
+		wp := WorkProbesWith(env, f, WorkOptions{Units: 3, Timeout: 5 * time.Second, Settle: 2 * time.Second})[scenario.StatsPurge]
+		smp := samplers[scenario.StatsPurge]
+		if err := wp.Baseline(ctx); err != nil {
+			t.Fatal(err)
+		}
+		restore := scaleDown(t, ctx, env, "backend-cron")
+		if err := wp.Submit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if s := smp.Sample(ctx); !s.OK {
+			t.Errorf("stats-purge sample with cron down: %s", s)
+		}
+		if wc, err := wp.Check(ctx, 0); err != nil || wc.Submitted != 3 || wc.Applied != 0 {
+			t.Fatalf("with cron down: %+v, %v; want nothing purged", wc, err)
+		}
+		restore()
+		wc, err := wp.Check(ctx, time.Minute)
+		if err != nil || wc.Submitted != 3 || wc.Applied != 3 {
+			t.Fatalf("after cron is back: %+v, %v", wc, err)
+		}
+		if s := smp.Sample(ctx); !s.OK {
+			t.Errorf("stats-purge sample after the purge: %s", s)
+		}
+	})
+
 	// A change made while zync is down reaches it only through Sidekiq's retry: the work
 	// probe must see the ZyncWorker waiting in the retry set and wait for it.
 	t.Run("zync down", func(t *testing.T) {
@@ -236,6 +320,102 @@ func TestAgainstTwin(t *testing.T) {
 		if wc.Submitted != 1 || wc.Applied != 1 {
 			t.Fatalf("work check: submitted %d, applied %d (%s); retry due %s", wc.Submitted, wc.Applied, wc.Detail, time.Until(due).Round(time.Second))
 		}
+	})
+
+	// A variant's chain reaches both gateways, the twin's APIcast applies it, and the undo
+	// puts the chain back: with the caching policy in allow mode and backend-listener down, a
+	// cached key passes, the probe's unknown key (denied, so cached as 403, before the outage)
+	// stays denied, and a key never seen passes (caching.lua allow_handler adds 200 when
+	// backend is unavailable, proxy.lua handle_backend_response then reads the cache).
+	t.Run("caching allow variant, backend-listener down", func(t *testing.T) {
+		readChain := func() string {
+			var pc struct {
+				PoliciesConfig []struct {
+					Name          string          `json:"name"`
+					Configuration json.RawMessage `json:"configuration"`
+				} `json:"policies_config"`
+			}
+			if err := env.Admin.JSON(ctx, "GET", fmt.Sprintf("/admin/api/services/%d/proxy/policies.json", f.ServiceID), nil, &pc); err != nil {
+				t.Fatal(err)
+			}
+			var parts []string
+			for _, p := range pc.PoliciesConfig {
+				parts = append(parts, p.Name+string(p.Configuration))
+			}
+			return strings.Join(parts, ", ")
+		}
+		before := readChain()
+		undo, err := f.SetPolicies(ctx, env, []scenario.Policy{{Name: "caching", Configuration: map[string]string{"caching_type": "allow"}}},
+			fixture.PromoteOptions{ReadyTimeout: 2 * time.Minute, Logf: t.Logf, ReloadProduction: func(ctx context.Context) error {
+				return threescale.RestartDeployment(ctx, env, threescale.ProductionGateway, 3*time.Minute)
+			}})
+		if err != nil {
+			t.Fatal(redacted(env, err.Error()))
+		}
+		undone := false
+		t.Cleanup(func() {
+			if !undone {
+				uctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+				defer cancel()
+				_ = undo(uctx)
+			}
+		})
+		if got := readChain(); got != `caching{"caching_type":"allow"}, `+before {
+			t.Fatalf("chain %q, want the caching policy ahead of %q", got, before)
+		}
+		for _, c := range []scenario.Capability{scenario.ProductionTraffic, scenario.StagingTraffic, scenario.UnauthorizedDenial} {
+			if got := sample(ctx, samplers[c], 10*time.Second); !got.OK {
+				t.Fatalf("%s before the outage: %s", c, got)
+			}
+		}
+		restore := scaleDown(t, ctx, env, "backend-listener")
+		for _, c := range []scenario.Capability{scenario.ProductionTraffic, scenario.StagingTraffic, scenario.UnauthorizedDenial} {
+			if got := sample(ctx, samplers[c], 10*time.Second); !got.OK {
+				t.Errorf("%s with backend-listener down in allow mode: want kept, got %s", c, got)
+			}
+		}
+		fresh := "chaos-never-seen-" + randomHex(8)
+		if got := threescale.UpstreamCheck(env.Production, f.ProductionHost, "/chaos/"+f.Token+"/fresh", fresh, 10*time.Second, "").Sample(ctx); !got.OK {
+			t.Errorf("a key never seen, backend-listener down, allow mode: want it let through, got %s", got)
+		}
+		restore()
+		undone = true
+		if err := undo(ctx); err != nil {
+			t.Fatal(redacted(env, err.Error()))
+		}
+		if got := readChain(); got != before {
+			t.Fatalf("chain after the undo %q, want %q", got, before)
+		}
+	})
+
+	// With Sidekiq down a signup's mail job waits in queue:default, which mail-queue counts
+	// as queued; the jobs queued while the work probe signs up all still wait at the end of
+	// the outage and drain once Sidekiq is back.
+	t.Run("system-sidekiq down", func(t *testing.T) {
+		wp := WorkProbesWith(env, f, WorkOptions{Timeout: 5 * time.Second, Settle: 60 * time.Second})[scenario.BackgroundJobs]
+		if err := wp.Baseline(ctx); err != nil {
+			t.Fatal(err)
+		}
+		restore := scaleDown(t, ctx, env, "system-sidekiq")
+		got := sample(ctx, samplers[scenario.MailQueue], opts.AsyncBound+20*time.Second)
+		if !got.OK {
+			t.Errorf("mail-queue with Sidekiq down: want the job found waiting, got %s", got)
+		}
+		if err := wp.Submit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := wp.(probe.WindowEnder).WindowEnd(ctx); err != nil {
+			t.Fatal(err)
+		}
+		restore()
+		wc, err := wp.Check(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wc.Submitted == 0 || wc.Applied != wc.Submitted || !strings.Contains(wc.Detail, "queue:default") {
+			t.Fatalf("background-jobs work: submitted %d, applied %d (%s)", wc.Submitted, wc.Applied, wc.Detail)
+		}
+		t.Logf("background-jobs work: %d of %d (%s)", wc.Applied, wc.Submitted, wc.Detail)
 	})
 }
 

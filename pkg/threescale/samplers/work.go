@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,9 +74,13 @@ func WorkProbes(env *threescale.Env, f *fixture.Fixture) map[scenario.Capability
 //   - failed-job-rescheduling: canary failed report jobs for the zync application,
 //     rescheduled by backend-cron and applied by backend-worker;
 //   - alerts: one alert level crossed, and the alert shown in system;
-//   - background-jobs and search-indexing: buyer accounts signed up, each indexed
-//     (Sidekiq's SphinxAccountIndexationWorker → searchd);
-//   - zync-sync: an application changed, and zync recording it.
+//   - search-indexing: buyer accounts signed up, each indexed (Sidekiq's
+//     SphinxAccountIndexationWorker → searchd);
+//   - background-jobs: buyer accounts signed up, and the Sidekiq jobs they queued: still
+//     waiting at the end of the outage, then drained;
+//   - zync-sync: an application changed, and zync recording it;
+//   - gateway-rollout: a new apicast-production pod deployed, Ready and in place;
+//   - stats-purge: deleted services planted with statistics, purged by backend-cron.
 func WorkProbesWith(env *threescale.Env, f *fixture.Fixture, opts WorkOptions) map[scenario.Capability]probe.WorkProbe {
 	o := opts.withDefaults()
 	s := &samplers{env: env, f: f, o: Options{Timeout: o.Timeout, AsyncBound: o.Settle, AlertBound: max(o.Settle, 90*time.Second)}.withDefaults()}
@@ -88,9 +93,11 @@ func WorkProbesWith(env *threescale.Env, f *fixture.Fixture, opts WorkOptions) m
 		scenario.BackendReportQueue:    &hitsProbe{c: scenario.BackendReportQueue, s: s, o: o, app: f.WriteApp},
 		scenario.FailedJobRescheduling: &hitsProbe{c: scenario.FailedJobRescheduling, s: s, o: o, app: f.ZyncApp, canaries: true},
 		scenario.Alerts:                &alertProbe{s: s, o: o, a: &alertSampler{s: s, next: alertPoolSplit(f), end: len(fixture.AlertLevels) * len(f.AlertApps)}},
-		scenario.BackgroundJobs:        &indexProbe{c: scenario.BackgroundJobs, s: s, o: accounts},
+		scenario.BackgroundJobs:        &jobsProbe{s: s, o: accounts},
 		scenario.SearchIndexing:        &indexProbe{c: scenario.SearchIndexing, s: s, o: accounts},
 		scenario.ZyncSync:              &zyncProbe{s: s, o: o},
+		scenario.GatewayRollout:        &rolloutProbe{s: s, o: o},
+		scenario.StatsPurge:            &purgeProbe{s: s, o: accounts},
 	}
 }
 
@@ -607,4 +614,212 @@ func urlValues(kv ...string) map[string][]string {
 		out[kv[i]] = []string{kv[i+1]}
 	}
 	return out
+}
+
+// jobsProbe signs up buyer accounts while the fault holds and follows the Sidekiq jobs that
+// were queued meanwhile in system-redis (their jids, from every queue:<name> listed in
+// `queues`; Sidekiq LPUSHes each job there and adds the queue to `queues`,
+// sidekiq@v7.3.2:lib/sidekiq/client.rb:263-267): at the end of the fault-held window
+// (WindowEnd) it records the depth of those queues and which of the jobs still wait; after
+// recovery it waits until they are gone from the queues, the retry and the schedule sets.
+// A unit is one job queued by the signups: applied when it waited until the end of the
+// outage and has run since (it is in no queue or set, and not in the dead set). So a job that
+// ran during the outage counts as not applied: with Sidekiq down, none may. With system-redis
+// down the signups save nothing (see indexProbe) and Submit fails.
+type jobsProbe struct {
+	s *samplers
+	o WorkOptions
+
+	mu      sync.Mutex
+	seq     int
+	jobs    map[string]sidekiqJob // the jobs queued during the signups, by jid
+	waiting map[string]bool       // of those, the ones still queued at the end of the window; nil before WindowEnd
+	depth   string                // the queues' depth at the end of the window
+}
+
+func (p *jobsProbe) Capability() scenario.Capability { return scenario.BackgroundJobs }
+
+// Baseline checks Sidekiq's store can be read.
+func (p *jobsProbe) Baseline(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
+	defer cancel()
+	if err := p.s.env.SystemRedis.SMembers(ctx, "queues").Err(); err != nil {
+		return fmt.Errorf("background-jobs baseline: system-redis: %s", probe.ErrorDetail(err))
+	}
+	p.mu.Lock()
+	p.jobs, p.waiting, p.depth = nil, nil, ""
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *jobsProbe) Submit(ctx context.Context) error {
+	start := time.Now().Add(-clockSlack)
+	var errs []error
+	created := 0
+	for range p.o.Units {
+		p.mu.Lock()
+		p.seq++
+		org := fmt.Sprintf("chaosjobs%sn%d%s", p.s.f.Token, p.seq, randomHex(2))
+		p.mu.Unlock()
+		// The account stays: Fixture.Delete removes it by the run's token at the end.
+		id, err := p.s.signup(ctx, org)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if id != 0 {
+			created++
+		}
+	}
+	if created == 0 && len(errs) > 0 {
+		return fmt.Errorf("background-jobs submit: %d of %d signups failed: %w", len(errs), p.o.Units, errs[0])
+	}
+	qctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
+	defer cancel()
+	queued, _, err := queuedJobs(qctx, p.s.env.SystemRedis)
+	if err != nil {
+		return fmt.Errorf("background-jobs submit: system-redis: %s", probe.ErrorDetail(err))
+	}
+	jobs := map[string]sidekiqJob{}
+	for _, j := range queued {
+		if j.created().After(start) {
+			jobs[j.JID] = j
+		}
+	}
+	if len(jobs) == 0 {
+		return fmt.Errorf("background-jobs submit: %d accounts signed up, but no Sidekiq job queued since", created)
+	}
+	p.mu.Lock()
+	p.jobs = jobs
+	p.mu.Unlock()
+	return nil
+}
+
+// WindowEnd records the depth of every queue and which of the signups' jobs still wait.
+func (p *jobsProbe) WindowEnd(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
+	defer cancel()
+	queued, depth, err := queuedJobs(ctx, p.s.env.SystemRedis)
+	if err != nil {
+		return fmt.Errorf("system-redis: %s", probe.ErrorDetail(err))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.waiting = map[string]bool{}
+	for _, j := range queued {
+		if _, ok := p.jobs[j.JID]; ok {
+			p.waiting[j.JID] = true
+		}
+	}
+	p.depth = depth
+	return nil
+}
+
+// Check waits until every job that waited at the end of the window has run: gone from the
+// queues and the retry and schedule sets (a retry is waited for, see waitApplied), and not
+// dead.
+func (p *jobsProbe) Check(ctx context.Context, budget time.Duration) (scenario.WorkCheck, error) {
+	o := p.o.within(budget)
+	p.mu.Lock()
+	jobs, waiting, depth := p.jobs, p.waiting, p.depth
+	p.mu.Unlock()
+	wc := scenario.WorkCheck{Capability: scenario.BackgroundJobs, What: "Sidekiq jobs queued while the probe signed up", Submitted: len(jobs)}
+	if waiting == nil {
+		return wc, errors.New("background-jobs check: the queues were not read at the end of the outage")
+	}
+	classes := map[string]bool{}
+	for _, j := range jobs {
+		classes[j.name()] = true
+	}
+	var names []string
+	for c := range classes {
+		names = append(names, c)
+	}
+	slices.Sort(names)
+	pending, dead := len(waiting), 0
+	last := ""
+	_, waited := waitApplied(ctx, p.s.env, o, names, func(ctx context.Context) bool {
+		qctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
+		defer cancel()
+		present, isDead, err := jobsPresent(qctx, p.s.env.SystemRedis, waiting)
+		if err != nil {
+			last = "; system-redis: " + probe.ErrorDetail(err)
+			return false
+		}
+		pending, dead, last = len(present), len(isDead), ""
+		return pending == 0
+	})
+	wc.CheckedAt = time.Now()
+	wc.Applied = len(waiting) - pending - dead
+	wc.Detail = fmt.Sprintf("at the end of the outage %s, %d of the %d still queued", depth, len(waiting), len(jobs))
+	if pending > 0 {
+		wc.Detail += fmt.Sprintf("; %d not run after recovery", pending)
+	}
+	if dead > 0 {
+		wc.Detail += fmt.Sprintf("; %d dead", dead)
+	}
+	wc.Detail += last + waited
+	return wc, nil
+}
+
+// queuedJobs reads every queue listed in `queues`: the jobs in them and a note of the depth of
+// the non-empty ones ("queue:default held 12 jobs, queue:zync 3").
+func queuedJobs(ctx context.Context, rdb *redis.Client) ([]sidekiqJob, string, error) {
+	queues, err := rdb.SMembers(ctx, "queues").Result()
+	if err != nil {
+		return nil, "", err
+	}
+	slices.Sort(queues)
+	var jobs []sidekiqJob
+	var depth []string
+	for _, q := range queues {
+		raw, err := rdb.LRange(ctx, "queue:"+q, 0, -1).Result()
+		if err != nil {
+			return nil, "", err
+		}
+		if len(raw) > 0 {
+			depth = append(depth, fmt.Sprintf("queue:%s %d", q, len(raw)))
+		}
+		for _, r := range raw {
+			if j, ok := parseSidekiqJob(r); ok {
+				jobs = append(jobs, j)
+			}
+		}
+	}
+	if len(depth) == 0 {
+		return jobs, "every queue was empty", nil
+	}
+	return jobs, "the queues held " + strings.Join(depth, ", "), nil
+}
+
+// jobsPresent returns which of the jids are still queued, in the retry set or the schedule,
+// and which are in the dead set.
+func jobsPresent(ctx context.Context, rdb *redis.Client, jids map[string]bool) (present, dead map[string]bool, err error) {
+	present, dead = map[string]bool{}, map[string]bool{}
+	queued, _, err := queuedJobs(ctx, rdb)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, j := range queued {
+		if jids[j.JID] {
+			present[j.JID] = true
+		}
+	}
+	for _, set := range []string{"retry", "schedule", "dead"} {
+		raw, err := rdb.ZRange(ctx, set, 0, -1).Result()
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, r := range raw {
+			j, ok := parseSidekiqJob(r)
+			if !ok || !jids[j.JID] {
+				continue
+			}
+			if set == "dead" {
+				dead[j.JID] = true
+			} else {
+				present[j.JID] = true
+			}
+		}
+	}
+	return present, dead, nil
 }

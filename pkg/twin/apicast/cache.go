@@ -39,7 +39,13 @@ func validStatus(status int) bool { return status > 0 && status < 500 }
 
 // handle updates the cache after a backend answer (status 0 when backend-listener could not be
 // reached), as the mode's handler does. It runs before the answer is interpreted, for
-// synchronous authreps and for the authrep sent after a cache hit alike (§1.1 step 6).
+// synchronous authreps and for the authrep sent after a cache hit alike (§1.1 step 6;
+// APIcast@3scale-2.16.3-GA:gateway/src/apicast/proxy.lua:384-389 handle_backend_response calls
+// the handler, then lets an unavailable backend authorize only a key cached as 200). The modes
+// are caching.lua's strict_handler, resilient_handler, allow_handler (handle_500_allow_mode's
+// add) and disabled_cache_handler (APIcast@3scale-2.16.3-GA:gateway/src/apicast/policy/
+// caching/caching.lua:27-81); strict without the policy is backend/cache_handler.lua's default,
+// which differs only in not writing a key twice.
 func (m cacheMode) handle(c *authCache, key string, status int) {
 	switch m {
 	case cacheResilient:

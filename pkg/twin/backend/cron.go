@@ -185,7 +185,12 @@ var globEscaper = strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`
 
 // purgeDeletedServicesStats is stats:cleanup (Stats::Cleaner.delete!): for every service in
 // set_with_services_marked_for_deletion, delete its stats/{service:ID}/ keys except
-// .../cinstances, then drop it from the set (§5).
+// .../cinstances, then drop it from the set (§5; apisonator@3scale-2.16.4-GA:
+// lib/3scale/backend/stats/cleaner.rb:81-96,174-235). The real cleaner scans the keyspace once
+// for all the marked services and removes the marks together at the end, only when no Redis
+// failed; this one scans per service and unmarks each as it finishes. Both delete a service's
+// keys before its mark and leave the mark when a Redis call fails, which is what the
+// harness's stats-purge reads.
 func purgeDeletedServicesStats(ctx context.Context, rdb *redis.Client) (int64, error) {
 	sids, err := rdb.SMembers(ctx, DeletedServicesSet).Result()
 	if err != nil {

@@ -168,12 +168,41 @@ func TestBackendWorkerDown(t *testing.T) {
 	})
 }
 
-// backend-cron at zero: a failed report job stays in resque:failed; cron reschedules failed
-// jobs when it starts (research/apicast-apisonator.md §5), and the worker then counts it.
+// backend-cron at zero: a failed report job stays in resque:failed, and a service whose stats
+// were deleted stays marked with its stats in place; cron reschedules failed jobs and purges
+// the marked services' stats when it starts (research/apicast-apisonator.md §5;
+// apisonator@3scale-2.16.4-GA:openshift/backend-cron runs both tasks before its first sleep,
+// app/api/internal/stats.rb:16-17 marks, lib/3scale/backend/stats/cleaner.rb:81-96 purges,
+// keeping the services' first-traffic sets, cleaner.rb:216-221), and the worker then counts
+// the rescheduled job.
 func TestBackendCronDown(t *testing.T) {
 	ctx := context.Background()
 	f := newBackendFixture(t)
+	gone := newBackendFixture(t) // the product deleted while cron is down
+	resp, err := httpc.Get(gone.authrepURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	goneStats := "stats/{service:" + gone.sid + "}/*"
+	testsupport.Eventually(t, 30*time.Second, "the deleted product's hit counted", func(ctx context.Context) (bool, string) {
+		n, err := gone.hits(ctx)
+		return n == 1, fmt.Sprintf("hits=%d err=%v", n, err)
+	})
 	scaleDown(t, "backend-cron")
+	internal(t, "DELETE", "/internal/services/"+gone.sid+"/stats", nil, 200)
+	statsLeft := func(ctx context.Context) []string {
+		var out []string
+		for _, k := range gone.storage.Keys(ctx, goneStats).Val() {
+			if !strings.Contains(k, "cinstances") {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	if marked, _ := gone.storage.SIsMember(ctx, "set_with_services_marked_for_deletion", gone.sid).Result(); !marked || len(statsLeft(ctx)) == 0 {
+		t.Fatalf("after DELETE .../stats with cron down: marked %v, stats keys %v; want marked with its stats in place", marked, statsLeft(ctx))
+	}
 	job := map[string]any{
 		"class": "ThreeScale::Backend::Transactor::ReportJob",
 		"args": []any{f.sid, map[string]any{"0": map[string]any{"app_id": f.appID, "usage": map[string]any{"hits": 3}}},
@@ -201,6 +230,14 @@ func TestBackendCronDown(t *testing.T) {
 		failed, _ := f.queues.LLen(ctx, "resque:failed").Result()
 		return n == 3, fmt.Sprintf("hits=%d failed=%d err=%v", n, failed, err)
 	})
+	testsupport.Eventually(t, 60*time.Second, "the deleted product's stats purged by cron at start", func(ctx context.Context) (bool, string) {
+		marked, _ := gone.storage.SIsMember(ctx, "set_with_services_marked_for_deletion", gone.sid).Result()
+		left := statsLeft(ctx)
+		return !marked && len(left) == 0, fmt.Sprintf("marked %v, stats keys %v", marked, left)
+	})
+	if n, _ := f.hits(ctx); n != 3 {
+		t.Errorf("the purge touched a product that was not deleted: hits=%d", n)
+	}
 }
 
 // system-redis and system-memcache at zero: the servers are gone (connection refused), and

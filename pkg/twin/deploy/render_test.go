@@ -1,9 +1,11 @@
 package deploy_test
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -179,5 +181,39 @@ func TestBackendCronKeepsApisonatorsReschedulePeriod(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("no backend-cron Deployment rendered")
+	}
+}
+
+// apicast-production refreshes its configuration every 300 s, as the operator deploys it,
+// unless the deploy asks for another period; staging keeps its lazy loader with no cache.
+func TestProductionConfigCache(t *testing.T) {
+	for _, tc := range []struct {
+		set        time.Duration
+		production string
+	}{{0, "300"}, {60 * time.Second, "60"}} {
+		v := testValues(t)
+		v.ProductionConfigCache = tc.set
+		objs, err := deploy.Render(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, o := range objs {
+			if o.GetKind() != "Deployment" || !strings.HasPrefix(o.GetName(), "apicast-") {
+				continue
+			}
+			ctrs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			for _, c := range ctrs {
+				env, _, _ := unstructured.NestedSlice(c.(map[string]any), "env")
+				for _, e := range env {
+					if m := e.(map[string]any); m["name"] == "APICAST_CONFIGURATION_CACHE" {
+						got[o.GetName()] = fmt.Sprint(m["value"])
+					}
+				}
+			}
+		}
+		if got["apicast-production"] != tc.production || got["apicast-staging"] != "0" {
+			t.Errorf("ProductionConfigCache %v: APICAST_CONFIGURATION_CACHE = %v, want production %s and staging 0", tc.set, got, tc.production)
+		}
 	}
 }

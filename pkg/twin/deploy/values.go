@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Ports are the loopback ports of the twin's components. They avoid the standard ports of
@@ -198,6 +199,25 @@ type Values struct {
 	// Platform is where the pods run; Image, on a kubelet that runs images, the twin's image.
 	Platform Platform
 	Image    string
+	// ProductionConfigCache is apicast-production's APICAST_CONFIGURATION_CACHE, the period
+	// of its configuration refresh; zero means the operator's 300 s
+	// (DefaultProductionConfigCache). The real operator offers no setting for it; a shorter one
+	// is the twin's, for test runs that must wait for a refresh (the harness reads the period
+	// from the Deployment, so its waits follow).
+	ProductionConfigCache time.Duration
+}
+
+// DefaultProductionConfigCache is the refresh period the operator gives apicast-production
+// (3scale-operator@3scale-2.16.3-GA pkg/3scale/amp/component/apicast.go:376, the same at
+// 3scale-2.15.1-GA).
+const DefaultProductionConfigCache = 300 * time.Second
+
+// ProductionConfigCacheSeconds is the value of apicast-production's APICAST_CONFIGURATION_CACHE.
+func (v Values) ProductionConfigCacheSeconds() int {
+	if v.ProductionConfigCache <= 0 {
+		return int(DefaultProductionConfigCache / time.Second)
+	}
+	return int(v.ProductionConfigCache / time.Second)
 }
 
 // Platform says where the twin's pods run, which decides how they listen and find each other.

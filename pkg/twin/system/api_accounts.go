@@ -338,7 +338,15 @@ func buyerSignup(ctx context.Context, tx *sql.Tx, tenantID int64, org, user, ema
 // job, then its audit: `include States` brings the after-commit queue before
 // Indices::AccountIndex::ForAccount, app/models/account.rb:48,50), then each application (its
 // index job, backend sync, audit), then the subscribers of the events published in the
-// transaction (the applications' ZyncWorker).
+// transaction (the applications' ZyncWorker), then the account_created notification's: the
+// manager publishes Accounts::AccountCreatedEvent after persist!, inside the transaction
+// (app/lib/signup/account_manager.rb:30-33,77-80), so ProcessNotificationEventWorker is queued
+// at the commit (see notificationEvent), even when an earlier callback failed (a backend sync:
+// the request answers 500 with the signup saved and the notification queued). Neither the
+// minimal signup nor the approval sends a mail of its own: the user is not a new_signup
+// (signup_type :minimal, app/controllers/admin/api/signups_controller.rb:18-20;
+// app/observers/user_observer.rb:10-16), and AccountMailer's confirmed and approved mails need
+// a plan that requires approval (app/models/account/states.rb:25-31,157-185).
 func (a *app) signup(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
 	p := parseParams(r)
@@ -370,10 +378,14 @@ func (a *app) signup(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	var aid int64
 	var appIDs []int64
 	var zjobs []job
+	var notify job
 	err = a.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		aid, appIDs, zjobs, err = buyerSignup(ctx, tx, rc.tenant.ID, org, user, email, p.get("password"), plans, "API signup", "API signup")
 		if err != nil {
+			return err
+		}
+		if notify, err = notificationEvent(ctx, tx, "account_created", rc.tenant.ID); err != nil {
 			return err
 		}
 		if err := saveAnnotations(ctx, tx, "Account", aid, annotations); err != nil || p.get("password") == "" {
@@ -385,7 +397,6 @@ func (a *app) signup(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 		return err
 	}
 	records := []commitRecord{model(a.enqueueing(accountIndexJob(aid),
-		mailJob("AccountMailer", "confirmed", map[string]any{"_aj_globalid": "gid://system/Account/" + id(aid)}),
 		auditJob("Account", aid, rc.tenant.ID, "create", map[string]any{"org_name": org}, rc.userID())))}
 	for _, cid := range appIDs {
 		records = append(records, model(a.enqueueing(accountIndexJob(aid)),
@@ -401,6 +412,7 @@ func (a *app) signup(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	for _, zj := range zjobs {
 		records = append(records, subscriber(a.enqueueing(zj)))
 	}
+	records = append(records, subscriber(a.enqueueing(notify)))
 	if err := a.afterCommit(ctx, records...); err != nil {
 		return err
 	}

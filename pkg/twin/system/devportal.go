@@ -225,8 +225,13 @@ func (a *app) cmsPage(w http.ResponseWriter, r *http.Request, tenant *account) {
 `, html.EscapeString(title), org, content.String(), org)
 }
 
-// devSearch is the dev portal's /search: no SearchSupport, so searchd down is a 500 (§3.2,
-// UNVERIFIED there). The twin allows it without a buyer login (as with public_search).
+// devSearch is the dev portal's /search: no SearchSupport, so searchd down is a 500 (§3.2;
+// porta@3scale-2.16.4-GA:lib/developer_portal/app/controllers/developer_portal/search_controller.rb:1-22,
+// lib/developer_portal/config/routes.rb:166). No sampler relies on it, and it differs from
+// porta in two ways: porta searches CMS pages (app/presenters/search_presenters.rb:121-128),
+// the twin the products index; porta sends a visitor to /login unless the provider's
+// public_search is on (search_controller.rb:31-33, db/schema.rb:1262, default off), the twin
+// serves every visitor, as with public_search on.
 func (a *app) devSearch(w http.ResponseWriter, r *http.Request, tenant *account) {
 	ids, err := a.search.query(r.Context(), "service_core", tenant.ID, r.FormValue("q"))
 	if err != nil {

@@ -19,8 +19,8 @@
 //     in Rails' reverse order of declaration never run (afterCommit); an event published
 //     outside any transaction loses its job with a log and the request goes on (publish).
 //   - system-searchd (Sphinx searchd real-time indexes over SphinxQL): filled only by Sidekiq
-//     jobs; read by account_query (500 when down) and the admin search pages (503 "Search is
-//     temporarily offline") (§3).
+//     jobs; read by account_query (500 when down), the admin search pages (503 "Search is
+//     temporarily offline") and the mapping rules search (500, no SearchSupport) (§3).
 //   - backend-listener's internal API: synchronous syncs of services, service tokens,
 //     applications, keys and usage limits inside the request (§4.2 sync table); metric syncs,
 //     deletions and event fetching from Sidekiq jobs (§4.2 async table).

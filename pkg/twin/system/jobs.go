@@ -19,7 +19,11 @@ const (
 	ClassSphinxAccountIndexation = "SphinxAccountIndexationWorker" // default
 	ClassBackendMetric           = "BackendMetricWorker"           // backend_sync
 	ClassDeleteObjectHierarchy   = "DeleteObjectHierarchyWorker"   // deletion
-	ClassMailDelivery            = "ActionMailer::MailDeliveryJob" // default (§4.2 note)
+	// ClassMailDelivery is deliver_later's job, on queue default at 2.16 (load_defaults 7.0
+	// includes 6.1's deliver_later_queue_name = nil: porta@3scale-2.16.4-GA:config/application.rb:61,
+	// rails@v7.0.8.7:railties/lib/rails/application/configuration.rb:201) but mailers at 2.15
+	// (load_defaults 6.0, rails@v6.0.6.1:actionmailer/lib/action_mailer/delivery_methods.rb:15).
+	ClassMailDelivery = "ActionMailer::MailDeliveryJob"
 	// Native Sidekiq classes.
 	ClassZync                     = "ZyncWorker"                     // zync
 	ClassBackendDeleteService     = "BackendDeleteServiceWorker"     // default
@@ -41,6 +45,13 @@ const (
 	// publish_state_changed_event; app/workers/publish_enabled_changed_event_for_provider_applications_worker.rb,
 	// an ApplicationJob on queue default).
 	ClassPublishEnabledChanged = "PublishEnabledChangedEventForProviderApplicationsWorker"
+	// ClassProcessNotificationEvent starts the e-mail of a provider notification: it queues a
+	// ClassUserNotification per active user of the provider, which sends NotificationMailer's
+	// mail there and then (porta@3scale-2.16.4-GA:app/workers/process_notification_event_worker.rb:4-11,
+	// 19-33, 45-49; app/services/notification_delivery_service.rb:61-63 .deliver, not
+	// deliver_later). Both are native jobs with no sidekiq_options: queue default.
+	ClassProcessNotificationEvent = "ProcessNotificationEventWorker"
+	ClassUserNotification         = "ProcessNotificationEventWorker::UserNotificationWorker"
 )
 
 // job is one enqueue porta makes (inside a transaction, after a commit or outside any).
@@ -113,6 +124,26 @@ func auditJob(model string, recordID, providerID int64, action string, changes m
 // transaction (porta@3scale-2.16.4-GA:app/models/account/states.rb).
 func publishEnabledChangedJob(accountID int64, previousState string) job {
 	return job{true, "default", ClassPublishEnabledChanged, []any{globalID("Account", accountID), previousState}}
+}
+
+// notificationEvent records the NotificationEvent a provider notification publishes (inside
+// tx) and returns its ProcessNotificationEventWorker job, args [event_id]. A published event
+// with a notification subscription (app/lib/event_store/repository.rb:118-150,186-188) makes
+// PublishNotificationEventSubscriber create and publish a NotificationEvent
+// (app/subscribers/publish_notification_event_subscriber.rb:12-15; NotificationCenter leaves it
+// enabled unless silenced, lib/notification_center.rb); published inside a transaction, the
+// AfterCommitSubscriber defers it to the commit (app/subscribers/after_commit_subscriber.rb:36-44),
+// where NotificationEvent#after_commit queues the worker (app/events/notification_event.rb:20-22).
+// The job is pushed inside a Sidekiq::Batch, whose client middleware adds a "bid" to the
+// payload; the twin leaves the batch out (nothing reads it). The same at 3scale-2.15.1-GA.
+func notificationEvent(ctx context.Context, tx *sql.Tx, systemName string, providerID int64) (job, error) {
+	eventID := uuid.NewString()
+	b, _ := json.Marshal(map[string]any{"system_name": systemName, "parent_event_id": uuid.NewString(), "provider_id": providerID})
+	if _, err := tx.ExecContext(ctx, `INSERT INTO event_store_events (event_id, event_type, provider_id, data, created_at) VALUES (?,?,?,?,?)`,
+		eventID, "NotificationEvent", providerID, string(b), time.Now().UTC()); err != nil {
+		return job{}, err
+	}
+	return job{false, "default", ClassProcessNotificationEvent, []any{eventID}}, nil
 }
 
 // enqueue pushes jobs on system-redis in order and returns the first failure. Neither Rails 7.0

@@ -209,11 +209,11 @@ func (a *app) adminPortal(mux *http.ServeMux) {
 	mux.HandleFunc("POST /p/sessions", a.login)
 	mux.HandleFunc("GET /p/admin", a.portal(a.adminRoot))
 	mux.HandleFunc("GET /p/admin/dashboard", a.portal(a.dashboard))
-	mux.HandleFunc("GET /buyers/accounts", a.portal(a.searchPage("account_core", "Accounts",
+	mux.HandleFunc("GET /buyers/accounts", a.portal(a.searchPage("account_core", "Accounts", "account",
 		`SELECT id, org_name FROM accounts WHERE provider_account_id=?`)))
-	mux.HandleFunc("GET /apiconfig/services", a.portal(a.searchPage("service_core", "Products",
+	mux.HandleFunc("GET /apiconfig/services", a.portal(a.searchPage("service_core", "Products", "service",
 		`SELECT id, name FROM services WHERE account_id=? AND state<>'deleted'`)))
-	mux.HandleFunc("GET /p/admin/backend_apis", a.portal(a.searchPage("backend_api_core", "Backends",
+	mux.HandleFunc("GET /p/admin/backend_apis", a.portal(a.searchPage("backend_api_core", "Backends", "backend_api",
 		`SELECT id, name FROM backend_apis WHERE account_id=? AND state<>'deleted'`)))
 	mux.HandleFunc("GET /apiconfig/services/{id}/proxy_rules", a.portal(a.proxyRulesPage))
 	mux.HandleFunc("GET /apiconfig/alerts", a.portal(a.alertsPage))
@@ -243,14 +243,22 @@ func (a *app) dashboard(w http.ResponseWriter, r *http.Request, tenant *account)
 }
 
 // searchOffline is porta's search/error page, rendered with 503 by SearchSupport when searchd
-// does not answer (§3.2).
+// does not answer (§3.2; porta@3scale-2.16.4-GA:app/lib/search_support.rb:9-10,19,
+// app/views/search/error.html.erb:3).
 func searchOffline(w http.ResponseWriter) {
 	writeHTML(w, http.StatusServiceUnavailable, "Search", "<p>Search is temporarily offline. Please try again in few minutes.</p>")
 }
 
 // searchPage lists records, or with search[query] asks searchd for them; a searchd failure is
-// the 503 page (SearchSupport, §3.2).
-func (a *app) searchPage(index, title, listQuery string) portalHandler {
+// the 503 page: the three controllers include SearchSupport (§3.2;
+// porta@3scale-2.16.4-GA:app/controllers/buyers/accounts_controller.rb:4,
+// app/controllers/api/services_controller.rb:5,
+// app/controllers/provider/admin/backend_apis_controller.rb:4). Each row is
+// <tr id="<dom_id>" role="row">, dom_id being <domPrefix>_<id>
+// (app/views/buyers/accounts/index.html.slim:58 for accounts; Slim writes the attributes
+// sorted), which is what the admin-portal-search sampler finds an account by
+// (threescale.AccountListed).
+func (a *app) searchPage(index, title, domPrefix, listQuery string) portalHandler {
 	return func(w http.ResponseWriter, r *http.Request, tenant *account) error {
 		ctx := r.Context()
 		q := listQuery
@@ -282,7 +290,7 @@ func (a *app) searchPage(index, title, listQuery string) portalHandler {
 				return err
 			}
 			n++
-			fmt.Fprintf(&b, `<tr data-id="%d"><td>%s</td></tr>`, rid, html.EscapeString(name))
+			fmt.Fprintf(&b, `<tr id="%s_%d" role="row"><td role="cell">%s</td></tr>`, domPrefix, rid, html.EscapeString(name))
 		}
 		if err := rows.Err(); err != nil {
 			return err
@@ -293,8 +301,17 @@ func (a *app) searchPage(index, title, listQuery string) portalHandler {
 	}
 }
 
-// proxyRulesPage is the mapping rules list; its search has no SearchSupport, so a searchd
-// failure is an unhandled 500 (§3.2).
+// proxyRulesPage is a product's mapping rules list, /apiconfig/services/{id}/proxy_rules
+// (porta@3scale-2.16.4-GA:config/routes.rb:787,849). With search[query] it asks searchd for
+// the rules of the product's proxy (app/presenters/proxy_rules_index_base_presenter.rb:9,20-22,
+// app/queries/proxy_rule_query.rb:11-20, filtered by owner_type and owner_id in searchd; the
+// twin filters by tenant there and by the proxy in SQL, to the same rows). Api::
+// ProxyRulesController does not include SearchSupport (app/controllers/api/proxy_rules_controller.rb:3-5),
+// so a searchd failure is an unhandled 500 (§3.2). Each row has its edit link,
+// /apiconfig/services/<id>/proxy_rules/<rule id>/edit
+// (app/views/shared/proxy_rules/_body_section.html.slim:47, app/helpers/proxy_rules_helper.rb:4-13),
+// which is what the admin-portal-search sampler finds a rule by (threescale.RuleListed).
+// 3scale-2.15.1-GA is the same.
 func (a *app) proxyRulesPage(w http.ResponseWriter, r *http.Request, tenant *account) error {
 	ctx := r.Context()
 	sid, err := pathID(r, "id")
@@ -310,7 +327,7 @@ func (a *app) proxyRulesPage(w http.ResponseWriter, r *http.Request, tenant *acc
 	if err != nil {
 		return err
 	}
-	q := `SELECT id, CONCAT(http_method, ' ', pattern) FROM proxy_rules WHERE owner_type='Proxy' AND owner_id=?`
+	q := `SELECT id, http_method, pattern FROM proxy_rules WHERE owner_type='Proxy' AND owner_id=?`
 	args := []any{proxyID}
 	if text := r.FormValue("search[query]"); text != "" {
 		ids, err := a.search.query(ctx, "proxy_rule_core", tenant.ID, text)
@@ -331,11 +348,13 @@ func (a *app) proxyRulesPage(w http.ResponseWriter, r *http.Request, tenant *acc
 	b.WriteString(`<table id="results">`)
 	for rows.Next() {
 		var rid int64
-		var s string
-		if err := rows.Scan(&rid, &s); err != nil {
+		var method, pattern string
+		if err := rows.Scan(&rid, &method, &pattern); err != nil {
 			return err
 		}
-		fmt.Fprintf(&b, `<tr data-id="%d"><td>%s</td></tr>`, rid, html.EscapeString(s))
+		fmt.Fprintf(&b, `<tr role="row"><td class="http_method" data-label="Verb" role="cell">%s</td><td class="pattern" data-label="Pattern" role="cell">%s</td>`+
+			`<td class="pf-c-table__action" role="cell"><a class="action edit" href="/apiconfig/services/%d/proxy_rules/%d/edit"></a></td></tr>`,
+			html.EscapeString(method), html.EscapeString(pattern), sid, rid)
 	}
 	b.WriteString(`</table>`)
 	writeHTML(w, http.StatusOK, "Mapping Rules", b.String())

@@ -459,7 +459,7 @@ func TestSystemTwin(t *testing.T) {
 		}
 	})
 
-	var sid, hitsID, metricID, planID, appID, accountID int64
+	var sid, hitsID, metricID, planID, appID, accountID, ruleID int64
 	var userKey string
 	const org = "Zebracorp"
 
@@ -514,8 +514,13 @@ func TestSystemTwin(t *testing.T) {
 		metricID = m.Metric.ID
 		code, body = e.admin("POST", fmt.Sprintf("/admin/api/services/%d/proxy/mapping_rules.json", sid),
 			url.Values{"http_method": {"GET"}, "pattern": {"/widgets"}, "metric_id": {strconv.FormatInt(metricID, 10)}, "delta": {"2"}})
-		mustJSON(t, 201, code, body, nil)
-		if !strings.Contains(body, `"mapping_rule"`) {
+		var rule struct {
+			MappingRule struct {
+				ID int64 `json:"id"`
+			} `json:"mapping_rule"`
+		}
+		mustJSON(t, 201, code, body, &rule)
+		if ruleID = rule.MappingRule.ID; ruleID == 0 {
 			t.Fatalf("mapping rule envelope: %s", body)
 		}
 		if code, _ := e.admin("POST", fmt.Sprintf("/admin/api/services/%d/proxy/mapping_rules.json", sid),
@@ -609,8 +614,21 @@ func TestSystemTwin(t *testing.T) {
 		if n := queueLen(t, e.rdb, "backend_sync"); n < 2 {
 			t.Errorf("queue:backend_sync has %d jobs, want the hits and Widgets BackendMetricWorker", n)
 		}
-		if names := queuedNames(t, e.rdb, "default"); !contains(names, ClassSphinxIndexation) || !contains(names, ClassSphinxAccountIndexation) || !contains(names, ClassMailDelivery) {
+		if names := queuedNames(t, e.rdb, "default"); !contains(names, ClassSphinxIndexation) || !contains(names, ClassSphinxAccountIndexation) || !contains(names, ClassProcessNotificationEvent) {
 			t.Errorf("queue:default: %v", names)
+		}
+		// The signup's mail: the account_created notification's native job, args [event_id],
+		// and no deliver_later of its own (notificationEvent).
+		defJobs, _ := sidekiq.QueuedJobs(ctx, e.rdb, "default")
+		for _, j := range defJobs {
+			switch j.Name() {
+			case ClassMailDelivery:
+				t.Errorf("an API signup queued %s %s: porta's minimal signup sends no mail of its own", j.Name(), j.Args)
+			case ClassProcessNotificationEvent:
+				if j.Class != ClassProcessNotificationEvent || j.Wrapped != "" || j.Queue != "default" || len(j.Args) != 1 || j.CreatedAt == 0 || j.EnqueuedAt == 0 {
+					t.Errorf("ProcessNotificationEventWorker payload: %+v", j)
+				}
+			}
 		}
 		if names := queuedNames(t, e.rdb, "zync"); !contains(names, ClassZync) {
 			t.Errorf("queue:zync: %v", names)
@@ -782,14 +800,25 @@ func TestSystemTwin(t *testing.T) {
 			return nil
 		}))
 		var n int
-		if err := e.sqlDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM mail_deliveries WHERE mailer='AccountMailer'`).Scan(&n); err != nil || n == 0 {
+		if err := e.sqlDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM mail_deliveries WHERE mailer='NotificationMailer' AND mail_method='account_created'`).Scan(&n); err != nil || n == 0 {
 			t.Errorf("mail delivery recorded: n=%d err=%v", n, err)
 		}
 		// Search pages read searchd (admin portal, logged in).
 		cookie, _ := e.login("admin", "apass")
 		code, body := e.page("/buyers/accounts?search%5Bquery%5D="+org, cookie)
-		if code != 200 || !strings.Contains(body, org) {
-			t.Errorf("accounts search page: %d %s", code, body)
+		if code != 200 || !strings.Contains(body, org) || !strings.Contains(body, fmt.Sprintf(`<tr id="account_%d" role="row">`, accountID)) {
+			t.Errorf("accounts search page: want 200 with the row <tr id=\"account_%d\" role=\"row\">, got %d %s", accountID, code, body)
+		}
+		// The mapping rules search: the rule's row carries its edit link
+		// (porta@3scale-2.16.4-GA:app/views/shared/proxy_rules/_body_section.html.slim:47).
+		rules := fmt.Sprintf("/apiconfig/services/%d/proxy_rules", sid)
+		edit := fmt.Sprintf(`href="/apiconfig/services/%d/proxy_rules/%d/edit"`, sid, ruleID)
+		testsupport.Eventually(t, 30*time.Second, "the /widgets rule searchable", func(context.Context) (bool, string) {
+			code, body := e.page(rules+"?search%5Bquery%5D=widgets", cookie)
+			return code == 200 && strings.Contains(body, edit), fmt.Sprintf("%d %s", code, body)
+		})
+		if code, body := e.page(rules+"?search%5Bquery%5D=zzznomatch", cookie); code != 200 || strings.Contains(body, edit) {
+			t.Errorf("mapping rules search for another pattern: want 200 without rule %d, got %d %s", ruleID, code, body)
 		}
 		// Alerts: EventsFetchWorker imports backend's events. This one names no known
 		// application, so it is stored as a BackendEvent and no Alert is kept.
@@ -963,6 +992,14 @@ func TestSystemTwin(t *testing.T) {
 		code, body = e.page("/buyers/accounts?search%5Bquery%5D=x", cookie)
 		if code != 503 || !strings.Contains(body, "Search is temporarily offline") {
 			t.Errorf("search page: want 503, got %d %s", code, body)
+		}
+		// Api::ProxyRulesController has no SearchSupport: the searchd error is unhandled.
+		rules := fmt.Sprintf("/apiconfig/services/%d/proxy_rules", sid)
+		if code, body := e.page(rules+"?search%5Bquery%5D=widgets", cookie); code != 500 {
+			t.Errorf("mapping rules search: want 500, got %d %s", code, body)
+		}
+		if code, body := e.page(rules, cookie); code != 200 || !strings.Contains(body, fmt.Sprintf("/proxy_rules/%d/edit", ruleID)) {
+			t.Errorf("mapping rules without a search: want 200 with rule %d, got %d %s", ruleID, code, body)
 		}
 		// Writes still succeed; their index jobs fail into the retry set (§3.2).
 		if code, body := e.admin("POST", "/admin/api/signup.json", url.Values{"org_name": {"Offline Org"}, "username": {"off"}, "email": {"off@x.test"}}); code != 201 {

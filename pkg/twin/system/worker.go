@@ -105,6 +105,8 @@ func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 			ClassImportSimpleLayout:           w.importSimpleLayout,
 			ClassAudited:                      w.audited,
 			ClassPublishEnabledChanged:        w.publishEnabledChanged,
+			ClassProcessNotificationEvent:     w.processNotificationEvent,
+			ClassUserNotification:             w.userNotification,
 		},
 		RetryIn: map[string]sidekiq.RetryIn{
 			// ZyncWorker's own sidekiq_retry_in (§5.1); the rest keep Sidekiq's default
@@ -127,6 +129,8 @@ func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 			ClassImportSimpleLayout:           scale(sidekiq.DefaultRetryIn),
 			ClassAudited:                      scale(sidekiq.DefaultRetryIn),
 			ClassPublishEnabledChanged:        scale(sidekiq.DefaultRetryIn),
+			ClassProcessNotificationEvent:     scale(sidekiq.DefaultRetryIn),
+			ClassUserNotification:             scale(sidekiq.DefaultRetryIn),
 		},
 	})
 }
@@ -594,6 +598,72 @@ func (w *worker) mailDelivery(ctx context.Context, j sidekiq.Job) error {
 	rest, _ := json.Marshal(j.Args[2:])
 	_, err = w.db.ExecContext(ctx, `INSERT IGNORE INTO mail_deliveries (job_id, mailer, mail_method, arguments, delivered_at) VALUES (?,?,?,?,?)`,
 		j.JID, mailer, method, string(rest), now())
+	return err
+}
+
+// processNotificationEvent is ProcessNotificationEventWorker#perform(event_id): the provider's
+// active users each get a UserNotificationWorker(user_id, event_id, system_name) on queue
+// default; an event or provider that is gone is logged and the job ends
+// (porta@3scale-2.16.4-GA:app/workers/process_notification_event_worker.rb:13-17,37-55).
+// Suspended providers and impersonation admins are not modelled.
+func (w *worker) processNotificationEvent(ctx context.Context, j sidekiq.Job) error {
+	eventID, err := argString(j, 0)
+	if err != nil {
+		return err
+	}
+	var providerID int64
+	var raw string
+	err = w.db.QueryRowContext(ctx, `SELECT provider_id, data FROM event_store_events WHERE event_id=? AND event_type='NotificationEvent'`, eventID).Scan(&providerID, &raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		w.log.Error("ProcessNotificationEventWorker: event not found", "event_id", eventID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var data struct {
+		SystemName string `json:"system_name"`
+	}
+	if err := json.Unmarshal([]byte(raw), &data); err != nil {
+		return err
+	}
+	rows, err := w.db.QueryContext(ctx, `SELECT id FROM users WHERE account_id=? AND state='active' ORDER BY id`, providerID)
+	if err != nil {
+		return err
+	}
+	var users []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		users = append(users, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, u := range users {
+		if _, err := sidekiq.Enqueue(ctx, w.rdb, "default", ClassUserNotification, u, eventID, data.SystemName); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// userNotification is UserNotificationWorker#perform(user_id, event_id, system_name): it sends
+// NotificationMailer#<system_name> to the user at once (app/workers/process_notification_event_worker.rb:22-26,
+// app/services/notification_delivery_service.rb:54-63); the twin records the delivery in
+// mail_deliveries. The user's notification preferences are not modelled: every mail is sent.
+func (w *worker) userNotification(ctx context.Context, j sidekiq.Job) error {
+	systemName, err := argString(j, 2)
+	if err != nil {
+		return err
+	}
+	rest, _ := json.Marshal(j.Args)
+	_, err = w.db.ExecContext(ctx, `INSERT IGNORE INTO mail_deliveries (job_id, mailer, mail_method, arguments, delivered_at) VALUES (?,?,?,?,?)`,
+		j.JID, "NotificationMailer", systemName, string(rest), now())
 	return err
 }
 

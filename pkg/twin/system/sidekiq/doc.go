@@ -19,6 +19,9 @@
 //   - stat:processed, stat:failed and stat:processed:YYYY-MM-DD, stat:failed:YYYY-MM-DD (UTC):
 //     counters flushed by each heartbeat (every job counts as processed, failed ones also as
 //     failed).
+//   - j|YYYYMMDD|H:M (UTC minute): HASH of that minute's counts per job class, "<class>|p"
+//     processed, "<class>|f" failed, "<class>|ms" time, flushed by each heartbeat with an 8h
+//     TTL (Sidekiq 7's execution metrics; see MetricsKey).
 //   - processes: SET of the live servers' identities (hostname:pid:<12 hex>). Each identity is
 //     a HASH with info (JSON: hostname, started_at, pid, tag, concurrency, queues, labels,
 //     identity, version), busy, beat (float epoch) and quiet ("true" once stopping), with a
@@ -34,9 +37,10 @@
 //	{"retry":true,"queue":"zync","args":[...],"class":"ZyncWorker","jid":"<24 hex>",
 //	 "created_at":1714557600.123456,"enqueued_at":1714557600.123456}
 //
-// ActiveJob jobs as Rails 7.2's adapter writes them: class ActiveJobWrapper, wrapped the job
-// class, and args a single envelope {job_class, job_id, provider_job_id, queue_name, priority,
-// arguments, executions, exception_executions, locale, timezone, enqueued_at, scheduled_at}.
+// ActiveJob jobs as Rails 7.0's adapter writes them (porta@3scale-2.16.4-GA bundles rails
+// 7.0.8.7): class ActiveJobWrapper, wrapped the job class, and args a single envelope
+// {job_class, job_id, provider_job_id, queue_name, priority, arguments, executions,
+// exception_executions, locale, timezone, enqueued_at}; scheduled_at came with Rails 7.1.
 // Job.Args is the envelope's arguments for those, and Job.Name() the wrapped class.
 //
 // # Failures and retries

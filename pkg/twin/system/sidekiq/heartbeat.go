@@ -31,15 +31,28 @@ func mustJSON(v any) []byte {
 }
 
 // heartbeatLoop beats at once and then every Heartbeat until ctx ends, and prunes identities
-// whose hash has expired (servers killed without a clean shutdown) about once a minute.
+// whose hash has expired (servers killed without a clean shutdown) about once a minute: the
+// launcher's start_heartbeat and ❤ in Sidekiq 7.3.2, the version porta@3scale-2.16.4-GA bundles
+// (Gemfile.lock:814; sidekiq@v7.3.2 lib/sidekiq/launcher.rb:86-99 BEAT_PAUSE 10 s, :140-177 one
+// MULTI that writes the identity hash and its work hash, each expiring after 60 s).
+//
+// A beat that comes late (over twice the period after the last one that was written) or takes
+// over a second is logged at warn level: the identity hash lives 60 s, so six missed beats make
+// the process look dead to Sidekiq's web UI and to the harness.
 func (s *server) heartbeatLoop(ctx context.Context) {
-	var lastPrune time.Time
+	var lastPrune, lastBeat time.Time
 	for {
+		start := time.Now()
 		if err := s.beat(ctx); err != nil {
 			if ctx.Err() == nil {
 				s.redisError("heartbeat", err)
 			}
 		} else {
+			took := time.Since(start)
+			if gap := start.Sub(lastBeat); !lastBeat.IsZero() && gap > 2*s.cfg.Heartbeat || took > time.Second {
+				s.log.Warn("sidekiq: heartbeat late", "sinceLastBeat", gap.Round(time.Millisecond).String(), "took", took.Round(time.Millisecond).String())
+			}
+			lastBeat = time.Now()
 			s.redisOK()
 			if time.Since(lastPrune) >= time.Minute {
 				lastPrune = time.Now()
@@ -62,6 +75,7 @@ func (s *server) heartbeatLoop(ctx context.Context) {
 // one MULTI. Counters that could not be written are kept for the next beat.
 func (s *server) beat(ctx context.Context) error {
 	procd, fails := s.processed.Swap(0), s.failed.Swap(0)
+	metrics := s.metrics.take()
 	s.mu.Lock()
 	work := make(map[string]any, len(s.work))
 	for tid, w := range s.work {
@@ -73,6 +87,7 @@ func (s *server) beat(ctx context.Context) error {
 	workKey := s.identity + ":work"
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		writeStats(ctx, p, procd, fails)
+		writeMetrics(ctx, p, metrics, time.Now())
 		p.Unlink(ctx, workKey)
 		if len(work) > 0 {
 			p.HSet(ctx, workKey, work)
@@ -91,6 +106,7 @@ func (s *server) beat(ctx context.Context) error {
 	if err != nil {
 		s.processed.Add(procd)
 		s.failed.Add(fails)
+		s.metrics.putBack(metrics)
 	}
 	return err
 }
@@ -116,8 +132,10 @@ func (s *server) clearHeartbeat() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	procd, fails := s.processed.Swap(0), s.failed.Swap(0)
+	metrics := s.metrics.take()
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		writeStats(ctx, p, procd, fails)
+		writeMetrics(ctx, p, metrics, time.Now())
 		p.SRem(ctx, KeyProcesses, s.identity)
 		p.Unlink(ctx, s.identity, s.identity+":work")
 		return nil

@@ -243,8 +243,10 @@ func Enqueue(ctx context.Context, rdb redis.UniversalClient, queue, class string
 	return push(ctx, rdb, queue, class, "", args)
 }
 
-// EnqueueActiveJob enqueues an ActiveJob job the way Rails' adapter does (class = ActiveJobWrapper,
-// wrapped = jobClass, args = [{job_class, job_id, queue_name, arguments: args, ...}]).
+// EnqueueActiveJob enqueues an ActiveJob job the way Rails 7.0's adapter does (class =
+// ActiveJobWrapper, wrapped = jobClass, args = [{job_class, job_id, queue_name, arguments: args,
+// ...}]): the envelope of ActiveJob::Core#serialize at rails@v7.0.8.7, the version porta
+// bundles at 3scale-2.16.4-GA (Gemfile.lock:627; 6.0.6.1 at 3scale-2.15.1-GA, the same keys).
 // Arguments are JSON-encoded as given (ActiveJob's own serializers, e.g. "_aj_symbol_keys",
 // are not reproduced).
 func EnqueueActiveJob(ctx context.Context, rdb redis.UniversalClient, queue, jobClass string, args ...any) (jid string, err error) {
@@ -262,8 +264,7 @@ func EnqueueActiveJob(ctx context.Context, rdb redis.UniversalClient, queue, job
 		"exception_executions": map[string]any{},
 		"locale":               "en",
 		"timezone":             "UTC",
-		"enqueued_at":          time.Now().UTC().Format("2006-01-02T15:04:05.000000000Z"),
-		"scheduled_at":         nil,
+		"enqueued_at":          time.Now().UTC().Format(time.RFC3339), // Time.now.utc.iso8601: whole seconds
 	}
 	return push(ctx, rdb, queue, ActiveJobWrapper, jobClass, []any{env})
 }

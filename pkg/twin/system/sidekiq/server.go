@@ -54,6 +54,7 @@ const (
 	fetchTimeout = time.Second // BRPOP timeout: bounds how long a stopping worker waits for a job
 	maxBackoff   = time.Second
 	statsTTL     = 5 * 365 * 24 * time.Hour
+	metricsTTL   = 8 * time.Hour // Sidekiq::Metrics::ExecutionTracker::SHORT_TERM
 	deadMaxJobs  = 10000
 	deadTimeout  = 180 * 24 * time.Hour
 	maxErrorLen  = 10000
@@ -70,6 +71,7 @@ type server struct {
 	maxRetries int
 
 	processed, failed atomic.Int64
+	metrics           classMetrics
 	stopping          atomic.Bool
 	redisDown         atomic.Bool
 	abandon           chan struct{} // closed when the shutdown timeout passes
@@ -254,6 +256,7 @@ func (s *server) perform(jobCtx context.Context, tid int, queue string, data []b
 		s.mu.Unlock()
 	}()
 
+	start := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- s.call(jobCtx, job) }()
 	var herr error
@@ -269,6 +272,7 @@ func (s *server) perform(jobCtx context.Context, tid int, queue string, data []b
 		}
 	}
 	s.processed.Add(1)
+	s.metrics.add(job.Name(), herr != nil, time.Since(start).Milliseconds())
 	if herr == nil {
 		s.log.Debug("sidekiq: job done", "class", job.Name(), "jid", job.JID, "queue", queue)
 		return

@@ -82,10 +82,19 @@ func TestEnqueuePayloadAndProcess(t *testing.T) {
 		t.Fatalf("ActiveJob payload %v", d)
 	}
 	env := d[0]["args"].([]any)[0].(map[string]any)
-	for _, k := range []string{"job_class", "job_id", "provider_job_id", "queue_name", "priority", "arguments", "executions", "exception_executions", "locale", "timezone", "enqueued_at"} {
+	// Exactly ActiveJob::Core#serialize's keys at rails@v7.0.8.7 (porta 2.16's), enqueued_at
+	// in whole seconds (Time.now.utc.iso8601); Rails 7.1 added scheduled_at.
+	keys := []string{"job_class", "job_id", "provider_job_id", "queue_name", "priority", "arguments", "executions", "exception_executions", "locale", "timezone", "enqueued_at"}
+	for _, k := range keys {
 		if _, ok := env[k]; !ok {
 			t.Errorf("ActiveJob envelope lacks %q: %v", k, env)
 		}
+	}
+	if len(env) != len(keys) {
+		t.Errorf("ActiveJob envelope has %d keys, Rails 7.0's has %d: %v", len(env), len(keys), env)
+	}
+	if at, _ := env["enqueued_at"].(string); !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`).MatchString(at) {
+		t.Errorf("enqueued_at %q: want iso8601 in whole seconds", at)
 	}
 	if env["job_class"] != "SphinxIndexationWorker" || env["queue_name"] != "default" || fmt.Sprint(env["arguments"]) != "[Account 42]" {
 		t.Fatalf("envelope %v", env)
@@ -132,6 +141,29 @@ func TestEnqueuePayloadAndProcess(t *testing.T) {
 	})
 	if l, _ := QueueLengths(bg(), rdb); l["zync"] != 0 || l["default"] != 0 {
 		t.Fatalf("queue lengths after processing: %v", l)
+	}
+	// Sidekiq 7's execution metrics: the minute's hash counts each class, the wrapped one for
+	// ActiveJob, and expires after 8 hours.
+	testsupport.Eventually(t, 5*time.Second, "per-class metrics in j|<minute>", func(context.Context) (bool, string) {
+		got := map[string]string{}
+		for _, m := range []time.Time{time.Now(), time.Now().Add(-time.Minute)} {
+			h, _ := rdb.HGetAll(bg(), MetricsKey(m)).Result()
+			for k, v := range h {
+				got[k] = v
+			}
+		}
+		return got["ZyncWorker|p"] == "1" && got["SphinxIndexationWorker|p"] == "1" && got[ActiveJobWrapper+"|p"] == "", fmt.Sprint(got)
+	})
+	if ttl, _ := rdb.TTL(bg(), MetricsKey(time.Now())).Result(); ttl <= 7*time.Hour || ttl > 8*time.Hour {
+		if ttl2, _ := rdb.TTL(bg(), MetricsKey(time.Now().Add(-time.Minute))).Result(); ttl2 <= 7*time.Hour || ttl2 > 8*time.Hour {
+			t.Fatalf("metrics TTL %s / %s, want 8h", ttl, ttl2)
+		}
+	}
+}
+
+func TestMetricsKey(t *testing.T) {
+	if got := MetricsKey(time.Date(2026, 3, 4, 5, 6, 7, 0, time.FixedZone("x", 3600))); got != "j|20260304|4:6" {
+		t.Fatalf("MetricsKey = %q, want j|20260304|4:6 (UTC, no leading zeros)", got)
 	}
 }
 
@@ -626,7 +658,7 @@ func TestParseJobAndRetryDelays(t *testing.T) {
 	// A payload as Sidekiq 7.3 stores a failed ActiveJob job.
 	raw := `{"retry":true,"queue":"default","class":"ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper","wrapped":"SphinxIndexationWorker",` +
 		`"args":[{"job_class":"SphinxIndexationWorker","job_id":"5b0c","provider_job_id":null,"queue_name":"default","priority":null,` +
-		`"arguments":[{"_aj_globalid":"gid://system/Account/2"}],"executions":0,"exception_executions":{},"locale":"en","timezone":"UTC","enqueued_at":"2024-05-01T10:00:00.000000000Z"}],` +
+		`"arguments":[{"_aj_globalid":"gid://system/Account/2"}],"executions":0,"exception_executions":{},"locale":"en","timezone":"UTC","enqueued_at":"2024-05-01T10:00:00Z"}],` +
 		`"jid":"0123456789abcdef01234567","created_at":1714557600.123456,"enqueued_at":1714557601.5,"error_message":"x","error_class":"ThinkingSphinx::ConnectionError","failed_at":1714557602.0,"retry_count":3}`
 	j, err := ParseJob([]byte(raw))
 	if err != nil {

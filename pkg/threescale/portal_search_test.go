@@ -1,0 +1,95 @@
+package threescale
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/threescale-chaos/harness/pkg/probe"
+	"github.com/threescale-chaos/harness/pkg/scenario"
+	"github.com/threescale-chaos/harness/pkg/threescale/target"
+)
+
+// fakeSearchPortal is an admin portal with porta 2.16's sign-in (the token in the csrf-token
+// meta tag, a 302 with user_session) and the two search pages; rules and accounts answer
+// with the given status and body.
+func fakeSearchPortal(t *testing.T, accounts, rules func(q string) (int, string)) *Portal {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /p/login", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `<meta name="csrf-token" content="tok" />`)
+	})
+	mux.HandleFunc("POST /p/sessions", func(w http.ResponseWriter, _ *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "user_session", Value: "s"})
+		w.Header().Set("Location", "/p/admin")
+		w.WriteHeader(http.StatusFound)
+	})
+	serve := func(f func(string) (int, string)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if !strings.Contains(r.Header.Get("Cookie"), "user_session=s") {
+				w.Header().Set("Location", "/p/login")
+				w.WriteHeader(http.StatusFound)
+				return
+			}
+			code, body := f(r.URL.Query().Get("search[query]"))
+			w.WriteHeader(code)
+			fmt.Fprint(w, body)
+		}
+	}
+	mux.HandleFunc("GET /buyers/accounts", serve(accounts))
+	mux.HandleFunc("GET /apiconfig/services/5/proxy_rules", serve(rules))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return NewPortal(target.Endpoint{URL: srv.URL}, "admin", "pw", hc)
+}
+
+func TestPortalSearchRun(t *testing.T) {
+	q := PortalSearch{Org: "chaosorg", AccountID: 77, ServiceID: 5, RuleQuery: "tok", RuleID: 41}
+	accountRowPage := func(q string) (int, string) {
+		return 200, `<input value="` + q + `"><tr id="account_77" role="row"><td>chaosorg</td></tr>`
+	}
+	ruleRowPage := func(string) (int, string) {
+		return 200, `<tr role="row"><td><a class="action edit" href="/apiconfig/services/5/proxy_rules/41/edit"></a></td></tr>`
+	}
+	echoOnly := func(q string) (int, string) { return 200, `<input value="` + q + `"><p>No results</p>` }
+	offline := func(string) (int, string) {
+		return 503, `<p class="mini_info">Search is temporarily offline. Please try again in few minutes.</p>`
+	}
+	unhandled := func(string) (int, string) { return 500, `We're sorry, but something went wrong.` }
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// An answer other than 200 is an *APIError with its status (the sampler classifies it);
+	// a 200 without the row is a wrong-body failure.
+	for _, tc := range []struct {
+		name            string
+		accounts, rules func(string) (int, string)
+		status          int
+		wrongBody       bool
+	}{
+		{"both rows found", accountRowPage, ruleRowPage, 0, false},
+		{"searchd down: the accounts list's SearchSupport page", offline, unhandled, 503, false},
+		{"searchd down, the rules page only", accountRowPage, unhandled, 500, false},
+		{"the account not found: the echoed query is no row", echoOnly, ruleRowPage, 0, true},
+		{"the rule not found", accountRowPage, echoOnly, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := fakeSearchPortal(t, tc.accounts, tc.rules)
+			err := q.Accounts(ctx, p)
+			if err == nil {
+				err = q.Rules(ctx, p)
+			}
+			var f *probe.Failure
+			isWrongBody := errors.As(err, &f) && f.Class == scenario.ErrWrongBody && f.Status == 200
+			if StatusOf(err) != tc.status || isWrongBody != tc.wrongBody || (err == nil) != (tc.status == 0 && !tc.wrongBody) {
+				t.Errorf("Accounts, then Rules = %v; want status %d, wrong body %v", err, tc.status, tc.wrongBody)
+			}
+		})
+	}
+}

@@ -1,0 +1,93 @@
+package samplers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
+)
+
+// sidekiqPayload is a job as Sidekiq 7.3.2's client stores it in queue:<name>
+// (sidekiq@v7.3.2:lib/sidekiq/client.rb normalize_item, raw_push).
+func sidekiqPayload(class, jid string, created time.Time) string {
+	ts := epochString(created)
+	return fmt.Sprintf(`{"retry":true,"queue":"default","args":["e0b1"],"class":%q,"jid":%q,"created_at":%s,"enqueued_at":%s}`, class, jid, ts, ts)
+}
+
+func sidekiqRedis(t *testing.T) *redis.Client {
+	t.Helper()
+	srv := testsupport.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), DB: 1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
+// findMailJob finds the sample's notification mail job waiting, retrying or processed, and
+// nothing older than the sample or of another class.
+func TestFindMailJob(t *testing.T) {
+	rdb := sidekiqRedis(t)
+	ctx := context.Background()
+	start := time.Now()
+	base, err := mailMetrics(ctx, rdb, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	find := func(want string) {
+		t.Helper()
+		got, err := findMailJob(ctx, rdb, start.Add(-clockSlack), base)
+		if err != nil || got != want {
+			t.Fatalf("findMailJob = %q, %v; want %q", got, err, want)
+		}
+	}
+	find("")
+	// An older one (an earlier sample's) and one of another class do not count.
+	rdb.LPush(ctx, "queue:default", sidekiqPayload(notificationMailJob, "old", start.Add(-time.Minute)))
+	rdb.LPush(ctx, "queue:default", sidekiqPayload("AuditedWorker", "other", start))
+	find("")
+	rdb.LPush(ctx, "queue:default", sidekiqPayload(notificationMailJob, "ours", start))
+	find("queue:default")
+	rdb.Del(ctx, "queue:default")
+	rdb.ZAdd(ctx, "retry", redis.Z{Score: float64(start.Add(30 * time.Second).Unix()), Member: sidekiqPayload(notificationMailJob, "ours", start)})
+	find("retry")
+	rdb.Del(ctx, "retry")
+	// Processed: only a count above the baseline of its minute.
+	rdb.HIncrBy(ctx, sidekiqMetricsKey(time.Now()), "AuditedWorker|p", 3)
+	find("")
+	rdb.HIncrBy(ctx, sidekiqMetricsKey(time.Now()), notificationMailJob+"|p", 1)
+	find("processed")
+}
+
+func TestSidekiqMetricsKey(t *testing.T) {
+	if got := sidekiqMetricsKey(time.Date(2026, 12, 5, 9, 4, 59, 0, time.FixedZone("CET", 3600))); got != "j|20261205|8:4" {
+		t.Fatalf("sidekiqMetricsKey = %q, want j|20261205|8:4", got)
+	}
+}
+
+// The queues' depth, and which of a set of jobs are still queued, retrying or dead.
+func TestJobsPresent(t *testing.T) {
+	rdb := sidekiqRedis(t)
+	ctx := context.Background()
+	now := time.Now()
+	rdb.SAdd(ctx, "queues", "default", "zync", "mailers")
+	rdb.LPush(ctx, "queue:default", sidekiqPayload("A", "a", now), sidekiqPayload("B", "b", now))
+	rdb.LPush(ctx, "queue:zync", sidekiqPayload("ZyncWorker", "z", now))
+	jobs, depth, err := queuedJobs(ctx, rdb)
+	if err != nil || len(jobs) != 3 || depth != "the queues held queue:default 2, queue:zync 1" {
+		t.Fatalf("queuedJobs: %d jobs, %q, %v", len(jobs), depth, err)
+	}
+	rdb.ZAdd(ctx, "retry", redis.Z{Score: float64(now.Unix()), Member: sidekiqPayload("C", "c", now)})
+	rdb.ZAdd(ctx, "dead", redis.Z{Score: float64(now.Unix()), Member: sidekiqPayload("D", "d", now)})
+	present, dead, err := jobsPresent(ctx, rdb, map[string]bool{"a": true, "c": true, "d": true, "gone": true})
+	if err != nil || !present["a"] || !present["c"] || present["gone"] || present["b"] || len(dead) != 1 || !dead["d"] {
+		t.Fatalf("present %v dead %v err %v", present, dead, err)
+	}
+	rdb.Del(ctx, "queue:default", "queue:zync")
+	if _, depth, _ := queuedJobs(ctx, rdb); !strings.Contains(depth, "empty") {
+		t.Fatalf("depth of empty queues: %q", depth)
+	}
+}
