@@ -54,7 +54,7 @@ const (
 	fetchTimeout = time.Second // BRPOP timeout: bounds how long a stopping worker waits for a job
 	maxBackoff   = time.Second
 	statsTTL     = 5 * 365 * 24 * time.Hour
-	metricsTTL   = 8 * time.Hour // Sidekiq::Metrics::ExecutionTracker::SHORT_TERM
+	metricsTTL   = 8 * time.Hour // sidekiq@v7.3.2:lib/sidekiq/metrics/tracking.rb Sidekiq::Metrics::ExecutionTracker SHORT_TERM (see metrics.go)
 	deadMaxJobs  = 10000
 	deadTimeout  = 180 * 24 * time.Hour
 	maxErrorLen  = 10000
