@@ -382,6 +382,9 @@ func (e *Env) redisClient(s target.Store, field, raw string, data map[string][]b
 	}
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = storeDialTimeout, storeIOTimeout, storeIOTimeout
 	opt.MaxRetries = -1 // go-redis: 0 means 3 retries, -1 none
+	// One dial per command, as one attempt per request: go-redis otherwise redials up to five
+	// times, 100 ms apart (DialerRetries <= 0 means 5).
+	opt.DialerRetries = 1
 	opt.PoolSize, opt.MinIdleConns = 4, 0
 	opt.ContextTimeoutEnabled = true
 
@@ -470,7 +473,7 @@ func failoverOptions(opt *redis.Options, master, hosts, user, password string) (
 		MasterName: master, Username: opt.Username, Password: opt.Password, DB: opt.DB,
 		SentinelUsername: user, SentinelPassword: password,
 		DialTimeout: opt.DialTimeout, ReadTimeout: opt.ReadTimeout, WriteTimeout: opt.WriteTimeout,
-		MaxRetries: opt.MaxRetries, PoolSize: opt.PoolSize, MinIdleConns: opt.MinIdleConns,
+		MaxRetries: opt.MaxRetries, DialerRetries: opt.DialerRetries, PoolSize: opt.PoolSize, MinIdleConns: opt.MinIdleConns,
 		ContextTimeoutEnabled: opt.ContextTimeoutEnabled, TLSConfig: opt.TLSConfig,
 	}
 	for _, h := range strings.Split(hosts, ",") {

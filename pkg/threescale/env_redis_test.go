@@ -419,3 +419,26 @@ func keysOf(field string) target.RedisKeys {
 	k, _ := target.RedisKeysFor(field)
 	return k
 }
+
+// A store command makes one dial attempt: go-redis otherwise redials up to five times
+// (DialerRetries, default 5, 100 ms apart), which would turn one sample of a store that
+// refuses connections into several attempts and hide the refusal behind their back-off.
+func TestStoreClientsDialOnce(t *testing.T) {
+	stores := target.Stores{
+		BackendRedisStorage: target.Store{URL: target.SecretKeyRef{Secret: "backend-redis", Key: "REDIS_STORAGE_URL"}, Address: "127.0.0.1:1"},
+		BackendRedisQueues:  target.Store{URL: target.SecretKeyRef{Secret: "backend-redis", Key: "REDIS_QUEUES_URL"}, Address: "127.0.0.1:1"},
+		SystemRedis:         target.Store{URL: target.SecretKeyRef{Secret: "system-redis", Key: "URL"}, Address: "127.0.0.1:1"},
+	}
+	env, err := connectStores(t, stores, map[string]map[string]string{
+		"backend-redis": {"REDIS_STORAGE_URL": "redis://backend-redis:6379/0", "REDIS_QUEUES_URL": "redis://backend-redis:6379/1"},
+		"system-redis":  {"URL": "redis://system-redis:6379/1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*redis.Client{"storage": env.BackendStorage, "queues": env.BackendQueues, "system": env.SystemRedis} {
+		if o := c.Options(); o.DialerRetries != 1 || o.MaxRetries != 0 { // MaxRetries -1 reads back as 0
+			t.Errorf("%s: DialerRetries %d, MaxRetries %d; want one dial and no retry", name, o.DialerRetries, o.MaxRetries)
+		}
+	}
+}
