@@ -253,24 +253,46 @@ func TestServiceManagementAPI(t *testing.T) {
 
 	t.Run("report is 202 and counted by the worker", func(t *testing.T) {
 		mustInternal(t, base, "PUT", "/internal/services/42/plans/basic/usagelimits/1/eternity", map[string]any{"usagelimit": map[string]any{"eternity": 100}}, 200)
-		form := url.Values{"service_token": {"tok42"}, "service_id": {"42"},
+		mustInternal(t, base, "DELETE", "/internal/services/42/errors/", nil, 200)
+		good := url.Values{"service_token": {"tok42"}, "service_id": {"42"},
 			"transactions[0][user_key]": {"uk1"}, "transactions[0][usage][hits]": {"2"},
-			"transactions[1][app_id]": {"app1"}, "transactions[1][usage][search]": {"3"}, "transactions[1][log][code]": {"200"},
-			"transactions[2][user_key]": {"unknown"}, "transactions[2][usage][hits]": {"1"}}
-		req, _ := http.NewRequest("POST", base+"/transactions.xml", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if r := do(t, req); r.code != 202 || r.body != "" {
-			t.Fatalf("report: %s", r)
+			"transactions[1][app_id]": {"app1"}, "transactions[1][usage][search]": {"3"}, "transactions[1][log][code]": {"200"}}
+		report := func(form url.Values) {
+			t.Helper()
+			req, _ := http.NewRequest("POST", base+"/transactions.xml", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if r := do(t, req); r.code != 202 || r.body != "" {
+				t.Fatalf("report: %s", r)
+			}
 		}
-		testsupport.Eventually(t, 5*time.Second, "report counted, child usage included in hits", func(context.Context) (bool, string) {
-			h, s1 := counter(t, storage, appEternityKey)
-			c, s2 := counter(t, storage, "stats/{service:42}/response_code:2XX/eternity")
-			return h == 8 && c == 1, s1 + " " + s2
+		// One transaction with an unknown key makes the whole job an integration error: the
+		// good transactions of the job are not counted either, and the job is not failed
+		// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/transactor/report_job.rb:10-31).
+		mixed := url.Values{}
+		for k, v := range good {
+			mixed[k] = v
+		}
+		mixed.Set("transactions[2][user_key]", "unknown")
+		mixed.Set("transactions[2][usage][hits]", "1")
+		processed, _ := counter(t, storage, statProcessed)
+		report(mixed)
+		report(good)
+		// One worker takes the jobs in order: once both are done, only the second counted.
+		testsupport.Eventually(t, 5*time.Second, "both jobs processed", func(context.Context) (bool, string) {
+			n, s := counter(t, storage, statProcessed)
+			return n >= processed+2, s
 		})
-		// The unknown key is an integration error, not a failed job.
+		h, s1 := counter(t, storage, appEternityKey)
+		c, s2 := counter(t, storage, "stats/{service:42}/response_code:2XX/eternity")
+		if h != 8 || c != 1 {
+			t.Fatalf("want only the good job counted, child usage included in hits: %s %s", s1, s2)
+		}
 		r := mustInternal(t, base, "GET", "/internal/services/42/errors/", nil, 200)
-		if !contains(r.body, "user_key_invalid") || llen(storage, FailedList) != 0 {
+		if !contains(r.body, `"code":"user_key_invalid","message":"user key \"unknown\" is invalid"`) || !contains(r.body, `"count":1`) || llen(storage, FailedList) != 0 {
 			t.Fatalf("errors: %s, failed=%d", r, llen(storage, FailedList))
+		}
+		if n := llen(storage, "errors/service_id:42"); n != 1 {
+			t.Fatalf("a good report stored errors: %d", n)
 		}
 	})
 }

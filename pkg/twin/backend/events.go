@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -62,22 +63,32 @@ func deleteEvents(ctx context.Context, rdb *redis.Client, from, to int64) (int64
 	return rdb.ZRemRangeByScore(ctx, eventsQueueKey, strconv.FormatInt(from, 10), strconv.FormatInt(to, 10)).Result()
 }
 
-// integrationError is an ErrorStorage entry: a report the worker could not apply for a reason
-// that retrying will not fix (unknown application or metric). apisonator keeps these apart
-// from failed jobs, so they are never rescheduled (§5).
+// integrationError is an ErrorStorage entry: a ThreeScale::Backend::Error the worker raised
+// for a report job, or the listener for an authorize or authrep. apisonator keeps these apart
+// from failed jobs, so they are never rescheduled (§5). The fields are in ErrorStorage's order
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/error_storage.rb:10-18).
 type integrationError struct {
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	Timestamp string `json:"timestamp"`
+	Code        string `json:"code"`
+	Message     string `json:"message"`
+	Timestamp   string `json:"timestamp"`
+	ContextInfo any    `json:"context_info"`
 }
 
-// maxStoredErrors caps the per-service error list, as ErrorStorage does.
+// maxStoredErrors caps the per-service error list, as ErrorStorage does (MAX_NUM_ERRORS).
 const maxStoredErrors = 1000
 
-func storeIntegrationError(ctx context.Context, rdb *redis.Client, sid string, e *apiError, now time.Time) error {
-	b, _ := json.Marshal(integrationError{Code: e.code, Message: e.msg, Timestamp: rubyTime(now)})
+// storeIntegrationError is ErrorStorage.store: LPUSH, so the list is newest first, then LTRIM
+// to the newest 1000. The timestamp is Ruby's Time#to_s of the UTC time.
+func storeIntegrationError(ctx context.Context, rdb *redis.Client, sid string, e *apiError, contextInfo any, now time.Time) error {
+	// Yajl writes < > & as they are; Go's default would escape them.
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(integrationError{Code: e.code, Message: e.msg, Timestamp: rubyTime(now), ContextInfo: contextInfo}); err != nil {
+		return err
+	}
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.LPush(ctx, errorsKey(sid), string(b))
+		p.LPush(ctx, errorsKey(sid), strings.TrimSuffix(b.String(), "\n"))
 		p.LTrim(ctx, errorsKey(sid), 0, maxStoredErrors-1)
 		return nil
 	})

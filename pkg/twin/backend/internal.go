@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // The internal API system uses to sync its model into backend (research/apicast-apisonator.md
@@ -83,8 +86,13 @@ func (l *listener) internalHandler() http.Handler {
 	return mux
 }
 
-func notFound(msg string) map[string]string {
-	return map[string]string{"status": "not_found", "error": msg}
+// notFound is respond_with_404's body, {status: :not_found, error: message}, in that key order
+// (apisonator@3scale-2.16.4-GA:app/api/internal/internal.rb respond_with_404).
+func notFound(msg string) any {
+	return struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+	}{"not_found", msg}
 }
 func badRequest(msg string) map[string]string {
 	return map[string]string{"status": "error", "error": msg}
@@ -94,7 +102,10 @@ func writeJSON(w http.ResponseWriter, code int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	if body != nil {
-		_ = json.NewEncoder(w).Encode(body)
+		// Ruby's to_json writes < > & as they are.
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(body)
 	}
 }
 
@@ -694,22 +705,117 @@ func (l *listener) removeAlertLimit(_ http.ResponseWriter, r *http.Request) (int
 	return 200, map[string]string{"status": "deleted"}, nil
 }
 
+// errorsService is the errors API's before filter: a service that does not exist (no
+// provider_key attribute, Service.exists?) is 404 with respond_with_404's body, on GET and
+// DELETE alike (apisonator@3scale-2.16.4-GA:app/api/internal/errors.rb:5-9,
+// app/api/internal/internal.rb respond_with_404, lib/3scale/backend/service.rb exists?).
+func (l *listener) errorsService(r *http.Request) (string, any, error) {
+	sid := r.PathValue("sid")
+	n, err := l.st.storage.Exists(r.Context(), serviceAttrKey(sid, "provider_key")).Result()
+	if err != nil || n == 0 {
+		return "", notFound("service not found"), err
+	}
+	return sid, nil, nil
+}
+
+// errorsPage is the answer of GET /internal/services/:id/errors/, in its key order.
+type errorsPage struct {
+	Status string            `json:"status"`
+	Errors []json.RawMessage `json:"errors"`
+	Count  int64             `json:"count"`
+}
+
+// listErrors is ErrorStorage.list and count: page (default 1) and per_page (default 100), read
+// from the query or the JSON body (pisoni sends them in the body of its GET) and taken as
+// Ruby's to_i, select the LRANGE ((page-1)*per_page .. that + per_page-1) of the newest-first
+// list; count is the whole list's LLEN. A per_page that is sent and is not above 0 is 400
+// (apisonator@3scale-2.16.4-GA:app/api/internal/errors.rb:11-22,
+// lib/3scale/backend/error_storage.rb:20-32,44-49). The entries are stored JSON, timestamps
+// included as the strings Time#to_s wrote. 3scale-2.15.1-GA has the same code.
 func (l *listener) listErrors(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	raw, err := l.st.storage.LRange(r.Context(), errorsKey(r.PathValue("sid")), 0, -1).Result()
+	sid, nf, err := l.errorsService(r)
 	if err != nil {
 		return 0, nil, err
 	}
-	out := make([]json.RawMessage, 0, len(raw))
-	for _, e := range raw {
-		if json.Valid([]byte(e)) {
-			out = append(out, json.RawMessage(e))
+	if nf != nil {
+		return 404, nf, nil
+	}
+	p := internalParams(r)
+	page, perPage := int64(1), int64(100)
+	if v, ok := p["page"]; ok {
+		page = rubyParamToI(v)
+	}
+	if v, ok := p["per_page"]; ok {
+		if perPage = rubyParamToI(v); perPage <= 0 {
+			return 400, map[string]string{"error": "per_page needs to be > 0"}, nil
 		}
 	}
-	return 200, map[string]any{"status": "found", "errors": out, "count": len(out)}, nil
+	start := (page - 1) * perPage
+	ctx, rdb := r.Context(), l.st.storage
+	var items *redis.StringSliceCmd
+	var count *redis.IntCmd
+	if _, err := rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		items = pl.LRange(ctx, errorsKey(sid), start, start+perPage-1)
+		count = pl.LLen(ctx, errorsKey(sid))
+		return nil
+	}); err != nil {
+		return 0, nil, err
+	}
+	out := errorsPage{Status: "found", Errors: []json.RawMessage{}, Count: count.Val()}
+	for _, e := range items.Val() {
+		if !json.Valid([]byte(e)) {
+			return 0, nil, fmt.Errorf("errors of service %s: entry is not JSON: %q", sid, e)
+		}
+		out.Errors = append(out.Errors, json.RawMessage(e))
+	}
+	return 200, out, nil
 }
 
+// internalParams is Sinatra's params for the internal API: the query, then the JSON body
+// merged over it (apisonator@3scale-2.16.4-GA:app/api/internal/internal.rb parse_json_params).
+// A JSON null is no value.
+func internalParams(r *http.Request) map[string]any {
+	p := map[string]any{}
+	for k, vs := range r.URL.Query() {
+		if len(vs) > 0 {
+			p[k] = vs[len(vs)-1]
+		}
+	}
+	var body map[string]any
+	if decodeBody(r, &body) == nil {
+		for k, v := range body {
+			if v == nil {
+				delete(p, k)
+				continue
+			}
+			p[k] = v
+		}
+	}
+	return p
+}
+
+// rubyParamToI is to_i on a parameter: String#to_i for a string, truncation for a JSON number.
+func rubyParamToI(v any) int64 {
+	switch x := v.(type) {
+	case string:
+		return rubyToI(x)
+	case float64:
+		return int64(x)
+	}
+	return 0
+}
+
+// clearErrors is ErrorStorage.delete_all behind the same 404 for an unknown service
+// (apisonator@3scale-2.16.4-GA:app/api/internal/errors.rb:24-27).
 func (l *listener) clearErrors(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	if err := l.st.storage.Del(r.Context(), errorsKey(r.PathValue("sid"))).Err(); err != nil {
+	sid, nf, err := l.errorsService(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if nf != nil {
+		return 404, nf, nil
+	}
+	if err := l.st.storage.Del(r.Context(), errorsKey(sid)).Err(); err != nil {
 		return 0, nil, err
 	}
 	return 200, map[string]string{"status": "deleted"}, nil

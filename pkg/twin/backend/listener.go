@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -230,16 +231,26 @@ func (l *listener) auth(authrep bool) http.HandlerFunc {
 		q := r.URL.Query()
 		opts := parseOptions(r, q)
 		rdb := l.st.storage
+		// rescuePK is params[:provider_key] when an error is rescued: the parameter, or, once
+		// the service token has given the provider key, that key.
+		rescuePK := nonBlank(q.Get("provider_key"))
+		fail := func(err error) {
+			l.storeAuthError(r, q, opts, rescuePK, err)
+			l.fail(w, r, err)
+		}
 		svc, err := resolveService(ctx, rdb, q.Get("provider_key"), q.Get("service_token"), q.Get("service_id"))
 		if err != nil {
-			l.fail(w, r, err)
+			fail(err)
 			return
 		}
 		// user_id is refused once the provider's credentials are known
 		// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/listener.rb do_api_method, check_no_user_id).
 		if q.Get("user_id") != "" {
-			l.fail(w, r, errEndUsers)
+			fail(errEndUsers)
 			return
+		}
+		if rescuePK == "" {
+			rescuePK = string(svc.ProviderKey)
 		}
 		rawUsage, notHash := usageParams(r.URL.RawQuery)
 		if notHash {
@@ -250,17 +261,17 @@ func (l *listener) auth(authrep bool) http.HandlerFunc {
 		userKey := q.Get("user_key")
 		app, err := resolveApplication(ctx, rdb, svc, userKey, q.Get("app_id"))
 		if err != nil {
-			l.fail(w, r, err)
+			fail(err)
 			return
 		}
 		ms, err := loadMetrics(ctx, rdb, string(svc.ID))
 		if err != nil {
-			l.fail(w, r, err)
+			fail(err)
 			return
 		}
 		if opts.noBody {
 			if err := checkUsageMetrics(ms, rawUsage); err != nil {
-				l.fail(w, r, err)
+				fail(err)
 				return
 			}
 		}
@@ -269,20 +280,20 @@ func (l *listener) auth(authrep bool) http.HandlerFunc {
 		// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/validators.rb, validators/limits.rb).
 		rej, err := validate(ctx, rdb, svc, app, q.Get("app_key"), userKey != "")
 		if err != nil {
-			l.fail(w, r, err)
+			fail(err)
 			return
 		}
 		var usage map[string]usageValue
 		if rej == nil {
 			if usage, err = parseUsage(ms, rawUsage); err != nil {
-				l.fail(w, r, err)
+				fail(err)
 				return
 			}
 		}
 		now := time.Now().UTC()
 		reports, err := loadUsageReports(ctx, rdb, string(svc.ID), app, ms, usage, now)
 		if err != nil {
-			l.fail(w, r, err)
+			fail(err)
 			return
 		}
 		if rej == nil {
@@ -295,7 +306,7 @@ func (l *listener) auth(authrep bool) http.HandlerFunc {
 		if opts.listAppKeys {
 			keys, err := rdb.SMembers(ctx, appKeysKey(string(svc.ID), string(app.ID))).Result()
 			if err != nil {
-				l.fail(w, r, err)
+				fail(err)
 				return
 			}
 			sort.Strings(keys)
@@ -304,12 +315,111 @@ func (l *listener) auth(authrep bool) http.HandlerFunc {
 
 		if authrep && st.authorized {
 			if err := l.enqueueAuthrep(ctx, string(svc.ID), string(app.ID), rawUsage, bracketParams(q, "log"), opts, now); err != nil {
-				l.fail(w, r, err)
+				fail(err)
 				return
 			}
 		}
 		l.writeStatus(w, st, authrep, opts)
 	}
+}
+
+// storeAuthError is do_api_method's rescue: a ThreeScale::Backend::Error raised while
+// serving authorize, authrep or their oauth_ variants is stored with ErrorStorage under the
+// request's service, and the answer stays the error's
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/listener.rb:149-182). That service is the
+// service_id parameter when params[:provider_key] owns it, else the provider key's default
+// service (listener.rb service_id:544-553; service.rb authenticate_service_id,
+// default_id!). When neither resolves, ProviderKeyInvalid is rescued there and nothing is
+// stored: an unknown provider key, another provider's service, or a service token request
+// that failed before its provider key was known. A service_id of no service at all, asked
+// without a provider key, matches its missing provider key (nil == nil) and is stored under.
+// Denials (409) are no errors and are not stored; neither is a Redis failure. 3scale-2.15.1-GA
+// has the same rescue.
+func (l *listener) storeAuthError(r *http.Request, q url.Values, opts options, pk string, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		return
+	}
+	ctx, rdb := r.Context(), l.st.storage
+	sid := q.Get("service_id")
+	if nonBlank(sid) == "" {
+		def, gerr := getOpt(ctx, rdb, providerDefaultServiceKey(pk))
+		if gerr != nil || def == "" {
+			l.logStoreErr(gerr)
+			return
+		}
+		sid = def
+	} else {
+		owner, gerr := getOpt(ctx, rdb, serviceAttrKey(sid, "provider_key"))
+		if gerr != nil || owner != pk {
+			l.logStoreErr(gerr)
+			return
+		}
+	}
+	l.logStoreErr(storeIntegrationError(ctx, rdb, sid, ae, requestInfo(r, q, opts), time.Now()))
+}
+
+func (l *listener) logStoreErr(err error) {
+	if err != nil {
+		l.log.Warn("cannot store integration error", "err", err)
+	}
+}
+
+// requestInfo is the listener's request_info, stored as the error's context_info
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/listener.rb:555-566): the URL, the method,
+// the form body (none on a GET), User-Agent, the client's address, Content-Type and
+// Content-Length when sent, and the 3scale-options extensions, no_body as a boolean
+// (threescale_extensions:625-641). The client's address is the peer's; Rack would also read
+// X-Forwarded-For.
+func requestInfo(r *http.Request, q url.Values, opts options) map[string]any {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	ext := map[string]any{}
+	for k, v := range opts.raw {
+		ext[k] = v
+	}
+	nb, inHeader := opts.raw["no_body"]
+	if !inHeader && q.Has("no_body") {
+		nb, inHeader = q.Get("no_body"), true
+	}
+	if inHeader {
+		ext["no_body"] = nb != "false" && nb != "0"
+	}
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	info := map[string]any{
+		"url":            scheme + "://" + r.Host + r.URL.RequestURI(),
+		"method":         r.Method,
+		"form_vars":      nil,
+		"user_agent":     nilIfEmpty(r.UserAgent()),
+		"ip":             ip,
+		"content_type":   nilIfEmpty(r.Header.Get("Content-Type")),
+		"content_length": nil,
+		"extensions":     ext,
+	}
+	if cl := r.Header.Get("Content-Length"); cl != "" {
+		info["content_length"] = cl
+	}
+	return info
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nonBlank is normalize_non_empty_keys!: a parameter of only blanks counts as absent.
+func nonBlank(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return ""
+	}
+	return s
 }
 
 func (l *listener) enqueueAuthrep(ctx context.Context, sid, appID string, rawUsage []usageParam, logs map[string]string, opts options, now time.Time) error {

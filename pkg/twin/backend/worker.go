@@ -205,6 +205,15 @@ type appliedTx struct {
 }
 
 // report is ReportJob: args are [service_id, {"0": transaction, ...}, enqueued_at, context].
+//
+// It checks the whole job before counting any of it, in apisonator's order
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/transactor/report_job.rb:10-79,
+// transactor/process_job.rb:14-27): first every transaction's application
+// (group_by_application_id), then, application by application, every transaction's usage
+// (compose_transaction), then every timestamp (Transaction#ensure_on_time!). The first
+// ThreeScale::Backend::Error ends the job: nothing of it is counted, that one error goes to
+// ErrorStorage, and the job is done, not failed (report_job.rb:19-21). 3scale-2.15.1-GA has
+// the same code.
 func (w *worker) report(ctx context.Context, args []json.RawMessage) error {
 	if len(args) < 2 {
 		return badJob("wrong number of arguments (given %d, expected 3..4)", len(args))
@@ -232,25 +241,16 @@ func (w *worker) report(ctx context.Context, args []json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	var applied []appliedTx
-	for _, idx := range sortedIndexes(txs) {
-		tx := txs[idx]
-		a, err := w.checkTransaction(ctx, svc, ms, tx, now)
-		var ae *apiError
-		if errors.As(err, &ae) {
-			// Not retryable: ErrorStorage, as apisonator does with Backend::Error (§5).
-			if serr := storeIntegrationError(ctx, rdb, s, ae, now); serr != nil {
-				return serr
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		applied = append(applied, a)
+	applied, err := w.checkJob(ctx, svc, ms, txs, now)
+	var ae *apiError
+	if errors.As(err, &ae) {
+		// ErrorStorage.store gets the job's context, whose keys are strings once Resque has
+		// decoded it, and looks up :request, a symbol: the entry's context_info is always {}
+		// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/error_storage.rb:10-18).
+		return storeIntegrationError(ctx, rdb, s, ae, map[string]any{}, now)
 	}
-	if len(applied) == 0 {
-		return nil
+	if err != nil || len(applied) == 0 {
+		return err
 	}
 	firsts, err := aggregate(ctx, rdb, s, applied)
 	if err != nil {
@@ -278,42 +278,123 @@ func sortedIndexes(txs map[string]rawTransaction) []string {
 	return idx
 }
 
-// checkTransaction resolves the application and usage of one transaction. Its time is the
-// processing time unless the client sent one: so a backlog drained after a worker outage is
-// counted in the current minute, hour and day (§5 "Timestamp").
-func (w *worker) checkTransaction(ctx context.Context, svc *service, ms *metricSet, tx rawTransaction, now time.Time) (appliedTx, error) {
-	app, err := resolveApplication(ctx, w.st.storage, svc, string(tx.UserKey), string(tx.AppID))
-	if err != nil {
-		return appliedTx{}, err
+// checkJob resolves a job's transactions, or returns the first *apiError apisonator would
+// raise for it. A transaction without usage is dropped once its application is known: it
+// counts nothing, not even its response code (report_job.rb compose_transaction:66-79).
+func (w *worker) checkJob(ctx context.Context, svc *service, ms *metricSet, txs map[string]rawTransaction, now time.Time) ([]appliedTx, error) {
+	type group struct {
+		app *application
+		txs []rawTransaction
 	}
-	// A job's usage arrives as a JSON object, whose order Go does not keep: by name, then.
-	// apisonator keeps the request's order here, a Ruby Hash
-	// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/transactor/process_job.rb); the values
-	// were checked in that order when the report was accepted, so only which error a job
-	// reports first can differ.
-	raw := make([]usageParam, 0, len(tx.Usage))
-	for k, v := range tx.Usage {
-		raw = append(raw, usageParam{k, string(v)})
-	}
-	sort.Slice(raw, func(i, j int) bool { return raw[i].name < raw[j].name })
-	usage, err := parseUsage(ms, raw)
-	if err != nil {
-		return appliedTx{}, err
-	}
-	at := now
-	if tx.Timestamp != "" {
-		t, ok := parseTimestamp(string(tx.Timestamp))
-		switch {
-		case !ok:
-			return appliedTx{}, &apiError{400, "transaction_timestamp_not_valid", fmt.Sprintf("transaction timestamp %q is not valid", tx.Timestamp)}
-		case t.Before(now.Add(-24 * time.Hour)):
-			return appliedTx{}, &apiError{409, "transaction_timestamp_too_old", "reporting transactions older than 24h is not allowed"}
-		case t.After(now.Add(time.Hour)):
-			return appliedTx{}, &apiError{409, "transaction_timestamp_too_new", "reporting transactions more than 1h in the future is not allowed"}
+	var groups []*group
+	byApp := map[string]*group{}
+	for _, idx := range sortedIndexes(txs) {
+		tx := txs[idx]
+		app, err := extractApplication(ctx, w.st.storage, string(svc.ID), string(tx.UserKey), string(tx.AppID))
+		if err != nil {
+			return nil, err
 		}
-		at = t.UTC()
+		g := byApp[string(app.ID)]
+		if g == nil {
+			g = &group{app: app}
+			byApp[string(app.ID)] = g
+			groups = append(groups, g)
+		}
+		g.txs = append(g.txs, tx)
 	}
-	return appliedTx{app: app, usage: usage, code: string(tx.Log["code"]), at: at}, nil
+	var out []appliedTx
+	for _, g := range groups {
+		for _, tx := range g.txs {
+			if len(tx.Usage) == 0 {
+				continue
+			}
+			// A job's usage arrives as a JSON object, whose order Go does not keep: by name,
+			// then. apisonator keeps the job's order here, a Ruby Hash
+			// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/metric/collection.rb
+			// parse_usage); the twin's listener writes usage sorted by name anyway, so only a
+			// job pushed by someone else can report another of its bad entries first.
+			raw := make([]usageParam, 0, len(tx.Usage))
+			for k, v := range tx.Usage {
+				raw = append(raw, usageParam{k, string(v)})
+			}
+			sort.Slice(raw, func(i, j int) bool { return raw[i].name < raw[j].name })
+			usage, err := parseUsage(ms, raw)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, appliedTx{app: g.app, usage: usage, code: string(tx.Log["code"]), at: transactionTime(string(tx.Timestamp), now)})
+		}
+	}
+	for _, tx := range out {
+		if err := ensureOnTime(tx.at, now); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// extractApplication is Application.extract_id!, which the worker uses instead of the
+// listener's load_by_id_or_user_key!: app_id and user_key together are an
+// authentication_error; a user_key without a mapping is user_key_invalid; an application
+// that does not exist, found by app_id or through the key's mapping, is application_not_found
+// with the id it looked for; neither is application_not_found with an empty id
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/application.rb:87-96,152-163). A job's
+// empty string counts as absent: the twin's listener never writes one.
+func extractApplication(ctx context.Context, rdb *redis.Client, sid, userKey, appID string) (*application, error) {
+	switch {
+	case appID != "" && userKey != "":
+		return nil, errBothCredentials
+	case appID == "" && userKey == "":
+		return nil, errApplicationNotFound("")
+	case appID == "":
+		id, err := getOpt(ctx, rdb, userKeyKey(sid, userKey))
+		if err != nil {
+			return nil, err
+		}
+		if id == "" {
+			return nil, errUserKeyInvalid(userKey)
+		}
+		appID = id
+	}
+	app, err := loadApplication(ctx, rdb, sid, appID)
+	if err != nil {
+		return nil, err
+	}
+	if app == nil {
+		return nil, errApplicationNotFound(appID)
+	}
+	return app, nil
+}
+
+// transactionTime is Transaction#timestamp=: the client's timestamp when it parses, else the
+// processing time, so a backlog drained after a worker outage is counted in the current
+// minute, hour and day (§5 "Timestamp"). A timestamp that does not parse is no error
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/transaction.rb:26-32,
+// lib/3scale/backend/extensions/time.rb parse_to_utc).
+func transactionTime(raw string, now time.Time) time.Time {
+	if raw == "" {
+		return now
+	}
+	t, ok := parseTimestamp(raw)
+	if !ok {
+		return now
+	}
+	return t.UTC()
+}
+
+// ensureOnTime is Transaction#ensure_on_time!: a transaction more than 24 h old or more than
+// 1 h ahead, in whole seconds, ends the job
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/transaction.rb:4-14,49-59; errors.rb
+// TransactionTimestampTooOld, TransactionTimestampTooNew).
+func ensureOnTime(at, now time.Time) error {
+	const past, future = 24 * 60 * 60, 60 * 60
+	switch diff := at.Unix() - now.Unix(); {
+	case diff < -past:
+		return &apiError{http.StatusForbidden, "transaction_timestamp_too_old", fmt.Sprintf("reporting transactions older than %d seconds is not allowed", past)}
+	case diff > future:
+		return &apiError{http.StatusForbidden, "transaction_timestamp_too_new", fmt.Sprintf("reporting transactions more than %d seconds in the future is not allowed", future)}
+	}
+	return nil
 }
 
 func parseTimestamp(s string) (time.Time, bool) {
