@@ -251,3 +251,35 @@ func (b *backendClient) deleteEventsUpTo(ctx context.Context, upto int64) error 
 	_, err := b.do(ctx, http.MethodDelete, "/internal/events/?upto_id="+id(upto), nil, nil)
 	return err
 }
+
+// serviceError is one entry of GET /internal/services/:id/errors/, the attributes pisoni keeps
+// (code, message, timestamp).
+type serviceError struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Timestamp string `json:"timestamp"`
+}
+
+// serviceErrors is Core::ServiceError.load_all: a GET of /internal/services/<id>/errors/ whose
+// pagination travels as a JSON body, page before per_page, each as the caller gave it
+// (pisoni@v1.31.0:lib/3scale/core/service_error.rb:13-27, api_client/operations.rb:73-116,181-233;
+// porta pins 1.30.0, which is not tagged: its version bump, pisoni commit deb60f9, differs
+// from v1.31.0 only by api_update_batch). Only a 200 is an answer: load_all's own block turns every other status into an
+// exception, a 404 included (its filter_404 applies only without a block), and a 400 about
+// per_page into InvalidPerPage; a 5xx raises before that (api_client/support.rb status_ok?).
+func (b *backendClient) serviceErrors(ctx context.Context, sid int64, page, perPage any) ([]serviceError, int64, error) {
+	var out struct {
+		Errors []serviceError `json:"errors"`
+		Count  int64          `json:"count"`
+	}
+	body := struct {
+		Page    any `json:"page"`
+		PerPage any `json:"per_page"`
+	}{page, perPage}
+	path := "/internal/services/" + id(sid) + "/errors/"
+	status, err := b.do(ctx, http.MethodGet, path, body, &out)
+	if err == nil && status != http.StatusOK {
+		err = &backendError{http.MethodGet, path, status, ""}
+	}
+	return out.Errors, out.Count, err
+}

@@ -218,6 +218,7 @@ func (a *app) adminPortal(mux *http.ServeMux) {
 	mux.HandleFunc("GET /apiconfig/services/{id}/proxy_rules", a.portal(a.proxyRulesPage))
 	mux.HandleFunc("GET /apiconfig/alerts", a.portal(a.alertsPage))
 	mux.HandleFunc("GET /apiconfig/services/{id}/alerts", a.portal(a.alertsPage))
+	mux.HandleFunc("GET /apiconfig/services/{id}/errors", a.portal(a.integrationErrorsPage))
 }
 
 func writeHTML(w http.ResponseWriter, status int, title, body string) {
