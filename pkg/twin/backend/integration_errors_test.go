@@ -293,3 +293,52 @@ func TestErrorsListing(t *testing.T) {
 		t.Errorf("after DELETE: %+v", l)
 	}
 }
+
+// A report whose usage is all "0" is accepted and queues nothing: Transactor.report drops the
+// "0" values, then the transactions left without usage, and returns before the enqueue when
+// none is left; a transaction without usage stays (apisonator@3scale-2.16.4-GA:
+// lib/3scale/backend/transactor.rb:20-31,190-201). No worker runs here, so the queue shows it.
+func TestReportDropsZeroUsage(t *testing.T) {
+	rs := startRedis(t)
+	queues := rs.client(0)
+	base := startListener(t, rs.url(0), "")
+	provision(t, base, 0, 0)
+	creds := func(kv ...string) url.Values {
+		form := url.Values{"service_token": {"tok42"}, "service_id": {"42"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			form.Set(kv[i], kv[i+1])
+		}
+		return form
+	}
+	queued := func() []string {
+		jobs, err := queues.LRange(context.Background(), QueuePriority, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return jobs
+	}
+	postReport(t, base, creds("transactions[0][user_key]", "uk1", "transactions[0][usage][hits]", "0"))
+	if jobs := queued(); len(jobs) != 0 {
+		t.Fatalf("a zero-hits report queued %d jobs: %q", len(jobs), jobs)
+	}
+	postReport(t, base, creds("transactions[0][user_key]", "uk1", "transactions[0][usage][hits]", "0",
+		"transactions[1][user_key]", "uk1", "transactions[1][usage][hits]", "0", "transactions[1][usage][search]", "2",
+		"transactions[2][user_key]", "uk1"))
+	jobs := queued()
+	if len(jobs) != 1 {
+		t.Fatalf("%d jobs queued, want 1", len(jobs))
+	}
+	var job struct {
+		Args []json.RawMessage `json:"args"`
+	}
+	if err := json.Unmarshal([]byte(jobs[0]), &job); err != nil || len(job.Args) < 2 {
+		t.Fatalf("job %s: %v", jobs[0], err)
+	}
+	var txs map[string]jobTransaction
+	if err := json.Unmarshal(job.Args[1], &txs); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := txs["0"]; ok || len(txs) != 2 || len(txs["1"].Usage) != 1 || txs["1"].Usage["search"] != "2" || txs["2"].Usage != nil {
+		t.Errorf("transactions queued %+v; want 1 with search only and 2 without usage", txs)
+	}
+}

@@ -504,6 +504,10 @@ func (l *listener) report(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if txs = withoutZeroUsage(txs); len(txs) == 0 {
+		w.WriteHeader(http.StatusAccepted) // nothing to count: no job
+		return
+	}
 	payload, err := encodeReportJob(string(svc.ID), txs, time.Now().UTC(), parseOptions(r, f).raw)
 	if err == nil {
 		err = enqueue(ctx, l.st.queues, QueuePriority, payload)
@@ -513,6 +517,30 @@ func (l *listener) report(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// withoutZeroUsage is Transactor.report's filter_usages_with_0: a usage value that is the
+// string "0" is removed, and a transaction whose usage is then empty is dropped (one without
+// usage stays). When none is left the report is answered 202 and nothing is queued, so no job
+// runs and backend neither counts nor pings system's events hook for it
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/transactor.rb:20-31,190-201; the same at
+// 3scale-2.15.1-GA). The kept transactions keep their indexes.
+func withoutZeroUsage(txs map[string]jobTransaction) map[string]jobTransaction {
+	out := make(map[string]jobTransaction, len(txs))
+	for k, tx := range txs {
+		if tx.Usage != nil {
+			for m, v := range tx.Usage {
+				if v == "0" {
+					delete(tx.Usage, m)
+				}
+			}
+			if len(tx.Usage) == 0 {
+				continue
+			}
+		}
+		out[k] = tx
+	}
+	return out
 }
 
 // parseTransactions reads transactions[i][app_id|user_key|timestamp] and

@@ -84,12 +84,15 @@ func TestPortaAlertsFollowWebProviderLevels(t *testing.T) {
 	// minute (SET events/ping NX EX 60, apisonator@3scale-2.16.4-GA:
 	// lib/3scale/backend/stats/aggregator.rb process, lib/3scale/backend/event_storage.rb
 	// pending_ping?): events raised within a minute of an earlier test's report wait for the
-	// next report, as they would on an install without traffic. A report of zero hits, which
-	// changes no counter, makes that ping once the minute is over.
+	// next report, as they would on an install without traffic. A report of one hit for a
+	// third product, without limits, makes that ping once the minute is over; a report of zero
+	// hits would not, as backend queues no job for it
+	// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/transactor.rb:20-31,190-201).
+	pinger := newPortaApp(t, "alertsping")
 	nudge := func(ctx context.Context) {
 		if n, _ := storage.ZCard(ctx, "events/queue").Result(); n > 0 {
 			if pinged, _ := storage.Exists(ctx, "events/ping").Result(); pinged == 0 {
-				withSettings.report(t, sandboxServiceToken(t, withSettings.sid), 0)
+				pinger.report(t, sandboxServiceToken(t, pinger.sid), 1)
 			}
 		}
 	}
