@@ -49,7 +49,7 @@ func runCmd() *cobra.Command {
 	cmd.Flags().StringToStringVar(&f.timeouts, "timeout", nil,
 		"override one of the run's waits, NAME=DURATION, repeatable; over the target file's timeouts. Names: "+strings.Join(timing.Names(), ", ")+" (README: Timeouts)")
 	cmd.Flags().DurationVar(&f.writeInterval, "write-interval", samplers.DefaultWriteInterval,
-		"the least time between two samples of a capability that writes to 3scale (admin-api-write, search-indexing, mail-queue, zync-sync, alerts): a bound on the run's write rate")
+		"the least time between two samples of a capability that writes to 3scale (admin-api-write, search-indexing, mail-queue, zync-sync, alerts, integration-errors): a bound on the run's write rate")
 	cmd.Flags().BoolVar(&f.reloadProd, "reload-production-gateway", false,
 		"after promoting the run's product, restart apicast-production (as `kubectl rollout restart`, the way 3scale's QE suite does) instead of waiting up to one configuration refresh (APICAST_CONFIGURATION_CACHE, 300 s by the operator)")
 	return cmd

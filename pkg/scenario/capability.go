@@ -196,6 +196,22 @@ const (
 	// lib/3scale/backend/stats/cleaner.rb). The run removes its plants at
 	// the end; a killed run's are removed by cron's next purge.
 	StatsPurge Capability = "stats-purge"
+
+	// IntegrationErrors reports, through backend-listener, one hit of a
+	// metric the product does not have (a name with the run's token) and
+	// waits, within a bound, for backend's integration error for it
+	// (`metric "<name>" is invalid`) on the admin portal's integration
+	// errors page, /apiconfig/services/<id>/errors, signed in. Healthy: it
+	// is listed in time. backend-worker stores the error when it drops the
+	// report's job (apisonator@3scale-2.16.4-GA:
+	// lib/3scale/backend/transactor/report_job.rb:10-27), and porta reads
+	// the list from backend's internal API
+	// (porta@3scale-2.16.4-GA:app/controllers/api/errors_controller.rb), so
+	// the chain is backend-listener → backend-redis → backend-worker, then
+	// system-app (with its database) → backend-listener. Nothing is
+	// counted: the dropped job applies none of its usage. The run's errors
+	// are deleted from backend-redis with its product.
+	IntegrationErrors Capability = "integration-errors"
 )
 
 var allCapabilities = []Capability{
@@ -221,6 +237,7 @@ var allCapabilities = []Capability{
 	BackendReportQueue,
 	FailedJobRescheduling,
 	StatsPurge,
+	IntegrationErrors,
 }
 
 var capabilitySummaries = map[Capability]string{
@@ -246,6 +263,7 @@ var capabilitySummaries = map[Capability]string{
 	BackendReportQueue:     "backend-worker keeps the Resque report queue from ageing",
 	FailedJobRescheduling:  "backend-cron moves failed report jobs back to their queue",
 	StatsPurge:             "deleted services' statistics wait in backend-redis for backend-cron's purge",
+	IntegrationErrors:      "a report backend rejects shows as an integration error in the admin portal",
 }
 
 // Capabilities returns every capability in report order.

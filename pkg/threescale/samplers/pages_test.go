@@ -122,3 +122,22 @@ func TestPortalSearchRows(t *testing.T) {
 		t.Error("another rule or product matched")
 	}
 }
+
+// errorsPage2164 is the shape of porta 3scale-2.16.4-GA's integration errors table
+// (app/views/api/errors/index.html.slim; Slim sorts attributes, and `h error.message` escapes
+// the quotes of apisonator's MetricInvalid message). Written for this test, values invented.
+const errorsPage2164 = `<table aria-label="Integration errors table" class="pf-c-table pf-m-grid-lg" data-toolbar-props="{&quot;totalEntries&quot;:2}" role="grid"><thead><tr role="row"><th role="columnheader" scope="col">Time (UTC)</th><th role="columnheader" scope="col">Error</th><td></td></tr></thead>
+<tbody role="rowgroup"><tr role="row"><td data-label="Time (UTC)" role="cell">2026-12-05 18:01:02 UTC</td><td data-label="Error" role="cell">metric &quot;chaos_t1_err1ab12&quot; is invalid</td><td></td></tr>
+<tr role="row"><td data-label="Time (UTC)" role="cell">2026-12-05 18:01:00 UTC</td><td data-label="Error" role="cell">user key &quot;&lt;unknown&gt;&quot; is invalid</td><td></td></tr></tbody></table>`
+
+func TestErrorMessagesFromTheErrorsPage(t *testing.T) {
+	got := errorMessages([]byte(errorsPage2164))
+	want := []string{metricInvalid("chaos_t1_err1ab12"), `user key "<unknown>" is invalid`}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("errorMessages = %q, want %q", got, want)
+	}
+	// The "Hooray!" empty state has no table: no messages.
+	if got := errorMessages([]byte(`<div class="pf-c-empty-state"><h1 class="pf-c-title pf-m-lg">Hooray!</h1></div>`)); len(got) != 0 {
+		t.Errorf("empty state: %q", got)
+	}
+}

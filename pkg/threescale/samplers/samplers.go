@@ -60,7 +60,8 @@ type Options struct {
 	FailedJobMaxAge time.Duration
 	// WriteInterval bounds how often a sampler that writes to 3scale runs (default 5s):
 	// admin-api-write (a product update and a key created and deleted), search-indexing and
-	// mail-queue (a buyer account signed up, then deleted), zync-sync (an application update) and alerts
+	// mail-queue (a buyer account signed up, then deleted), zync-sync (an application update),
+	// integration-errors (a usage report backend rejects) and alerts
 	// (reads of the signed-in alerts page; a usage report once a minute). On a real install
 	// each write is audited, indexed and synced; a write every second would be a load test.
 	WriteInterval time.Duration
@@ -131,6 +132,7 @@ func For(env *threescale.Env, f *fixture.Fixture, opts Options) map[scenario.Cap
 		scenario.SearchIndexing:         probe.Tune(probe.Check(scenario.SearchIndexing, (&indexSampler{s: s}).sample), probe.Tuning{MinInterval: o.WriteInterval, Timeout: o.AsyncBound + o.Timeout}),
 		scenario.BackgroundJobs:         probe.Check(scenario.BackgroundJobs, s.backgroundJobs),
 		scenario.MailQueue:              probe.Tune(probe.Check(scenario.MailQueue, (&mailSampler{s: s}).sample), probe.Tuning{MinInterval: o.WriteInterval, Timeout: o.AsyncBound + 3*o.Timeout}),
+		scenario.IntegrationErrors:      probe.Tune(probe.Check(scenario.IntegrationErrors, (&errorSampler{s: s, seq: errorSeq{kind: "err"}}).sample), probe.Tuning{MinInterval: o.WriteInterval, Timeout: o.AsyncBound + 4*o.Timeout}),
 		scenario.ZyncSync:               probe.Tune(probe.Check(scenario.ZyncSync, s.zyncSync), probe.Tuning{MinInterval: o.WriteInterval, Timeout: o.AsyncBound + 2*o.Timeout}),
 		scenario.BackendReportQueue:     probe.Check(scenario.BackendReportQueue, s.reportQueue),
 		scenario.FailedJobRescheduling:  probe.Check(scenario.FailedJobRescheduling, s.failedJobs),
@@ -952,7 +954,7 @@ func (x *alertSampler) sample(ctx context.Context) error {
 		}
 	}
 	if p != nil {
-		s.pingEvents(ctx, p.app)
+		s.pingEvents(ctx)
 	}
 	if err := x.eventsDrained(ctx, now); err != nil {
 		return err
@@ -966,10 +968,13 @@ func (x *alertSampler) sample(ctx context.Context) error {
 // (apisonator@3scale-2.16.4-GA:lib/3scale/backend/stats/aggregator.rb process,
 // lib/3scale/backend/event_storage.rb pending_ping?). So an alert raised within a minute of
 // the last report waits for the next report after that minute; on a live install traffic
-// makes it. When events are pending and the minute is over, this reports zero hits for app,
-// which changes no counter and no utilization, so that backend's next ping happens as
-// traffic would make it. Best effort: the checks that follow say what did not arrive.
-func (s *samplers) pingEvents(ctx context.Context, app fixture.Application) {
+// makes it. When events are pending and the minute is over, this reports one hit for the main
+// application (on the plain plan: no limit, no alert, and production traffic counts hits to it
+// anyway), so that backend's next job pings as traffic would. A report of zero hits would not:
+// Transactor.report drops zero usages and queues no job when nothing is left
+// (apisonator@3scale-2.16.4-GA:lib/3scale/backend/transactor.rb:20-31,190-201). Best effort:
+// the checks that follow say what did not arrive.
+func (s *samplers) pingEvents(ctx context.Context) {
 	if s.env.Listener == nil || s.env.BackendStorage == nil {
 		return
 	}
@@ -983,7 +988,7 @@ func (s *samplers) pingEvents(ctx context.Context, app fixture.Application) {
 	}); err != nil || queued.Val() == 0 || pinged.Val() != 0 {
 		return
 	}
-	_ = s.env.Listener.Report(ctx, s.f.ServiceID, s.f.ServiceToken, app.UserKey, map[string]int{"hits": 0})
+	_ = s.env.Listener.Report(ctx, s.f.ServiceID, s.f.ServiceToken, s.f.App.UserKey, map[string]int{"hits": 1})
 }
 
 // eventsDrained fails when the oldest backend event has waited longer than AlertBound.

@@ -69,6 +69,9 @@ func TestAgainstTwin(t *testing.T) {
 					t.Errorf("clean-up left the planted deleted service %s marked", m)
 				}
 			}
+			if n := env.BackendStorage.LLen(dctx, fixture.IntegrationErrorsKey(f.ServiceID)).Val(); n != 0 {
+				t.Errorf("clean-up left %d integration errors of the run's product in backend Redis", n)
+			}
 		})
 	}
 	if err != nil {
@@ -416,6 +419,35 @@ func TestAgainstTwin(t *testing.T) {
 			t.Fatalf("background-jobs work: submitted %d, applied %d (%s)", wc.Submitted, wc.Applied, wc.Detail)
 		}
 		t.Logf("background-jobs work: %d of %d (%s)", wc.Applied, wc.Submitted, wc.Detail)
+	})
+
+	// With backend-worker down the listener still accepts a report of an unknown metric, but
+	// its integration error is stored only when the worker applies the job: the sample finds
+	// no error, and every report the work probe made during the outage is listed after it.
+	t.Run("integration errors, backend-worker down", func(t *testing.T) {
+		wp := WorkProbesWith(env, f, WorkOptions{Timeout: 5 * time.Second, Settle: 60 * time.Second})[scenario.IntegrationErrors]
+		if err := wp.Baseline(ctx); err != nil {
+			t.Fatal(err)
+		}
+		restore := scaleDown(t, ctx, env, "backend-worker")
+		got := sample(ctx, samplers[scenario.IntegrationErrors], opts.AsyncBound+20*time.Second)
+		if got.OK || got.ErrorClass != scenario.ErrNotApplied {
+			t.Errorf("integration-errors with backend-worker down: want not applied, got %s", got)
+		}
+		if err := wp.Submit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		restore()
+		wc, err := wp.Check(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wc.Submitted == 0 || wc.Applied != wc.Submitted {
+			t.Fatalf("integration-errors work: submitted %d, applied %d (%s)", wc.Submitted, wc.Applied, wc.Detail)
+		}
+		if got := sample(ctx, samplers[scenario.IntegrationErrors], opts.AsyncBound+20*time.Second); !got.OK {
+			t.Errorf("integration-errors after recovery: %s", got)
+		}
 	})
 }
 

@@ -80,7 +80,9 @@ func WorkProbes(env *threescale.Env, f *fixture.Fixture) map[scenario.Capability
 //     waiting at the end of the outage, then drained;
 //   - zync-sync: an application changed, and zync recording it;
 //   - gateway-rollout: a new apicast-production pod deployed, Ready and in place;
-//   - stats-purge: deleted services planted with statistics, purged by backend-cron.
+//   - stats-purge: deleted services planted with statistics, purged by backend-cron;
+//   - integration-errors: reports of unknown metrics, each listed as an integration error
+//     in the admin portal.
 func WorkProbesWith(env *threescale.Env, f *fixture.Fixture, opts WorkOptions) map[scenario.Capability]probe.WorkProbe {
 	o := opts.withDefaults()
 	s := &samplers{env: env, f: f, o: Options{Timeout: o.Timeout, AsyncBound: o.Settle, AlertBound: max(o.Settle, 90*time.Second)}.withDefaults()}
@@ -98,6 +100,7 @@ func WorkProbesWith(env *threescale.Env, f *fixture.Fixture, opts WorkOptions) m
 		scenario.ZyncSync:              &zyncProbe{s: s, o: o},
 		scenario.GatewayRollout:        &rolloutProbe{s: s, o: o},
 		scenario.StatsPurge:            &purgeProbe{s: s, o: accounts},
+		scenario.IntegrationErrors:     &errorsProbe{s: s, o: accounts, seq: errorSeq{kind: "work"}},
 	}
 }
 
@@ -321,7 +324,7 @@ func (p *alertProbe) Check(ctx context.Context, budget time.Duration) (scenario.
 	_, waited := waitApplied(ctx, p.s.env, o, eventImportJobs, func(ctx context.Context) bool {
 		for _, c := range crossed {
 			if !shown[c.String()] {
-				p.s.pingEvents(ctx, c.app)
+				p.s.pingEvents(ctx)
 				break
 			}
 		}
