@@ -134,9 +134,10 @@ func (x *errorSampler) sample(ctx context.Context) error {
 	err := s.waitFor(ctx, "integration error "+strconv.Quote(want), func(ctx context.Context) (bool, string) {
 		found, err := s.errorsShown(ctx, []string{want})
 		if err != nil {
-			if ctx.Err() == nil { // not the end of the wait cutting a read short
-				pageErr = err
+			if ctx.Err() != nil { // the end of the wait cut a read short: keep what was seen
+				return false, ""
 			}
+			pageErr = err
 			return false, "admin portal: " + err.Error()
 		}
 		pageErr = nil
