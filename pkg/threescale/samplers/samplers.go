@@ -507,32 +507,25 @@ func (x *indexSampler) sample(ctx context.Context) error {
 // account is deleted once it was found (it is only a probe of indexing); one the delete
 // misses (an outage) carries the run's token, and Fixture.Delete removes it at the end.
 //
-// A signup can answer 500 with everything saved: the signup's transaction commits, and its
-// after-commit callbacks queue the account's index jobs before the application's backend sync
-// raises with backend-listener or backend-redis down (porta@3scale-2.16.4-GA:
+// A signup that failed may have saved everything (s.signup looks the account up). It answers
+// 500 after its commit when the application's backend sync raises with backend-listener or
+// backend-redis down: the signup's transaction commits, and its after-commit callbacks queue
+// the account's index jobs before the sync raises (porta@3scale-2.16.4-GA:
 // app/lib/signup/account_manager.rb create; app/models/account.rb:48,50 and
 // app/models/cinstance.rb:54,59,88; app/lib/backend/model_extensions/service.rb:25,29-31
-// re-raises the failed sync). So after a failed signup the account is looked up by its
-// username, and one that was saved is searched for as usual: whether it becomes searchable is
-// what search-indexing judges; admin-api-write judges the 500.
+// re-raises the failed sync). And it can outlast the harness's request timeout, committed,
+// while that sync waits on a listener pod that is going away: porta gives each backend call
+// an open timeout of 3 s and a read timeout of 5 s (config/initializers/core.rb:12-13), and
+// sends an idempotent one again once after a read timeout (see the twin's netHTTPRetries).
+// An account that was saved is searched for as usual: whether it becomes searchable is what
+// search-indexing judges; admin-api-write judges the failed write.
 func (s *samplers) createAndFind(ctx context.Context, org string) error {
-	var acc struct {
-		Account struct {
-			ID int64 `json:"id"`
-		} `json:"account"`
-	}
-	if err := s.call(ctx, http.MethodPost, "/admin/api/signup.json", url.Values{"org_name": {org}, "username": {org},
-		"email": {org + "@chaos.example.com"}, "password": {randomHex(12)}, "application_plan_id": {strconv.FormatInt(s.f.PlanID, 10)}}, &acc); err != nil {
-		var f *probe.Failure
-		if !errors.As(err, &f) || f.Status < 500 ||
-			s.call(ctx, http.MethodGet, "/admin/api/accounts/find.json", url.Values{"username": {org}}, &acc) != nil || acc.Account.ID == 0 {
-			return err
-		}
+	id, err := s.signup(ctx, org)
+	if id == 0 {
+		return err
 	}
 	defer func() {
-		if acc.Account.ID != 0 {
-			_ = s.call(context.WithoutCancel(ctx), http.MethodDelete, fmt.Sprintf("/admin/api/accounts/%d.json", acc.Account.ID), nil, nil)
-		}
+		_ = s.call(context.WithoutCancel(ctx), http.MethodDelete, fmt.Sprintf("/admin/api/accounts/%d.json", id), nil, nil)
 	}()
 	return s.waitFor(ctx, "account "+org+" searchable", func(ctx context.Context) (bool, string) {
 		got := threescale.SearchCheck(s.env, org, 0, s.o.Timeout, scenario.SearchIndexing)
