@@ -89,15 +89,15 @@ func newIndexSampler(t *testing.T, b *indexBed) *samplers {
 func TestIndexSamplerJudgesACommittedSignup(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		bed  indexBed
+		bed  *indexBed
 	}{
-		{"answered 201", indexBed{answer: http.StatusCreated, save: true}},
-		{"answered 500 after its commit", indexBed{answer: http.StatusInternalServerError, save: true}},
-		{"outlasted the request timeout after its commit", indexBed{answer: http.StatusInternalServerError, hang: 2 * time.Second, save: true}},
+		{"answered 201", &indexBed{answer: http.StatusCreated, save: true}},
+		{"answered 500 after its commit", &indexBed{answer: http.StatusInternalServerError, save: true}},
+		{"outlasted the request timeout after its commit", &indexBed{answer: http.StatusInternalServerError, hang: 2 * time.Second, save: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.bed
-			s := newIndexSampler(t, &b)
+			s := newIndexSampler(t, b)
 			if err := s.createAndFind(context.Background(), "chaosidxtn1"); err != nil {
 				t.Fatalf("a committed signup: %v", err)
 			}
@@ -110,15 +110,15 @@ func TestIndexSamplerJudgesACommittedSignup(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name  string
-		bed   indexBed
+		bed   *indexBed
 		class scenario.ErrorClass
 	}{
-		{"refused with 422", indexBed{answer: http.StatusUnprocessableEntity}, scenario.ErrorClass("")},
-		{"timed out with nothing saved", indexBed{answer: http.StatusCreated, hang: 2 * time.Second}, scenario.ErrTimeout},
+		{"refused with 422", &indexBed{answer: http.StatusUnprocessableEntity}, scenario.ErrorClass("")},
+		{"timed out with nothing saved", &indexBed{answer: http.StatusCreated, hang: 2 * time.Second}, scenario.ErrTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.bed
-			s := newIndexSampler(t, &b)
+			s := newIndexSampler(t, b)
 			err := s.createAndFind(context.Background(), "chaosidxtn1")
 			var f *probe.Failure
 			if !errors.As(err, &f) {

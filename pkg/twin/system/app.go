@@ -1,6 +1,7 @@
 package system
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -88,7 +89,7 @@ func RunApp(ctx context.Context, cfg AppConfig) error {
 	}
 	a := &app{cfg: cfg, db: db, rdb: rdb, log: cfg.Logger.With("component", "system-app"), sessionKey: sessionKey,
 		cache:   newCache(cfg.MemcacheServers, cfg.Logger),
-		backend: newBackendClient(cfg.Stores, cfg.BackendTimeout),
+		backend: newBackendClient(cfg.Stores, cmp.Or(cfg.BackendTimeout, webBackendTimeout), cmp.Or(cfg.BackendOpenTimeout, webBackendOpenTimeout)),
 	}
 	if cfg.BackendRedisURL != "" {
 		if a.brdb, err = redisClient(cfg.BackendRedisURL); err != nil {

@@ -2,11 +2,14 @@ package system
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -63,7 +66,7 @@ func TestBackendClientRetriesIdempotentRequestsOnceAfterAReset(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client := func(r *resetter) *backendClient {
-		return newBackendClient(Stores{BackendURL: r.srv.URL, BackendUser: "u", BackendPassword: "p"}, 5*time.Second)
+		return newBackendClient(Stores{BackendURL: r.srv.URL, BackendUser: "u", BackendPassword: "p"}, 5*time.Second, 3*time.Second)
 	}
 
 	t.Run("PUT after one reset is sent again and succeeds", func(t *testing.T) {
@@ -110,5 +113,83 @@ func TestBackendClientRetriesIdempotentRequestsOnceAfterAReset(t *testing.T) {
 			return
 		}
 		t.Fatal("a refused connection counts as retryable; Net::HTTP raises ECONNREFUSED at once")
+	})
+}
+
+// fullListener is a TCP port whose accept queue is full and never drained: the kernel drops
+// further SYNs, so a connect to it hangs the way one to a pod IP that is gone does.
+func fullListener(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+	// Fill the queue: connections the kernel completes until it starts dropping SYNs.
+	for i := 0; i < 8; i++ {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return addr
+		}
+		t.Cleanup(func() { _ = c.Close() })
+	}
+	t.Skip("the kernel kept accepting connections into a full queue")
+	return ""
+}
+
+// TestBackendClientTimeouts pins porta's Faraday timeouts: a connect that hangs fails after
+// open_timeout as a connect error, which Net::HTTP does not retry; a listener that accepts
+// and does not answer in `timeout` fails as a read timeout, which it retries once for a PUT.
+func TestBackendClientTimeouts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	t.Run("a connect that hangs is an open timeout", func(t *testing.T) {
+		c := newBackendClient(Stores{BackendURL: "http://" + fullListener(t)}, 10*time.Second, 200*time.Millisecond)
+		err := c.saveService(ctx, 5, "pk", "1", "live")
+		var op *net.OpError
+		if !errors.As(err, &op) || op.Op != "dial" || !op.Timeout() {
+			t.Fatalf("saveService to a connect that hangs: %v, want a dial timeout", err)
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the connect waited for the test's deadline, not open_timeout")
+		}
+	})
+	t.Run("an answer that does not come is a read timeout, retried once for a PUT", func(t *testing.T) {
+		var mu sync.Mutex
+		seen := 0
+		release := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen++
+			mu.Unlock()
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}))
+		defer srv.Close()
+		defer close(release)
+		c := newBackendClient(Stores{BackendURL: srv.URL}, 200*time.Millisecond, 10*time.Second)
+		err := c.saveService(ctx, 5, "pk", "1", "live")
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("saveService to a listener that does not answer: %v, want a timeout", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if seen != 2 {
+			t.Fatalf("the listener saw the PUT %d times, want 2 (max_retries 1)", seen)
+		}
 	})
 }

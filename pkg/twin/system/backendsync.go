@@ -17,20 +17,36 @@ import (
 )
 
 // backendClient talks to backend-listener's internal API with Basic auth, the way porta's
-// pisoni client does (research/apicast-apisonator.md §4.3; porta-zync.md §4.2: Faraday
-// timeout 5 s, open timeout 3 s).
+// pisoni client does (research/apicast-apisonator.md §4.3), with porta's Faraday timeouts:
+// read and write `timeout`, and `open_timeout` for the connect
+// (faraday-net_http_persistent@v2.1.0:lib/faraday/adapter/net_http_persistent.rb:96-106).
+// Keep-alive connections idle longer than net-http-persistent's idle_timeout, 5 s, are not
+// reused (net-http-persistent@v4.0.2:lib/net/http/persistent.rb:491,647-652).
 type backendClient struct {
 	base, user, pass string
 	hc               *http.Client
 }
 
-func newBackendClient(s Stores, timeout time.Duration) *backendClient {
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
+// Faraday's timeouts for porta's backend client: 5 s and 3 s open in the web process
+// (porta@3scale-2.16.4-GA:config/initializers/core.rb:12-13, the same at 3scale-2.15.1-GA),
+// 30 s and 10 s open in Sidekiq (config/initializers/sidekiq.rb:37-38).
+const (
+	webBackendTimeout, webBackendOpenTimeout         = 5 * time.Second, 3 * time.Second
+	sidekiqBackendTimeout, sidekiqBackendOpenTimeout = 30 * time.Second, 10 * time.Second
+)
+
+// newBackendClient gives the connect open and each answer timeout. Net::HTTP's read timeout
+// bounds each read, so a listener that accepts and never answers costs one timeout per try
+// (see netHTTPRetries), and one that is gone costs the open timeout.
+func newBackendClient(s Stores, timeout, open time.Duration) *backendClient {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	tr.DialContext = (&net.Dialer{Timeout: open, KeepAlive: 30 * time.Second}).DialContext
+	tr.ResponseHeaderTimeout = timeout
+	tr.IdleConnTimeout = 5 * time.Second
 	return &backendClient{
 		base: strings.TrimSuffix(s.BackendURL, "/"), user: s.BackendUser, pass: s.BackendPassword,
-		hc: &http.Client{Timeout: timeout},
+		hc: &http.Client{Transport: tr},
 	}
 }
 

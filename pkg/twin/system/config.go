@@ -124,9 +124,12 @@ type AppConfig struct {
 	// ForceSSL answers 301 to https unless X-Forwarded-Proto is https or the Host is
 	// system-(master|provider|developer) (§1.3).
 	ForceSSL bool
-	// Timeouts for the dependencies; defaults suit a local cluster.
-	DBTimeout, BackendTimeout time.Duration
-	Logger                    *slog.Logger
+	// DBTimeout bounds the database connect; defaults suit a local cluster.
+	DBTimeout time.Duration
+	// BackendTimeout and BackendOpenTimeout are Faraday's timeout and open_timeout for the
+	// backend client (5 s and 3 s when 0, as porta's web process).
+	BackendTimeout, BackendOpenTimeout time.Duration
+	Logger                             *slog.Logger
 }
 
 // SidekiqConfig configures RunSidekiq.
@@ -145,9 +148,11 @@ type SidekiqConfig struct {
 	Heartbeat, PollInterval time.Duration
 	Identity                string
 	// RetryScale multiplies every retry delay (1 when 0); tests use it to see retries quickly.
-	RetryScale     float64
-	BackendTimeout time.Duration
-	Logger         *slog.Logger
+	RetryScale float64
+	// BackendTimeout and BackendOpenTimeout are Faraday's timeout and open_timeout for the
+	// backend client (30 s and 10 s when 0, as porta's Sidekiq).
+	BackendTimeout, BackendOpenTimeout time.Duration
+	Logger                             *slog.Logger
 }
 
 // Validate reports the missing settings RunApp cannot start without.

@@ -2,6 +2,7 @@ package system
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -66,7 +67,7 @@ func RunSidekiq(ctx context.Context, cfg SidekiqConfig) error {
 	}
 	defer rdb.Close()
 	w := &worker{cfg: cfg, db: db, rdb: rdb, log: cfg.Logger.With("component", "system-sidekiq"),
-		backend: newBackendClient(cfg.Stores, cfg.BackendTimeout),
+		backend: newBackendClient(cfg.Stores, cmp.Or(cfg.BackendTimeout, sidekiqBackendTimeout), cmp.Or(cfg.BackendOpenTimeout, sidekiqBackendOpenTimeout)),
 		// Zync timeouts: connect 5 s, send 5 s, receive 10 s (§5.1).
 		zync: &http.Client{Timeout: 20 * time.Second},
 	}
