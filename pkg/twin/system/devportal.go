@@ -154,15 +154,20 @@ func (a *app) accessCode(w http.ResponseWriter, r *http.Request) {
 	a.renderAccessCodePage(w, s)
 }
 
-// cmsPage serves a published CMS page by path; anything else is the portal's 404.
+// cmsPage serves a published CMS page by path; anything else, hidden pages included, is the
+// portal's 404. A page with Liquid off is its published HTML in the layout; the two Liquid pages
+// are drawn as the default templates render them for a visitor: the homepage's plans of the
+// "api" product, the docs page's heading.
 func (a *app) cmsPage(w http.ResponseWriter, r *http.Request, tenant *account) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		devNotFound(w)
 		return
 	}
 	ctx := r.Context()
-	var title string
-	err := a.db.QueryRowContext(ctx, `SELECT title FROM cms_pages WHERE account_id=? AND path=?`, tenant.ID, r.URL.Path).Scan(&title)
+	var title, published string
+	var liquid bool
+	err := a.db.QueryRowContext(ctx, `SELECT title, liquid_enabled, published FROM cms_pages WHERE account_id=? AND path=? AND published IS NOT NULL`,
+		tenant.ID, r.URL.Path).Scan(&title, &liquid, &published)
 	if errors.Is(err, sql.ErrNoRows) {
 		devNotFound(w)
 		return
@@ -171,8 +176,16 @@ func (a *app) cmsPage(w http.ResponseWriter, r *http.Request, tenant *account) {
 		a.fail(w, r, "", err)
 		return
 	}
+	_, signedIn, err := a.devUser(r, tenant)
+	if err != nil {
+		a.fail(w, r, "", err)
+		return
+	}
 	var content strings.Builder
-	if r.URL.Path == "/" {
+	switch {
+	case !liquid:
+		content.WriteString(published)
+	case r.URL.Path == "/":
 		content.WriteString(`<header class="jumbotron page-header"><h1>Echo API</h1></header>`)
 		rows, err := a.db.QueryContext(ctx, `SELECT p.id, p.name FROM plans p JOIN services s ON s.id=p.issuer_id
 			WHERE s.account_id=? AND s.system_name='api' AND s.state<>'deleted' AND p.type='ApplicationPlan' AND p.state='published' ORDER BY p.id`, tenant.ID)
@@ -197,48 +210,10 @@ func (a *app) cmsPage(w http.ResponseWriter, r *http.Request, tenant *account) {
 			return
 		}
 		content.WriteString(`</section>`)
-	} else {
+	default:
 		fmt.Fprintf(&content, `<div class="container"><h1>%s</h1></div>`, html.EscapeString(title))
 	}
-	org := html.EscapeString(tenant.OrgName)
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(w, `<!DOCTYPE html>
-<html lang="en">
-  <head><title>%s</title><meta charset="utf-8"></head>
-  <body>
-    <header role="banner">
-      <nav class="navbar navbar-fixed-top navbar-inverse" role="navigation">
-        <div class="container tabbed">
-          <div class="navbar-header"><a class="navbar-brand" href="/">%s</a></div>
-          <div id="navbar-1" class="navbar-collapse collapse">
-            <ul class="nav navbar-nav"><li><a href="/docs">Documentation</a></li><li><a href="/#plans">Plans</a></li></ul>
-            <ul class="nav navbar-nav navbar-right"><li><a href="/login" title="Login">Sign in</a></li></ul>
-          </div>
-        </div>
-      </nav>
-    </header>
-    <main id="main-content" role="main">%s</main>
-    <footer role="contentinfo"><ul class="list-inline pull-right"><li>%s</li><li><a class="powered-by" href="http://3scale.net/">Powered by 3scale</a></li></ul></footer>
-  </body>
-</html>
-`, html.EscapeString(title), org, content.String(), org)
-}
-
-// devSearch is the dev portal's /search: no SearchSupport, so searchd down is a 500 (§3.2;
-// porta@3scale-2.16.4-GA:lib/developer_portal/app/controllers/developer_portal/search_controller.rb:1-22,
-// lib/developer_portal/config/routes.rb:166). No sampler relies on it, and it differs from
-// porta in two ways: porta searches CMS pages (app/presenters/search_presenters.rb:121-128),
-// the twin the products index; porta sends a visitor to /login unless the provider's
-// public_search is on (search_controller.rb:31-33, db/schema.rb:1262, default off), the twin
-// serves every visitor, as with public_search on.
-func (a *app) devSearch(w http.ResponseWriter, r *http.Request, tenant *account) {
-	ids, err := a.search.query(r.Context(), "service_core", tenant.ID, r.FormValue("q"))
-	if err != nil {
-		a.fail(w, r, "", err)
-		return
-	}
-	writeHTML(w, http.StatusOK, "Search", fmt.Sprintf(`<p id="count">%d results</p>`, len(ids)))
+	writeDevPage(w, http.StatusOK, tenant, title, content.String(), signedIn)
 }
 
 func devNotFound(w http.ResponseWriter) {

@@ -1,11 +1,17 @@
 package system
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/threescale-chaos/harness/internal/testsupport"
 )
 
 // testDevPortalAccessCode pins the developer portal's access code to porta 3scale-2.16.4-GA
@@ -53,9 +59,10 @@ func testDevPortalAccessCode(t *testing.T, e *testEnv) {
 	if r := e.devDo("GET", "/nothing-here", nil, good); r.code != 404 {
 		t.Errorf("unknown page with the code: %d", r.code)
 	}
-	// JSON requests are not protected (ACCEPTABLE_TYPES).
-	if r := e.devDo("GET", "/search.json?q=x", nil); r.code != 200 {
-		t.Errorf("JSON request without the code: %d %s", r.code, r.body)
+	// JSON requests are not protected (ACCEPTABLE_TYPES): the search's own login_required
+	// answers, not the access code page.
+	if r := e.devDo("GET", "/search.json?q=x", nil); r.code != 302 || r.loc != "https://"+devHost+"/login" {
+		t.Errorf("JSON request without the code: %d %q %s", r.code, r.loc, r.body)
 	}
 	// /access_code with the code: the cookie, and back to the page stored in the session.
 	back := e.devDo("GET", "/access_code?access_code="+accessCode, nil, closed.cookies[railsSessionCookie])
@@ -75,4 +82,143 @@ func testDevPortalAccessCode(t *testing.T, e *testEnv) {
 	if r := e.devDo("POST", "/access_code", url.Values{"access_code": {accessCode}, "authenticity_token": {token[1]}}, closed.cookies[railsSessionCookie]); r.code != 302 || r.cookies["access_code"] == nil {
 		t.Errorf("POST /access_code with the form's token: %d %v", r.code, r.cookies)
 	}
+}
+
+// testDevPortalSearch pins the CMS API's pages, the developer portal's sign-in and its search
+// (cms.go, devportal_login.go): a visitor is sent to /login, a signed-in buyer finds a
+// published page with Liquid off by a word of its content, with the match marked, and neither
+// a draft, a Liquid page with tags nor a deleted page.
+func testDevPortalSearch(t *testing.T, e *testEnv, planID int64) (user, access *http.Cookie) {
+	var provider struct {
+		Account map[string]any `json:"account"`
+	}
+	code, body := e.admin("GET", "/admin/api/provider.json", nil)
+	mustJSON(t, 200, code, body, &provider)
+	access = &http.Cookie{Name: "access_code", Value: provider.Account["site_access_code"].(string)}
+
+	// A buyer who can sign in (a signup with a password activates the user).
+	code, body = e.admin("POST", "/admin/api/signup.json", url.Values{"org_name": {"Reader Org"}, "username": {"reader"},
+		"email": {"reader@x.test"}, "password": {"rpass"}, "application_plan_id": {fmt.Sprint(planID)}})
+	if code != 201 {
+		t.Fatalf("signup: %d %s", code, body)
+	}
+
+	// A page with Liquid off and one with a tag, both published; a draft.
+	page := func(form url.Values) map[string]any {
+		t.Helper()
+		var p map[string]any
+		code, body := e.admin("POST", "/admin/api/cms/templates.json", form)
+		mustJSON(t, 201, code, body, &p)
+		return p
+	}
+	plain := page(url.Values{"type": {"page"}, "title": {"Zebrafish Guide"}, "path": {"/zebra/"}, "liquid_enabled": {"false"},
+		"draft": {"<p>All about the <b>zebrafish</b> reef.</p>"}})
+	if plain["hidden"] != true || plain["published"] != nil || plain["path"] != "/zebra" || plain["system_name"] != "zebrafish-guide" || plain["type"] != "page" {
+		t.Errorf("created page: %v", plain)
+	}
+	tagged := page(url.Values{"type": {"page"}, "title": {"Tagged"}, "path": {"/tagged"}, "liquid_enabled": {"true"},
+		"draft": {"{% if current_user %}zebrafish{% endif %}"}})
+	draft := page(url.Values{"type": {"page"}, "title": {"Draft"}, "path": {"/draft"}, "liquid_enabled": {"false"}, "draft": {"zebrafish draft"}})
+	for _, p := range []map[string]any{plain, tagged} {
+		var got map[string]any
+		code, body := e.admin("PUT", fmt.Sprintf("/admin/api/cms/templates/%v/publish.json", p["id"]), nil)
+		mustJSON(t, 200, code, body, &got)
+		if got["hidden"] != false || got["draft"] != nil || got["published"] == nil {
+			t.Errorf("published page: %v", got)
+		}
+	}
+	if code, body := e.admin("POST", "/admin/api/cms/templates.json", url.Values{"type": {"page"}, "title": {"Again"}, "path": {"/zebra"}}); code != 422 || !strings.Contains(body, "has already been taken") {
+		t.Errorf("a second page at /zebra: %d %s", code, body)
+	}
+	if code, body := e.admin("POST", "/admin/api/cms/templates.json", url.Values{"type": {"partial"}, "system_name": {"p"}}); code != 422 || !strings.Contains(body, "Unknown template type") {
+		t.Errorf("a partial: %d %s", code, body)
+	}
+	if r := e.devDo("GET", "/zebra", nil, access); r.code != 200 || !strings.Contains(r.body, "<b>zebrafish</b> reef") {
+		t.Errorf("the published page: %d %s", r.code, r.body)
+	}
+	if r := e.devDo("GET", "/draft", nil, access); r.code != 404 {
+		t.Errorf("a draft page is hidden: %d", r.code)
+	}
+
+	// A visitor is sent to the sign-in, the search kept as return_to.
+	visitor := e.devDo("GET", "/search.json?q=zebrafish", nil, access)
+	if visitor.code != 302 || visitor.loc != "https://"+devHost+"/login" || visitor.cookies[railsSessionCookie] == nil {
+		t.Fatalf("a visitor's search: %d %q", visitor.code, visitor.loc)
+	}
+	form := e.devDo("GET", "/login", nil, access, visitor.cookies[railsSessionCookie])
+	token := regexp.MustCompile(`<form accept-charset="UTF-8" action="/session" class="formtastic session form-horizontal" id="new_session" method="post">.*name="authenticity_token" value="([^"]+)"`).FindStringSubmatch(form.body)
+	if form.code != 200 || token == nil || !strings.Contains(form.body, `name="username"`) || !strings.Contains(form.body, `name="password"`) {
+		t.Fatalf("the sign-in form: %d %s", form.code, form.body)
+	}
+	session := form.cookies[railsSessionCookie]
+	if session == nil {
+		session = visitor.cookies[railsSessionCookie]
+	}
+	if r := e.devDo("POST", "/session", url.Values{"username": {"reader"}, "password": {"rpass"}}, access, session); r.code != 403 {
+		t.Errorf("sign-in without the form's token: %d", r.code)
+	}
+	if r := e.devDo("POST", "/session", url.Values{"username": {"reader"}, "password": {"wrong"}, "authenticity_token": {token[1]}}, access, session); r.code != 200 ||
+		!strings.Contains(r.body, "Incorrect email or password. Please try again.") || r.cookies[userSessionCookie] != nil {
+		t.Errorf("a wrong password: %d %s", r.code, r.body)
+	}
+	if r := e.devDo("POST", "/session", url.Values{"username": {"admin"}, "password": {"apass"}, "authenticity_token": {token[1]}}, access, session); r.code != 200 || r.cookies[userSessionCookie] != nil {
+		t.Errorf("the provider's admin on the developer portal: %d", r.code)
+	}
+	in := e.devDo("POST", "/session", url.Values{"username": {"reader@x.test"}, "password": {"rpass"}, "authenticity_token": {token[1]}}, access, session)
+	if in.code != 302 || in.loc != "https://"+devHost+"/search.json?q=zebrafish" || in.cookies[userSessionCookie] == nil {
+		t.Fatalf("sign-in by e-mail: %d %q %v", in.code, in.loc, in.cookies)
+	}
+	user = in.cookies[userSessionCookie]
+	if r := e.devDo("GET", "/login", nil, access, user); r.code != 302 || r.loc != "https://"+devHost+"/admin" {
+		t.Errorf("/login when signed in: %d %q", r.code, r.loc)
+	}
+
+	type result struct{ Title, Path, Content string }
+	search := func(q string) ([]result, int) {
+		t.Helper()
+		r := e.devDo("GET", "/search.json?q="+url.QueryEscape(q), nil, user)
+		var out []result
+		if r.code == 200 {
+			if err := json.Unmarshal([]byte(r.body), &out); err != nil {
+				t.Fatalf("search.json: %v: %s", err, r.body)
+			}
+		}
+		return out, r.code
+	}
+	testsupport.Eventually(t, 20*time.Second, "the published page searchable", testsupport.NoError(func(context.Context) error {
+		got, code := search("zebrafish")
+		if code != 200 || len(got) != 1 {
+			return fmt.Errorf("HTTP %d %v", code, got)
+		}
+		return nil
+	}))
+	got, _ := search("zebrafish")
+	if got[0].Path != "/zebra" || !strings.Contains(got[0].Title, `<span class="match">Zebrafish</span>`) ||
+		!strings.Contains(got[0].Content, `<span class="match">zebrafish</span>`) || strings.Contains(got[0].Content, "<p>") || strings.Contains(got[0].Content, "<b>") {
+		t.Errorf("the result: %+v", got[0])
+	}
+	if r := e.devDo("GET", "/search?q=zebrafish", nil, access, user); r.code != 200 || !strings.Contains(r.body, `href="/zebra"`) || !strings.Contains(r.body, "Sign Out") {
+		t.Errorf("the HTML search: %d %s", r.code, r.body)
+	}
+	_ = draft
+
+	// Deleted: gone from the portal and, once its index job ran, from the search.
+	if code, body := e.admin("DELETE", fmt.Sprintf("/admin/api/cms/templates/%v.json", plain["id"]), nil); code != 200 {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	if r := e.devDo("GET", "/zebra", nil, access); r.code != 404 {
+		t.Errorf("a deleted page: %d", r.code)
+	}
+	testsupport.Eventually(t, 20*time.Second, "the deleted page gone from the search", testsupport.NoError(func(context.Context) error {
+		if got, code := search("zebrafish"); code != 200 || len(got) != 0 {
+			return fmt.Errorf("HTTP %d %v", code, got)
+		}
+		return nil
+	}))
+	for _, p := range []map[string]any{tagged, draft} {
+		if code, body := e.admin("DELETE", fmt.Sprintf("/admin/api/cms/templates/%v.json", p["id"]), nil); code != 200 {
+			t.Errorf("delete: %d %s", code, body)
+		}
+	}
+	return user, access
 }

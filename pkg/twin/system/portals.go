@@ -37,6 +37,8 @@ func (a *app) routes(rl role, mux *http.ServeMux) {
 	case roleDeveloper:
 		mux.HandleFunc("/access_code", a.accessCode)
 		mux.HandleFunc("GET /search", a.devPortal(a.devSearch))
+		mux.HandleFunc("/login", a.devPortal(a.devLoginPage))
+		mux.HandleFunc("/session", a.devPortal(a.devLogin))
 		mux.HandleFunc("/", a.devPortal(a.cmsPage))
 	}
 }
@@ -56,6 +58,11 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	}
 	stats := func(pattern string, h apiHandler) { mux.HandleFunc(pattern, a.api(rl, "stats", "json", h)) }
 
+	// The CMS API's pages (cms.go); Admin::Api::CMS::BaseController answers JSON only.
+	amJSON("POST /admin/api/cms/templates", a.createCMSTemplate)
+	amJSON("GET /admin/api/cms/templates/{id}", a.showCMSTemplate)
+	amJSON("PUT /admin/api/cms/templates/{id}/publish", a.publishCMSTemplate)
+	amJSON("DELETE /admin/api/cms/templates/{id}", a.deleteCMSTemplate)
 	am("GET /admin/api/services", a.listServices)
 	am("POST /admin/api/services", a.createService)
 	am("GET /admin/api/services/{id}", a.showService)

@@ -278,14 +278,22 @@ var schema = []string{
 		created_at DATETIME(6) NOT NULL,
 		UNIQUE KEY idx_alert (account_id, alert_id)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
-	// cms_pages are the developer portal's CMS pages the twin serves (ImportSimpleLayoutWorker
-	// imports the homepage and the docs page).
+	// cms_pages are the developer portal's CMS pages the twin serves: the homepage and the
+	// docs page ImportSimpleLayoutWorker imports, and the pages of the CMS API (cms.go; porta's
+	// cms_templates rows of type CMS::Page, db/schema.rb "cms_templates").
 	`CREATE TABLE IF NOT EXISTS cms_pages (
 		id BIGINT AUTO_INCREMENT PRIMARY KEY,
 		account_id BIGINT NOT NULL,
 		path VARCHAR(255) NOT NULL,
 		title VARCHAR(255) NOT NULL,
+		system_name VARCHAR(255) NULL,
+		content_type VARCHAR(255) NOT NULL DEFAULT 'text/html',
+		liquid_enabled TINYINT(1) NOT NULL DEFAULT 1,
+		draft MEDIUMTEXT NULL,
+		published MEDIUMTEXT NULL,
+		searchable TINYINT(1) NOT NULL DEFAULT 0,
 		created_at DATETIME(6) NOT NULL,
+		updated_at DATETIME(6) NULL,
 		UNIQUE KEY idx_path (account_id, path)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
 	// audits are the rows AuditedWorker saves (porta's audits table, the columns the twin's
@@ -346,6 +354,14 @@ var schema = []string{
 var migrations = []string{
 	`ALTER TABLE cinstances ADD COLUMN IF NOT EXISTS provider_public_key VARCHAR(255) NULL`,
 	`ALTER TABLE services ADD COLUMN IF NOT EXISTS notification_settings TEXT NULL`,
+	`ALTER TABLE cms_pages ADD COLUMN IF NOT EXISTS system_name VARCHAR(255) NULL`,
+	`ALTER TABLE cms_pages ADD COLUMN IF NOT EXISTS content_type VARCHAR(255) NOT NULL DEFAULT 'text/html'`,
+	`ALTER TABLE cms_pages ADD COLUMN IF NOT EXISTS liquid_enabled TINYINT(1) NOT NULL DEFAULT 1`,
+	`ALTER TABLE cms_pages ADD COLUMN IF NOT EXISTS draft MEDIUMTEXT NULL`,
+	`ALTER TABLE cms_pages ADD COLUMN IF NOT EXISTS published MEDIUMTEXT NULL`,
+	`ALTER TABLE cms_pages ADD COLUMN IF NOT EXISTS searchable TINYINT(1) NOT NULL DEFAULT 0`,
+	`ALTER TABLE cms_pages ADD COLUMN IF NOT EXISTS updated_at DATETIME(6) NULL`,
+	`UPDATE cms_pages SET published='{% disable_client_cache %}' WHERE published IS NULL AND draft IS NULL AND path IN ('/','/docs')`,
 	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS default_service_id BIGINT NULL`,
 	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS site_access_code VARCHAR(255) NULL`,
 	`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS sample_data TINYINT(1) NOT NULL DEFAULT 0`,

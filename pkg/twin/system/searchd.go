@@ -45,6 +45,7 @@ var searchIndexes = []struct {
 	{"metric_core", []string{"friendly_name", "system_name", "description"}, []string{"tenant_id", "owner_id"}, []string{"owner_type"}},
 	{"plan_core", []string{"name", "system_name"}, []string{"tenant_id", "issuer_id"}, nil},
 	{"proxy_rule_core", []string{"pattern", "http_method"}, []string{"tenant_id", "owner_id"}, []string{"owner_type"}},
+	{"cms_page_core", []string{"title", "published"}, []string{"tenant_id"}, nil},
 }
 
 // SearchdConfig renders a searchd.conf (Sphinx 2.2 syntax) with the real-time indexes the twin
@@ -126,6 +127,22 @@ func (s *searchd) query(ctx context.Context, index string, tenantID int64, text 
 		ids = append(ids, id)
 	}
 	return ids, rows.Err()
+}
+
+// snippet is searchd's excerpt of text for the query, with ThinkingSphinx's default markers
+// (ThinkingSphinx::Excerpter::DefaultOptions: <span class="match">, </span>, " &#8230; "), as
+// porta's search Highlighter asks for it through Riddle's BuildExcerpts.
+func (s *searchd) snippet(ctx context.Context, index, text, query string) (string, error) {
+	if s == nil {
+		return "", fmt.Errorf("searchd: not configured")
+	}
+	var out string
+	err := s.db.QueryRowContext(ctx, `CALL SNIPPETS(?, ?, ?, '<span class="match">' AS before_match, '</span>' AS after_match, ' &#8230; ' AS chunk_separator)`,
+		text, index, escapeMatch(query)).Scan(&out)
+	if err != nil {
+		return "", sidekiq.WithErrorClass("ThinkingSphinx::ConnectionError", fmt.Errorf("searchd %s snippets: %w", index, err))
+	}
+	return out, nil
 }
 
 // escapeMatch escapes Sphinx extended-query operators so user text is matched literally, as

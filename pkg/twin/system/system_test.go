@@ -879,8 +879,10 @@ func TestSystemTwin(t *testing.T) {
 		e.beRedis.Restart()
 	})
 
+	var devUser, devAccess *http.Cookie
 	t.Run("portals", func(t *testing.T) {
 		t.Run("developer portal access code", func(t *testing.T) { testDevPortalAccessCode(t, e) })
+		t.Run("developer portal sign-in and search", func(t *testing.T) { devUser, devAccess = testDevPortalSearch(t, e, planID) })
 		if code, _ := e.do("GET", e.dev, "unknown."+superdomain, "/", nil); code != 404 {
 			t.Errorf("unknown dev portal host: want 404, got %d", code)
 		}
@@ -992,6 +994,12 @@ func TestSystemTwin(t *testing.T) {
 		code, body = e.page("/buyers/accounts?search%5Bquery%5D=x", cookie)
 		if code != 503 || !strings.Contains(body, "Search is temporarily offline") {
 			t.Errorf("search page: want 503, got %d %s", code, body)
+		}
+		// Nor has DeveloperPortal::SearchController.
+		if devUser == nil {
+			t.Error("no developer portal session (see the portals test)")
+		} else if r := e.devDo("GET", "/search.json?q=zebrafish", nil, devUser, devAccess); r.code != 500 {
+			t.Errorf("developer portal search: want 500, got %d %s", r.code, r.body)
 		}
 		// Api::ProxyRulesController has no SearchSupport: the searchd error is unhandled.
 		rules := fmt.Sprintf("/apiconfig/services/%d/proxy_rules", sid)

@@ -201,6 +201,9 @@ func (w *worker) sphinxIndexation(ctx context.Context, j sidekiq.Job) error {
 		index, q = "proxy_rule_core", `SELECT COALESCE(s.account_id, b.account_id), r.pattern, r.http_method, r.owner_id, r.owner_type
 			FROM proxy_rules r LEFT JOIN proxies p ON r.owner_type='Proxy' AND p.id=r.owner_id LEFT JOIN services s ON s.id=p.service_id
 			LEFT JOIN backend_apis b ON r.owner_type='BackendApi' AND b.id=r.owner_id WHERE r.id=?`
+	case "CMS::Page":
+		// The index's scope: searchable pages with published content (app/indices/cms_page_index.rb).
+		index, q = "cms_page_core", `SELECT account_id, title, published FROM cms_pages WHERE id=? AND searchable=1 AND published IS NOT NULL`
 	default:
 		w.log.Info("no index for model, skipping", "model", model)
 		return nil
@@ -227,6 +230,10 @@ func (w *worker) sphinxIndexation(ctx context.Context, j sidekiq.Job) error {
 		var issuer int64
 		err = row.Scan(&tenant, &name, &sys, &issuer)
 		vals = map[string]any{"name": name, "system_name": sys, "issuer_id": issuer}
+	case "CMS::Page":
+		var title, published string
+		err = row.Scan(&tenant, &title, &published)
+		vals = map[string]any{"title": title, "published": published}
 	case "ProxyRule":
 		var pattern, method, otype string
 		var owner int64

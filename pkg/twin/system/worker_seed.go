@@ -123,8 +123,13 @@ func (w *worker) importSimpleLayout(ctx context.Context, j sidekiq.Job) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range [][2]string{{"/", "Homepage"}, {"/docs", "Documentation"}} {
-		if _, err := w.db.ExecContext(ctx, `INSERT IGNORE INTO cms_pages (account_id, path, title, created_at) VALUES (?,?,?,?)`, pid, p[0], p[1], now()); err != nil {
+	// Both are published Liquid pages whose templates open with {% disable_client_cache %}
+	// (lib/developer_portal/app/views/developer_portal/index.html.liquid, docs.html.liquid), so
+	// neither is searchable; the twin stores that first tag as their content.
+	for _, p := range [][3]string{{"/", "Homepage", "homepage"}, {"/docs", "Documentation", "documentation"}} {
+		t := now()
+		if _, err := w.db.ExecContext(ctx, `INSERT IGNORE INTO cms_pages (account_id, path, title, system_name, liquid_enabled, published, searchable, created_at, updated_at)
+			VALUES (?,?,?,?,1,'{% disable_client_cache %}',0,?,?)`, pid, p[0], p[1], p[2], t, t); err != nil {
 			return err
 		}
 	}
