@@ -219,6 +219,75 @@ func (a *app) createCMSTemplate(w http.ResponseWriter, r *http.Request, rc *reqC
 	return created(w, rc, "", pg.json())
 }
 
+// listCMSTemplates is GET /admin/api/cms/templates: the provider's templates by id, 20 a page
+// (per_page up to 100), filtered by type (the twin's are all pages), each without its draft
+// and published content unless content=true, as {"collection": [...]} with
+// {"metadata": {per_page, total_entries, total_pages, current_page}} when there is more than a
+// page (CMS::TemplatesRepresenter, ThreeScale::Api::Collection#to_json; base_controller.rb
+// per_page, MAX_PER_PAGE 100, DEFAULT_PER_PAGE 20).
+func (a *app) listCMSTemplates(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	p := parseParams(r)
+	perPage := 20
+	if p.get("per_page") != "" {
+		perPage = min(int(p.int64("per_page")), 100)
+	}
+	page := max(int(p.int64("page")), 1)
+	var total int
+	where := `account_id=?`
+	if t := p.get("type"); t != "" && t != "page" {
+		where += ` AND FALSE`
+	}
+	if err := a.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM cms_pages WHERE `+where, rc.tenant.ID).Scan(&total); err != nil {
+		return err
+	}
+	items := []any{}
+	if perPage > 0 {
+		rows, err := a.db.QueryContext(ctx, `SELECT `+cmsPageCols+` FROM cms_pages WHERE `+where+` ORDER BY id LIMIT ? OFFSET ?`, rc.tenant.ID, perPage, (page-1)*perPage)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			pg, err := scanCMSPage(rows)
+			if err != nil {
+				return err
+			}
+			j := pg.json()
+			if p.get("content") != "true" {
+				items = append(items, cmsPageShortJSON{j.ID, j.Type, j.CreatedAt, j.UpdatedAt, j.Title, j.SystemName, j.LayoutID, j.SectionID, j.Path, j.ContentType, j.LiquidEnabled, j.Handler, j.Hidden})
+			} else {
+				items = append(items, j)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	out := map[string]any{"collection": items}
+	if perPage > 0 && perPage < total {
+		out["metadata"] = map[string]int{"per_page": perPage, "total_entries": total, "total_pages": (total + perPage - 1) / perPage, "current_page": page}
+	}
+	return ok(w, rc, out)
+}
+
+// cmsPageShortJSON is the page without draft and published (user_options short).
+type cmsPageShortJSON struct {
+	ID            int64   `json:"id"`
+	Type          string  `json:"type"`
+	CreatedAt     string  `json:"created_at"`
+	UpdatedAt     string  `json:"updated_at"`
+	Title         string  `json:"title"`
+	SystemName    *string `json:"system_name"`
+	LayoutID      *int64  `json:"layout_id"`
+	SectionID     *int64  `json:"section_id"`
+	Path          string  `json:"path"`
+	ContentType   string  `json:"content_type"`
+	LiquidEnabled bool    `json:"liquid_enabled"`
+	Handler       *string `json:"handler"`
+	Hidden        bool    `json:"hidden"`
+}
+
 // showCMSTemplate is GET /admin/api/cms/templates/{id}.
 func (a *app) showCMSTemplate(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	id, err := pathID(r, "id")

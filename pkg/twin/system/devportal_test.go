@@ -133,6 +133,23 @@ func testDevPortalSearch(t *testing.T, e *testEnv, planID int64) (user, access *
 	if code, body := e.admin("POST", "/admin/api/cms/templates.json", url.Values{"type": {"partial"}, "system_name": {"p"}}); code != 422 || !strings.Contains(body, "Unknown template type") {
 		t.Errorf("a partial: %d %s", code, body)
 	}
+	var list struct {
+		Collection []map[string]any `json:"collection"`
+		Metadata   map[string]int   `json:"metadata"`
+	}
+	code, body = e.admin("GET", "/admin/api/cms/templates.json?per_page=2&page=2", nil)
+	mustJSON(t, 200, code, body, &list)
+	// The seeded homepage and docs page come first.
+	if len(list.Collection) != 2 || list.Collection[0]["path"] != "/zebra" || list.Collection[0]["published"] != nil ||
+		list.Metadata["total_entries"] < 5 || list.Metadata["current_page"] != 2 {
+		t.Errorf("templates page 2 of 2 a page: %s", body)
+	}
+	code, body = e.admin("GET", "/admin/api/cms/templates.json?content=true&per_page=100", nil)
+	list.Collection, list.Metadata = nil, nil
+	mustJSON(t, 200, code, body, &list)
+	if len(list.Collection) < 5 || list.Collection[2]["published"] == nil || list.Metadata != nil {
+		t.Errorf("templates with content: %s", body)
+	}
 	if r := e.devDo("GET", "/zebra", nil, access); r.code != 200 || !strings.Contains(r.body, "<b>zebrafish</b> reef") {
 		t.Errorf("the published page: %d %s", r.code, r.body)
 	}

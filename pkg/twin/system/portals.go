@@ -59,6 +59,7 @@ func (a *app) adminAPI(rl role, mux *http.ServeMux) {
 	stats := func(pattern string, h apiHandler) { mux.HandleFunc(pattern, a.api(rl, "stats", "json", h)) }
 
 	// The CMS API's pages (cms.go); Admin::Api::CMS::BaseController answers JSON only.
+	amJSON("GET /admin/api/cms/templates", a.listCMSTemplates)
 	amJSON("POST /admin/api/cms/templates", a.createCMSTemplate)
 	amJSON("GET /admin/api/cms/templates/{id}", a.showCMSTemplate)
 	amJSON("PUT /admin/api/cms/templates/{id}/publish", a.publishCMSTemplate)
