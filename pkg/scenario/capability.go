@@ -117,12 +117,9 @@ const (
 	// each search box's failure separately, and they fail differently (the
 	// accounts list rescues a searchd error into a 503 page, the mapping
 	// rules do not: 500), so one sample that stops at the first failing page
-	// could not assert the second. The developer portal's search (/search)
-	// is not sampled: a visitor is sent to /login unless the provider turned
-	// public_search on (off by default), and signing the harness's buyer in
-	// needs the developer portal's own sign-in (/login, POST /session),
-	// which the twin does not model yet; its forum search is gone at 2.16
-	// (scenarios/system-searchd.yaml, claims system-sphinx/3 and /4).
+	// could not assert the second. The developer portal's search is
+	// DeveloperPortalSearch; its forum search is gone at 2.16
+	// (scenarios/system-searchd.yaml, claim system-sphinx/4).
 	AdminAccountSearch Capability = "admin-account-search"
 
 	// AdminRuleSearch searches the harness product's mapping rules in the
@@ -131,6 +128,16 @@ const (
 	// /apiconfig/services/<id>/proxy_rules?search[query]=<token>. Healthy:
 	// 200 with that rule's row (its edit link). Reads only.
 	AdminRuleSearch Capability = "admin-rule-search"
+
+	// DeveloperPortalSearch searches the developer portal for the run's
+	// token, signed in as the fixture's buyer user (the portal's own
+	// sign-in, GET /login and POST /session, with the provider's access
+	// code): GET /search.json?q=<token>. A visitor would be sent to /login
+	// unless the provider turned public_search on, which is off by default
+	// and which the harness does not change. Healthy: 200 listing the
+	// fixture's CMS page, published with Liquid off before the fault. Reads
+	// only.
+	DeveloperPortalSearch Capability = "developer-portal-search"
 
 	// SearchIndexing creates a buyer account with a unique organisation
 	// name and polls Search for it within a bound. Healthy: it becomes
@@ -230,6 +237,7 @@ var allCapabilities = []Capability{
 	Search,
 	AdminAccountSearch,
 	AdminRuleSearch,
+	DeveloperPortalSearch,
 	SearchIndexing,
 	BackgroundJobs,
 	MailQueue,
@@ -256,6 +264,7 @@ var capabilitySummaries = map[Capability]string{
 	Search:                 "account_query search finds an account indexed before the fault",
 	AdminAccountSearch:     "admin portal's accounts search finds the harness's buyer",
 	AdminRuleSearch:        "admin portal's mapping-rules search finds the harness's rule",
+	DeveloperPortalSearch:  "developer portal's search finds the harness's page for its signed-in buyer",
 	SearchIndexing:         "a new account becomes searchable within the bound",
 	BackgroundJobs:         "Sidekiq is alive and takes jobs from system-redis queues",
 	MailQueue:              "a buyer signup queues its notification mail job in system-redis",

@@ -37,10 +37,26 @@ type Portal struct {
 	hc             *http.Client
 	base, host     string
 	user, password string
+	paths          portalPaths
+	// cookies go with every request (the developer portal's access_code).
+	cookies string
 
 	mu      sync.Mutex
 	session string // "user_session=..." once signed in
 }
+
+// portalPaths are where a portal signs in: its sign-in page, the form's target, and the path
+// a page that wants a session redirects to.
+type portalPaths struct {
+	login, sessions string
+}
+
+var (
+	adminPortalPaths = portalPaths{login: "/p/login", sessions: "/p/sessions"}
+	// The developer portal's sign-in: GET /login, POST /session (porta@3scale-2.16.4-GA:
+	// lib/developer_portal/config/routes.rb:6,157, DeveloperPortal::LoginController).
+	devPortalPaths = portalPaths{login: "/login", sessions: "/session"}
+)
 
 // NewPortal returns a portal client for the admin endpoint e. It uses hc's transport and
 // timeout but never follows a redirect: the sign-in's 302 carries the session cookie.
@@ -51,16 +67,39 @@ func NewPortal(e target.Endpoint, user, password string, hc *http.Client) *Porta
 	c := *hc
 	c.Jar = nil
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Portal{hc: &c, base: strings.TrimSuffix(e.URL, "/"), host: e.Host, user: user, password: password}
+	return &Portal{hc: &c, base: strings.TrimSuffix(e.URL, "/"), host: e.Host, user: user, password: password, paths: adminPortalPaths}
+}
+
+// NewDevPortal returns a client of the developer portal at e, signed in as a buyer user. The
+// portal's default login template is a server-side form whose authenticity_token is a hidden
+// input (lib/developer_portal/app/views/developer_portal/login/new.html.liquid,
+// lib/developer_portal/lib/liquid/forms/base.rb metadata); it posts username and password to
+// /session, which answers as the admin portal's sign-in does: 302 and the user_session cookie.
+// accessCode, when not empty, goes with every request as the access_code cookie that opens
+// the portal (lib/developer_portal/lib/access_code_protection.rb).
+func NewDevPortal(e target.Endpoint, user, password, accessCode string, hc *http.Client) *Portal {
+	p := NewPortal(e, user, password, hc)
+	p.paths = devPortalPaths
+	if accessCode != "" {
+		p.cookies = "access_code=" + url.QueryEscape(accessCode)
+	}
+	return p
 }
 
 // csrfMetaTag is Rails' csrf_meta_tags token, attributes in either order.
 var csrfMetaTag = regexp.MustCompile(`<meta\s[^>]*?(?:name="csrf-token"[^>]*?content="([^"]+)"|content="([^"]+)"[^>]*?name="csrf-token")`)
 
+// csrfFormInput is a form's hidden authenticity_token input, attributes in any order.
+var csrfFormInput = regexp.MustCompile(`<input\s[^>]*?(?:name="authenticity_token"[^>]*?value="([^"]+)"|value="([^"]+)"[^>]*?name="authenticity_token")`)
+
 // CSRFToken is the page's CSRF token, HTML entities decoded (Rails escapes + / = as is, but
-// a proxy or a newer Rails may not).
+// a proxy or a newer Rails may not): the layout's csrf_meta_tags, else a form's
+// authenticity_token input.
 func CSRFToken(page []byte) (string, bool) {
 	m := csrfMetaTag.FindSubmatch(page)
+	if m == nil {
+		m = csrfFormInput.FindSubmatch(page)
+	}
 	if m == nil {
 		return "", false
 	}
@@ -68,7 +107,7 @@ func CSRFToken(page []byte) (string, bool) {
 }
 
 // ErrLoginRefused is a sign-in the portal did not accept (wrong credentials, CSRF).
-var ErrLoginRefused = errors.New("the admin portal refused the sign-in")
+var ErrLoginRefused = errors.New("the portal refused the sign-in")
 
 // Page GETs path (with query) as the signed-in admin. It returns the status and body when the
 // status is one of want (any 2xx when want is empty), else an *APIError.
@@ -86,7 +125,7 @@ func (p *Portal) Page(ctx context.Context, path string, query url.Values, want .
 		if err != nil {
 			return 0, nil, err
 		}
-		if resp.StatusCode == http.StatusFound && strings.Contains(resp.Header.Get("Location"), "/p/login") && attempt == 0 {
+		if resp.StatusCode == http.StatusFound && isLoginRedirect(resp.Header.Get("Location"), p.paths.login) && attempt == 0 {
 			continue // the session is gone: sign in again, once
 		}
 		ok := len(want) == 0 && resp.StatusCode/100 == 2
@@ -108,26 +147,26 @@ func (p *Portal) signIn(ctx context.Context, renew bool) (string, error) {
 		return p.session, nil
 	}
 	p.session = ""
-	resp, page, err := p.send(ctx, http.MethodGet, "/p/login", nil, "")
+	resp, page, err := p.send(ctx, http.MethodGet, p.paths.login, nil, "")
 	if err != nil {
 		return "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", &APIError{Method: http.MethodGet, Path: "/p/login", Status: resp.StatusCode, Body: Snippet(page)}
+		return "", &APIError{Method: http.MethodGet, Path: p.paths.login, Status: resp.StatusCode, Body: Snippet(page)}
 	}
 	rails := cookie(resp, "_system_session")
 	token, ok := CSRFToken(page)
 	if !ok {
-		return "", fmt.Errorf("GET /p/login: no <meta name=\"csrf-token\"> on the sign-in page: %s", Snippet(page))
+		return "", fmt.Errorf("GET %s: no CSRF token (<meta name=\"csrf-token\"> or an authenticity_token input) on the sign-in page: %s", p.paths.login, Snippet(page))
 	}
 	form := url.Values{"username": {p.user}, "password": {p.password}, "authenticity_token": {token}}
-	resp, body, err := p.send(ctx, http.MethodPost, "/p/sessions", form, rails)
+	resp, body, err := p.send(ctx, http.MethodPost, p.paths.sessions, form, rails)
 	if err != nil {
 		return "", err
 	}
 	session := cookie(resp, "user_session")
 	if resp.StatusCode != http.StatusFound || session == "" {
-		return "", fmt.Errorf("POST /p/sessions: %w: status %d: %s", ErrLoginRefused, resp.StatusCode, Snippet(body))
+		return "", fmt.Errorf("POST %s: %w: status %d: %s", p.paths.sessions, ErrLoginRefused, resp.StatusCode, Snippet(body))
 	}
 	// The Rails session travels with the login, as a browser's would: the one the sign-in
 	// answered with, else the login form's.
@@ -158,8 +197,11 @@ func (p *Portal) send(ctx context.Context, method, path string, form url.Values,
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
-	if cookies != "" {
-		req.Header.Set("Cookie", cookies)
+	switch {
+	case cookies != "" && p.cookies != "":
+		req.Header.Set("Cookie", cookies+"; "+p.cookies)
+	case cookies != "" || p.cookies != "":
+		req.Header.Set("Cookie", cookies+p.cookies)
 	}
 	bare, _, _ := strings.Cut(path, "?") // errors never show the query
 	resp, err := p.hc.Do(req)
@@ -172,6 +214,15 @@ func (p *Portal) send(ctx context.Context, method, path string, form url.Values,
 		return nil, nil, transportError(method, bare, err)
 	}
 	return resp, b, nil
+}
+
+// isLoginRedirect says whether a redirect's Location is the sign-in page at login (absolute or
+// not, with or without a query).
+func isLoginRedirect(location, login string) bool {
+	if u, err := url.Parse(location); err == nil {
+		return u.Path == login
+	}
+	return false
 }
 
 // cookie is "name=value" for the response's cookie name, or "".

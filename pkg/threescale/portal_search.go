@@ -2,6 +2,7 @@ package threescale
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -38,6 +39,36 @@ type PortalSearch struct {
 	ServiceID int64
 	RuleQuery string
 	RuleID    int64
+	// PageQuery is searched for in the developer portal; PagePath is the CMS page whose
+	// result must be listed.
+	PageQuery, PagePath string
+}
+
+// Pages searches the developer portal for PageQuery as dp's signed-in buyer:
+// GET /search.json?q=…, which answers a list of {title, path, content}
+// (porta@3scale-2.16.4-GA:lib/developer_portal/app/controllers/developer_portal/search_controller.rb,
+// app/presenters/search_presenters.rb SearchResult#as_json). It returns nil when PagePath is
+// listed; an *APIError for another status (searchd down: 500, the controller has no
+// SearchSupport); a *probe.Failure of class wrong-body otherwise.
+func (q PortalSearch) Pages(ctx context.Context, dp *Portal) error {
+	_, body, err := dp.Page(ctx, "/search.json", url.Values{"q": {q.PageQuery}}, http.StatusOK)
+	if err != nil {
+		return err
+	}
+	var results []struct {
+		Path string `json:"path"`
+	}
+	if err := json.Unmarshal(body, &results); err != nil {
+		return &probe.Failure{Class: scenario.ErrWrongBody, Status: http.StatusOK,
+			Detail: fmt.Sprintf("developer portal search for %q: not a list of results: %s", q.PageQuery, Snippet(body))}
+	}
+	for _, r := range results {
+		if r.Path == q.PagePath {
+			return nil
+		}
+	}
+	return &probe.Failure{Class: scenario.ErrWrongBody, Status: http.StatusOK,
+		Detail: fmt.Sprintf("developer portal search for %q: page %s not among %d results", q.PageQuery, q.PagePath, len(results))}
 }
 
 // Accounts loads the accounts list searched for Org as p's signed-in admin. It returns nil for

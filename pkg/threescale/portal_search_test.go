@@ -93,3 +93,69 @@ func TestPortalSearchRun(t *testing.T) {
 		})
 	}
 }
+
+// The developer portal's search: the buyer signs in with the login form's authenticity_token
+// (a hidden input, no meta tag) and the access_code cookie on every request, searches
+// /search.json, and signs in again once when the session is gone. A result list without the
+// page is a wrong-body failure; another status an *APIError.
+func TestDevPortalSearchPages(t *testing.T) {
+	var logins, searches int
+	status, results := 200, `[{"title":"chaos <span class=\"match\">tok</span>","path":"/chaos-tok","content":"x"}]`
+	mux := http.NewServeMux()
+	access := func(r *http.Request) bool { return strings.Contains(r.Header.Get("Cookie"), "access_code=code") }
+	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
+		if !access(r) {
+			fmt.Fprint(w, `<form action="/access_code">`)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: "_system_session", Value: "rails"})
+		fmt.Fprint(w, `<form action="/session" id="new_session" method="post"><input type="hidden" name="authenticity_token" value="form+tok=" />`)
+	})
+	mux.HandleFunc("POST /session", func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		if !access(r) || r.PostForm.Get("authenticity_token") != "form+tok=" || r.PostForm.Get("username") != "buyer" || r.PostForm.Get("password") != "pw" ||
+			!strings.Contains(r.Header.Get("Cookie"), "_system_session=rails") {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		logins++
+		http.SetCookie(w, &http.Cookie{Name: "user_session", Value: fmt.Sprint("s", logins)})
+		w.Header().Set("Location", "/")
+		w.WriteHeader(http.StatusFound)
+	})
+	mux.HandleFunc("GET /search.json", func(w http.ResponseWriter, r *http.Request) {
+		searches++
+		if !access(r) || !strings.Contains(r.Header.Get("Cookie"), fmt.Sprint("user_session=s", logins)) || r.URL.Query().Get("q") != "tok" {
+			w.Header().Set("Location", "https://dev.example.test/login")
+			w.WriteHeader(http.StatusFound)
+			return
+		}
+		w.WriteHeader(status)
+		fmt.Fprint(w, results)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	dp := NewDevPortal(target.Endpoint{URL: srv.URL}, "buyer", "pw", "code", nil)
+	q := PortalSearch{PageQuery: "tok", PagePath: "/chaos-tok"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := q.Pages(ctx, dp); err != nil || logins != 1 {
+		t.Fatalf("search: %v after %d sign-ins", err, logins)
+	}
+	logins++ // the server forgets the session: one redirect to /login, one new sign-in
+	if err := q.Pages(ctx, dp); err != nil || logins != 3 {
+		t.Fatalf("search after the session was lost: %v, %d sign-ins", err, logins)
+	}
+	results = `[{"title":"other","path":"/other","content":""}]`
+	var f *probe.Failure
+	if err := q.Pages(ctx, dp); !errors.As(err, &f) || f.Class != scenario.ErrWrongBody {
+		t.Errorf("the page not listed: %v", err)
+	}
+	status, results = 500, `We're sorry, but something went wrong.`
+	if err := q.Pages(ctx, dp); StatusOf(err) != 500 {
+		t.Errorf("searchd down: %v", err)
+	}
+	if searches != 5 { // the lost session cost one more
+		t.Errorf("%d searches sent, want 5", searches)
+	}
+}

@@ -129,6 +129,7 @@ func For(env *threescale.Env, f *fixture.Fixture, opts Options) map[scenario.Cap
 		scenario.Search:                 threescale.SearchCheck(env, f.OrgName, f.App.ID, o.Timeout, scenario.Search),
 		scenario.AdminAccountSearch:     probe.Tune(probe.Check(scenario.AdminAccountSearch, s.portalSearch(f.PortalSearch().Accounts)), probe.Tuning{Timeout: 3 * o.Timeout}),
 		scenario.AdminRuleSearch:        probe.Tune(probe.Check(scenario.AdminRuleSearch, s.portalSearch(f.PortalSearch().Rules)), probe.Tuning{Timeout: 3 * o.Timeout}),
+		scenario.DeveloperPortalSearch:  probe.Tune(probe.Check(scenario.DeveloperPortalSearch, s.devPortalSearch), probe.Tuning{Timeout: 4 * o.Timeout}),
 		scenario.SearchIndexing:         probe.Tune(probe.Check(scenario.SearchIndexing, (&indexSampler{s: s}).sample), probe.Tuning{MinInterval: o.WriteInterval, Timeout: o.AsyncBound + o.Timeout}),
 		scenario.BackgroundJobs:         probe.Check(scenario.BackgroundJobs, s.backgroundJobs),
 		scenario.MailQueue:              probe.Tune(probe.Check(scenario.MailQueue, (&mailSampler{s: s}).sample), probe.Tuning{MinInterval: o.WriteInterval, Timeout: o.AsyncBound + 3*o.Timeout}),
@@ -1068,6 +1069,21 @@ var (
 // session is gone, and the page.
 func (s *samplers) portalSearch(search func(context.Context, *threescale.Portal) error) func(context.Context) error {
 	return func(ctx context.Context) error { return adminFailure(search(ctx, s.env.Portal)) }
+}
+
+// devPortalSearch is one developer portal search as the fixture's buyer (Fixture.DevPortal,
+// PortalSearch.Pages): the sign-in, once per session, then GET /search.json. A result list
+// without the page keeps its wrong-body class.
+func (s *samplers) devPortalSearch(ctx context.Context) error {
+	dp, err := s.f.DevPortal(ctx, s.env)
+	if err == nil {
+		err = s.f.PortalSearch().Pages(ctx, dp)
+	}
+	var f *probe.Failure
+	if errors.As(err, &f) {
+		return f
+	}
+	return adminFailure(err)
 }
 
 // alertLevelsShown reads the provider's alerts of one application from the admin portal's
