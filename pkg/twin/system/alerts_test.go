@@ -3,6 +3,7 @@ package system
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -217,27 +218,6 @@ func testNotificationSettingsAndAlerts(t *testing.T, e *testEnv, sid, cid int64,
 	backendID := e.backendAppID(cid)
 	e.setBackendEvents(alertEvent(101, 5001, sid, backendID, 90), alertEvent(102, 5002, sid, backendID, 120),
 		alertEvent(103, 5003, sid, "nobody", 90))
-	fetch := func() {
-		t.Helper()
-		if _, err := sidekiq.Enqueue(ctx, e.rdb, "events", ClassEventsFetch); err != nil {
-			t.Fatal(err)
-		}
-		testsupport.Eventually(t, 30*time.Second, "events persisted and imported", testsupport.NoError(func(context.Context) error {
-			var n int
-			if err := e.sqlDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM backend_events WHERE backend_event_id IN (101,102,103)`).Scan(&n); err != nil || n != 3 {
-				return fmt.Errorf("backend_events=%d err=%v", n, err)
-			}
-			lens, err := sidekiq.QueueLengths(ctx, e.rdb)
-			if err != nil {
-				return err
-			}
-			if lens["default"]+lens["events"] > 0 {
-				return fmt.Errorf("queues: %v", lens)
-			}
-			return nil
-		}))
-	}
-	fetch()
 	type alertRow struct {
 		ID, AlertID, Account int64
 		Level                int
@@ -258,6 +238,31 @@ func testNotificationSettingsAndAlerts(t *testing.T, e *testEnv, sid, cid int64,
 		}
 		return out
 	}
+	fetch := func() {
+		t.Helper()
+		if _, err := sidekiq.Enqueue(ctx, e.rdb, "events", ClassEventsFetch); err != nil {
+			t.Fatal(err)
+		}
+		testsupport.Eventually(t, 30*time.Second, "events persisted and imported", testsupport.NoError(func(context.Context) error {
+			var n int
+			if err := e.sqlDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM backend_events WHERE backend_event_id IN (101,102,103)`).Scan(&n); err != nil || n != 3 {
+				return fmt.Errorf("backend_events=%d err=%v", n, err)
+			}
+			lens, err := sidekiq.QueueLengths(ctx, e.rdb)
+			if err != nil {
+				return err
+			}
+			if lens["default"]+lens["events"] > 0 {
+				return fmt.Errorf("queues: %v", lens)
+			}
+			// An empty queue can still have the import in a worker: wait for its row too.
+			if len(alerts()) == 0 {
+				return errors.New("no alert imported yet")
+			}
+			return nil
+		}))
+	}
+	fetch()
 	var provider int64
 	if err := e.sqlDB().QueryRow(`SELECT account_id FROM services WHERE id=?`, sid).Scan(&provider); err != nil {
 		t.Fatal(err)

@@ -49,9 +49,10 @@ func scanCMSPage(row interface{ Scan(...any) error }) (*cmsPageRow, error) {
 	return &p, err
 }
 
-// cmsPageJSON is CMS::PageRepresenter for a page, in its order; section_id is null (sections
-// are not modelled), layout_id and handler are null (none are).
-type cmsPageJSON struct {
+// cmsPageShortJSON is CMS::PageRepresenter for a page without its content (the list's
+// user_options short), in the representer's order; section_id is null (sections are not
+// modelled), layout_id and handler are null (none are).
+type cmsPageShortJSON struct {
 	ID            int64   `json:"id"`
 	Type          string  `json:"type"`
 	CreatedAt     string  `json:"created_at"`
@@ -65,13 +66,18 @@ type cmsPageJSON struct {
 	LiquidEnabled bool    `json:"liquid_enabled"`
 	Handler       *string `json:"handler"`
 	Hidden        bool    `json:"hidden"`
-	Draft         *string `json:"draft"`
-	Published     *string `json:"published"`
+}
+
+// cmsPageJSON is the whole representation: then draft and published.
+type cmsPageJSON struct {
+	cmsPageShortJSON
+	Draft     *string `json:"draft"`
+	Published *string `json:"published"`
 }
 
 func (p *cmsPageRow) json() cmsPageJSON {
-	out := cmsPageJSON{ID: p.ID, Type: "page", CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt), Title: p.Title,
-		Path: p.Path, ContentType: p.ContentType, LiquidEnabled: p.LiquidEnabled, Hidden: !p.Published.Valid}
+	out := cmsPageJSON{cmsPageShortJSON: cmsPageShortJSON{ID: p.ID, Type: "page", CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt), Title: p.Title,
+		Path: p.Path, ContentType: p.ContentType, LiquidEnabled: p.LiquidEnabled, Hidden: !p.Published.Valid}}
 	if p.SystemName.Valid {
 		out.SystemName = &p.SystemName.String
 	}
@@ -255,7 +261,7 @@ func (a *app) listCMSTemplates(w http.ResponseWriter, r *http.Request, rc *reqCt
 			}
 			j := pg.json()
 			if p.get("content") != "true" {
-				items = append(items, cmsPageShortJSON{j.ID, j.Type, j.CreatedAt, j.UpdatedAt, j.Title, j.SystemName, j.LayoutID, j.SectionID, j.Path, j.ContentType, j.LiquidEnabled, j.Handler, j.Hidden})
+				items = append(items, j.cmsPageShortJSON)
 			} else {
 				items = append(items, j)
 			}
@@ -269,23 +275,6 @@ func (a *app) listCMSTemplates(w http.ResponseWriter, r *http.Request, rc *reqCt
 		out["metadata"] = map[string]int{"per_page": perPage, "total_entries": total, "total_pages": (total + perPage - 1) / perPage, "current_page": page}
 	}
 	return ok(w, rc, out)
-}
-
-// cmsPageShortJSON is the page without draft and published (user_options short).
-type cmsPageShortJSON struct {
-	ID            int64   `json:"id"`
-	Type          string  `json:"type"`
-	CreatedAt     string  `json:"created_at"`
-	UpdatedAt     string  `json:"updated_at"`
-	Title         string  `json:"title"`
-	SystemName    *string `json:"system_name"`
-	LayoutID      *int64  `json:"layout_id"`
-	SectionID     *int64  `json:"section_id"`
-	Path          string  `json:"path"`
-	ContentType   string  `json:"content_type"`
-	LiquidEnabled bool    `json:"liquid_enabled"`
-	Handler       *string `json:"handler"`
-	Hidden        bool    `json:"hidden"`
 }
 
 // showCMSTemplate is GET /admin/api/cms/templates/{id}.

@@ -119,19 +119,7 @@ func (a *app) devLogin(w http.ResponseWriter, r *http.Request, tenant *account) 
 	}
 	ctx := r.Context()
 	s := a.readSession(r)
-	secret, fresh := csrfSecret(s)
-	given := r.PostFormValue("authenticity_token")
-	if given == "" {
-		given = r.Header.Get("X-CSRF-Token")
-	}
-	if fresh || !validCSRFToken(secret, given) {
-		if key, ok := a.userSessionKey(r); ok {
-			if _, err := a.db.ExecContext(ctx, `DELETE FROM user_sessions WHERE session_key=?`, key); err != nil {
-				a.log.Warn("cannot revoke user session", "err", err)
-			}
-		}
-		http.SetCookie(w, &http.Cookie{Name: userSessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
-		a.writeSession(w, &railsSession{SessionID: randomHex(16)})
+	if !a.forgeryChecked(w, r, s) {
 		writeHTML(w, http.StatusForbidden, "Forbidden", "<p>Access denied.</p>")
 		return
 	}
@@ -153,19 +141,7 @@ func (a *app) devLogin(w http.ResponseWriter, r *http.Request, tenant *account) 
 		a.renderDevLogin(w, tenant, s, devInactiveError)
 		return
 	}
-	key := randomHex(32)
-	if _, err := a.db.ExecContext(ctx, `INSERT INTO user_sessions (user_id, session_key, created_at) VALUES (?,?,?)`, uid, key, now()); err != nil {
-		a.fail(w, r, "", err)
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: userSessionCookie, Value: a.sign([]byte(key)), Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	target := "/"
-	if s.ReturnTo != "" {
-		target = s.ReturnTo
-	}
-	s.ReturnTo = ""
-	a.writeSession(w, s)
-	redirectTo(w, r, target)
+	a.signedIn(w, r, s, uid, "/")
 }
 
 // Search pagination (SearchAbstractPresenter: DEFAULT_PER_PAGE 7, MAX_PER_PAGE 20, MAX_MATCHES 1000).

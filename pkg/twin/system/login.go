@@ -368,19 +368,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := a.readSession(r)
-	secret, fresh := csrfSecret(s)
-	given := r.PostFormValue("authenticity_token")
-	if given == "" {
-		given = r.Header.Get("X-CSRF-Token")
-	}
-	if fresh || !validCSRFToken(secret, given) {
-		if key, ok := a.userSessionKey(r); ok {
-			if _, err := a.db.ExecContext(ctx, `DELETE FROM user_sessions WHERE session_key=?`, key); err != nil {
-				a.log.Warn("cannot revoke user session", "err", err)
-			}
-		}
-		http.SetCookie(w, &http.Cookie{Name: userSessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
-		a.writeSession(w, &railsSession{SessionID: randomHex(16)})
+	if !a.forgeryChecked(w, r, s) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = w.Write([]byte(accessDeniedPage))
@@ -398,13 +386,42 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, "", err)
 		return
 	}
+	a.signedIn(w, r, s, uid, "/p/admin")
+}
+
+// forgeryChecked is protect_from_forgery with ExceptionAndResetStrategy on a sign-in form: a
+// missing or wrong authenticity_token (the param, or the X-CSRF-Token header) resets the
+// session, destroying any user_session, and the caller answers 403. It reports whether the
+// token was good.
+func (a *app) forgeryChecked(w http.ResponseWriter, r *http.Request, s *railsSession) bool {
+	secret, fresh := csrfSecret(s)
+	given := r.PostFormValue("authenticity_token")
+	if given == "" {
+		given = r.Header.Get("X-CSRF-Token")
+	}
+	if !fresh && validCSRFToken(secret, given) {
+		return true
+	}
+	if key, ok := a.userSessionKey(r); ok {
+		if _, err := a.db.ExecContext(r.Context(), `DELETE FROM user_sessions WHERE session_key=?`, key); err != nil {
+			a.log.Warn("cannot revoke user session", "err", err)
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: userSessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
+	a.writeSession(w, &railsSession{SessionID: randomHex(16)})
+	return false
+}
+
+// signedIn is create_user_session! and redirect_back_or_default(fallback): a user_sessions row,
+// the user_session cookie naming it, and a 302 to the session's return_to, else fallback.
+func (a *app) signedIn(w http.ResponseWriter, r *http.Request, s *railsSession, uid int64, fallback string) {
 	key := randomHex(32)
-	if _, err := a.db.ExecContext(ctx, `INSERT INTO user_sessions (user_id, session_key, created_at) VALUES (?,?,?)`, uid, key, now()); err != nil {
+	if _, err := a.db.ExecContext(r.Context(), `INSERT INTO user_sessions (user_id, session_key, created_at) VALUES (?,?,?)`, uid, key, now()); err != nil {
 		a.fail(w, r, "", err)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: userSessionCookie, Value: a.sign([]byte(key)), Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	target := "/p/admin"
+	target := fallback
 	if s.ReturnTo != "" {
 		target = s.ReturnTo
 	}
