@@ -86,6 +86,19 @@ func NewDevPortal(e target.Endpoint, user, password, accessCode string, hc *http
 	return p
 }
 
+// SiteAccessCode is the provider's developer portal access code, GET /admin/api/provider.json
+// account.site_access_code ("" when none; porta@3scale-2.16.4-GA:
+// app/representers/account_representer.rb).
+func SiteAccessCode(ctx context.Context, a *Admin) (string, error) {
+	var p struct {
+		Account struct {
+			SiteAccessCode string `json:"site_access_code"`
+		} `json:"account"`
+	}
+	err := a.JSON(ctx, http.MethodGet, "/admin/api/provider.json", nil, &p)
+	return p.Account.SiteAccessCode, err
+}
+
 // csrfMetaTag is Rails' csrf_meta_tags token, attributes in either order.
 var csrfMetaTag = regexp.MustCompile(`<meta\s[^>]*?(?:name="csrf-token"[^>]*?content="([^"]+)"|content="([^"]+)"[^>]*?name="csrf-token")`)
 

@@ -411,15 +411,13 @@ func (d *devPortal) accessCode(ctx context.Context) (string, error) {
 	if d.haveCode {
 		return d.code, nil
 	}
-	var p struct {
-		Account struct {
-			SiteAccessCode string `json:"site_access_code"`
-		} `json:"account"`
+	rctx, cancel := context.WithTimeout(ctx, d.s.o.Timeout)
+	defer cancel()
+	code, err := threescale.SiteAccessCode(rctx, d.s.env.Admin)
+	if err != nil {
+		return "", adminFailure(err)
 	}
-	if err := d.s.call(ctx, http.MethodGet, "/admin/api/provider.json", nil, &p); err != nil {
-		return "", err
-	}
-	d.code, d.haveCode = p.Account.SiteAccessCode, true
+	d.code, d.haveCode = code, true
 	return d.code, nil
 }
 
