@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
 )
 
 // The developer portal's CMS pages through the CMS API, as porta 3scale-2.16.4-GA serves it
@@ -119,25 +118,6 @@ func cmsSearchable(contentType string, liquid bool, published sql.NullString) bo
 		}
 	}
 	return true
-}
-
-// parameterize is ActiveSupport's String#parameterize for the ASCII letters, digits and
-// separators a title usually has: lower case, runs of anything else become one "-", trimmed.
-func parameterize(s string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(s) {
-		if r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_') {
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			dash = false
-			b.WriteRune(r)
-			continue
-		}
-		dash = true
-	}
-	return b.String()
 }
 
 // cmsTemplateError is render_error of a TemplateServiceError: 422 {"error": msg}.

@@ -161,6 +161,18 @@ func systemName(name string) string {
 	return strings.Trim(nonAlnum.ReplaceAllString(strings.ToLower(name), "_"), "_")
 }
 
+var (
+	nonParam = regexp.MustCompile(`[^a-z0-9_-]+`)
+	dashRuns = regexp.MustCompile(`-{2,}`)
+)
+
+// parameterize is ActiveSupport's String#parameterize with its "-" separator, for ASCII text:
+// lower case, every run of characters other than letters, digits, "-" and "_" one "-",
+// repeated dashes one, and none at either end (CMS::Page#set_system_name).
+func parameterize(s string) string {
+	return strings.Trim(dashRuns.ReplaceAllString(nonParam.ReplaceAllString(strings.ToLower(s), "-"), "-"), "-")
+}
+
 // ts formats a timestamp as porta's JSON does (ISO 8601, UTC).
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
