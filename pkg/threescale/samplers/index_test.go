@@ -133,3 +133,17 @@ func TestIndexSamplerJudgesACommittedSignup(t *testing.T) {
 		})
 	}
 }
+
+// A failure already classified where it was made (PortalSearch's wrong body) keeps its class
+// and status through adminFailure; an API error gets its status's class.
+func TestAdminFailureKeepsAClassifiedFailure(t *testing.T) {
+	wrong := probe.Failf(scenario.ErrWrongBody, "page not among 0 results")
+	wrong.Status = http.StatusOK
+	var f *probe.Failure
+	if err := adminFailure(fmt.Errorf("search: %w", wrong)); !errors.As(err, &f) || f.Class != scenario.ErrWrongBody || f.Status != http.StatusOK {
+		t.Errorf("a wrong body: %v", err)
+	}
+	if err := adminFailure(&threescale.APIError{Method: "GET", Path: "/search.json", Status: 500}); !errors.As(err, &f) || f.Status != 500 || f.Class != probe.ClassifyStatus(500) {
+		t.Errorf("a 500: %v", err)
+	}
+}

@@ -273,6 +273,10 @@ func adminFailure(err error) error {
 	if err == nil {
 		return nil
 	}
+	var f *probe.Failure
+	if errors.As(err, &f) {
+		return f // classified where it was made (a wrong body: PortalSearch)
+	}
 	var ae *threescale.APIError
 	if errors.As(err, &ae) {
 		return &probe.Failure{Class: probe.ClassifyStatus(ae.Status), Status: ae.Status, Detail: ae.Error()}
@@ -1070,16 +1074,11 @@ func (s *samplers) portalSearch(search func(context.Context, *threescale.Portal)
 }
 
 // devPortalSearch is one developer portal search as the fixture's buyer (Fixture.DevPortal,
-// PortalSearch.Pages): the sign-in, once per session, then GET /search.json. A result list
-// without the page keeps its wrong-body class.
+// PortalSearch.Pages): the sign-in, once per session, then GET /search.json.
 func (s *samplers) devPortalSearch(ctx context.Context) error {
 	dp, err := s.f.DevPortal(ctx, s.env)
 	if err == nil {
 		err = s.f.PortalSearch().Pages(ctx, dp)
-	}
-	var f *probe.Failure
-	if errors.As(err, &f) {
-		return f
 	}
 	return adminFailure(err)
 }
