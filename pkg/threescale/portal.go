@@ -49,13 +49,16 @@ type Portal struct {
 // a page that wants a session redirects to.
 type portalPaths struct {
 	login, sessions string
+	// token finds the CSRF token on the sign-in page, and source names where it looks.
+	token  func([]byte) (string, bool)
+	source string
 }
 
 var (
-	adminPortalPaths = portalPaths{login: "/p/login", sessions: "/p/sessions"}
+	adminPortalPaths = portalPaths{login: "/p/login", sessions: "/p/sessions", token: CSRFToken, source: `<meta name="csrf-token">`}
 	// The developer portal's sign-in: GET /login, POST /session (porta@3scale-2.16.4-GA:
 	// lib/developer_portal/config/routes.rb:6,157, DeveloperPortal::LoginController).
-	devPortalPaths = portalPaths{login: "/login", sessions: "/session"}
+	devPortalPaths = portalPaths{login: "/login", sessions: "/session", token: FormCSRFToken, source: "authenticity_token input"}
 )
 
 // NewPortal returns a portal client for the admin endpoint e. It uses hc's transport and
@@ -105,14 +108,16 @@ var csrfMetaTag = regexp.MustCompile(`<meta\s[^>]*?(?:name="csrf-token"[^>]*?con
 // csrfFormInput is a form's hidden authenticity_token input, attributes in any order.
 var csrfFormInput = regexp.MustCompile(`<input\s[^>]*?(?:name="authenticity_token"[^>]*?value="([^"]+)"|value="([^"]+)"[^>]*?name="authenticity_token")`)
 
-// CSRFToken is the page's CSRF token, HTML entities decoded (Rails escapes + / = as is, but
-// a proxy or a newer Rails may not): the layout's csrf_meta_tags, else a form's
-// authenticity_token input.
-func CSRFToken(page []byte) (string, bool) {
-	m := csrfMetaTag.FindSubmatch(page)
-	if m == nil {
-		m = csrfFormInput.FindSubmatch(page)
-	}
+// CSRFToken is the page's csrf_meta_tags token, HTML entities decoded (Rails escapes + / = as
+// is, but a proxy or a newer Rails may not): the admin portal's only token source.
+func CSRFToken(page []byte) (string, bool) { return tokenFrom(csrfMetaTag, page) }
+
+// FormCSRFToken is a form's authenticity_token input, entities decoded: the developer portal
+// login form's token source.
+func FormCSRFToken(page []byte) (string, bool) { return tokenFrom(csrfFormInput, page) }
+
+func tokenFrom(re *regexp.Regexp, page []byte) (string, bool) {
+	m := re.FindSubmatch(page)
 	if m == nil {
 		return "", false
 	}
@@ -168,9 +173,9 @@ func (p *Portal) signIn(ctx context.Context, renew bool) (string, error) {
 		return "", &APIError{Method: http.MethodGet, Path: p.paths.login, Status: resp.StatusCode, Body: Snippet(page)}
 	}
 	rails := cookie(resp, "_system_session")
-	token, ok := CSRFToken(page)
+	token, ok := p.paths.token(page)
 	if !ok {
-		return "", fmt.Errorf("GET %s: no CSRF token (<meta name=\"csrf-token\"> or an authenticity_token input) on the sign-in page: %s", p.paths.login, Snippet(page))
+		return "", fmt.Errorf("GET %s: no %s on the sign-in page: %s", p.paths.login, p.paths.source, Snippet(page))
 	}
 	form := url.Values{"username": {p.user}, "password": {p.password}, "authenticity_token": {token}}
 	resp, body, err := p.send(ctx, http.MethodPost, p.paths.sessions, form, rails)
