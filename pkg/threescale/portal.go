@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/threescale-chaos/harness/pkg/probe"
 	"github.com/threescale-chaos/harness/pkg/threescale/target"
@@ -32,7 +33,8 @@ import (
 // a cookie jar would not send them over an http:// URL to an in-cluster Service (§1.3).
 //
 // A page that redirects to the login form (the session expired, system-app's database was
-// reset) signs in again once. Errors never contain the password or the cookies.
+// reset) signs in again once. Each request is bounded by probe.DefaultTimeout and by the
+// caller's context. Errors never contain the password or the cookies.
 type Portal struct {
 	hc             *http.Client
 	base, host     string
@@ -40,6 +42,12 @@ type Portal struct {
 	paths          portalPaths
 	// cookies go with every request (the developer portal's access_code).
 	cookies string
+	// timeout bounds each request, as a sampler's single request is bounded
+	// (probe.DefaultTimeout): a sample of three requests whose first hangs fails after one
+	// request's time, not the whole sample's. A portal whose pods are gone behind a NodePort
+	// can hang a connection rather than refuse it (kind's port mapping accepts, then its dial
+	// to the node goes unanswered).
+	timeout time.Duration
 
 	mu      sync.Mutex
 	session string // "user_session=..." once signed in
@@ -70,7 +78,8 @@ func NewPortal(e target.Endpoint, user, password string, hc *http.Client) *Porta
 	c := *hc
 	c.Jar = nil
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Portal{hc: &c, base: strings.TrimSuffix(e.URL, "/"), host: e.Host, user: user, password: password, paths: adminPortalPaths}
+	return &Portal{hc: &c, base: strings.TrimSuffix(e.URL, "/"), host: e.Host, user: user, password: password, paths: adminPortalPaths,
+		timeout: probe.DefaultTimeout}
 }
 
 // NewDevPortal returns a client of the developer portal at e, signed in as a buyer user. The
@@ -203,6 +212,8 @@ func (p *Portal) send(ctx context.Context, method, path string, form url.Values,
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, p.base+path, body)
 	if err != nil {
 		return nil, nil, err

@@ -159,3 +159,43 @@ func TestDevPortalSearchPages(t *testing.T) {
 		t.Errorf("%d searches sent, want 5", searches)
 	}
 }
+
+// A portal whose pods are gone behind kind's port mapping can accept a connection and never
+// answer. Each of a sample's requests is bounded on its own, so the sample fails after one
+// request's time, not after the whole sample's budget (CI's system-app run had only two
+// developer-portal-search samples, each 20s, in a 70s window).
+func TestPortalRequestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /login", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `<form><input type="hidden" name="authenticity_token" value="tok"></form>`)
+	})
+	mux.HandleFunc("POST /session", func(w http.ResponseWriter, _ *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "user_session", Value: "s"})
+		w.Header().Set("Location", "/")
+		w.WriteHeader(http.StatusFound)
+	})
+	mux.HandleFunc("GET /search.json", func(_ http.ResponseWriter, r *http.Request) {
+		select { // hangs until the client gives up or the test ends
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	dp := NewDevPortal(target.Endpoint{URL: srv.URL}, "buyer", "pw", "", nil)
+	if dp.timeout != probe.DefaultTimeout {
+		t.Fatalf("request bound %s, want probe.DefaultTimeout", dp.timeout)
+	}
+	dp.timeout = 100 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := PortalSearch{PageQuery: "tok", PagePath: "/chaos-tok"}.Pages(ctx, dp)
+	if ctx.Err() != nil {
+		t.Fatalf("the hanging search outlived the caller's whole budget: %v", err)
+	}
+	if c := probe.ClassifyError(err); c != scenario.ErrTimeout {
+		t.Errorf("hanging search: class %q (%v), want %q", c, err, scenario.ErrTimeout)
+	}
+}
