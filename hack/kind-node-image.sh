@@ -22,7 +22,8 @@
 #   - kind's base files (entrypoint, containerd config, kubelet unit and drop-ins, sysctls,
 #     /kind/bin), read from the sigs.k8s.io/kind module at KIND_VERSION, with the same
 #     systemd unit pruning, and containerd's sandbox image set to the pause image below;
-#   - containerd, ctr, containerd-shim-runc-v2 and crictl built from the module proxy;
+#   - containerd, ctr, containerd-shim-runc-v2 and crictl built from the module proxy, and
+#     CoreDNS with the plugins kubeadm's Corefile uses (hack/kind-node/coredns/main.go);
 #     kubelet, kubeadm and kubectl from k8s.io/kubernetes at KUBE_VERSION;
 #   - the images kubeadm and kind need, built here and preloaded into the node's containerd
 #     with the pinned label, tagged exactly as `kubeadm config images list` prints them:
@@ -114,7 +115,19 @@ CONTAINERD=$(gobuild containerd "github.com/containerd/containerd/v2/cmd/contain
 CTR=$(gobuild ctr "github.com/containerd/containerd/v2/cmd/ctr@$CONTAINERD_VERSION" "${CONTAINERD_TAGS[@]}")
 SHIM=$(gobuild containerd-shim-runc-v2 "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" "${CONTAINERD_TAGS[@]}")
 CRICTL=$(gobuild crictl "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION")
-COREDNS=$(gobuild coredns "github.com/coredns/coredns@$COREDNS_TAG")
+# CoreDNS with the plugins kubeadm's Corefile uses (hack/kind-node/coredns/main.go says why
+# not CoreDNS's own main), in a throwaway module that requires CoreDNS's release: every
+# package at the version CoreDNS's build uses.
+COREDNS="$BIN/coredns-$COREDNS_TAG-$(sha256sum "$HERE/kind-node/coredns/main.go" | cut -c1-12)"
+if [ ! -x "$COREDNS" ]; then
+	log "building coredns from github.com/coredns/coredns@$COREDNS_TAG (kubeadm's plugins)"
+	tmp=$(mktemp -d)
+	printf 'module localhost/corednsbuild\n\ngo 1.24\n\nrequire github.com/coredns/coredns %s\n' "$COREDNS_TAG" > "$tmp/go.mod"
+	cp "$HERE/kind-node/coredns/main.go" "$tmp/main.go"
+	(cd "$tmp" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' -o coredns main.go)
+	mv "$tmp/coredns" "$COREDNS"
+	rm -rf "$tmp"
+fi
 LOCAL_PATH=$(gobuild local-path-provisioner "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION")
 
 # etcd's server module replaces its sibling modules by ../ paths, which `go install
