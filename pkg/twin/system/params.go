@@ -168,7 +168,8 @@ var (
 
 // parameterize is ActiveSupport's String#parameterize with its "-" separator, for ASCII text:
 // lower case, every run of characters other than letters, digits, "-" and "_" one "-",
-// repeated dashes one, and none at either end (CMS::Page#set_system_name).
+// repeated dashes one, and none at either end: a CMS page's system_name is its title
+// parameterized (porta@3scale-2.16.4-GA:app/models/cms/page.rb:98-100 set_system_name).
 func parameterize(s string) string {
 	return strings.Trim(dashRuns.ReplaceAllString(nonParam.ReplaceAllString(strings.ToLower(s), "-"), "-"), "-")
 }
