@@ -36,7 +36,7 @@ TEST_TIMEOUT ?= 30m
 DEMO_DIR ?= $(CURDIR)/.twin/demo
 TWIN_DIR ?= $(CURDIR)/.twin
 
-.PHONY: kind-images deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries kind-node-image twin-image twin-kind-up matrix-kind kind-test build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean diff
+.PHONY: kind-images kind-rootfs deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries kind-node-image twin-image twin-kind-up matrix-kind kind-test build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean diff
 
 deps: deb-packages kube-binaries
 	$(GO) mod download
@@ -162,13 +162,16 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-# make test: the set-up (one apt run at a time); the engine test alone, since it needs a machine
+# make test: the set-up (one apt run at a time; then the kube binaries' compile, with the
+# images' root file systems downloaded and unpacked beside it); the engine test alone, since it needs a machine
 # where no dockerd runs; then the unit tests (without it) while the kind node image and the
 # twin's image build (from cold caches those builds take about 12 minutes, much of it while the
 # unit tests wait on outages; -O keeps each one's output together); then the matrix on kind.
 # The Docker engine is stopped at the end if this run started it.
 test:
-	@$(MAKE) --no-print-directory deps engine-deps kind-deps build
+	@$(MAKE) --no-print-directory deb-packages engine-deps kind-deps
+	@$(MAKE) --no-print-directory -j2 -O kube-binaries kind-rootfs
+	@$(MAKE) --no-print-directory deps build
 	@set -e; engine_was_up=$$($(ENGINE_STATUS) >/dev/null 2>&1 && echo yes || true); \
 	trap '[ -n "$$engine_was_up" ] || $(MAKE) --no-print-directory docker-down' EXIT; \
 	THREESCALE_CHAOS_REQUIRE_ALL=1 $(GO) test -count=1 ./hack/enginetest; \
@@ -176,6 +179,12 @@ test:
 	$(MAKE) --no-print-directory e2e
 
 kind-images: kind-node-image twin-image
+
+# The two images' Debian root file systems (debootstrap, cached): downloads and unpacking,
+# little CPU, so make test builds them beside the kube binaries' compile.
+kind-rootfs: kind-deps
+	@ROOTFS_ONLY=1 bash hack/twin-image.sh
+	@ROOTFS_ONLY=1 KUBE_VERSION=$(KUBE_VERSION) KUBE_BIN_DIR=$(KUBE_BIN_DIR) KIND_VERSION=$(KIND_VERSION) bash hack/kind-node-image.sh
 
 # THREESCALE_CHAOS_REQUIRE_ALL=1: a test that would skip for want of redis-server, PostgreSQL,
 # the kube binaries or root fails instead (internal/testsupport.Require); `make deps` installs them.

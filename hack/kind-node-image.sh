@@ -66,6 +66,15 @@ die() { log "error: $*"; exit 1; }
 command -v docker >/dev/null || die "no docker client on PATH"
 command -v debootstrap >/dev/null || die "debootstrap is missing (make kind-deps installs it)"
 
+# The node's root file system: Debian packages, debootstrapped into a cached tarball.
+# ROOTFS_ONLY=1 builds that tarball and stops: it is downloads and unpacking, little CPU, so
+# make test runs it beside the kube binaries' compile (make kind-rootfs).
+PACKAGES=systemd,systemd-sysv,dbus,iptables,nftables,conntrack,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,bash,ca-certificates,jq,procps,e2fsprogs,runc,containernetworking-plugins
+if [ -n "${ROOTFS_ONLY:-}" ]; then
+	rootfs_tar "$CACHE" "$SUITE" "$PACKAGES" "$MIRROR" >/dev/null
+	exit 0
+fi
+
 moddir() { go mod download -json "$1" | sed -n 's/.*"Dir": "\(.*\)",*/\1/p'; }
 
 # kubeadm's own choice of etcd, CoreDNS and pause, from its constants at KUBE_VERSION.
@@ -169,7 +178,6 @@ if up_to_date "$IMAGE" "$LABEL" "$INPUTS"; then
 fi
 
 # --- root file system -----------------------------------------------------------------
-PACKAGES=systemd,systemd-sysv,dbus,iptables,nftables,conntrack,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,bash,ca-certificates,jq,procps,e2fsprogs,runc,containernetworking-plugins
 ROOTFS_TAR=$(rootfs_tar "$CACHE" "$SUITE" "$PACKAGES" "$MIRROR")
 ROOTFS_IMAGE=$(rootfs_image "$ROOTFS_TAR" localhost/threescale-chaos/kind-rootfs)
 

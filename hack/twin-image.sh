@@ -59,6 +59,12 @@ command -v debootstrap >/dev/null || die "debootstrap is missing (make kind-deps
 # the init containers' curl; coreutils (chown, mkdir) is in every minbase root.
 PACKAGES=redis-server,redis-tools,mariadb-server,mariadb-client,memcached,sphinxsearch,postgresql,curl,ca-certificates,procps
 
+# ROOTFS_ONLY=1 builds the cached root file system tarball and stops (make kind-rootfs).
+if [ -n "${ROOTFS_ONLY:-}" ]; then
+	rootfs_tar "$CACHE" "$SUITE" "$PACKAGES" "$MIRROR" >/dev/null
+	exit 0
+fi
+
 WORK=$(mktemp -d "$CACHE/build.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
