@@ -398,35 +398,24 @@ func (s *samplers) writeAppKeys(ctx context.Context, kp string) ([]string, error
 // (porta@3scale-2.16.4-GA:app/models/account.rb before_create :generate_site_access_code);
 // without the access_code cookie every page is the access-code form, rendered without
 // the portal's CMS (lib/developer_portal/lib/access_code_protection.rb), so a sample that
-// stopped there would prove little. The code is read once from the provider account
-// (GET /admin/api/provider.json site_access_code, app/representers/account_representer.rb).
+// stopped there would prove little. The code is read once per run from the provider account
+// (Fixture.AccessCode: GET /admin/api/provider.json site_access_code,
+// app/representers/account_representer.rb).
 // Healthy: a 200 HTML page that is not the access-code form.
 type devPortal struct {
 	s *samplers
-
-	mu       sync.Mutex
-	code     string
-	haveCode bool
 }
 
-func (d *devPortal) accessCode(ctx context.Context) (string, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.haveCode {
-		return d.code, nil
-	}
-	rctx, cancel := context.WithTimeout(ctx, d.s.o.Timeout)
+// accessCode is the fixture's access code, its one read bounded as a single request is.
+func (s *samplers) accessCode(ctx context.Context) (string, error) {
+	rctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
-	code, err := threescale.SiteAccessCode(rctx, d.s.env.Admin)
-	if err != nil {
-		return "", adminFailure(err)
-	}
-	d.code, d.haveCode = code, true
-	return d.code, nil
+	code, err := s.f.AccessCode(rctx, s.env)
+	return code, adminFailure(err)
 }
 
 func (d *devPortal) sample(ctx context.Context) error {
-	code, err := d.accessCode(ctx)
+	code, err := d.s.accessCode(ctx)
 	if err != nil {
 		return err
 	}
@@ -1076,6 +1065,9 @@ func (s *samplers) portalSearch(search func(context.Context, *threescale.Portal)
 // devPortalSearch is one developer portal search as the fixture's buyer (Fixture.DevPortal,
 // PortalSearch.Pages): the sign-in, once per session, then GET /search.json.
 func (s *samplers) devPortalSearch(ctx context.Context) error {
+	if _, err := s.accessCode(ctx); err != nil {
+		return err
+	}
 	dp, err := s.f.DevPortal(ctx, s.env)
 	if err == nil {
 		err = s.f.PortalSearch().Pages(ctx, dp)
