@@ -2,13 +2,22 @@ package samplers
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/threescale-chaos/harness/internal/testsupport"
+	"github.com/threescale-chaos/harness/pkg/probe"
 	"github.com/threescale-chaos/harness/pkg/threescale"
+	"github.com/threescale-chaos/harness/pkg/threescale/fixture"
+	"github.com/threescale-chaos/harness/pkg/threescale/target"
 )
 
 // background-jobs judges Sidekiq alive by the freshest beat among the registered processes, and
@@ -49,5 +58,39 @@ func TestBackgroundJobsHeartbeat(t *testing.T) {
 	beat("ahead:1:d", -2*time.Second)
 	if err := s.backgroundJobs(ctx); err != nil {
 		t.Errorf("a beat newer than the sampler's clock: %v", err)
+	}
+}
+
+// background-jobs' Submit takes as the signups' jobs those queued after it that were not
+// queued before, whatever their created_at says: system-app stamps it with its own clock,
+// here an hour behind the harness's. A job already waiting is not the signups'.
+func TestBackgroundJobsSubmitIgnoresTheClusterClock(t *testing.T) {
+	testsupport.QuietRedisLogs()
+	rdb := testsupport.RedisClient(t)
+	ctx := context.Background()
+	clusterClock := func() time.Time { return time.Now().Add(-time.Hour) }
+	rdb.SAdd(ctx, "queues", "default")
+	rdb.LPush(ctx, "queue:default", sidekiqPayload("AuditedWorker", "waiting", clusterClock()))
+	var seq atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/admin/api/signup.json" {
+			http.NotFound(w, r)
+			return
+		}
+		n := seq.Add(1)
+		rdb.LPush(r.Context(), "queue:default", sidekiqPayload(notificationMailJob, "signup"+strconv.FormatInt(n, 10), clusterClock()))
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"account":{"id":%d}}`, 100+n)
+	}))
+	t.Cleanup(srv.Close)
+	hc := probe.NewHTTPClient(probe.HTTPClientOptions{})
+	env := &threescale.Env{HTTP: hc, SystemRedis: rdb, Admin: threescale.NewAdmin(target.Endpoint{URL: srv.URL}, "tok", hc)}
+	s := &samplers{env: env, f: &fixture.Fixture{Token: "t", PlanID: 3}, o: Options{}.withDefaults()}
+	p := &jobsProbe{s: s, o: WorkOptions{Units: 2, Timeout: time.Second}.withDefaults()}
+	if err := p.Submit(ctx); err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	if len(p.jobs) != 2 || p.jobs["waiting"].JID != "" {
+		t.Fatalf("Submit took the jobs %v, want the two signups' jobs", slices.Sorted(maps.Keys(p.jobs)))
 	}
 }

@@ -34,10 +34,6 @@ const (
 	notificationMailQueue = "default"
 )
 
-// clockSlack allows for the clocks of the harness and of system-app to differ: a job counts as
-// the sample's when it was created at most this long before the sample began.
-const clockSlack = 2 * time.Second
-
 // mailSampler signs up one buyer account per sample and looks for its notification mail job.
 type mailSampler struct {
 	s   *samplers
@@ -51,9 +47,8 @@ func (x *mailSampler) sample(ctx context.Context) error {
 	x.seq++
 	org := fmt.Sprintf("chaosmail%sn%d%s", s.f.Token, x.seq, randomHex(2))
 	x.mu.Unlock()
-	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
-	base, berr := mailMetrics(rctx, s.env.SystemRedis, start)
+	base, berr := mailBaselineOf(rctx, s.env.SystemRedis)
 	cancel()
 	// The write is made even when system-redis did not answer, so that the sample says what
 	// the write did (with system-redis down porta answers 500 and saves nothing).
@@ -67,12 +62,12 @@ func (x *mailSampler) sample(ctx context.Context) error {
 		return err
 	}
 	if berr != nil {
-		return storeFailure("system-redis HGET j|<minute>", berr)
+		return storeFailure("system-redis, before the signup", berr)
 	}
 	return s.waitFor(ctx, notificationMailJob+" for the signup of "+org, func(ctx context.Context) (bool, string) {
 		rctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 		defer cancel()
-		where, err := findMailJob(rctx, s.env.SystemRedis, start.Add(-clockSlack), base)
+		where, err := findMailJob(rctx, s.env.SystemRedis, base)
 		if err != nil {
 			return false, "system-redis: " + probe.ErrorDetail(err)
 		}
@@ -101,21 +96,68 @@ func (s *samplers) signup(ctx context.Context, org string) (int64, error) {
 	return 0, err
 }
 
-// mailMetrics reads how many notification mail jobs Sidekiq's execution metrics count as
-// processed in the minutes up to t, by metrics key. A job that ran just before t may be
-// flushed only after it (at the next heartbeat), and then counts for the sample that began
-// at t: the metrics name the class, not the job.
-func mailMetrics(ctx context.Context, rdb *redis.Client, t time.Time) (map[string]int64, error) {
-	out := map[string]int64{}
-	for m := t.Add(-2 * time.Minute); !m.After(t); m = m.Add(time.Minute) {
+// mailBaseline is Sidekiq's store as a sample finds it before its signup: the notification
+// mail jobs waiting or retrying, by jid, and how many Sidekiq's execution metrics count as
+// processed in the minutes up to system-redis's clock, by metrics key. The sample's job is one
+// the baseline does not have, so no clock is compared with another: a job's created_at is
+// stamped by system-app's clock, and the harness's may differ from it by any amount.
+type mailBaseline struct {
+	at        time.Time // system-redis's clock (TIME)
+	jids      map[string]bool
+	processed map[string]int64
+}
+
+func mailBaselineOf(ctx context.Context, rdb *redis.Client) (mailBaseline, error) {
+	at, err := rdb.Time(ctx).Result()
+	if err != nil {
+		return mailBaseline{}, err
+	}
+	b := mailBaseline{at: at, jids: map[string]bool{}, processed: map[string]int64{}}
+	queued, retrying, err := mailJobs(ctx, rdb)
+	if err != nil {
+		return mailBaseline{}, err
+	}
+	for _, jid := range append(queued, retrying...) {
+		b.jids[jid] = true
+	}
+	// A job that ran just before the baseline may be flushed to the metrics only after it (at
+	// the next heartbeat), and then counts for this sample: the metrics name the class, not
+	// the job.
+	for m := at.Add(-2 * time.Minute); !m.After(at); m = m.Add(time.Minute) {
 		key := sidekiqMetricsKey(m)
 		n, err := rdb.HGet(ctx, key, notificationMailJob+"|p").Int64()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, err
+			return mailBaseline{}, err
 		}
-		out[key] = n
+		b.processed[key] = n
 	}
-	return out, nil
+	return b, nil
+}
+
+// mailJobs lists the jids of the notification mail jobs waiting in their queue and in the
+// retry set.
+func mailJobs(ctx context.Context, rdb *redis.Client) (queued, retrying []string, err error) {
+	// Sidekiq LPUSHes (sidekiq@v7.3.2:lib/sidekiq/client.rb:263-267), so the newest jobs
+	// are at the head; a job of this sample is among the first few hundred.
+	raw, err := rdb.LRange(ctx, "queue:"+notificationMailQueue, 0, 499).Result()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, r := range raw {
+		if j, ok := parseSidekiqJob(r); ok && j.name() == notificationMailJob {
+			queued = append(queued, j.JID)
+		}
+	}
+	retry, err := rdb.ZRange(ctx, "retry", 0, -1).Result()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, r := range retry {
+		if j, ok := parseSidekiqJob(r); ok && j.name() == notificationMailJob {
+			retrying = append(retrying, j.JID)
+		}
+	}
+	return queued, retrying, nil
 }
 
 // sidekiqMetricsKey is the hash of one UTC minute of Sidekiq 7's execution metrics,
@@ -128,38 +170,37 @@ func sidekiqMetricsKey(t time.Time) string {
 	return fmt.Sprintf("j|%s|%d:%d", t.Format("20060102"), t.Hour(), t.Minute())
 }
 
-// findMailJob says where a notification mail job created since `since` is: waiting in its
+// findMailJob says where a notification mail job that base does not have is: waiting in its
 // queue, in the retry set, or processed (the metrics count more than base); "" when nowhere.
-func findMailJob(ctx context.Context, rdb *redis.Client, since time.Time, base map[string]int64) (string, error) {
-	// Sidekiq LPUSHes (sidekiq@v7.3.2:lib/sidekiq/client.rb:263-267), so the newest jobs
-	// are at the head; a job of this sample is among the first few hundred.
-	raw, err := rdb.LRange(ctx, "queue:"+notificationMailQueue, 0, 499).Result()
+func findMailJob(ctx context.Context, rdb *redis.Client, base mailBaseline) (string, error) {
+	queued, retrying, err := mailJobs(ctx, rdb)
 	if err != nil {
 		return "", err
 	}
-	for _, r := range raw {
-		if j, ok := parseSidekiqJob(r); ok && j.name() == notificationMailJob && j.created().After(since) {
+	for _, jid := range queued {
+		if !base.jids[jid] {
 			return "queue:" + notificationMailQueue, nil
 		}
 	}
-	retry, err := rdb.ZRangeByScore(ctx, "retry", &redis.ZRangeBy{Min: epochString(since), Max: "+inf"}).Result()
-	if err != nil {
-		return "", err
-	}
-	for _, r := range retry {
-		if j, ok := parseSidekiqJob(r); ok && j.name() == notificationMailJob && j.created().After(since) {
+	for _, jid := range retrying {
+		if !base.jids[jid] {
 			return "retry", nil
 		}
 	}
+	now, err := rdb.Time(ctx).Result()
+	if err != nil {
+		return "", err
+	}
+	// Sidekiq names the minute by its own clock: a minute either side of system-redis's.
 	var processed, before int64
-	for m := since.Add(-time.Minute); !m.After(time.Now().Add(time.Minute)); m = m.Add(time.Minute) {
+	for m := base.at.Add(-2 * time.Minute); !m.After(now.Add(time.Minute)); m = m.Add(time.Minute) {
 		key := sidekiqMetricsKey(m)
 		n, err := rdb.HGet(ctx, key, notificationMailJob+"|p").Int64()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return "", err
 		}
 		processed += n
-		before += base[key]
+		before += base.processed[key]
 	}
 	if processed > before {
 		return "processed", nil

@@ -28,33 +28,37 @@ func sidekiqRedis(t *testing.T) *redis.Client {
 }
 
 // findMailJob finds the sample's notification mail job waiting, retrying or processed, and
-// nothing older than the sample or of another class.
+// nothing the baseline had or of another class. Its created_at does not matter: a cluster
+// whose clock is an hour behind the harness's stamps it an hour in the past.
 func TestFindMailJob(t *testing.T) {
 	rdb := sidekiqRedis(t)
 	ctx := context.Background()
-	start := time.Now()
-	base, err := mailMetrics(ctx, rdb, start)
+	clusterClock := time.Now().Add(-time.Hour)
+	// An earlier sample's job, waiting and retrying.
+	rdb.LPush(ctx, "queue:default", sidekiqPayload(notificationMailJob, "earlier", clusterClock))
+	rdb.ZAdd(ctx, "retry", redis.Z{Score: float64(time.Now().Add(time.Minute).Unix()), Member: sidekiqPayload(notificationMailJob, "earlier-retry", clusterClock)})
+	base, err := mailBaselineOf(ctx, rdb)
 	if err != nil {
 		t.Fatal(err)
 	}
 	find := func(want string) {
 		t.Helper()
-		got, err := findMailJob(ctx, rdb, start.Add(-clockSlack), base)
+		got, err := findMailJob(ctx, rdb, base)
 		if err != nil || got != want {
 			t.Fatalf("findMailJob = %q, %v; want %q", got, err, want)
 		}
 	}
 	find("")
-	// An older one (an earlier sample's) and one of another class do not count.
-	rdb.LPush(ctx, "queue:default", sidekiqPayload(notificationMailJob, "old", start.Add(-time.Minute)))
-	rdb.LPush(ctx, "queue:default", sidekiqPayload("AuditedWorker", "other", start))
+	// One of another class does not count.
+	rdb.LPush(ctx, "queue:default", sidekiqPayload("AuditedWorker", "other", clusterClock))
 	find("")
-	rdb.LPush(ctx, "queue:default", sidekiqPayload(notificationMailJob, "ours", start))
+	rdb.LPush(ctx, "queue:default", sidekiqPayload(notificationMailJob, "ours", clusterClock))
 	find("queue:default")
-	rdb.Del(ctx, "queue:default")
-	rdb.ZAdd(ctx, "retry", redis.Z{Score: float64(start.Add(30 * time.Second).Unix()), Member: sidekiqPayload(notificationMailJob, "ours", start)})
+	rdb.LRem(ctx, "queue:default", 1, sidekiqPayload(notificationMailJob, "ours", clusterClock))
+	find("")
+	rdb.ZAdd(ctx, "retry", redis.Z{Score: float64(time.Now().Add(30 * time.Second).Unix()), Member: sidekiqPayload(notificationMailJob, "ours", clusterClock)})
 	find("retry")
-	rdb.Del(ctx, "retry")
+	rdb.ZRem(ctx, "retry", sidekiqPayload(notificationMailJob, "ours", clusterClock))
 	// Processed: only a count above the baseline of its minute.
 	rdb.HIncrBy(ctx, sidekiqMetricsKey(time.Now()), "AuditedWorker|p", 3)
 	find("")

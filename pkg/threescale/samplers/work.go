@@ -655,8 +655,13 @@ func (p *jobsProbe) Baseline(ctx context.Context) error {
 	return nil
 }
 
+// Submit signs up Units buyer accounts. Their jobs are the ones queued after it that were not
+// queued before it, by jid: a job's created_at is stamped by system-app's clock, which the
+// harness's may differ from.
 func (p *jobsProbe) Submit(ctx context.Context) error {
-	start := time.Now().Add(-clockSlack)
+	bctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
+	before, _, berr := queuedJobs(bctx, p.s.env.SystemRedis)
+	cancel()
 	var errs []error
 	created := 0
 	for range p.o.Units {
@@ -676,15 +681,22 @@ func (p *jobsProbe) Submit(ctx context.Context) error {
 	if created == 0 && len(errs) > 0 {
 		return fmt.Errorf("background-jobs submit: %d of %d signups failed: %w", len(errs), p.o.Units, errs[0])
 	}
+	if berr != nil {
+		return fmt.Errorf("background-jobs submit: system-redis, before the signups: %s", probe.ErrorDetail(berr))
+	}
 	qctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
 	defer cancel()
 	queued, _, err := queuedJobs(qctx, p.s.env.SystemRedis)
 	if err != nil {
 		return fmt.Errorf("background-jobs submit: system-redis: %s", probe.ErrorDetail(err))
 	}
+	old := map[string]bool{}
+	for _, j := range before {
+		old[j.JID] = true
+	}
 	jobs := map[string]sidekiqJob{}
 	for _, j := range queued {
-		if j.created().After(start) {
+		if !old[j.JID] {
 			jobs[j.JID] = j
 		}
 	}
