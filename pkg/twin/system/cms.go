@@ -125,13 +125,22 @@ func cmsTemplateError(msg string) error {
 	return &httpError{http.StatusUnprocessableEntity, map[string]string{"error": msg}}
 }
 
-// cmsPage finds a page of the tenant (cms_templates.find: 404 for another provider's).
+// cmsPageOf finds a page of the tenant (cms_templates.find: 404 for another provider's).
 func (a *app) cmsPageOf(ctx context.Context, q querier, tenantID, id int64) (*cmsPageRow, error) {
 	p, err := scanCMSPage(q.QueryRowContext(ctx, `SELECT `+cmsPageCols+` FROM cms_pages WHERE id=? AND account_id=?`, id, tenantID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	}
 	return p, err
+}
+
+// cmsPageParam is the tenant's page the request's {id} names (404 when there is none).
+func (a *app) cmsPageParam(r *http.Request, rc *reqCtx) (*cmsPageRow, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	return a.cmsPageOf(r.Context(), a.db, rc.tenant.ID, id)
 }
 
 // createCMSTemplate is POST /admin/api/cms/templates (TemplateService::Create, then
@@ -259,11 +268,7 @@ func (a *app) listCMSTemplates(w http.ResponseWriter, r *http.Request, rc *reqCt
 
 // showCMSTemplate is GET /admin/api/cms/templates/{id}.
 func (a *app) showCMSTemplate(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	pg, err := a.cmsPageOf(r.Context(), a.db, rc.tenant.ID, id)
+	pg, err := a.cmsPageParam(r, rc)
 	if err != nil {
 		return err
 	}
@@ -275,14 +280,11 @@ func (a *app) showCMSTemplate(w http.ResponseWriter, r *http.Request, rc *reqCtx
 // nothing changes), answered with the page.
 func (a *app) publishCMSTemplate(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
-	id, err := pathID(r, "id")
+	pg, err := a.cmsPageParam(r, rc)
 	if err != nil {
 		return err
 	}
-	pg, err := a.cmsPageOf(ctx, a.db, rc.tenant.ID, id)
-	if err != nil {
-		return err
-	}
+	id := pg.ID
 	if pg.Draft.Valid {
 		if _, err := a.db.ExecContext(ctx, `UPDATE cms_pages SET published=draft, draft=NULL, searchable=?, updated_at=? WHERE id=?`,
 			cmsSearchable(pg.ContentType, pg.LiquidEnabled, pg.Draft), now(), id); err != nil {
@@ -302,13 +304,11 @@ func (a *app) publishCMSTemplate(w http.ResponseWriter, r *http.Request, rc *req
 // page's after-commit index job then finds it gone and removes it from the index).
 func (a *app) deleteCMSTemplate(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
-	id, err := pathID(r, "id")
+	pg, err := a.cmsPageParam(r, rc)
 	if err != nil {
 		return err
 	}
-	if _, err := a.cmsPageOf(ctx, a.db, rc.tenant.ID, id); err != nil {
-		return err
-	}
+	id := pg.ID
 	if _, err := a.db.ExecContext(ctx, `DELETE FROM cms_pages WHERE id=?`, id); err != nil {
 		return err
 	}
