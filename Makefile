@@ -12,6 +12,10 @@
 
 SHELL := /bin/bash
 GO ?= go
+# Every Go build and test here is static, as the images' binaries must be (no package needs
+# cgo): one build configuration, so the twin image's binary, bin/ and the tests share the Go
+# build cache instead of compiling the same packages twice.
+export CGO_ENABLED := 0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Kubernetes v1.X.Y goes with client-go v0.X.Y: derive the release from go.mod.
@@ -163,10 +167,12 @@ vet:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 # make test: the set-up (one apt run at a time; then the kube binaries' compile, with the
-# images' root file systems downloaded and unpacked beside it); the engine test alone, since it needs a machine
-# where no dockerd runs; then the unit tests (without it) while the kind node image and the
-# twin's image build (from cold caches those builds take about 12 minutes, much of it while the
-# unit tests wait on outages; -O keeps each one's output together); then the matrix on kind.
+# images' root file systems downloaded and unpacked beside it); the engine test alone, since it
+# needs a machine where no dockerd runs; then the unit tests (without it) while the kind node
+# image and the twin's image build, all three at once (-j3: the unit tests mostly wait on
+# outages, and the twin image's binary is a link of packages `build` compiled; -O keeps each
+# one's output together); then the matrix on kind. The unit tests never run beside the matrix:
+# under their load kind's port-forwards and recoveries overran their budgets (tried 2026-12-06).
 # The Docker engine is stopped at the end if this run started it.
 test:
 	@$(MAKE) --no-print-directory deb-packages engine-deps kind-deps
@@ -175,7 +181,7 @@ test:
 	@set -e; engine_was_up=$$($(ENGINE_STATUS) >/dev/null 2>&1 && echo yes || true); \
 	trap '[ -n "$$engine_was_up" ] || $(MAKE) --no-print-directory docker-down' EXIT; \
 	THREESCALE_CHAOS_REQUIRE_ALL=1 $(GO) test -count=1 ./hack/enginetest; \
-	$(MAKE) --no-print-directory -j2 -O unit kind-images UNIT_WITHOUT_ENGINE=1; \
+	$(MAKE) --no-print-directory -j3 -O unit kind-node-image twin-image UNIT_WITHOUT_ENGINE=1; \
 	$(MAKE) --no-print-directory e2e
 
 kind-images: kind-node-image twin-image
