@@ -123,15 +123,25 @@ func mailBaselineOf(ctx context.Context, rdb *redis.Client) (mailBaseline, error
 	// A job that ran just before the baseline may be flushed to the metrics only after it (at
 	// the next heartbeat), and then counts for this sample: the metrics name the class, not
 	// the job.
-	for m := at.Add(-2 * time.Minute); !m.After(at); m = m.Add(time.Minute) {
+	if b.processed, err = mailProcessed(ctx, rdb, at.Add(-2*time.Minute), at); err != nil {
+		return mailBaseline{}, err
+	}
+	return b, nil
+}
+
+// mailProcessed reads how many notification mail jobs Sidekiq's execution metrics count as
+// processed in each minute from `from` to `to`, by metrics key.
+func mailProcessed(ctx context.Context, rdb *redis.Client, from, to time.Time) (map[string]int64, error) {
+	out := map[string]int64{}
+	for m := from; !m.After(to); m = m.Add(time.Minute) {
 		key := sidekiqMetricsKey(m)
 		n, err := rdb.HGet(ctx, key, notificationMailJob+"|p").Int64()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return mailBaseline{}, err
+			return nil, err
 		}
-		b.processed[key] = n
+		out[key] = n
 	}
-	return b, nil
+	return out, nil
 }
 
 // mailJobs lists the jids of the notification mail jobs waiting in their queue and in the
@@ -192,13 +202,12 @@ func findMailJob(ctx context.Context, rdb *redis.Client, base mailBaseline) (str
 		return "", err
 	}
 	// Sidekiq names the minute by its own clock: a minute either side of system-redis's.
+	counts, err := mailProcessed(ctx, rdb, base.at.Add(-2*time.Minute), now.Add(time.Minute))
+	if err != nil {
+		return "", err
+	}
 	var processed, before int64
-	for m := base.at.Add(-2 * time.Minute); !m.After(now.Add(time.Minute)); m = m.Add(time.Minute) {
-		key := sidekiqMetricsKey(m)
-		n, err := rdb.HGet(ctx, key, notificationMailJob+"|p").Int64()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return "", err
-		}
+	for key, n := range counts {
 		processed += n
 		before += base.processed[key]
 	}
@@ -210,11 +219,10 @@ func findMailJob(ctx context.Context, rdb *redis.Client, base mailBaseline) (str
 
 // sidekiqJob is the part of a Sidekiq job payload the samplers read.
 type sidekiqJob struct {
-	Class     string      `json:"class"`
-	Wrapped   string      `json:"wrapped"`
-	JID       string      `json:"jid"`
-	Queue     string      `json:"queue"`
-	CreatedAt json.Number `json:"created_at"`
+	Class   string `json:"class"`
+	Wrapped string `json:"wrapped"`
+	JID     string `json:"jid"`
+	Queue   string `json:"queue"`
 }
 
 func parseSidekiqJob(raw string) (sidekiqJob, bool) {
@@ -228,10 +236,4 @@ func (j sidekiqJob) name() string {
 		return j.Wrapped
 	}
 	return j.Class
-}
-
-func (j sidekiqJob) created() time.Time { return epoch(j.CreatedAt.String()) }
-
-func epochString(t time.Time) string {
-	return strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', 6, 64)
 }

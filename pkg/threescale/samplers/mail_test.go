@@ -3,6 +3,7 @@ package samplers
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,10 @@ import (
 func sidekiqPayload(class, jid string, created time.Time) string {
 	ts := epochString(created)
 	return fmt.Sprintf(`{"retry":true,"queue":"default","args":["e0b1"],"class":%q,"jid":%q,"created_at":%s,"enqueued_at":%s}`, class, jid, ts, ts)
+}
+
+func epochString(t time.Time) string {
+	return strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', 6, 64)
 }
 
 func sidekiqRedis(t *testing.T) *redis.Client {
