@@ -112,7 +112,7 @@ func mailBaselineOf(ctx context.Context, rdb *redis.Client) (mailBaseline, error
 	if err != nil {
 		return mailBaseline{}, err
 	}
-	b := mailBaseline{at: at, jids: map[string]bool{}, processed: map[string]int64{}}
+	b := mailBaseline{at: at, jids: map[string]bool{}}
 	queued, retrying, err := mailJobs(ctx, rdb)
 	if err != nil {
 		return mailBaseline{}, err
@@ -153,21 +153,22 @@ func mailJobs(ctx context.Context, rdb *redis.Client) (queued, retrying []string
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, r := range raw {
-		if j, ok := parseSidekiqJob(r); ok && j.name() == notificationMailJob {
-			queued = append(queued, j.JID)
-		}
-	}
 	retry, err := rdb.ZRange(ctx, "retry", 0, -1).Result()
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, r := range retry {
+	return mailJIDs(raw), mailJIDs(retry), nil
+}
+
+// mailJIDs are the jids of the notification mail jobs among raw Sidekiq payloads.
+func mailJIDs(raw []string) []string {
+	var out []string
+	for _, r := range raw {
 		if j, ok := parseSidekiqJob(r); ok && j.name() == notificationMailJob {
-			retrying = append(retrying, j.JID)
+			out = append(out, j.JID)
 		}
 	}
-	return queued, retrying, nil
+	return out
 }
 
 // sidekiqMetricsKey is the hash of one UTC minute of Sidekiq 7's execution metrics,
