@@ -61,6 +61,35 @@ func TestBackgroundJobsHeartbeat(t *testing.T) {
 	}
 }
 
+// background-jobs measures the beat's and the oldest job's ages by the cluster's clock: here
+// an hour behind the harness's, which stamps the beats and enqueued_at. By the harness's clock
+// every beat would be an hour old and every queued job an hour late.
+func TestBackgroundJobsAgesByTheClusterClock(t *testing.T) {
+	testsupport.QuietRedisLogs()
+	rdb := testsupport.RedisClient(t)
+	rdb.AddHook(clusterClockHook{skew: -time.Hour})
+	s := &samplers{env: &threescale.Env{SystemRedis: rdb}, o: Options{}.withDefaults()}
+	ctx := context.Background()
+	clusterNow := time.Now().Add(-time.Hour)
+	rdb.SAdd(ctx, "processes", "app:1:a")
+	rdb.HSet(ctx, "app:1:a", "beat", epochString(clusterNow.Add(-3*time.Second)))
+	rdb.SAdd(ctx, "queues", "default")
+	rdb.LPush(ctx, "queue:default", sidekiqPayload("AuditedWorker", "waiting", clusterNow.Add(-5*time.Second)))
+	if err := s.backgroundJobs(ctx); err != nil {
+		t.Fatalf("a fresh beat and a short queue by the cluster's clock: %v", err)
+	}
+	// Still judged: a stale beat and a late job are stale and late by the cluster's clock.
+	rdb.HSet(ctx, "app:1:a", "beat", epochString(clusterNow.Add(-75*time.Second)))
+	if err := s.backgroundJobs(ctx); err == nil || !strings.Contains(err.Error(), "freshest beat 1m15s old") {
+		t.Errorf("stale beat: %v", err)
+	}
+	rdb.HSet(ctx, "app:1:a", "beat", epochString(clusterNow))
+	rdb.RPush(ctx, "queue:default", sidekiqPayload("AuditedWorker", "late", clusterNow.Add(-s.o.QueueMaxAge-10*time.Second)))
+	if err := s.backgroundJobs(ctx); err == nil || !strings.Contains(err.Error(), "queue:default has a job waiting") {
+		t.Errorf("late job: %v", err)
+	}
+}
+
 // background-jobs' Submit takes as the signups' jobs those queued after it that were not
 // queued before, whatever their created_at says: system-app stamps it with its own clock,
 // here an hour behind the harness's. A job already waiting is not the signups'.

@@ -555,6 +555,9 @@ func storeFailure(what string, err error) error {
 
 // backgroundJobs reads Sidekiq's layout in system-redis (research/porta-zync.md §4.1,
 // §4.4): a process whose heartbeat is fresh, and no queue whose oldest job is too old.
+// Ages are measured against system-redis's clock (TIME), not the harness's: the beats and
+// enqueued_at are stamped by the cluster's nodes, and a laptop's clock may be off from them
+// by more than the bounds' slack.
 func (s *samplers) backgroundJobs(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
@@ -563,7 +566,10 @@ func (s *samplers) backgroundJobs(ctx context.Context) error {
 	if err != nil {
 		return storeFailure("system-redis SMEMBERS processes", err)
 	}
-	now := time.Now()
+	now, err := r.Time(ctx).Result()
+	if err != nil {
+		return storeFailure("system-redis TIME", err)
+	}
 	freshest := time.Duration(-1)
 	expired := 0
 	for _, p := range procs {
@@ -576,7 +582,7 @@ func (s *samplers) backgroundJobs(ctx context.Context) error {
 			return storeFailure("system-redis HGET beat", err)
 		}
 		// A beat written after now was taken (the read comes after it), or stamped by a node
-		// whose clock runs ahead of the harness's, is as fresh as it gets: age 0, not a
+		// whose clock runs ahead of system-redis's, is as fresh as it gets: age 0, not a
 		// negative age that would read as no beat at all.
 		if age := max(now.Sub(epoch(beat)), 0); freshest < 0 || age < freshest {
 			freshest = age
@@ -687,7 +693,8 @@ const (
 )
 
 // reportQueue: the oldest report job (Resque RPUSHes, so index 0) is younger than the
-// bound; its enqueue time is the job's third argument.
+// bound; its enqueue time is the job's third argument, stamped by backend-listener's clock,
+// so its age is measured by backend-redis's (TIME), not the harness's.
 func (s *samplers) reportQueue(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
@@ -707,6 +714,10 @@ func oldestReportJob(ctx context.Context, env *threescale.Env) (time.Duration, i
 	if err != nil || n == 0 {
 		return 0, n, err
 	}
+	now, err := q.Time(ctx).Result()
+	if err != nil {
+		return 0, n, err
+	}
 	raw, err := q.LIndex(ctx, resqueReportQueue, 0).Result()
 	if errors.Is(err, redis.Nil) {
 		return 0, 0, nil
@@ -720,20 +731,25 @@ func oldestReportJob(ctx context.Context, env *threescale.Env) (time.Duration, i
 	if json.Unmarshal([]byte(raw), &job) != nil || len(job.Args) < 3 {
 		return 0, n, nil
 	}
-	return time.Since(epoch(string(job.Args[2]))), n, nil
+	return now.Sub(epoch(string(job.Args[2]))), n, nil
 }
 
 // failedJobs keeps a canary failed report job of the harness's main application in
 // resque:failed (planting one when none of the harness's is there) and is healthy while no
 // failed job is older than the bound: backend-cron moves them back to their queue
 // (research/apicast-apisonator.md §5). A rescheduled canary adds one hit to the main
-// application, which no count depends on.
+// application, which no count depends on. Ages are measured by backend-redis's clock
+// (TIME): backend-worker stamps failed_at with the cluster's, and plantCanary with TIME.
 func (s *samplers) failedJobs(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
 	jobs, err := s.env.BackendQueues.LRange(ctx, resqueFailed, 0, -1).Result()
 	if err != nil {
 		return storeFailure("backend-redis LRANGE "+resqueFailed, err)
+	}
+	now, err := s.env.BackendQueues.Time(ctx).Result()
+	if err != nil {
+		return storeFailure("backend-redis TIME", err)
 	}
 	marker := canaryMarker(s.f)
 	ours := false
@@ -747,8 +763,8 @@ func (s *samplers) failedJobs(ctx context.Context) error {
 			continue
 		}
 		ours = ours || strings.HasPrefix(fj.Error, marker)
-		if t, ok := resqueTime(fj.FailedAt); ok && time.Since(t) > oldest {
-			oldest = time.Since(t)
+		if t, ok := resqueTime(fj.FailedAt); ok && now.Sub(t) > oldest {
+			oldest = now.Sub(t)
 		}
 	}
 	if !ours {
@@ -765,9 +781,14 @@ func (s *samplers) failedJobs(ctx context.Context) error {
 func canaryMarker(f *fixture.Fixture) string { return "threescale-chaos canary " + f.Token }
 
 // plantCanary pushes a failed ReportJob (one hit for app) in Resque::Failure::Redis's
-// format; seq tells canaries apart.
+// format; seq tells canaries apart. It is stamped with backend-redis's clock (TIME), as
+// backend-worker's own failures are with the cluster's, so failedJobs ages it rightly
+// whatever the harness's clock says.
 func plantCanary(ctx context.Context, env *threescale.Env, f *fixture.Fixture, app fixture.Application, seq int) error {
-	now := time.Now()
+	now, err := env.BackendQueues.Time(ctx).Result()
+	if err != nil {
+		return err
+	}
 	payload := map[string]any{
 		"class": reportJobClass,
 		"args": []any{strconv.FormatInt(f.ServiceID, 10),
