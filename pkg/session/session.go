@@ -200,6 +200,7 @@ func Start(ctx context.Context, c *Cluster, o Options) (*Run, error) {
 		return nil, badInput(fmt.Errorf("connect to 3scale: %w", err))
 	}
 	r.env = env
+	env.SetAdminRequestTimeout(r.timeout.Get(timing.AdminRequest))
 	r.journal.AddSecrets(env.Secrets()...)
 	if r.before, err = fixture.TakeInventory(ctx, env); err != nil {
 		env.Close()

@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/go-resty/resty/v2"
 
 	"github.com/threescale-chaos/harness/pkg/probe"
 	"github.com/threescale-chaos/harness/pkg/threescale/target"
+	"github.com/threescale-chaos/harness/pkg/timing"
 )
 
 // Admin is a client of system's token-authenticated APIs on one host: the provider's
@@ -22,15 +24,16 @@ import (
 // redirects plain HTTP on tenant hosts with a 301, research/porta-zync.md §1.3) and the
 // token as the access_token parameter (porta ignores Authorization: Bearer, §1.4). Paths
 // take .json (XML is the default under /admin/api, §1.5). Requests are made once, never
-// retried, and bounded by the caller's context: a retried POST could create an object
-// twice.
+// retried (a retried POST could create an object twice), and each is bounded by the caller's
+// context and by the client's request timeout, the admin-request timeout (SetRequestTimeout).
 //
 // Errors never contain the token: they name the method and the path without the query.
 type Admin struct {
-	rc    *resty.Client
-	base  string
-	host  string
-	token string
+	rc      *resty.Client
+	base    string
+	host    string
+	token   string
+	timeout time.Duration
 }
 
 // NewAdmin returns a client of the API at e with token. hc performs the requests (nil: a
@@ -41,7 +44,15 @@ func NewAdmin(e target.Endpoint, token string, hc *http.Client) *Admin {
 	}
 	rc := resty.NewWithClient(hc).SetRetryCount(0).SetLogger(quietLogger{})
 	rc.SetRedirectPolicy(resty.NoRedirectPolicy())
-	return &Admin{rc: rc, base: strings.TrimSuffix(e.URL, "/"), host: e.Host, token: token}
+	return &Admin{rc: rc, base: strings.TrimSuffix(e.URL, "/"), host: e.Host, token: token,
+		timeout: timing.Timeouts{}.Get(timing.AdminRequest)}
+}
+
+// SetRequestTimeout bounds each request (the admin-request timeout; its default until set).
+func (a *Admin) SetRequestTimeout(d time.Duration) {
+	if d > 0 {
+		a.timeout = d
+	}
 }
 
 // Host is the Host header the client sends ("" when the URL's host is used).
@@ -117,6 +128,8 @@ func transportError(method, path string, err error) *TransportError {
 // body; the token is added. It returns the status and body when the status is one of want
 // (any 2xx when want is empty), else an *APIError; no answer is a *TransportError.
 func (a *Admin) Do(ctx context.Context, method, path string, params url.Values, want ...int) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
 	req := a.rc.R().SetContext(ctx).SetHeader("X-Forwarded-Proto", "https").SetHeader("Accept", "application/json")
 	if a.host != "" {
 		req.SetHeader("Host", a.host)

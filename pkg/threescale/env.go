@@ -21,6 +21,7 @@ import (
 
 	"github.com/threescale-chaos/harness/pkg/probe"
 	"github.com/threescale-chaos/harness/pkg/threescale/target"
+	"github.com/threescale-chaos/harness/pkg/timing"
 )
 
 // Store timeouts: short, so that a store that is down shows as a failed check within a
@@ -132,6 +133,7 @@ func connect(ctx context.Context, t *target.Target, rc *rest.Config, kube kubern
 	e.Admin = NewAdmin(t.Admin, adminToken, e.HTTP)
 	e.Master = NewAdmin(t.Master, masterToken, e.HTTP)
 	e.APIcastConfigs = NewAdmin(t.Master, apicastToken, e.HTTP)
+	e.SetAdminRequestTimeout(t.TimeoutOverrides().Get(timing.AdminRequest))
 	userRef, passwordRef := target.DefaultAdminUser, target.DefaultAdminPassword
 	if t.Credentials.AdminUser != nil {
 		userRef = *t.Credentials.AdminUser
@@ -308,6 +310,16 @@ func (e *Env) Ping(ctx context.Context) error {
 
 // Close closes every store client. It is safe to call more than once and on a partly
 // connected Env.
+// SetAdminRequestTimeout bounds each request of the Admin, Master and APIcastConfigs
+// clients (the admin-request timeout; Connect sets the target file's).
+func (e *Env) SetAdminRequestTimeout(d time.Duration) {
+	for _, a := range []*Admin{e.Admin, e.Master, e.APIcastConfigs} {
+		if a != nil {
+			a.SetRequestTimeout(d)
+		}
+	}
+}
+
 func (e *Env) Close() {
 	for _, c := range []**redis.Client{&e.BackendStorage, &e.BackendQueues, &e.SystemRedis} {
 		if *c != nil {

@@ -17,15 +17,16 @@ type Name string
 
 // The timeouts.
 const (
-	Provision   Name = "provision"
-	Steady      Name = "steady"
-	Gone        Name = "gone"
-	Ready       Name = "ready"
-	Settle      Name = "settle"
-	WorkMaxWait Name = "work-max-wait"
-	Diagnose    Name = "diagnose"
-	Cleanup     Name = "cleanup"
-	Spec        Name = "spec"
+	Provision    Name = "provision"
+	Steady       Name = "steady"
+	Gone         Name = "gone"
+	Ready        Name = "ready"
+	Settle       Name = "settle"
+	WorkMaxWait  Name = "work-max-wait"
+	Diagnose     Name = "diagnose"
+	Cleanup      Name = "cleanup"
+	AdminRequest Name = "admin-request"
+	Spec         Name = "spec"
 )
 
 // Default is a timeout's default, what it bounds, and its measured or documented values.
@@ -41,7 +42,7 @@ type Default struct {
 // RunScoped are the timeouts of the whole run, not of one scenario: a scenario file may not
 // set them (the target file and flags may). The work probes' bounds are among them because
 // the probes are made once per run and keep state across its scenarios (the alert pool).
-var RunScoped = map[Name]bool{Provision: true, Settle: true, WorkMaxWait: true, Cleanup: true}
+var RunScoped = map[Name]bool{Provision: true, Settle: true, WorkMaxWait: true, Cleanup: true, AdminRequest: true}
 
 // Defaults are every timeout, in the order of a run.
 var Defaults = []Default{
@@ -54,6 +55,8 @@ var Defaults = []Default{
 	{WorkMaxWait, 5 * time.Minute, "work 3scale schedules later than settle, such as a Sidekiq retry or an alert held for backend's once-a-minute events ping", "52 s (alerts)", "Sidekiq's retry backoff: the n-th retry n⁴ + 15 s plus jitter after the failure"},
 	{Diagnose, 2 * time.Minute, "the diagnostic dump of a scenario that did not pass (events, pod states, container logs; 15 s per log)", "not measured (no scenario failed)", "not measured here"},
 	{Cleanup, 5 * time.Minute, "removing the run's 3scale objects and counting the tenant again", "0.24 s", "not measured here"},
+	{AdminRequest, 30 * time.Second, "each request to the admin, master and APIcast-configuration APIs, so that one unanswered request of provisioning or cleanup does not spend the whole `provision` or `cleanup` (a sample's requests are bounded by the sample too)",
+		"not measured singly: all of provisioning's requests take under 16 s", "a request through an OpenShift route is cut at 30 s (the router's default `haproxy.router.openshift.io/timeout`)"},
 	{Spec, 20 * time.Minute, "one scenario in the Ginkgo suite (`SpecTimeout`)", "60–370 s (the last full matrix)", "a claim that rests on a period holds the fault for that period (5 min 10 s for apicast-production's refresh)"},
 }
 
