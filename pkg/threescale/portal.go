@@ -1,7 +1,9 @@
 package threescale
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -60,14 +62,73 @@ type portalPaths struct {
 	// token finds the CSRF token on the sign-in page, and source names where it looks.
 	token  func([]byte) (string, bool)
 	source string
+	// unavailable says why the harness cannot sign in with a password on the sign-in page
+	// (bot protection, SSO only), or "" when it can.
+	unavailable func([]byte) string
 }
 
 var (
-	adminPortalPaths = portalPaths{login: "/p/login", sessions: "/p/sessions", token: CSRFToken, source: `<meta name="csrf-token">`}
+	adminPortalPaths = portalPaths{login: "/p/login", sessions: "/p/sessions", token: CSRFToken, source: `<meta name="csrf-token">`,
+		unavailable: adminSignInUnavailable}
 	// The developer portal's sign-in: GET /login, POST /session (porta@3scale-2.16.4-GA:
 	// lib/developer_portal/config/routes.rb:6,157, DeveloperPortal::LoginController).
-	devPortalPaths = portalPaths{login: "/login", sessions: "/session", token: FormCSRFToken, source: "authenticity_token input"}
+	devPortalPaths = portalPaths{login: "/login", sessions: "/session", token: FormCSRFToken, source: "authenticity_token input",
+		unavailable: devSignInUnavailable}
 )
+
+// ErrSignInUnavailable is a portal whose sign-in the harness cannot pass, whatever it waits
+// for: bot protection asks for a reCAPTCHA token a browser gets from Google, or only SSO is
+// accepted. Waiting does not help, so provisioning stops at once with the reason.
+var ErrSignInUnavailable = errors.New("the portal's password sign-in is not available to the harness")
+
+// loginPropsAttr is the admin portal sign-in page's data-login-props attribute.
+var loginPropsAttr = regexp.MustCompile(`data-login-props="([^"]*)"`)
+
+// adminSignInUnavailable reads the sign-in page's data-login-props
+// (porta@3scale-2.16.4-GA: app/views/provider/sessions/new.html.slim):
+//   - recaptcha.enabled is bot protection on the admin portal (Account Settings > Integrate >
+//     Bot Protection, settings.admin_bot_protection_level, with reCAPTCHA keys configured):
+//     Provider::SessionsController#authenticate_user refuses a POST whose reCAPTCHA token does
+//     not verify;
+//   - show3scaleLoginForm false is enforce_sso (app/presenters/provider/sessions_presenter.rb):
+//     the same controller then ignores username and password.
+//
+// 3scale-2.15.1-GA's props have no recaptcha key; a page without the props (a proxy's page)
+// says nothing here, and the sign-in's own error says what went wrong.
+func adminSignInUnavailable(page []byte) string {
+	m := loginPropsAttr.FindSubmatch(page)
+	if m == nil {
+		return ""
+	}
+	var props struct {
+		Show3scaleLoginForm *bool `json:"show3scaleLoginForm"`
+		Recaptcha           struct {
+			Enabled bool `json:"enabled"`
+		} `json:"recaptcha"`
+	}
+	if json.Unmarshal([]byte(html.UnescapeString(string(m[1]))), &props) != nil {
+		return ""
+	}
+	switch {
+	case props.Show3scaleLoginForm != nil && !*props.Show3scaleLoginForm:
+		return "the admin portal takes only SSO sign-ins (Account Settings > Users > SSO Integrations enforces SSO), which a harness cannot pass"
+	case props.Recaptcha.Enabled:
+		return "bot protection is on for the admin portal's sign-in (Account Settings > Integrate > Bot Protection): it asks for a reCAPTCHA token, which a harness cannot get"
+	}
+	return ""
+}
+
+// devSignInUnavailable finds the reCAPTCHA input that the developer portal's login form
+// carries when bot protection is on (porta@3scale-2.16.4-GA:
+// lib/developer_portal/lib/liquid/forms/bot_protected.rb, recaptcha_v3's
+// g-recaptcha-response-data input); DeveloperPortal::LoginController#create then refuses a
+// sign-in whose token does not verify.
+func devSignInUnavailable(page []byte) string {
+	if bytes.Contains(page, []byte("g-recaptcha-response")) {
+		return "bot protection is on for the developer portal's sign-in (Audience > Developer Portal > Settings > Bot Protection): it asks for a reCAPTCHA token, which a harness cannot get"
+	}
+	return ""
+}
 
 // NewPortal returns a portal client for the admin endpoint e. It uses hc's transport and
 // timeout but never follows a redirect: the sign-in's 302 carries the session cookie.
@@ -180,6 +241,9 @@ func (p *Portal) signIn(ctx context.Context, renew bool) (string, error) {
 	}
 	if resp.StatusCode != http.StatusOK {
 		return "", &APIError{Method: http.MethodGet, Path: p.paths.login, Status: resp.StatusCode, Body: Snippet(page)}
+	}
+	if why := p.paths.unavailable(page); why != "" {
+		return "", fmt.Errorf("GET %s: %w: %s", p.paths.login, ErrSignInUnavailable, why)
 	}
 	rails := cookie(resp, "_system_session")
 	token, ok := p.paths.token(page)
