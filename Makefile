@@ -17,6 +17,12 @@ GO ?= go
 # build cache instead of compiling the same packages twice.
 export CGO_ENABLED := 0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# A sub-make on a recipe line that runs commands of its own too (a trap, the engine test, the
+# outage suite). GNU make runs every line that names $(MAKE) literally even under -n, so that
+# the sub-make can print its commands; such a line would run its own commands as well (a
+# `make -n test` ran the set-up, the engine test and the outage suite). Named through this
+# variable, the line is only printed. A line that is only a sub-make keeps $(MAKE).
+SUBMAKE = $(MAKE) --no-print-directory
 
 # Kubernetes v1.X.Y goes with client-go v0.X.Y: derive the release from go.mod.
 CLIENT_GO_VERSION := $(shell sed -n 's/^[[:space:]]*k8s.io\/client-go v\(0\.[0-9.]*\).*/\1/p' go.mod)
@@ -143,8 +149,8 @@ twin-kind-up: build kind-deps engine-deps
 # the cluster is deleted whatever happens. Reports in $(KIND_MATRIX_DIR).
 KIND_MATRIX_DIR ?= $(CURDIR)/reports/matrix-kind
 matrix-kind: build
-	@set -e; trap '$(MAKE) --no-print-directory kind-down; rm -rf $(KIND_TWIN_STATE) $(KIND_TARGET_DIR)' EXIT; \
-	$(MAKE) --no-print-directory twin-kind-up; mkdir -p $(KIND_MATRIX_DIR); \
+	@set -e; trap '$(SUBMAKE) kind-down; rm -rf $(KIND_TWIN_STATE) $(KIND_TARGET_DIR)' EXIT; \
+	$(SUBMAKE) twin-kind-up; mkdir -p $(KIND_MATRIX_DIR); \
 	rc=0; bin/threescale-chaos run --target $(KIND_TWIN_TARGET) --reload-production-gateway \
 		$(if $(COMPONENT),--component $(COMPONENT)) --report-dir $(KIND_MATRIX_DIR) || rc=$$?; \
 	bin/threescale-chaos summary $(KIND_MATRIX_DIR) | tee $(KIND_MATRIX_DIR)/summary.txt; \
@@ -179,10 +185,10 @@ test:
 	@$(MAKE) --no-print-directory -j2 -O kube-binaries kind-rootfs
 	@$(MAKE) --no-print-directory deps build
 	@set -e; engine_was_up=$$($(ENGINE_STATUS) >/dev/null 2>&1 && echo yes || true); \
-	trap '[ -n "$$engine_was_up" ] || $(MAKE) --no-print-directory docker-down' EXIT; \
+	trap '[ -n "$$engine_was_up" ] || $(SUBMAKE) docker-down' EXIT; \
 	THREESCALE_CHAOS_REQUIRE_ALL=1 $(GO) test -count=1 ./hack/enginetest; \
-	$(MAKE) --no-print-directory -j3 -O unit kind-node-image twin-image UNIT_WITHOUT_ENGINE=1; \
-	$(MAKE) --no-print-directory e2e
+	$(SUBMAKE) -j3 -O unit kind-node-image twin-image UNIT_WITHOUT_ENGINE=1; \
+	$(SUBMAKE) e2e
 
 kind-images: kind-node-image twin-image
 
@@ -225,9 +231,9 @@ LABEL_FILTER := $(if $(COMPONENT),scenario:$(COMPONENT),$(if $(filter all,$(E2E_
 ENGINE_STATUS = $(DOCKER_ENGINE) status
 e2e: deps build kind-deps engine-deps
 	@set -e; engine_was_up=$$($(ENGINE_STATUS) >/dev/null 2>&1 && echo yes || true); \
-	trap 'st=$$?; $(MAKE) --no-print-directory kind-down; rm -rf $(KIND_TWIN_STATE) $(KIND_TARGET_DIR); [ -n "$$engine_was_up" ] || $(MAKE) --no-print-directory docker-down; \
+	trap 'st=$$?; $(SUBMAKE) kind-down; rm -rf $(KIND_TWIN_STATE) $(KIND_TARGET_DIR); [ -n "$$engine_was_up" ] || $(SUBMAKE) docker-down; \
 		[ $$st -eq 0 ] || [ ! -f $(REPORT_DIR)/journal.json ] || bin/threescale-chaos summary $(REPORT_DIR) | sed -n "/^NOT PASSING/,\$$p"' EXIT; \
-	$(MAKE) --no-print-directory twin-kind-up; \
+	$(SUBMAKE) twin-kind-up; \
 	mkdir -p $(REPORT_DIR); rm -f $(REPORT_DIR)/journal.json; \
 	export THREESCALE_CHAOS_TARGET=$(KIND_TWIN_TARGET) THREESCALE_CHAOS_REPORT_DIR=$(REPORT_DIR); \
 	$(GO) test -count=1 -timeout 60m -v ./suites/outage \
@@ -279,8 +285,8 @@ twin-down:
 MATRIX_DIR ?= $(CURDIR)/reports/matrix
 RUN_FLAGS ?=
 matrix: deps build
-	@set -e; trap '$(MAKE) --no-print-directory twin-down' EXIT; \
-	$(MAKE) --no-print-directory twin-up; mkdir -p $(MATRIX_DIR); \
+	@set -e; trap '$(SUBMAKE) twin-down' EXIT; \
+	$(SUBMAKE) twin-up; mkdir -p $(MATRIX_DIR); \
 	rc=0; bin/threescale-chaos run --target $(TWIN_DIR)/target.yaml $(if $(COMPONENT),--component $(COMPONENT)) $(RUN_FLAGS) --report-dir $(MATRIX_DIR) || rc=$$?; \
 	bin/threescale-chaos summary $(MATRIX_DIR) | tee $(MATRIX_DIR)/summary.txt; \
 	echo "report: $(MATRIX_DIR)/report.html"; exit $$rc
