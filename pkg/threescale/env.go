@@ -308,8 +308,6 @@ func (e *Env) Ping(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Close closes every store client. It is safe to call more than once and on a partly
-// connected Env.
 // SetAdminRequestTimeout bounds each request of the Admin, Master and APIcastConfigs
 // clients (the admin-request timeout; Connect sets the target file's).
 func (e *Env) SetAdminRequestTimeout(d time.Duration) {
@@ -320,6 +318,8 @@ func (e *Env) SetAdminRequestTimeout(d time.Duration) {
 	}
 }
 
+// Close closes every store client. It is safe to call more than once and on a partly
+// connected Env.
 func (e *Env) Close() {
 	for _, c := range []**redis.Client{&e.BackendStorage, &e.BackendQueues, &e.SystemRedis} {
 		if *c != nil {
