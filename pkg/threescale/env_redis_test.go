@@ -67,8 +67,8 @@ func pingWith(opt *redis.Options) error {
 }
 
 // connectStores runs Connect against a fake clientset that holds the operator's other
-// Secrets and the given store Secrets, with the given stores.
-func connectStores(t *testing.T, stores target.Stores, storeSecrets map[string]map[string]string) (*Env, error) {
+// Secrets and the given store Secrets, with the given stores; edit changes the target first.
+func connectStores(t *testing.T, stores target.Stores, storeSecrets map[string]map[string]string, edit ...func(*target.Target)) (*Env, error) {
 	t.Helper()
 	secrets := map[string]map[string]string{
 		"system-seed":           {"ADMIN_ACCESS_TOKEN": "a", "MASTER_ACCESS_TOKEN": "m", "ADMIN_USER": "admin", "ADMIN_PASSWORD": "p"},
@@ -102,6 +102,9 @@ func connectStores(t *testing.T, stores target.Stores, storeSecrets map[string]m
 		Upstream: target.Endpoint{URL: "http://echo:8080"},
 	}
 	tg.Stores.ZyncDatabase = target.Store{URL: target.SecretKeyRef{Secret: "zync", Key: "DATABASE_URL"}, Address: "127.0.0.1:1"}
+	for _, e := range edit {
+		e(tg)
+	}
 	if err := tg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -418,6 +421,27 @@ func TestConnectRedisThroughSentinel(t *testing.T) {
 func keysOf(field string) target.RedisKeys {
 	k, _ := target.RedisKeysFor(field)
 	return k
+}
+
+// The target file's admin-request timeout bounds each request of the three API clients.
+func TestConnectAdminRequestTimeoutFromTheTarget(t *testing.T) {
+	stores := target.Stores{
+		BackendRedisStorage: target.Store{URL: target.SecretKeyRef{Secret: "backend-redis", Key: "REDIS_STORAGE_URL"}, Address: "127.0.0.1:1"},
+		BackendRedisQueues:  target.Store{URL: target.SecretKeyRef{Secret: "backend-redis", Key: "REDIS_QUEUES_URL"}, Address: "127.0.0.1:1"},
+		SystemRedis:         target.Store{URL: target.SecretKeyRef{Secret: "system-redis", Key: "URL"}, Address: "127.0.0.1:1"},
+	}
+	env, err := connectStores(t, stores, map[string]map[string]string{
+		"backend-redis": {"REDIS_STORAGE_URL": "redis://backend-redis:6379/0", "REDIS_QUEUES_URL": "redis://backend-redis:6379/1"},
+		"system-redis":  {"URL": "redis://system-redis:6379/1"},
+	}, func(tg *target.Target) { tg.Timeouts = map[string]string{"admin-request": "75s"} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, a := range map[string]*Admin{"admin": env.Admin, "master": env.Master, "apicast configs": env.APIcastConfigs} {
+		if a.timeout != 75*time.Second {
+			t.Errorf("%s: request timeout %s, want the target's 75s", name, a.timeout)
+		}
+	}
 }
 
 // A store command makes one dial attempt: go-redis otherwise redials up to five times
