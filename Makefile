@@ -174,21 +174,31 @@ vet:
 
 # make test: the set-up (one apt run at a time; then the kube binaries' compile, with the
 # images' root file systems downloaded and unpacked beside it); the engine test alone, since it
-# needs a machine where no dockerd runs; then the unit tests (without it) while the kind node
-# image and the twin's image build, all three at once (-j3: the unit tests mostly wait on
-# outages, and the twin image's binary is a link of packages `build` compiled; -O keeps each
-# one's output together); then the matrix on kind. The unit tests never run beside the matrix:
-# under their load kind's port-forwards and recoveries overran their budgets (tried 2026-12-06).
-# The Docker engine is stopped at the end if this run started it.
+# needs a machine where no dockerd runs; then the kind node image and the twin's image (-j2 -O:
+# the twin image's binary is a link of packages `build` compiled); then the matrix on kind with
+# the unit tests (without the engine test) beside it at nice 19, their output in UNIT_LOG and
+# shown at the end. The matrix leaves more than half of the two cores idle (sampling and
+# outages are waits), and the unit tests fill it: at nice 19 they take only what kind's
+# containers (cgroup /docker) and the harness leave. At nice 0 beside the matrix they made kind's
+# port-forwards and recoveries overrun their budgets (tried 2026-12-06), and beside the node
+# image they slowed its compile, the longest step of a cold run. Fails if either fails. The
+# Docker engine is stopped at the end if this run started it.
+UNIT_LOG ?= $(CURDIR)/reports/unit.log
 test:
 	@$(MAKE) --no-print-directory deb-packages engine-deps kind-deps
 	@$(MAKE) --no-print-directory -j2 -O kube-binaries kind-rootfs
 	@$(MAKE) --no-print-directory deps build
-	@set -e; engine_was_up=$$($(ENGINE_STATUS) >/dev/null 2>&1 && echo yes || true); \
-	trap '[ -n "$$engine_was_up" ] || $(SUBMAKE) docker-down' EXIT; \
+	@set -e; engine_was_up=$$($(ENGINE_STATUS) >/dev/null 2>&1 && echo yes || true); unit=; \
+	trap '[ -z "$$unit" ] || kill $$unit 2>/dev/null || true; [ -n "$$engine_was_up" ] || $(SUBMAKE) docker-down' EXIT; \
 	THREESCALE_CHAOS_REQUIRE_ALL=1 $(GO) test -count=1 ./hack/enginetest; \
-	$(SUBMAKE) -j3 -O unit kind-node-image twin-image UNIT_WITHOUT_ENGINE=1; \
-	$(SUBMAKE) e2e
+	$(SUBMAKE) -j2 -O kind-node-image twin-image; \
+	mkdir -p $(dir $(UNIT_LOG)); echo "unit tests: beside the matrix at nice 19, output in $(UNIT_LOG)"; \
+	nice -n 19 $(SUBMAKE) unit UNIT_WITHOUT_ENGINE=1 >$(UNIT_LOG) 2>&1 & unit=$$!; \
+	e2e=0; $(SUBMAKE) e2e || e2e=$$?; \
+	rc=0; wait $$unit || rc=$$?; unit=; \
+	echo "--- unit tests (exit $$rc), from $(UNIT_LOG):"; cat $(UNIT_LOG); \
+	[ $$e2e -eq 0 ] || { echo "make test: the matrix on kind failed (exit $$e2e)"; exit $$e2e; }; \
+	[ $$rc -eq 0 ] || { echo "make test: the unit tests failed (exit $$rc)"; exit $$rc; }
 
 kind-images: kind-node-image twin-image
 
