@@ -423,17 +423,24 @@ func keysOf(field string) target.RedisKeys {
 	return k
 }
 
-// The target file's admin-request timeout bounds each request of the three API clients.
-func TestConnectAdminRequestTimeoutFromTheTarget(t *testing.T) {
+// connectUnreachableStores is connectStores with the three Redis stores at an address nothing
+// listens on: the clients are made, and never dial unless a test sends a command.
+func connectUnreachableStores(t *testing.T, edit ...func(*target.Target)) (*Env, error) {
+	t.Helper()
 	stores := target.Stores{
 		BackendRedisStorage: target.Store{URL: target.SecretKeyRef{Secret: "backend-redis", Key: "REDIS_STORAGE_URL"}, Address: "127.0.0.1:1"},
 		BackendRedisQueues:  target.Store{URL: target.SecretKeyRef{Secret: "backend-redis", Key: "REDIS_QUEUES_URL"}, Address: "127.0.0.1:1"},
 		SystemRedis:         target.Store{URL: target.SecretKeyRef{Secret: "system-redis", Key: "URL"}, Address: "127.0.0.1:1"},
 	}
-	env, err := connectStores(t, stores, map[string]map[string]string{
+	return connectStores(t, stores, map[string]map[string]string{
 		"backend-redis": {"REDIS_STORAGE_URL": "redis://backend-redis:6379/0", "REDIS_QUEUES_URL": "redis://backend-redis:6379/1"},
 		"system-redis":  {"URL": "redis://system-redis:6379/1"},
-	}, func(tg *target.Target) { tg.Timeouts = map[string]string{"admin-request": "75s"} })
+	}, edit...)
+}
+
+// The target file's admin-request timeout bounds each request of the three API clients.
+func TestConnectAdminRequestTimeoutFromTheTarget(t *testing.T) {
+	env, err := connectUnreachableStores(t, func(tg *target.Target) { tg.Timeouts = map[string]string{"admin-request": "75s"} })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,15 +455,7 @@ func TestConnectAdminRequestTimeoutFromTheTarget(t *testing.T) {
 // (DialerRetries, default 5, 100 ms apart), which would turn one sample of a store that
 // refuses connections into several attempts and hide the refusal behind their back-off.
 func TestStoreClientsDialOnce(t *testing.T) {
-	stores := target.Stores{
-		BackendRedisStorage: target.Store{URL: target.SecretKeyRef{Secret: "backend-redis", Key: "REDIS_STORAGE_URL"}, Address: "127.0.0.1:1"},
-		BackendRedisQueues:  target.Store{URL: target.SecretKeyRef{Secret: "backend-redis", Key: "REDIS_QUEUES_URL"}, Address: "127.0.0.1:1"},
-		SystemRedis:         target.Store{URL: target.SecretKeyRef{Secret: "system-redis", Key: "URL"}, Address: "127.0.0.1:1"},
-	}
-	env, err := connectStores(t, stores, map[string]map[string]string{
-		"backend-redis": {"REDIS_STORAGE_URL": "redis://backend-redis:6379/0", "REDIS_QUEUES_URL": "redis://backend-redis:6379/1"},
-		"system-redis":  {"URL": "redis://system-redis:6379/1"},
-	})
+	env, err := connectUnreachableStores(t)
 	if err != nil {
 		t.Fatal(err)
 	}
