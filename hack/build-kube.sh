@@ -36,9 +36,11 @@ fi
 
 staging_version="v0.${KUBE_VERSION#v1.}"
 minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
-work="$KUBE_BIN_DIR/.build"
-rm -rf "$work"
-mkdir -p "$work"
+# A work directory of its own: two builds side by side (different sets of binaries) do not
+# share one.
+rm -rf "$KUBE_BIN_DIR/.build"
+work=$(mktemp -d "$KUBE_BIN_DIR/.build.XXXXXX")
+trap 'rm -rf "$work"' EXIT
 cd "$work"
 
 cat > go.mod <<MOD

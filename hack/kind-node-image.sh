@@ -102,59 +102,116 @@ LOCAL_PATH_PROVISIONER_IMAGE=localhost/threescale-chaos/local-path-provisioner:$
 LOCAL_PATH_HELPER_IMAGE=localhost/threescale-chaos/local-path-helper:$SUITE
 
 # --- binaries -------------------------------------------------------------------------
-# Static (CGO_ENABLED=0), so they run in FROM-scratch images and on any node root.
-gobuild() { # gobuild NAME PACKAGE@VERSION [go build flags...]
-	local name=$1 pkg=$2; shift 2
-	local out="$BIN/$name-${pkg##*@}"
-	if [ ! -x "$out" ]; then
-		log "building $name from ${pkg}"
-		local tmp; tmp=$(mktemp -d)
-		(cd "$tmp" && GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags='-s -w' "$@" "$pkg")
-		mv "$tmp/$(basename "${pkg%@*}")" "$out"
-		rm -rf "$tmp"
-	fi
-	printf '%s' "$out"
+# Static (CGO_ENABLED=0), so they run in FROM-scratch images and on any node root. Each is
+# built once into BIN under a name that carries its version, and the builds that are missing
+# run side by side as background jobs, each with its log in LOGS: a cold build is mostly
+# compiles of separate module graphs, and one alone leaves a core idle during its downloads,
+# module extraction and link. A failed build names itself and shows its log's tail once the
+# others have finished (what they built stays cached for the next run). Each job is a process
+# group of its own (set -m), so that an interrupted or failing script stops every compile it
+# started, not only the subshells.
+LOGS="$CACHE/logs"
+mkdir -p "$LOGS"
+exec 3>&2
+set -m
+BUILD_PIDS=()
+BUILD_NAMES=()
+stop_builds() {
+	local pid
+	for pid in "${BUILD_PIDS[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
+	for pid in "${BUILD_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop_builds EXIT
+# spawn NAME OUT COMMAND...: runs COMMAND in the background unless OUT is there already
+# (OUT empty: COMMAND knows itself what is missing).
+spawn() {
+	local name=$1 out=$2; shift 2
+	[ -n "$out" ] && [ -x "$out" ] && return 0
+	log "building $name"
+	(
+		start=$SECONDS
+		"$@" # errexit applies inside COMMAND's functions: not in a condition
+		log "built $name in $((SECONDS - start)) s" 2>&3
+	) > "$LOGS/$name.log" 2>&1 &
+	BUILD_PIDS+=("$!")
+	BUILD_NAMES+=("$name")
+}
+# wait_builds: waits for every job spawn started; dies naming those that failed.
+wait_builds() {
+	local i failed=()
+	for i in "${!BUILD_PIDS[@]}"; do
+		if ! wait "${BUILD_PIDS[$i]}"; then
+			failed+=("${BUILD_NAMES[$i]}")
+			log "building ${BUILD_NAMES[$i]} failed; the end of $LOGS/${BUILD_NAMES[$i]}.log:"
+			tail -20 "$LOGS/${BUILD_NAMES[$i]}.log" >&2
+		fi
+	done
+	BUILD_PIDS=()
+	BUILD_NAMES=()
+	[ ${#failed[@]} -eq 0 ] || die "failed to build: ${failed[*]}"
+}
+# goinstall VERSION DIR MODULE_PATH COMMAND... [-- go build flags...]: installs the module's
+# commands MODULE_PATH/COMMAND@VERSION in one go (their shared packages compile once) as
+# DIR/COMMAND-VERSION.
+goinstall() {
+	local version=$1 dir=$2 module=$3; shift 3
+	local cmds=() pkgs=() c
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do cmds+=("$1"); pkgs+=("$module/$1@$version"); shift; done
+	[ $# -eq 0 ] || shift
+	local tmp; tmp=$(mktemp -d)
+	(cd "$tmp" && GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags='-s -w' "$@" "${pkgs[@]}")
+	for c in "${cmds[@]}"; do mv "$tmp/$(basename "$c")" "$dir/$(basename "$c")-$version"; done
+	rm -rf "$tmp"
+}
+# modbuild OUT MODULE VERSION TARGET [MAIN.GO]: go build TARGET in a throwaway module that
+# requires MODULE at VERSION, with MAIN.GO copied in when TARGET is main.go.
+modbuild() {
+	local out=$1 module=$2 version=$3 target=$4 main=${5:-}
+	local tmp; tmp=$(mktemp -d)
+	printf 'module localhost/build\n\ngo 1.24\n\nrequire %s %s\n' "$module" "$version" > "$tmp/go.mod"
+	[ -z "$main" ] || cp "$main" "$tmp/main.go"
+	(cd "$tmp" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' -o out "$target")
+	mv "$tmp/out" "$out"
+	rm -rf "$tmp"
 }
 
-KUBE_BINARIES="kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kubeadm kube-proxy" \
-	KUBE_VERSION=$KUBE_VERSION KUBE_BIN_DIR=$KUBE_BIN_DIR bash "$HERE/build-kube.sh" >&2
-
 CONTAINERD_TAGS=(-tags 'no_btrfs no_devmapper no_zfs no_aufs')
-CONTAINERD=$(gobuild containerd "github.com/containerd/containerd/v2/cmd/containerd@$CONTAINERD_VERSION" "${CONTAINERD_TAGS[@]}")
-CTR=$(gobuild ctr "github.com/containerd/containerd/v2/cmd/ctr@$CONTAINERD_VERSION" "${CONTAINERD_TAGS[@]}")
-SHIM=$(gobuild containerd-shim-runc-v2 "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" "${CONTAINERD_TAGS[@]}")
-CRICTL=$(gobuild crictl "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION")
+CONTAINERD="$BIN/containerd-$CONTAINERD_VERSION"
+CTR="$BIN/ctr-$CONTAINERD_VERSION"
+SHIM="$BIN/containerd-shim-runc-v2-$CONTAINERD_VERSION"
+CRICTL="$BIN/crictl-$CRICTL_VERSION"
 # CoreDNS with the plugins kubeadm's Corefile uses (hack/kind-node/coredns/main.go says why
 # not CoreDNS's own main), in a throwaway module that requires CoreDNS's release: every
 # package at the version CoreDNS's build uses.
 COREDNS="$BIN/coredns-$COREDNS_TAG-$(sha256sum "$HERE/kind-node/coredns/main.go" | cut -c1-12)"
-if [ ! -x "$COREDNS" ]; then
-	log "building coredns from github.com/coredns/coredns@$COREDNS_TAG (kubeadm's plugins)"
-	tmp=$(mktemp -d)
-	printf 'module localhost/corednsbuild\n\ngo 1.24\n\nrequire github.com/coredns/coredns %s\n' "$COREDNS_TAG" > "$tmp/go.mod"
-	cp "$HERE/kind-node/coredns/main.go" "$tmp/main.go"
-	(cd "$tmp" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' -o coredns main.go)
-	mv "$tmp/coredns" "$COREDNS"
-	rm -rf "$tmp"
-fi
-LOCAL_PATH=$(gobuild local-path-provisioner "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION")
-
+LOCAL_PATH="$BIN/local-path-provisioner-$LOCAL_PATH_VERSION"
 # etcd's server module replaces its sibling modules by ../ paths, which `go install
 # pkg@version` refuses; a throwaway module requiring it resolves them to the same release.
 ETCD="$BIN/etcd-$ETCD_VERSION"
-if [ ! -x "$ETCD" ]; then
-	log "building etcd $ETCD_VERSION from go.etcd.io/etcd/server/v3"
-	tmp=$(mktemp -d)
-	printf 'module localhost/etcdbuild\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$ETCD_VERSION" > "$tmp/go.mod"
-	(cd "$tmp" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' -o etcd go.etcd.io/etcd/server/v3)
-	mv "$tmp/etcd" "$ETCD"
-	rm -rf "$tmp"
-fi
-
 PAUSE="$BIN/pause-$(sha256sum "$HERE/kind-node/pause/main.go" | cut -c1-12)"
-if [ ! -x "$PAUSE" ]; then
-	log "building pause"
-	(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$PAUSE" ./hack/kind-node/pause)
+
+# COMPONENTS_ONLY=1 builds these and stops, leaving the Kubernetes binaries to whoever builds
+# them beside it (make test: `make kube-binaries` with all seven, in the same parallel step).
+if [ -z "${COMPONENTS_ONLY:-}" ]; then
+	spawn kube "" env KUBE_BINARIES="kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kubeadm kube-proxy" \
+		KUBE_VERSION="$KUBE_VERSION" KUBE_BIN_DIR="$KUBE_BIN_DIR" bash "$HERE/build-kube.sh"
+fi
+# containerd, ctr and the shim: one job, since they share most of their packages; the job
+# counts as done when all three are there.
+[ -x "$CTR" ] && [ -x "$SHIM" ] || rm -f "$CONTAINERD"
+spawn containerd "$CONTAINERD" goinstall "$CONTAINERD_VERSION" "$BIN" github.com/containerd/containerd/v2/cmd \
+	containerd ctr containerd-shim-runc-v2 -- "${CONTAINERD_TAGS[@]}"
+spawn crictl "$CRICTL" goinstall "$CRICTL_VERSION" "$BIN" sigs.k8s.io/cri-tools/cmd crictl
+spawn coredns "$COREDNS" modbuild "$COREDNS" github.com/coredns/coredns "$COREDNS_TAG" main.go "$HERE/kind-node/coredns/main.go"
+spawn local-path-provisioner "$LOCAL_PATH" goinstall "$LOCAL_PATH_VERSION" "$BIN" github.com/rancher local-path-provisioner
+spawn etcd "$ETCD" modbuild "$ETCD" go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3
+spawn pause "$PAUSE" bash -c 'cd "$1" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$2" ./hack/kind-node/pause' pause "$REPO" "$PAUSE"
+wait_builds
+trap - EXIT
+set +m
+if [ -n "${COMPONENTS_ONLY:-}" ]; then
+	log "the node's components are built in $BIN"
+	exit 0
 fi
 
 # The binaries are cached; everything from here on happens in the engine.
