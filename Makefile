@@ -46,7 +46,7 @@ TEST_TIMEOUT ?= 30m
 DEMO_DIR ?= $(CURDIR)/.twin/demo
 TWIN_DIR ?= $(CURDIR)/.twin
 
-.PHONY: kind-images kind-rootfs deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries kind-node-image twin-image twin-kind-up matrix-kind kind-test build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean diff
+.PHONY: kind-images kind-rootfs kind-node-binaries deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries kind-node-image twin-image twin-kind-up matrix-kind kind-test build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean diff
 
 deps: deb-packages kube-binaries
 	$(GO) mod download
@@ -78,8 +78,11 @@ docker-up: engine-deps
 docker-down:
 	$(DOCKER_ENGINE) down
 
+# KUBE_BINARIES: which to build (empty: the twin's four, hack/build-kube.sh's default).
+KUBE_BINARIES ?=
+NODE_KUBE_BINARIES := kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kubeadm kube-proxy
 kube-binaries:
-	KUBE_VERSION=$(KUBE_VERSION) KUBE_BIN_DIR=$(KUBE_BIN_DIR) bash hack/build-kube.sh
+	KUBE_BINARIES="$(KUBE_BINARIES)" KUBE_VERSION=$(KUBE_VERSION) KUBE_BIN_DIR=$(KUBE_BIN_DIR) bash hack/build-kube.sh
 
 # --- kind -----------------------------------------------------------------------------
 # kind's node image: kind-config.yaml's kindest/node, pulled from a registry, unless
@@ -94,9 +97,15 @@ KIND_KUBECONFIG ?= $(CURDIR)/.kind/kubeconfig
 WITH_ENGINE = eval "$$($(DOCKER_ENGINE) up)"; \
 	export PATH="$$($(GO) env GOPATH)/bin:$$PATH";
 
-kind-node-image: kind-deps engine-deps kube-binaries
+kind-node-image: kind-deps engine-deps
 	@$(WITH_ENGINE) KUBE_VERSION=$(KUBE_VERSION) KUBE_BIN_DIR=$(KUBE_BIN_DIR) KIND_VERSION=$(KIND_VERSION) \
 		KIND_NODE_IMAGE=$(KIND_NODE_IMAGE) bash hack/kind-node-image.sh
+
+# The node image's own binaries (containerd, crictl, CoreDNS, etcd, local-path-provisioner,
+# pause), without the engine and without the Kubernetes binaries: make test builds them beside
+# `make kube-binaries KUBE_BINARIES="$(NODE_KUBE_BINARIES)"`.
+kind-node-binaries: kind-deps
+	@COMPONENTS_ONLY=1 KUBE_VERSION=$(KUBE_VERSION) KUBE_BIN_DIR=$(KUBE_BIN_DIR) KIND_VERSION=$(KIND_VERSION) bash hack/kind-node-image.sh
 
 # The twin as one container image (hack/twin-image.sh; cached, only the binary's layer is
 # rebuilt after a Go change), tagged $(TWIN_IMAGE_REPO):latest and with the digest tag the
@@ -172,10 +181,13 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-# make test: the set-up (one apt run at a time; then the kube binaries' compile, with the
-# images' root file systems downloaded and unpacked beside it); the engine test alone, since it
-# needs a machine where no dockerd runs; then the kind node image and the twin's image (-j2 -O:
-# the twin image's binary is a link of packages `build` compiled); then the matrix on kind with
+# make test: the set-up (one apt run at a time; then every compile in one parallel step: the
+# seven kube binaries, the node image's other binaries, bin/, and beside them the images' root
+# file systems, downloaded and unpacked; a cold run of these is CPU-bound on two cores, and
+# side by side each fills the core the others leave idle while they download, unpack or link);
+# the engine test alone, since it needs a machine where no dockerd runs; then the kind node
+# image's assembly and the twin's image (-j2 -O: the twin image's binary is a link of packages
+# `build` compiled); then the matrix on kind with
 # the unit tests (without the engine test) beside it at nice 19, their output in UNIT_LOG and
 # shown at the end. The matrix leaves more than half of the two cores idle (sampling and
 # outages are waits), and the unit tests fill it: at nice 19 they take only what kind's
@@ -186,8 +198,8 @@ vet:
 UNIT_LOG ?= $(CURDIR)/reports/unit.log
 test:
 	@$(MAKE) --no-print-directory deb-packages engine-deps kind-deps
-	@$(MAKE) --no-print-directory -j2 -O kube-binaries kind-rootfs
-	@$(MAKE) --no-print-directory deps build
+	@$(MAKE) --no-print-directory -j4 -O kube-binaries kind-node-binaries build kind-rootfs KUBE_BINARIES="$(NODE_KUBE_BINARIES)"
+	@$(MAKE) --no-print-directory deps
 	@set -e; engine_was_up=$$($(ENGINE_STATUS) >/dev/null 2>&1 && echo yes || true); unit=; \
 	trap '[ -z "$$unit" ] || kill $$unit 2>/dev/null || true; [ -n "$$engine_was_up" ] || $(SUBMAKE) docker-down' EXIT; \
 	THREESCALE_CHAOS_REQUIRE_ALL=1 $(GO) test -count=1 ./hack/enginetest; \
