@@ -22,6 +22,9 @@ type Counts struct {
 	// ToleratedPasses is how many successful samples a lost expectation's
 	// OnsetPasses forgave.
 	ToleratedPasses int
+	// Excluded is how many failed samples in the window a Disturbance (the
+	// harness's own action) accounted for: not in Total, not judged.
+	Excluded int
 }
 
 // LatencyStats summarises the latency of the samples inside the window.
@@ -354,10 +357,32 @@ type CellResult struct {
 // EvaluateCell runs Evaluate over the window, EvaluateRecovery from w.End with
 // the expectation's budget, and EvaluateWork when a check is given. A deferred
 // expectation without a check is INVALID: nothing proved the work was applied.
-func EvaluateCell(exp Expectation, w Window, samples []Sample, work *WorkCheck) CellResult {
+//
+// Samples that one of the disturbances accounts for (Disturbance.Excludes: the
+// harness's own action cut the capability off) are judged by neither verdict; each
+// verdict's reason says how many it left out and why, and the outage verdict counts
+// them in Counts.Excluded.
+func EvaluateCell(exp Expectation, w Window, samples []Sample, work *WorkCheck, disturbances ...Disturbance) CellResult {
 	res := CellResult{Capability: exp.Capability, Expect: exp.Expect}
-	res.Outage = Evaluate(exp, w, samples)
-	res.Recovery = EvaluateRecovery(exp.RecoveryBudget, w.End, samplesOf(exp.Capability, samples))
+	judged, excluded := partition(samplesOf(exp.Capability, samples), disturbances)
+	res.Outage = Evaluate(exp, w, judged)
+	res.Recovery = EvaluateRecovery(exp.RecoveryBudget, w.End, judged)
+	var during, after []Sample
+	for _, s := range excluded {
+		switch {
+		case w.Contains(s.Time) && !s.Time.Add(s.Latency).After(w.End):
+			during = append(during, s)
+		case !s.Time.Before(w.End):
+			after = append(after, s)
+		}
+	}
+	if len(during) > 0 {
+		res.Outage.Counts.Excluded = len(during)
+		res.Outage.Reason += excludedNote(len(during), disturbancesOf(during, disturbances))
+	}
+	if len(after) > 0 {
+		res.Recovery.Reason += excludedNote(len(after), disturbancesOf(after, disturbances))
+	}
 	switch {
 	case work != nil:
 		wv := EvaluateWork(exp, *work)

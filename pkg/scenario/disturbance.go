@@ -1,0 +1,77 @@
+package scenario
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Disturbance is an interval in which the harness's own action, not the fault, cut some
+// capabilities off: gateway-rollout's rollout of apicast-production stops the pod that served
+// them, and until kube-proxy drops that pod's endpoint a request can reach a gateway that
+// has already exited (apicast's nginx exits at once on SIGTERM, and
+// 3scale-operator@3scale-2.16.3-GA gives apicast-production no preStop hook). A user's own
+// rollout does the same; the outage did not.
+type Disturbance struct {
+	Start, End time.Time
+	// Capabilities are those whose samples go through what was disturbed.
+	Capabilities []Capability
+	// What says what the harness did, for reports.
+	What string
+}
+
+// Excludes says whether s is a sample the disturbance accounts for: one of its
+// capabilities, failed without an answer (refused, reset or timed out: the gateway was
+// gone, not answering wrongly), and under way at some moment of [Start, End].
+func (d Disturbance) Excludes(s Sample) bool {
+	if s.OK || !slices.Contains(d.Capabilities, s.Capability) {
+		return false
+	}
+	switch s.ErrorClass {
+	case ErrRefused, ErrReset, ErrTimeout:
+	default:
+		return false
+	}
+	return !s.Time.Add(s.Latency).Before(d.Start) && !s.Time.After(d.End)
+}
+
+// String describes the disturbance for verdict reasons.
+func (d Disturbance) String() string {
+	return fmt.Sprintf("%s (%s–%s UTC)", d.What, d.Start.UTC().Format("15:04:05.000"), d.End.UTC().Format("15:04:05.000"))
+}
+
+// partition splits samples into those to judge and those a disturbance accounts for.
+func partition(samples []Sample, ds []Disturbance) (judged, excluded []Sample) {
+	for _, s := range samples {
+		if slices.ContainsFunc(ds, func(d Disturbance) bool { return d.Excludes(s) }) {
+			excluded = append(excluded, s)
+		} else {
+			judged = append(judged, s)
+		}
+	}
+	return judged, excluded
+}
+
+// excludedNote is the clause a verdict's reason gets for the samples it did not judge.
+func excludedNote(n int, by []Disturbance) string {
+	if n == 0 {
+		return ""
+	}
+	ds := make([]string, len(by))
+	for i, d := range by {
+		ds[i] = d.String()
+	}
+	return fmt.Sprintf("; %d failed samples not judged, the harness's own doing: %s", n, strings.Join(ds, "; "))
+}
+
+// disturbancesOf returns those of ds that exclude at least one of samples.
+func disturbancesOf(samples []Sample, ds []Disturbance) []Disturbance {
+	var out []Disturbance
+	for _, d := range ds {
+		if slices.ContainsFunc(samples, d.Excludes) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
