@@ -32,3 +32,10 @@ type WorkProbe interface {
 type WindowEnder interface {
 	WindowEnd(ctx context.Context) error
 }
+
+// Disturber is a WorkProbe whose work itself cuts some capabilities off for a moment (a
+// rollout of a gateway stops the pod that served them). The runner calls Disturbances after
+// Check and judges the cells with them (scenario.EvaluateCell).
+type Disturber interface {
+	Disturbances() []scenario.Disturbance
+}

@@ -67,14 +67,7 @@ func TestGatewayRolloutSampler(t *testing.T) {
 // only once a new pod is Ready and no pod from before is left.
 func TestGatewayRolloutProbe(t *testing.T) {
 	ctx := context.Background()
-	s, cs := rolloutBed(t, gatewayPod("old", time.Hour, true))
-	p := &rolloutProbe{s: s, o: WorkOptions{Settle: 2 * time.Second, Timeout: time.Second}.withDefaults()}
-	if err := p.Baseline(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Submit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	p, cs := submittedRollout(t)
 	d, err := cs.AppsV1().Deployments("3scale").Get(ctx, "apicast-production", metav1.GetOptions{})
 	if err != nil || d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] == "" {
 		t.Fatalf("Submit did not roll the Deployment out: %v %v", err, d.Spec.Template.Annotations)
@@ -108,4 +101,82 @@ func TestGatewayRolloutProbe(t *testing.T) {
 // samplersWith is the samplers' shared state with opts, for a sampler built on its own.
 func samplersWith(env *threescale.Env, f *fixture.Fixture, opts Options) *samplers {
 	return &samplers{env: env, f: f, o: opts.withDefaults()}
+}
+
+// The rollout's stop of a pod from before the fault is reported as a disturbance of the
+// capabilities sampled through apicast-production, from when the pod was asked to stop to
+// after it was gone; pods the rollout made are not.
+func TestGatewayRolloutProbeDisturbance(t *testing.T) {
+	ctx := context.Background()
+	p, cs := submittedRollout(t)
+	if _, err := cs.CoreV1().Pods("3scale").Create(ctx, gatewayPod("new", time.Minute, true), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := func(name string) func() bool {
+		return func() bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			st := p.stops[name]
+			return st != nil && !st.gone.IsZero()
+		}
+	}
+	before := time.Now()
+	old, err := cs.CoreV1().Pods("3scale").Get(ctx, "old", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.Now()
+	old.DeletionTimestamp = &now
+	if _, err := cs.CoreV1().Pods("3scale").Update(ctx, old, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CoreV1().Pods("3scale").Delete(ctx, "old", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, stopped("old"))
+	after := time.Now()
+	if err := cs.CoreV1().Pods("3scale").Delete(ctx, "new", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ds := p.Disturbances()
+	if len(ds) != 1 {
+		t.Fatalf("want one disturbance (the old pod's stop), got %+v", ds)
+	}
+	d := ds[0]
+	if d.Start.Before(before.Add(-stopLead)) || d.Start.After(after) || d.End.Before(d.Start.Add(stopTail)) || d.End.After(after.Add(stopTail)) {
+		t.Errorf("disturbance %s–%s, want it from the stop (between %s and %s) to %s after the pod was gone", d.Start, d.End, before, after, stopTail)
+	}
+	if !strings.Contains(d.What, "stopped pod old") || len(d.Capabilities) != 3 || d.Capabilities[2] != scenario.RateLimiting {
+		t.Errorf("got %+v", d)
+	}
+	reset := scenario.Sample{Capability: scenario.RateLimiting, Time: d.Start.Add(time.Second), ErrorClass: scenario.ErrReset}
+	if !d.Excludes(reset) {
+		t.Errorf("a reset of rate-limiting inside %s is not excluded", d)
+	}
+}
+
+func waitUntil(t *testing.T, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// submittedRollout is a rollout probe over one old apicast-production pod, its baseline
+// taken and its rollout submitted.
+func submittedRollout(t *testing.T) (*rolloutProbe, *fake.Clientset) {
+	t.Helper()
+	s, cs := rolloutBed(t, gatewayPod("old", time.Hour, true))
+	p := &rolloutProbe{s: s, o: WorkOptions{Settle: 2 * time.Second, Timeout: time.Second}.withDefaults()}
+	if err := p.Baseline(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Submit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return p, cs
 }
