@@ -287,12 +287,19 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 		}
 	}
 
-	// The verdicts.
+	// The verdicts, without the failures the harness's own work caused.
 	stopSampling()
 	sampling.Wait()
+	var disturbances []scenario.Disturbance
+	for _, c := range scenario.Capabilities() { // report order
+		if d, ok := work[c].(probe.Disturber); ok {
+			disturbances = append(disturbances, d.Disturbances()...)
+		}
+	}
+	res.SetDisturbances(disturbances)
 	for _, exp := range sc.Cells() {
 		samples := runner.Timeline().Samples(exp.Capability)
-		res.AddCell(scenario.EvaluateCell(exp, window, samples, workFor(exp, checks)))
+		res.AddCell(scenario.EvaluateCell(exp, window, samples, workFor(exp, checks), disturbances...))
 	}
 	return res, nil
 }

@@ -149,11 +149,16 @@ type ScenarioResult struct {
 	Samples []Series `json:"samples"`
 	// Delays lists ticks a sampler took late because its previous sample
 	// was still running, so gaps in a timeline are explained.
-	Delays  []DelayRecord `json:"delays,omitempty"`
-	Cells   []Cell        `json:"cells"`
-	Work    []WorkRecord  `json:"work,omitempty"`
-	Load    []LoadRecord  `json:"load,omitempty"`
-	DocGaps []DocGap      `json:"docGaps,omitempty"`
+	Delays []DelayRecord `json:"delays,omitempty"`
+	// Disturbances are the intervals in which the harness's own action cut some
+	// capabilities off (scenario.Disturbance); the cells did not judge their
+	// capabilities' failures without an answer in them.
+	Disturbances []DisturbanceRecord `json:"disturbances,omitempty"`
+
+	Cells   []Cell       `json:"cells"`
+	Work    []WorkRecord `json:"work,omitempty"`
+	Load    []LoadRecord `json:"load,omitempty"`
+	DocGaps []DocGap     `json:"docGaps,omitempty"`
 	// Claims are the behaviours the scenario's doc section states (the
 	// scenario file's claims), each with whether this run saw it hold.
 	Claims []ClaimRecord `json:"claims,omitempty"`
@@ -182,6 +187,22 @@ type ObservationRecord struct {
 	// Unread names the periods whose setting could not be read, and why; the
 	// operator's default was used for them.
 	Unread []string `json:"unread,omitempty"`
+}
+
+// DisturbanceRecord is scenario.Disturbance in journal form.
+type DisturbanceRecord struct {
+	Start        time.Time             `json:"start"`
+	End          time.Time             `json:"end"`
+	Capabilities []scenario.Capability `json:"capabilities"`
+	What         string                `json:"what"`
+}
+
+// SetDisturbances records the disturbances the cells were judged with.
+func (s *ScenarioResult) SetDisturbances(ds []scenario.Disturbance) {
+	s.Disturbances = nil
+	for _, d := range ds {
+		s.Disturbances = append(s.Disturbances, DisturbanceRecord{Start: d.Start.UTC(), End: d.End.UTC(), Capabilities: d.Capabilities, What: d.What})
+	}
 }
 
 // Window is the fault-held window.
@@ -234,6 +255,9 @@ type Counts struct {
 	OK              int `json:"ok"`
 	Failed          int `json:"failed"`
 	ToleratedPasses int `json:"toleratedPasses,omitempty"`
+	// Excluded is how many failed samples a disturbance (the harness's own action)
+	// accounted for; they are not in Total.
+	Excluded int `json:"excluded,omitempty"`
 }
 
 // SampleRecord is one sample spelled out, for the samples a reason points at.
@@ -406,7 +430,8 @@ func (s *ScenarioResult) AddCell(r scenario.CellResult) {
 		Outage: OutageRecord{
 			PartRecord: PartRecord{Verdict: r.Outage.Verdict, Reason: r.Outage.Reason},
 			Counts: Counts{Total: r.Outage.Counts.Total, InGrace: r.Outage.Counts.InGrace, Judged: r.Outage.Counts.Judged,
-				OK: r.Outage.Counts.OK, Failed: r.Outage.Counts.Failed, ToleratedPasses: r.Outage.Counts.ToleratedPasses},
+				OK: r.Outage.Counts.OK, Failed: r.Outage.Counts.Failed, ToleratedPasses: r.Outage.Counts.ToleratedPasses,
+				Excluded: r.Outage.Counts.Excluded},
 			OnsetGrace:    Duration(r.Outage.OnsetGrace),
 			LatencyMedian: Duration(r.Outage.Latency.Median),
 			LatencyMax:    Duration(r.Outage.Latency.Max),

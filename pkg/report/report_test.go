@@ -86,6 +86,8 @@ func synthetic(t *testing.T) *Journal {
 		r.Load = []LoadRecord{{Load: "production-gateway", Phase: "fault-held", Sent: 300, OK: 0, Failed: 300,
 			ByClass: map[scenario.ErrorClass]int{scenario.ErrRefused: 300}}}
 		r.Delays = []DelayRecord{{Capability: scenario.ProductionTraffic, Due: at(12_000), Started: at(14_500), Skipped: 2}}
+		r.Disturbances = []DisturbanceRecord{{Start: at(20_000), End: at(22_500), Capabilities: []scenario.Capability{scenario.ProductionTraffic, scenario.RateLimiting},
+			What: "gateway-rollout's rollout of apicast-production stopped pod apicast-production-7d9f-abcde"}}
 		r.Conclude()
 		return r
 	}
@@ -275,7 +277,8 @@ func TestHTMLShowsEveryCell(t *testing.T) {
 			t.Errorf("no section for %s", s.Name)
 		}
 	}
-	for _, want := range []string{"staging loads its config lazily", "research/apicast.md §3", "fault-held", "<svg", "production-gateway", "Late ticks", ", grace 2s"} {
+	for _, want := range []string{"staging loads its config lazily", "research/apicast.md §3", "fault-held", "<svg", "production-gateway", "Late ticks", ", grace 2s",
+		"own disturbances</h3>", "production-traffic, rate-limiting", "stopped pod apicast-production-7d9f-abcde"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
