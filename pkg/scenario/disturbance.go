@@ -53,25 +53,17 @@ func partition(samples []Sample, ds []Disturbance) (judged, excluded []Sample) {
 	return judged, excluded
 }
 
-// excludedNote is the clause a verdict's reason gets for the samples it did not judge.
-func excludedNote(n int, by []Disturbance) string {
-	if n == 0 {
+// excludedNote is the clause a verdict's reason gets for the samples it did not judge,
+// naming the disturbances that account for them; empty when there are none.
+func excludedNote(excluded []Sample, ds []Disturbance) string {
+	if len(excluded) == 0 {
 		return ""
 	}
-	ds := make([]string, len(by))
-	for i, d := range by {
-		ds[i] = d.String()
-	}
-	return fmt.Sprintf("; %d failed samples not judged, the harness's own doing: %s", n, strings.Join(ds, "; "))
-}
-
-// disturbancesOf returns those of ds that exclude at least one of samples.
-func disturbancesOf(samples []Sample, ds []Disturbance) []Disturbance {
-	var out []Disturbance
+	var by []string
 	for _, d := range ds {
-		if slices.ContainsFunc(samples, d.Excludes) {
-			out = append(out, d)
+		if slices.ContainsFunc(excluded, d.Excludes) {
+			by = append(by, d.String())
 		}
 	}
-	return out
+	return fmt.Sprintf("; %d failed samples not judged, the harness's own doing: %s", len(excluded), strings.Join(by, "; "))
 }

@@ -89,6 +89,12 @@ func (w Window) Contains(t time.Time) bool {
 	return !t.Before(w.Start) && t.Before(w.End)
 }
 
+// holds says whether s both started and finished within [w.Start, w.End]: a sample that
+// straddles the restore saw the component come back and says nothing about the outage.
+func (w Window) holds(s Sample) bool {
+	return w.Contains(s.Time) && !s.Time.Add(s.Latency).After(w.End)
+}
+
 func (w Window) validate() error {
 	switch {
 	case w.Start.IsZero() || w.End.IsZero():

@@ -88,7 +88,7 @@ func Evaluate(exp Expectation, w Window, samples []Sample) CellVerdict {
 	}
 	var inWindow []Sample
 	for _, s := range samplesOf(exp.Capability, samples) {
-		if w.Contains(s.Time) && !s.Time.Add(s.Latency).After(w.End) {
+		if w.holds(s) {
 			inWindow = append(inWindow, s)
 		}
 	}
@@ -370,19 +370,15 @@ func EvaluateCell(exp Expectation, w Window, samples []Sample, work *WorkCheck, 
 	var during, after []Sample
 	for _, s := range excluded {
 		switch {
-		case w.Contains(s.Time) && !s.Time.Add(s.Latency).After(w.End):
+		case w.holds(s):
 			during = append(during, s)
 		case !s.Time.Before(w.End):
 			after = append(after, s)
 		}
 	}
-	if len(during) > 0 {
-		res.Outage.Counts.Excluded = len(during)
-		res.Outage.Reason += excludedNote(len(during), disturbancesOf(during, disturbances))
-	}
-	if len(after) > 0 {
-		res.Recovery.Reason += excludedNote(len(after), disturbancesOf(after, disturbances))
-	}
+	res.Outage.Counts.Excluded = len(during)
+	res.Outage.Reason += excludedNote(during, disturbances)
+	res.Recovery.Reason += excludedNote(after, disturbances)
 	switch {
 	case work != nil:
 		wv := EvaluateWork(exp, *work)
