@@ -187,14 +187,13 @@ vet:
 # side by side each fills the core the others leave idle while they download, unpack or link);
 # the engine test alone, since it needs a machine where no dockerd runs; then the kind node
 # image's assembly and the twin's image (-j2 -O: the twin image's binary is a link of packages
-# `build` compiled); then the matrix on kind with
-# the unit tests (without the engine test) beside it at nice 19, their output in UNIT_LOG and
-# shown at the end. The matrix leaves more than half of the two cores idle (sampling and
-# outages are waits), and the unit tests fill it: at nice 19 they take only what kind's
-# containers (cgroup /docker) and the harness leave. At nice 0 beside the matrix they made kind's
-# port-forwards and recoveries overrun their budgets (tried 2026-12-06), and beside the node
-# image they slowed its compile, the longest step of a cold run. Fails if either fails. The
-# Docker engine is stopped at the end if this run started it.
+# `build` compiled); then the matrix on kind with the unit tests (without the engine test)
+# beside it at nice 19, their output in UNIT_LOG and shown at the end. The matrix leaves more
+# than half of the two cores idle (sampling and outages are waits), and the unit tests fill
+# it: at nice 19 they take only what kind's containers (cgroup /docker) and the harness leave.
+# At nice 0 beside the matrix they made kind's port-forwards and recoveries overrun their
+# budgets (tried 2026-12-06), and beside the node image they slowed its compile. Fails if
+# either fails. The Docker engine is stopped at the end if this run started it.
 UNIT_LOG ?= $(CURDIR)/reports/unit.log
 test:
 	@$(MAKE) --no-print-directory deb-packages engine-deps kind-deps
