@@ -151,6 +151,27 @@ func TestBadInput(t *testing.T) {
 			}
 		}
 	})
+	t.Run("node ports", func(t *testing.T) {
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--platform", "kubelet", "--image", "x", "--node-port-base", "32763"}, "--node-port-base 32763: want six ports within the default NodePort range"},
+			{[]string{"--platform", "kubelet", "--image", "x", "--node-port-base", "8080"}, "--node-port-base 8080: want six ports"},
+			{[]string{"--node-port-base", "30180"}, "only a kubelet has NodePorts"},
+			{[]string{"--node-address", "10.0.0.1"}, "only a kubelet has NodePorts"},
+		} {
+			data := filepath.Join(t.TempDir(), "data")
+			args := append([]string{"deploy", "--kubeconfig", "/nonexistent/kubeconfig", "--data-dir", data}, c.args...)
+			out, err := twin(t, 30*time.Second, args...)
+			if err == nil || !strings.Contains(out, c.want) {
+				t.Fatalf("%v: want %q; got err=%v: %s", c.args, c.want, err, out)
+			}
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Errorf("%v: the refused deploy made %s (%v)", c.args, data, err)
+			}
+		}
+	})
 	t.Run("down without a cluster", func(t *testing.T) {
 		out, err := twin(t, 30*time.Second, "cluster", "down", "--dir", filepath.Join(t.TempDir(), "nothing-here"))
 		if err == nil || !strings.Contains(out, "no cluster directory") {

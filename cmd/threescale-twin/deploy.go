@@ -19,6 +19,8 @@ import (
 func deployCmd() *cobra.Command {
 	var kubeconfig, namespace, dataDir, targetPath, platform, image string
 	var timeout, configCache time.Duration
+	var nodePortBase int
+	var nodeAddress string
 	cmd := &cobra.Command{
 		Use:   "deploy",
 		Short: "Deploy the 3scale twin into a local cluster and wait until every Deployment is Ready",
@@ -27,6 +29,13 @@ func deployCmd() *cobra.Command {
 				// APIcast reads whole seconds, and in boot mode a cache of 0 makes it exit
 				// (pkg/twin/apicast/run.go).
 				return fmt.Errorf("--production-config-cache %s: want a whole number of seconds, at least 1s", configCache)
+			}
+			if deploy.Platform(platform) != deploy.Kubelet && (cmd.Flags().Changed("node-port-base") || nodeAddress != "") {
+				return fmt.Errorf("--node-port-base and --node-address: only a kubelet has NodePorts (give --platform %s)", deploy.Kubelet)
+			}
+			// The NodePort range of a default cluster (kube-apiserver --service-node-port-range).
+			if nodePortBase < 30000 || nodePortBase+5 > 32767 {
+				return fmt.Errorf("--node-port-base %d: want six ports within the default NodePort range, 30000 to 32767", nodePortBase)
 			}
 			cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 			if err != nil {
@@ -59,6 +68,10 @@ func deployCmd() *cobra.Command {
 				}
 				if v, err = deploy.NewKubeletValues(namespace, image, labels, dataDir); err != nil {
 					return err
+				}
+				v.NodePortBase = nodePortBase
+				if nodeAddress != "" {
+					v.NodeAddress = nodeAddress
 				}
 			default:
 				return fmt.Errorf("--platform %q: want %q (the local cluster's process node) or %q (a real kubelet, such as kind's)", platform, deploy.ProcessNode, deploy.Kubelet)
@@ -97,6 +110,8 @@ func deployCmd() *cobra.Command {
 	_ = cmd.MarkFlagRequired("kubeconfig")
 	cmd.Flags().StringVar(&namespace, "namespace", "3scale", "namespace to deploy into")
 	cmd.Flags().StringVar(&dataDir, "data-dir", ".twin/data", "persistent data of the datastores (hostPath volumes); with --platform kubelet, only the credentials (the data is on the node)")
+	cmd.Flags().IntVar(&nodePortBase, "node-port-base", deploy.PublishedNodePortBase, "with --platform kubelet: the first of the six NodePorts in front of the endpoints (the default is where kind-config.yaml publishes them; a second twin in the same cluster needs others)")
+	cmd.Flags().StringVar(&nodeAddress, "node-address", "", "with --platform kubelet: where this machine reaches the NodePorts, for the target file (default 127.0.0.1)")
 	cmd.Flags().StringVar(&platform, "platform", "", "where the pods run: empty for the local cluster's process node, \"kubelet\" for a real node such as kind's")
 	cmd.Flags().StringVar(&image, "image", "", "with --platform kubelet: the twin's image (hack/twin-image.sh), already in the node")
 	cmd.Flags().StringVar(&targetPath, "target", "", "write the harness's target file here once the twin is ready")

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -119,16 +118,87 @@ func TestKubeletNodePortsArePublishedByKindConfig(t *testing.T) {
 		t.Errorf("NodePorts %v, kind-config.yaml publishes %v", nodePorts, published)
 	}
 	tg := deploy.NewTarget(v, "/k")
-	for name, url := range map[string]string{"production": tg.Gateways.Production.URL, "staging": tg.Gateways.Staging.URL,
-		"admin": tg.Admin.URL, "master": tg.Master.URL, "developer": tg.DeveloperPortal.URL, "backend": tg.Backend.URL} {
-		if !regexp.MustCompile(`^http://127\.0\.0\.1:300[0-9]{2}$`).MatchString(url) {
-			t.Errorf("target %s: %s, want a NodePort on 127.0.0.1", name, url)
+	// Each endpoint at its own NodePort (kind-config.yaml's comments name which is which);
+	// the gateways share a container port, as system's three portals and the listener do,
+	// so the port number alone does not tell them apart.
+	for name, c := range map[string]struct{ url, want string }{
+		"production": {tg.Gateways.Production.URL, "http://127.0.0.1:30080"}, "staging": {tg.Gateways.Staging.URL, "http://127.0.0.1:30081"},
+		"admin": {tg.Admin.URL, "http://127.0.0.1:30082"}, "master": {tg.Master.URL, "http://127.0.0.1:30083"},
+		"developer": {tg.DeveloperPortal.URL, "http://127.0.0.1:30084"}, "backend": {tg.Backend.URL, "http://127.0.0.1:30085"},
+	} {
+		if c.url != c.want {
+			t.Errorf("target %s: %s, want %s", name, c.url, c.want)
 		}
 	}
 	for name, s := range map[string]deploy.Store{"backend redis": tg.Stores.BackendRedisStorage, "system redis": tg.Stores.SystemRedis, "zync database": tg.Stores.ZyncDatabase} {
 		if s.Address != "" {
 			t.Errorf("target store %s: address %s; on a kubelet the harness port-forwards", name, s.Address)
 		}
+	}
+}
+
+// A second twin in the same cluster (make e2e runs the CLI's tests against one beside the
+// matrix) shares nothing with the first that two namespaces cannot share: its NodePorts are
+// its own, its hostPath data is under a directory of its own on the node, and its target
+// file reaches the NodePorts at the address given.
+func TestKubeletSecondTwinHasItsOwnNodePortsAndData(t *testing.T) {
+	first := kubeletValues(t)
+	second, err := deploy.NewKubeletValues("3scale-cli", first.Image, map[string]string{
+		deploy.ImageLabelPGBin: "/usr/lib/postgresql/15/bin",
+		deploy.ImageLabelIDs:   "postgres=101:104,mysql=102:105,redis=103:106,memcache=104:107",
+	}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.NodePortBase, second.NodeAddress = 30180, "172.18.0.2"
+	used := func(v deploy.Values) (nodePorts map[int]string, paths map[string]string) {
+		objs, err := deploy.Render(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodePorts, paths = map[int]string{}, map[string]string{}
+		for _, o := range objs {
+			ports, _, _ := unstructured.NestedSlice(o.Object, "spec", "ports")
+			for _, p := range ports {
+				if np, ok := p.(map[string]any)["nodePort"]; ok {
+					nodePorts[int(np.(float64))] = o.GetName()
+				}
+			}
+			vols, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "volumes")
+			for _, vol := range vols {
+				if hp, ok := vol.(map[string]any)["hostPath"]; ok {
+					paths[hp.(map[string]any)["path"].(string)] = o.GetName()
+				}
+			}
+		}
+		return nodePorts, paths
+	}
+	ports1, paths1 := used(first)
+	ports2, paths2 := used(second)
+	if len(ports2) != 6 || len(paths2) == 0 {
+		t.Fatalf("second twin: NodePorts %v, hostPaths %v", ports2, paths2)
+	}
+	for p, svc := range ports2 {
+		if p < 30180 || p > 30185 {
+			t.Errorf("second twin: %s at NodePort %d, want 30180 to 30185", svc, p)
+		}
+		if other, ok := ports1[p]; ok {
+			t.Errorf("NodePort %d in both twins (%s)", p, other)
+		}
+	}
+	for p := range paths2 {
+		if !strings.HasPrefix(p, deploy.KubeletDataDir+"/3scale-cli/") {
+			t.Errorf("second twin: hostPath %s, want it under %s/3scale-cli/", p, deploy.KubeletDataDir)
+		}
+		for q := range paths1 {
+			if strings.HasPrefix(p, q) || strings.HasPrefix(q, p) {
+				t.Errorf("hostPath %s of the second twin overlaps %s of the first", p, q)
+			}
+		}
+	}
+	tg := deploy.NewTarget(second, "/k")
+	if tg.Gateways.Production.URL != "http://172.18.0.2:30180" || tg.Backend.URL != "http://172.18.0.2:30185" || tg.Namespace != "3scale-cli" {
+		t.Errorf("second twin's target: production %s, backend %s, namespace %s", tg.Gateways.Production.URL, tg.Backend.URL, tg.Namespace)
 	}
 }
 

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 
@@ -87,15 +88,28 @@ func NewTarget(v Values, kubeconfig string) Target {
 	if v.Platform == Kubelet {
 		// On a kubelet the harness reaches the twin as it reaches 3scale on kind
 		// (fixtures/kind/target.yaml): the endpoints through the NodePorts of
-		// 90-kubelet.yaml.tmpl that kind-config.yaml publishes on the host's loopback, the
-		// stores through port-forwards (no address), the upstream by its in-cluster name.
-		nodePort := map[int]int{v.Ports.ApicastProduction: 30080, v.Ports.ApicastStaging: 30081,
-			v.Ports.SystemProvider: 30082, v.Ports.SystemMaster: 30083, v.Ports.SystemDeveloper: 30084, v.Ports.BackendListener: 30085}
-		local = func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(nodePort[port]) }
+		// 90-kubelet.yaml.tmpl at NodeAddress (the host's loopback, where kind-config.yaml
+		// publishes them), the stores through port-forwards (no address), the upstream by its
+		// in-cluster name.
 		addr = func(int) string { return "" }
 		upstream = "http://echo-api." + v.Namespace + ".svc.cluster.local:8080"
-		backend = &Endpoint{URL: local(v.Ports.BackendListener)}
+		nodePort := func(endpoint string) string {
+			return "http://" + net.JoinHostPort(v.NodeAddress, strconv.Itoa(v.NodePort(endpoint)))
+		}
+		return v.target(kubeconfig, upstream, &Endpoint{URL: nodePort("backend-listener")}, addr, map[string]string{
+			"production": nodePort("apicast-production"), "staging": nodePort("apicast-staging"),
+			"admin": nodePort("system-provider"), "master": nodePort("system-master"), "developer": nodePort("system-developer"),
+		})
 	}
+	return v.target(kubeconfig, upstream, backend, addr, map[string]string{
+		"production": local(v.Ports.ApicastProduction), "staging": local(v.Ports.ApicastStaging),
+		"admin": local(v.Ports.SystemProvider), "master": local(v.Ports.SystemMaster), "developer": local(v.Ports.SystemDeveloper),
+	})
+}
+
+// target is the target file with the endpoints' URLs (production, staging, admin, master,
+// developer) and the stores' addresses given.
+func (v Values) target(kubeconfig, upstream string, backend *Endpoint, addr func(int) string, url map[string]string) Target {
 	return Target{
 		Kubeconfig: kubeconfig,
 		Namespace:  v.Namespace,
@@ -105,12 +119,12 @@ func NewTarget(v Values, kubeconfig string) Target {
 		Version:        ThreescaleRelease,
 		WildcardDomain: v.Domain,
 		Gateways: TargetGateways{
-			Production: Endpoint{URL: local(v.Ports.ApicastProduction)},
-			Staging:    Endpoint{URL: local(v.Ports.ApicastStaging)},
+			Production: Endpoint{URL: url["production"]},
+			Staging:    Endpoint{URL: url["staging"]},
 		},
-		Admin:           Endpoint{URL: local(v.Ports.SystemProvider), Host: v.TenantName + "-admin." + v.Domain},
-		Master:          Endpoint{URL: local(v.Ports.SystemMaster), Host: "master." + v.Domain},
-		DeveloperPortal: Endpoint{URL: local(v.Ports.SystemDeveloper), Host: v.TenantName + "." + v.Domain},
+		Admin:           Endpoint{URL: url["admin"], Host: v.TenantName + "-admin." + v.Domain},
+		Master:          Endpoint{URL: url["master"], Host: "master." + v.Domain},
+		DeveloperPortal: Endpoint{URL: url["developer"], Host: v.TenantName + "." + v.Domain},
 		Credentials: TargetSecrets{
 			AdminAccessToken:  SecretKeyRef{Secret: "system-seed", Key: "ADMIN_ACCESS_TOKEN"},
 			MasterAccessToken: SecretKeyRef{Secret: "system-seed", Key: "MASTER_ACCESS_TOKEN"},

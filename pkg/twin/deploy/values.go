@@ -196,6 +196,14 @@ type Values struct {
 	// OwnerUID is the uid of the APIManager, which owns what the operator creates; empty until
 	// Up has applied the APIManager.
 	OwnerUID string
+	// NodePortBase is, on a kubelet, the first of the six NodePorts in front of the
+	// endpoints (NodePort says which is which): PublishedNodePortBase, the ones
+	// kind-config.yaml publishes on the host's loopback, unless a second twin in the same
+	// cluster needs others.
+	NodePortBase int
+	// NodeAddress is where this machine reaches those NodePorts (the target file's URLs):
+	// 127.0.0.1, unless the NodePorts are not published there.
+	NodeAddress string
 	// Platform is where the pods run; Image, on a kubelet that runs images, the twin's image.
 	Platform Platform
 	Image    string
@@ -377,9 +385,31 @@ const (
 	ImageLabelIDs   = "io.threescale-chaos.twin.ids"
 	// ImageBin is where the image has the threescale-twin binary.
 	ImageBin = "/usr/local/bin/threescale-twin"
-	// KubeletDataDir is the hostPath root on a kubelet's node (inside kind's node container).
+	// KubeletDataDir is the hostPath root on a kubelet's node (inside kind's node container),
+	// under which each namespace's twin has a directory of its own.
 	KubeletDataDir = "/var/lib/threescale-twin"
+	// PublishedNodePortBase is the first NodePort kind-config.yaml publishes on the host's
+	// loopback (30080 to 30085).
+	PublishedNodePortBase = 30080
 )
+
+// nodePortOffsets are the endpoints behind NodePorts on a kubelet, in the order of
+// kind-config.yaml's port mappings.
+var nodePortOffsets = map[string]int{
+	"apicast-production": 0, "apicast-staging": 1, "system-provider": 2,
+	"system-master": 3, "system-developer": 4, "backend-listener": 5,
+}
+
+// NodePort is the NodePort in front of an endpoint on a kubelet (apicast-production,
+// apicast-staging, system-provider, system-master, system-developer, backend-listener). An
+// unknown name panics: it is a mistake in a template or in this package.
+func (v Values) NodePort(endpoint string) int {
+	off, ok := nodePortOffsets[endpoint]
+	if !ok {
+		panic("deploy: no NodePort for " + endpoint)
+	}
+	return v.NodePortBase + off
+}
 
 // OperatorPorts is the port plan on a real kubelet, where every pod has its own network: each
 // server listens where the 3scale operator's containers do, so that its Services and the
@@ -407,17 +437,19 @@ func OperatorPorts() Ports {
 // are kept in stateDir on this machine, as NewValues keeps them beside the data.
 func NewKubeletValues(namespace, image string, labels map[string]string, stateDir string) (Values, error) {
 	v := Values{
-		Namespace:  namespace,
-		TenantName: "3scale",
-		Domain:     "twin.localhost",
-		Bin:        ImageBin,
-		DataDir:    KubeletDataDir,
-		Ports:      OperatorPorts(),
-		UIDs:       map[string]int64{},
-		GIDs:       map[string]int64{},
-		Platform:   Kubelet,
-		Image:      image,
-		PGBin:      labels[ImageLabelPGBin],
+		Namespace:    namespace,
+		TenantName:   "3scale",
+		Domain:       "twin.localhost",
+		Bin:          ImageBin,
+		DataDir:      KubeletDataDir + "/" + namespace,
+		Ports:        OperatorPorts(),
+		NodePortBase: PublishedNodePortBase,
+		NodeAddress:  "127.0.0.1",
+		UIDs:         map[string]int64{},
+		GIDs:         map[string]int64{},
+		Platform:     Kubelet,
+		Image:        image,
+		PGBin:        labels[ImageLabelPGBin],
 	}
 	if v.PGBin == "" {
 		return v, fmt.Errorf("image %s has no label %s: build it with hack/twin-image.sh", image, ImageLabelPGBin)
