@@ -4,7 +4,8 @@
 #
 #   hack/kind-target.sh ADMIN_KUBECONFIG OUT_DIR [NAMESPACE]
 #
-#   1. the harness's least-privilege RBAC, fixtures/rbac/, applied with the admin's kubeconfig;
+#   1. the harness's least-privilege RBAC, fixtures/rbac/, applied with the admin's kubeconfig
+#      (moved to NAMESPACE, default 3scale, as the fixtures tell a user to move it);
 #   2. OUT_DIR/sa-kubeconfig: the cluster of ADMIN_KUBECONFIG with a bound token of the
 #      ServiceAccount threescale-chaos (TokenRequest, `kubectl create token`), so that every
 #      later call, the harness's and the tests', is made as that ServiceAccount;
@@ -38,11 +39,34 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 k() { "$kubectl" --kubeconfig "$admin" "$@"; }
 
-if [ "$ns" != 3scale ]; then
-	say "fixtures/rbac is written for namespace 3scale; got $ns"
+# A namespace name is a DNS label (it goes into sed below and into object names).
+if ! [[ $ns =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] || [ ${#ns} -gt 63 ]; then
+	say "namespace $ns: want a DNS label (lower-case letters, digits and -)"
 	exit 2
 fi
-k apply -f "$repo/fixtures/rbac/" >&2
+if [ "$ns" = 3scale ]; then
+	k apply -f "$repo/fixtures/rbac/" >&2
+else
+	# fixtures/rbac is written for namespace 3scale; for another, it says to change every
+	# `namespace: 3scale` and clusterrole.yaml's resourceNames. The two cluster-scoped objects
+	# also get the namespace in their names, so that each namespace's grant stands beside the
+	# other's (make e2e runs a second twin, for the CLI's tests, beside the first).
+	rbac=$(for f in "$repo"/fixtures/rbac/*.yaml; do
+		echo ---
+		sed -e "s/^\(  namespace:\) 3scale\$/\1 $ns/" \
+			-e "s/^\(  resourceNames:\) \[\"3scale\"\]\$/\1 [\"$ns\"]/" \
+			-e "s/^\(  name: threescale-chaos-namespace-reader\)\$/\1-$ns/" "$f"
+	done)
+	# Every namespaced object and the one resource name must have moved: a fixture edited
+	# without this script would otherwise grant the other namespace, silently.
+	left=$(grep -nE '(namespace: 3scale|"3scale")$|\["3scale"\]' <<<"$rbac" || true)
+	if [ -n "$left" ]; then
+		say "fixtures/rbac still names namespace 3scale after moving it to $ns:"
+		echo "$left" >&2
+		exit 1
+	fi
+	k apply -f - <<<"$rbac" >&2
+fi
 token=$(k -n "$ns" create token threescale-chaos --duration "$duration")
 
 server=$(k config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')
