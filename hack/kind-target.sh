@@ -50,7 +50,7 @@ else
 	# fixtures/rbac is written for namespace 3scale; for another, it says to change every
 	# `namespace: 3scale` and clusterrole.yaml's resourceNames. The two cluster-scoped objects
 	# also get the namespace in their names, so that each namespace's grant stands beside the
-	# other's (make e2e runs a second twin, for the CLI's tests, beside the first).
+	# other's (two 3scale installs, or a second twin, in one cluster).
 	rbac=$(for f in "$repo"/fixtures/rbac/*.yaml; do
 		echo ---
 		sed -e "s/^\(  namespace:\) 3scale\$/\1 $ns/" \

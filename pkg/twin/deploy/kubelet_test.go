@@ -37,7 +37,12 @@ func withoutProbes(t *testing.T, o *unstructured.Unstructured) *unstructured.Uns
 
 func kubeletValues(t *testing.T) deploy.Values {
 	t.Helper()
-	v, err := deploy.NewKubeletValues("3scale", "threescale-chaos/twin:test", map[string]string{
+	return kubeletValuesIn(t, "3scale")
+}
+
+func kubeletValuesIn(t *testing.T, namespace string) deploy.Values {
+	t.Helper()
+	v, err := deploy.NewKubeletValues(namespace, "threescale-chaos/twin:test", map[string]string{
 		deploy.ImageLabelPGBin: "/usr/lib/postgresql/15/bin",
 		deploy.ImageLabelIDs:   "postgres=101:104,mysql=102:105,redis=103:106,memcache=104:107",
 	}, t.TempDir())
@@ -137,19 +142,12 @@ func TestKubeletNodePortsArePublishedByKindConfig(t *testing.T) {
 	}
 }
 
-// A second twin in the same cluster (make e2e runs the CLI's tests against one beside the
-// matrix) shares nothing with the first that two namespaces cannot share: its NodePorts are
-// its own, its hostPath data is under a directory of its own on the node, and its target
-// file reaches the NodePorts at the address given.
+// A second twin in the same cluster (threescale-twin deploy --namespace 3scale-cli
+// --node-port-base 30180) shares nothing with the first that two namespaces cannot share: its
+// NodePorts are its own, its hostPath data is under a directory of its own on the node, and
+// its target file reaches the NodePorts at the address given.
 func TestKubeletSecondTwinHasItsOwnNodePortsAndData(t *testing.T) {
-	first := kubeletValues(t)
-	second, err := deploy.NewKubeletValues("3scale-cli", first.Image, map[string]string{
-		deploy.ImageLabelPGBin: "/usr/lib/postgresql/15/bin",
-		deploy.ImageLabelIDs:   "postgres=101:104,mysql=102:105,redis=103:106,memcache=104:107",
-	}, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	first, second := kubeletValues(t), kubeletValuesIn(t, "3scale-cli")
 	second.NodePortBase, second.NodeAddress = 30180, "172.18.0.2"
 	used := func(v deploy.Values) (nodePorts map[int]string, paths map[string]string) {
 		objs, err := deploy.Render(v)
