@@ -83,33 +83,24 @@ type TargetOperator struct {
 func NewTarget(v Values, kubeconfig string) Target {
 	local := func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
 	addr := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+	// url is where the harness reaches an endpoint: on the process node at its port on the
+	// loopback.
+	url := func(_ string, port int) string { return local(port) }
 	upstream := local(v.Ports.EchoAPI)
 	var backend *Endpoint
 	if v.Platform == Kubelet {
 		// On a kubelet the harness reaches the twin as it reaches 3scale on kind
 		// (fixtures/kind/target.yaml): the endpoints through the NodePorts of
 		// 90-kubelet.yaml.tmpl at NodeAddress (the host's loopback, where kind-config.yaml
-		// publishes them), the stores through port-forwards (no address), the upstream by its
-		// in-cluster name.
-		addr = func(int) string { return "" }
-		upstream = "http://echo-api." + v.Namespace + ".svc.cluster.local:8080"
-		nodePort := func(endpoint string) string {
+		// publishes them), by name since several share a container port; the stores through
+		// port-forwards (no address); the upstream by its in-cluster name.
+		url = func(endpoint string, _ int) string {
 			return "http://" + net.JoinHostPort(v.NodeAddress, strconv.Itoa(v.NodePort(endpoint)))
 		}
-		return v.target(kubeconfig, upstream, &Endpoint{URL: nodePort("backend-listener")}, addr, map[string]string{
-			"production": nodePort("apicast-production"), "staging": nodePort("apicast-staging"),
-			"admin": nodePort("system-provider"), "master": nodePort("system-master"), "developer": nodePort("system-developer"),
-		})
+		addr = func(int) string { return "" }
+		upstream = "http://echo-api." + v.Namespace + ".svc.cluster.local:8080"
+		backend = &Endpoint{URL: url("backend-listener", v.Ports.BackendListener)}
 	}
-	return v.target(kubeconfig, upstream, backend, addr, map[string]string{
-		"production": local(v.Ports.ApicastProduction), "staging": local(v.Ports.ApicastStaging),
-		"admin": local(v.Ports.SystemProvider), "master": local(v.Ports.SystemMaster), "developer": local(v.Ports.SystemDeveloper),
-	})
-}
-
-// target is the target file with the endpoints' URLs (production, staging, admin, master,
-// developer) and the stores' addresses given.
-func (v Values) target(kubeconfig, upstream string, backend *Endpoint, addr func(int) string, url map[string]string) Target {
 	return Target{
 		Kubeconfig: kubeconfig,
 		Namespace:  v.Namespace,
@@ -119,12 +110,12 @@ func (v Values) target(kubeconfig, upstream string, backend *Endpoint, addr func
 		Version:        ThreescaleRelease,
 		WildcardDomain: v.Domain,
 		Gateways: TargetGateways{
-			Production: Endpoint{URL: url["production"]},
-			Staging:    Endpoint{URL: url["staging"]},
+			Production: Endpoint{URL: url("apicast-production", v.Ports.ApicastProduction)},
+			Staging:    Endpoint{URL: url("apicast-staging", v.Ports.ApicastStaging)},
 		},
-		Admin:           Endpoint{URL: url["admin"], Host: v.TenantName + "-admin." + v.Domain},
-		Master:          Endpoint{URL: url["master"], Host: "master." + v.Domain},
-		DeveloperPortal: Endpoint{URL: url["developer"], Host: v.TenantName + "." + v.Domain},
+		Admin:           Endpoint{URL: url("system-provider", v.Ports.SystemProvider), Host: v.TenantName + "-admin." + v.Domain},
+		Master:          Endpoint{URL: url("system-master", v.Ports.SystemMaster), Host: "master." + v.Domain},
+		DeveloperPortal: Endpoint{URL: url("system-developer", v.Ports.SystemDeveloper), Host: v.TenantName + "." + v.Domain},
 		Credentials: TargetSecrets{
 			AdminAccessToken:  SecretKeyRef{Secret: "system-seed", Key: "ADMIN_ACCESS_TOKEN"},
 			MasterAccessToken: SecretKeyRef{Secret: "system-seed", Key: "MASTER_ACCESS_TOKEN"},
