@@ -46,7 +46,7 @@ TEST_TIMEOUT ?= 30m
 DEMO_DIR ?= $(CURDIR)/.twin/demo
 TWIN_DIR ?= $(CURDIR)/.twin
 
-.PHONY: kind-images kind-rootfs kind-node-binaries deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries kind-node-image twin-image twin-kind-up matrix-kind kind-test build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean diff
+.PHONY: test-beside e2e-suite e2e-cli twin2-kind-up kind-images kind-rootfs kind-node-binaries deps deb-packages engine-deps kind-deps docker-up docker-down kube-binaries kind-node-image twin-image twin-kind-up matrix-kind kind-test build vet test unit e2e chaos bench matrix demo docs kind-up install-3scale chaos-kind kind-down cluster-up cluster-down twin-up twin-down kubectl-path clean diff
 
 deps: deb-packages kube-binaries
 	$(GO) mod download
@@ -154,6 +154,28 @@ twin-kind-up: build kind-deps engine-deps
 		--production-config-cache $(KIND_TWIN_CONFIG_CACHE) --data-dir $(KIND_TWIN_STATE) --target $(KIND_TARGET_DIR)/deploy-target.yaml; \
 	KUBECTL=$(KUBECTL) bash hack/kind-target.sh $(KIND_KUBECONFIG) $(KIND_TARGET_DIR)
 
+# A second twin in the cluster twin-kind-up made (make test runs the CLI's end-to-end tests on
+# it beside the matrix): namespace KIND_CLI_NAMESPACE, its six NodePorts from
+# KIND_CLI_NODE_PORT_BASE, reached at the node container's address on the kind network
+# (kind-config.yaml publishes only the first twin's on 127.0.0.1), its node data under its
+# namespace, its RBAC moved to that namespace. Writes $(KIND_CLI_TARGET).
+KIND_CLI_NAMESPACE ?= 3scale-cli
+KIND_CLI_NODE_PORT_BASE ?= 30180
+KIND_CLI_TARGET_DIR ?= $(CURDIR)/.kind/cli-target
+KIND_CLI_TARGET ?= $(KIND_CLI_TARGET_DIR)/target.yaml
+KIND_CLI_STATE ?= $(CURDIR)/.kind/cli-twin
+twin2-kind-up: build kind-deps engine-deps
+	@$(WITH_ENGINE) set -e; image=$$(TWIN_IMAGE_REPO=$(TWIN_IMAGE_REPO) bash hack/twin-image.sh | tail -1); \
+	name=$$(sed -n 's/^name: *//p' kind-config.yaml); \
+	addr=$$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' $$name-control-plane); \
+	[ -n "$$addr" ] || { echo "twin2-kind-up: no address for $$name-control-plane on the kind network"; exit 1; }; \
+	kind load docker-image --name $$name $$image; \
+	mkdir -p $(KIND_CLI_TARGET_DIR); \
+	bin/threescale-twin deploy --kubeconfig $(KIND_KUBECONFIG) --platform kubelet --image $$image \
+		--namespace $(KIND_CLI_NAMESPACE) --node-port-base $(KIND_CLI_NODE_PORT_BASE) --node-address $$addr \
+		--production-config-cache $(KIND_TWIN_CONFIG_CACHE) --data-dir $(KIND_CLI_STATE) --target $(KIND_CLI_TARGET_DIR)/deploy-target.yaml; \
+	THREESCALE_CHAOS_NODE_ADDRESS=$$addr KUBECTL=$(KUBECTL) bash hack/kind-target.sh $(KIND_KUBECONFIG) $(KIND_CLI_TARGET_DIR) $(KIND_CLI_NAMESPACE)
+
 # The whole outage matrix through the CLI against the twin on kind (COMPONENT= runs one);
 # the cluster is deleted whatever happens. Reports in $(KIND_MATRIX_DIR).
 KIND_MATRIX_DIR ?= $(CURDIR)/reports/matrix-kind
@@ -187,29 +209,57 @@ vet:
 # side by side each fills the core the others leave idle while they download, unpack or link);
 # the engine test alone, since it needs a machine where no dockerd runs; then the kind node
 # image's assembly and the twin's image (-j2 -O: the twin image's binary is a link of packages
-# `build` compiled); then the matrix on kind with the unit tests (without the engine test)
-# beside it at nice 19, their output in UNIT_LOG and shown at the end. The matrix leaves more
-# than half of the two cores idle (sampling and outages are waits), and the unit tests fill
-# it: at nice 19 they take only what kind's containers (cgroup /docker) and the harness leave.
-# At nice 0 beside the matrix they made kind's port-forwards and recoveries overrun their
-# budgets (tried 2026-12-06), and beside the node image they slowed its compile. Fails if
-# either fails. The Docker engine is stopped at the end if this run started it.
+# `build` compiled); then the twin on kind and the outage suite against it, with a second job
+# beside them (test-beside, in a session of its own so that the end of make test stops all of
+# it): the unit tests (without the engine test) at nice 19, then the CLI's end-to-end tests
+# against a second twin in the same cluster. The matrix leaves more than half of the two cores
+# idle (sampling and outages are waits): the unit tests fill it at nice 19, taking only what
+# kind's containers (cgroup /docker) and the harness leave (at nice 0 beside the matrix they made
+# kind's port-forwards and recoveries overrun their budgets, tried 2026-12-06); the CLI's tests
+# fill the matrix's last minutes, which the unit tests left idle (26-60 %, cold run of c08c1d9),
+# instead of running after it. The second twin starts only once the unit tests are done: with
+# the unit tests, two twins and the matrix at once, 2 cores were overloaded (2026-12-06). Output
+# in UNIT_LOG and CLI_E2E_LOG, shown at the end. Fails if any part fails. The cluster is deleted
+# whatever happens, and the Docker engine stopped if this run started it.
 UNIT_LOG ?= $(CURDIR)/reports/unit.log
+CLI_E2E_LOG ?= $(CURDIR)/reports/cli-e2e.log
+BESIDE_STATUS := $(CURDIR)/reports/beside.status
+KIND_TWIN_READY := $(CURDIR)/.kind/twin-ready
 test:
 	@$(MAKE) --no-print-directory deb-packages engine-deps kind-deps
 	@$(MAKE) --no-print-directory -j4 -O kube-binaries kind-node-binaries build kind-rootfs KUBE_BINARIES="$(NODE_KUBE_BINARIES)"
 	@$(MAKE) --no-print-directory deps
-	@set -e; engine_was_up=$$($(ENGINE_STATUS) >/dev/null 2>&1 && echo yes || true); unit=; \
-	trap '[ -z "$$unit" ] || kill $$unit 2>/dev/null || true; [ -n "$$engine_was_up" ] || $(SUBMAKE) docker-down' EXIT; \
+	@set -e; engine_was_up=$$($(ENGINE_STATUS) >/dev/null 2>&1 && echo yes || true); beside=; \
+	trap 'st=$$?; [ -z "$$beside" ] || kill -- -$$beside 2>/dev/null || true; $(E2E_CLEANUP)' EXIT; \
 	THREESCALE_CHAOS_REQUIRE_ALL=1 $(GO) test -count=1 ./hack/enginetest; \
 	$(SUBMAKE) -j2 -O kind-node-image twin-image; \
-	mkdir -p $(dir $(UNIT_LOG)); echo "unit tests: beside the matrix at nice 19, output in $(UNIT_LOG)"; \
-	nice -n 19 $(SUBMAKE) unit UNIT_WITHOUT_ENGINE=1 >$(UNIT_LOG) 2>&1 & unit=$$!; \
-	e2e=0; $(SUBMAKE) e2e || e2e=$$?; \
-	rc=0; wait $$unit || rc=$$?; unit=; \
-	echo "--- unit tests (exit $$rc), from $(UNIT_LOG):"; cat $(UNIT_LOG); \
+	mkdir -p $(dir $(UNIT_LOG)) $(dir $(CLI_E2E_LOG)) $(dir $(BESIDE_STATUS)); rm -f $(KIND_TWIN_READY) $(BESIDE_STATUS); \
+	echo "beside the matrix: the unit tests at nice 19 (output in $(UNIT_LOG)), then the CLI's end-to-end tests on a second twin (output in $(CLI_E2E_LOG))"; \
+	setsid $(SUBMAKE) test-beside >$(BESIDE_STATUS) 2>&1 </dev/null & beside=$$!; \
+	e2e=0; if $(SUBMAKE) twin-kind-up; then echo up >$(KIND_TWIN_READY); $(SUBMAKE) e2e-suite || e2e=$$?; \
+	else e2e=$$?; echo down >$(KIND_TWIN_READY); fi; \
+	rc=0; wait $$beside || rc=$$?; beside=; \
+	echo "--- unit tests, from $(UNIT_LOG):"; cat $(UNIT_LOG) 2>/dev/null || true; \
+	echo "--- the CLI's end-to-end tests on a second twin, from $(CLI_E2E_LOG):"; cat $(CLI_E2E_LOG) 2>/dev/null || true; \
+	echo "--- beside the matrix:"; cat $(BESIDE_STATUS); \
 	[ $$e2e -eq 0 ] || { echo "make test: the matrix on kind failed (exit $$e2e)"; exit $$e2e; }; \
-	[ $$rc -eq 0 ] || { echo "make test: the unit tests failed (exit $$rc)"; exit $$rc; }
+	[ $$rc -eq 0 ] || { echo "make test: the unit tests or the CLI's end-to-end tests failed (exit $$rc, see above)"; exit $$rc; }
+
+# make test's job beside the matrix: the unit tests at nice 19; then, once make test has said
+# in KIND_TWIN_READY whether the cluster and its first twin came up (when they did not, the CLI's
+# tests are not run and this job fails), a second twin in the same cluster (twin2-kind-up), the
+# CLI's end-to-end tests against it, and its namespace deleted so that the matrix's last minutes
+# have the node to themselves. One line per part on stdout; exits non-zero if either failed.
+test-beside:
+	@rc=0; nice -n 19 $(SUBMAKE) unit UNIT_WITHOUT_ENGINE=1 >$(UNIT_LOG) 2>&1 || rc=$$?; \
+	echo "unit tests: exit $$rc ($$(date -u +%H:%M:%S))"; \
+	until [ -s $(KIND_TWIN_READY) ]; do sleep 1; done; \
+	if [ "$$(cat $(KIND_TWIN_READY))" != up ]; then \
+		echo "the CLI's end-to-end tests: not run, the cluster and its first twin did not come up" | tee $(CLI_E2E_LOG); exit 1; fi; \
+	cli=0; { $(SUBMAKE) twin2-kind-up && $(SUBMAKE) e2e-cli E2E_CLI_TARGET=$(KIND_CLI_TARGET); } >$(CLI_E2E_LOG) 2>&1 || cli=$$?; \
+	$(KUBECTL) --kubeconfig $(KIND_KUBECONFIG) delete namespace $(KIND_CLI_NAMESPACE) --wait=false >>$(CLI_E2E_LOG) 2>&1 || true; \
+	echo "the CLI's end-to-end tests on a second twin: exit $$cli ($$(date -u +%H:%M:%S))"; \
+	[ $$rc -eq 0 ] && [ $$cli -eq 0 ]
 
 kind-images: kind-node-image twin-image
 
@@ -230,7 +280,8 @@ unit: deps engine-deps
 	@$(MAKE) --no-print-directory vet
 
 # The outage suite (one Ginkgo container per scenario file) and the CLI's end-to-end tests,
-# one package at a time, against the twin on a kind cluster built offline (twin-kind-up: the
+# one package at a time (make test runs the CLI's beside the suite, on a second twin), against
+# the twin on a kind cluster built offline (twin-kind-up: the
 # node image and the twin's image built here, no registry), which is deleted whatever happens,
 # with the Docker engine if this run started it. The harness reaches it as it reaches 3scale on
 # kind: the endpoints through kind-config.yaml's NodePorts, the stores through port-forwards.
@@ -250,16 +301,32 @@ empty :=
 space := $(empty) $(empty)
 LABEL_FILTER := $(if $(COMPONENT),scenario:$(COMPONENT),$(if $(filter all,$(E2E_COMPONENTS)),disruptive && !multi && !variant,$(subst $(space), || ,$(patsubst %,scenario:%,$(E2E_COMPONENTS)))))
 ENGINE_STATUS = $(DOCKER_ENGINE) status
+# What e2e and test do at their end, whatever happened (st: the exit status so far): the
+# cluster deleted with both twins' state, the engine stopped if this run started it, and on a
+# failure the suite's cells that did not pass.
+E2E_CLEANUP = $(SUBMAKE) kind-down; rm -rf $(KIND_TWIN_STATE) $(KIND_TARGET_DIR) $(KIND_CLI_STATE) $(KIND_CLI_TARGET_DIR) $(KIND_TWIN_READY); \
+	[ -n "$$engine_was_up" ] || $(SUBMAKE) docker-down; \
+	[ $$st -eq 0 ] || [ ! -f $(REPORT_DIR)/journal.json ] || bin/threescale-chaos summary $(REPORT_DIR) | sed -n "/^NOT PASSING/,\$$p"
 e2e: deps build kind-deps engine-deps
 	@set -e; engine_was_up=$$($(ENGINE_STATUS) >/dev/null 2>&1 && echo yes || true); \
-	trap 'st=$$?; $(SUBMAKE) kind-down; rm -rf $(KIND_TWIN_STATE) $(KIND_TARGET_DIR); [ -n "$$engine_was_up" ] || $(SUBMAKE) docker-down; \
-		[ $$st -eq 0 ] || [ ! -f $(REPORT_DIR)/journal.json ] || bin/threescale-chaos summary $(REPORT_DIR) | sed -n "/^NOT PASSING/,\$$p"' EXIT; \
+	trap 'st=$$?; $(E2E_CLEANUP)' EXIT; \
 	$(SUBMAKE) twin-kind-up; \
-	mkdir -p $(REPORT_DIR); rm -f $(REPORT_DIR)/journal.json; \
-	export THREESCALE_CHAOS_TARGET=$(KIND_TWIN_TARGET) THREESCALE_CHAOS_REPORT_DIR=$(REPORT_DIR); \
-	$(GO) test -count=1 -timeout 60m -v ./suites/outage \
-		-ginkgo.label-filter='$(LABEL_FILTER)' -ginkgo.junit-report=$(REPORT_DIR)/junit.xml -ginkgo.v -reload-production-gateway; \
-	$(if $(COMPONENT),true,$(GO) test -count=1 -timeout 30m -v -run 'Test(WrongExpectation|OperatorRevert|UnhealthySteadyState|SIGINT|RestoreAfterSIGKILL)' ./cmd/threescale-chaos)
+	$(SUBMAKE) e2e-suite; \
+	$(if $(COMPONENT),true,$(SUBMAKE) e2e-cli)
+
+# The outage suite against the twin twin-kind-up put on kind.
+e2e-suite: build
+	@mkdir -p $(REPORT_DIR); rm -f $(REPORT_DIR)/journal.json
+	THREESCALE_CHAOS_TARGET=$(KIND_TWIN_TARGET) THREESCALE_CHAOS_REPORT_DIR=$(REPORT_DIR) $(GO) test -count=1 -timeout 60m -v ./suites/outage \
+		-ginkgo.label-filter='$(LABEL_FILTER)' -ginkgo.junit-report=$(REPORT_DIR)/junit.xml -ginkgo.v -reload-production-gateway
+
+# The CLI's end-to-end tests (a wrong expectation, the operator reverting a scale-down, an
+# unhealthy steady state, SIGINT, SIGKILL then restore): they scale components of the 3scale
+# that E2E_CLI_TARGET names to zero, run bin/threescale-chaos and check what it says and leaves.
+E2E_CLI_TARGET ?= $(KIND_TWIN_TARGET)
+e2e-cli: build
+	THREESCALE_CHAOS_TARGET=$(E2E_CLI_TARGET) $(GO) test -count=1 -timeout 30m -v \
+		-run 'Test(WrongExpectation|OperatorRevert|UnhealthySteadyState|SIGINT|RestoreAfterSIGKILL)' ./cmd/threescale-chaos
 
 # The outage suite against whatever cluster the target file names (kind, OpenShift, a twin
 # already up): TARGET=path/to/target.yaml, COMPONENT= to pick one.
