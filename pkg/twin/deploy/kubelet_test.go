@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	kindv1alpha4 "sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/yaml"
@@ -319,6 +320,72 @@ func TestKubeletServicesTargetTheOperatorsContainerPorts(t *testing.T) {
 	for k := range want {
 		if !seen[k] {
 			t.Errorf("no Service port %s in the kubelet rendering", k)
+		}
+	}
+}
+
+// On a kubelet every pod of the twin is Burstable: a LimitRange, created right after the
+// namespace and before any Deployment, gives each container a CPU request. Without it every
+// pod is BestEffort, and all of them share one cgroup of 2 CPU shares against the control
+// plane's hundreds. The process node has no such cgroups and gets no LimitRange.
+func TestKubeletPodsRequestCPU(t *testing.T) {
+	objs, err := deploy.Render(kubeletValues(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	limitRange, firstDeployment := -1, -1
+	for i, o := range objs {
+		switch o.GetKind() {
+		case "LimitRange":
+			limits, _, _ := unstructured.NestedSlice(o.Object, "spec", "limits")
+			for _, l := range limits {
+				l := l.(map[string]any)
+				cpu, _, _ := unstructured.NestedString(l, "defaultRequest", "cpu")
+				if l["type"] == "Container" && cpu != "" {
+					q, err := resource.ParseQuantity(cpu)
+					if err != nil || q.MilliValue() <= 0 {
+						t.Errorf("LimitRange %s: default CPU request %q", o.GetName(), cpu)
+					}
+					if o.GetNamespace() == "3scale" && limitRange < 0 {
+						limitRange = i
+					}
+				}
+			}
+		case "Deployment":
+			if firstDeployment < 0 {
+				firstDeployment = i
+			}
+		}
+	}
+	if limitRange < 0 {
+		t.Fatal("no LimitRange gives the twin's containers a default CPU request in namespace 3scale")
+	}
+	if firstDeployment >= 0 && limitRange > firstDeployment {
+		t.Errorf("the LimitRange is object %d, after the first Deployment (%d): pods created before it get no request", limitRange, firstDeployment)
+	}
+	// Every Deployment's containers take the default: none states a request of its own.
+	for _, o := range objs {
+		for _, kind := range []string{"initContainers", "containers"} {
+			cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", kind)
+			for _, c := range cs {
+				if r, ok := c.(map[string]any)["resources"]; ok {
+					t.Errorf("%s %s: resources %v (the LimitRange's default is the twin's request)", o.GetName(), c.(map[string]any)["name"], r)
+				}
+			}
+		}
+	}
+
+	pv, err := deploy.NewValues("3scale", "/opt/twin/threescale-twin", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err = deploy.Render(pv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.GetKind() == "LimitRange" {
+			t.Errorf("the process node got LimitRange %s", o.GetName())
 		}
 	}
 }
