@@ -281,9 +281,9 @@ unit: deps engine-deps
 
 # The outage suite (one Ginkgo container per scenario file) and the CLI's end-to-end tests,
 # one package at a time (make test runs the CLI's beside the suite, on a second twin), against
-# the twin on a kind cluster built offline (twin-kind-up: the
-# node image and the twin's image built here, no registry), which is deleted whatever happens,
-# with the Docker engine if this run started it. The harness reaches it as it reaches 3scale on
+# the twin on a kind cluster built offline (twin-kind-up: the node image and the twin's image
+# built here, no registry), which is deleted whatever happens, with the Docker engine if this
+# run started it. The harness reaches it as it reaches 3scale on
 # kind: the endpoints through kind-config.yaml's NodePorts, the stores through port-forwards.
 # E2E_COMPONENTS lists the scenarios to run by name ("all", the default, is the 15 files of one
 # component each; the files of several components, label multi, are not in make test yet: they
