@@ -283,8 +283,8 @@ unit: deps engine-deps
 # one package at a time (make test runs the CLI's beside the suite, on a second twin), against
 # the twin on a kind cluster built offline (twin-kind-up: the node image and the twin's image
 # built here, no registry), which is deleted whatever happens, with the Docker engine if this
-# run started it. The harness reaches it as it reaches 3scale on
-# kind: the endpoints through kind-config.yaml's NodePorts, the stores through port-forwards.
+# run started it. The harness reaches it as it reaches 3scale on kind: the endpoints through
+# kind-config.yaml's NodePorts, the stores through port-forwards.
 # E2E_COMPONENTS lists the scenarios to run by name ("all", the default, is the 15 files of one
 # component each; the files of several components, label multi, are not in make test yet: they
 # add about 8 minutes to a run already near CI's budget, and have run on the process node only:

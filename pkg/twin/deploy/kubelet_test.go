@@ -17,6 +17,19 @@ import (
 	"github.com/threescale-chaos/harness/pkg/twin/deploy"
 )
 
+// podContainers is the init containers, then the containers, of o's pod template (none for
+// an object without one).
+func podContainers(o *unstructured.Unstructured) []map[string]any {
+	var out []map[string]any
+	for _, kind := range []string{"initContainers", "containers"} {
+		cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", kind)
+		for _, c := range cs {
+			out = append(out, c.(map[string]any))
+		}
+	}
+	return out
+}
+
 // withoutProbes is a copy of o without its containers' probes, which run inside the pod.
 func withoutProbes(t *testing.T, o *unstructured.Unstructured) *unstructured.Unstructured {
 	t.Helper()
@@ -211,18 +224,15 @@ func TestKubeletProbesExecNothing(t *testing.T) {
 	}
 	n := 0
 	for _, o := range objs {
-		for _, kind := range []string{"initContainers", "containers"} {
-			cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", kind)
-			for _, c := range cs {
-				for _, p := range []string{"readinessProbe", "livenessProbe", "startupProbe"} {
-					probe, ok := c.(map[string]any)[p].(map[string]any)
-					if !ok {
-						continue
-					}
-					n++
-					if _, ok := probe["exec"]; ok {
-						t.Errorf("%s %s %s: an exec probe %v", o.GetName(), c.(map[string]any)["name"], p, probe["exec"])
-					}
+		for _, c := range podContainers(o) {
+			for _, p := range []string{"readinessProbe", "livenessProbe", "startupProbe"} {
+				probe, ok := c[p].(map[string]any)
+				if !ok {
+					continue
+				}
+				n++
+				if _, ok := probe["exec"]; ok {
+					t.Errorf("%s %s %s: an exec probe %v", o.GetName(), c["name"], p, probe["exec"])
 				}
 			}
 		}
@@ -365,12 +375,9 @@ func TestKubeletPodsRequestCPU(t *testing.T) {
 	}
 	// Every Deployment's containers take the default: none states a request of its own.
 	for _, o := range objs {
-		for _, kind := range []string{"initContainers", "containers"} {
-			cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", kind)
-			for _, c := range cs {
-				if r, ok := c.(map[string]any)["resources"]; ok {
-					t.Errorf("%s %s: resources %v (the LimitRange's default is the twin's request)", o.GetName(), c.(map[string]any)["name"], r)
-				}
+		for _, c := range podContainers(o) {
+			if r, ok := c["resources"]; ok {
+				t.Errorf("%s %s: resources %v (the LimitRange's default is the twin's request)", o.GetName(), c["name"], r)
 			}
 		}
 	}
