@@ -144,15 +144,23 @@ KIND_TWIN_CONFIG_CACHE ?= 60s
 KIND_TARGET_DIR ?= $(CURDIR)/.kind/target
 KIND_TWIN_TARGET ?= $(KIND_TARGET_DIR)/target.yaml
 KIND_TWIN_STATE ?= $(CURDIR)/.kind/twin
+# kind-twin: the twin's image loaded into the kind cluster (a no-op when it is there), the
+# twin deployed in namespace $(1) with its credentials in $(2), its NodePorts reached at the
+# address the shell command $(3) prints (deploy's flags for them: $(4)), and its target file
+# written in $(5) by hack/kind-target.sh.
+define kind-twin
+	@$(WITH_ENGINE) set -e; image=$$(TWIN_IMAGE_REPO=$(TWIN_IMAGE_REPO) bash hack/twin-image.sh | tail -1); \
+	name=$$(sed -n 's/^name: *//p' kind-config.yaml); addr=$(3); \
+	[ -n "$$addr" ] || { echo "$@: no address for the NodePorts of $$name-control-plane"; exit 1; }; \
+	kind load docker-image --name $$name $$image; \
+	mkdir -p $(5); \
+	bin/threescale-twin deploy --kubeconfig $(KIND_KUBECONFIG) --platform kubelet --image $$image --namespace $(1) $(4) \
+		--production-config-cache $(KIND_TWIN_CONFIG_CACHE) --data-dir $(2) --target $(5)/deploy-target.yaml; \
+	THREESCALE_CHAOS_NODE_ADDRESS=$$addr KUBECTL=$(KUBECTL) bash hack/kind-target.sh $(KIND_KUBECONFIG) $(5) $(1)
+endef
 twin-kind-up: build kind-deps engine-deps
 	@$(MAKE) --no-print-directory kind-up KIND_OFFLINE=1
-	@$(WITH_ENGINE) set -e; image=$$(TWIN_IMAGE_REPO=$(TWIN_IMAGE_REPO) bash hack/twin-image.sh | tail -1); \
-	name=$$(sed -n 's/^name: *//p' kind-config.yaml); \
-	kind load docker-image --name $$name $$image; \
-	mkdir -p $(KIND_TARGET_DIR); \
-	bin/threescale-twin deploy --kubeconfig $(KIND_KUBECONFIG) --platform kubelet --image $$image \
-		--production-config-cache $(KIND_TWIN_CONFIG_CACHE) --data-dir $(KIND_TWIN_STATE) --target $(KIND_TARGET_DIR)/deploy-target.yaml; \
-	KUBECTL=$(KUBECTL) bash hack/kind-target.sh $(KIND_KUBECONFIG) $(KIND_TARGET_DIR)
+	$(call kind-twin,3scale,$(KIND_TWIN_STATE),127.0.0.1,,$(KIND_TARGET_DIR))
 
 # A second twin in the cluster twin-kind-up made (make test runs the CLI's end-to-end tests on
 # it beside the matrix): namespace KIND_CLI_NAMESPACE, its six NodePorts from
@@ -165,16 +173,7 @@ KIND_CLI_TARGET_DIR ?= $(CURDIR)/.kind/cli-target
 KIND_CLI_TARGET ?= $(KIND_CLI_TARGET_DIR)/target.yaml
 KIND_CLI_STATE ?= $(CURDIR)/.kind/cli-twin
 twin2-kind-up: build kind-deps engine-deps
-	@$(WITH_ENGINE) set -e; image=$$(TWIN_IMAGE_REPO=$(TWIN_IMAGE_REPO) bash hack/twin-image.sh | tail -1); \
-	name=$$(sed -n 's/^name: *//p' kind-config.yaml); \
-	addr=$$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' $$name-control-plane); \
-	[ -n "$$addr" ] || { echo "twin2-kind-up: no address for $$name-control-plane on the kind network"; exit 1; }; \
-	kind load docker-image --name $$name $$image; \
-	mkdir -p $(KIND_CLI_TARGET_DIR); \
-	bin/threescale-twin deploy --kubeconfig $(KIND_KUBECONFIG) --platform kubelet --image $$image \
-		--namespace $(KIND_CLI_NAMESPACE) --node-port-base $(KIND_CLI_NODE_PORT_BASE) --node-address $$addr \
-		--production-config-cache $(KIND_TWIN_CONFIG_CACHE) --data-dir $(KIND_CLI_STATE) --target $(KIND_CLI_TARGET_DIR)/deploy-target.yaml; \
-	THREESCALE_CHAOS_NODE_ADDRESS=$$addr KUBECTL=$(KUBECTL) bash hack/kind-target.sh $(KIND_KUBECONFIG) $(KIND_CLI_TARGET_DIR) $(KIND_CLI_NAMESPACE)
+	$(call kind-twin,$(KIND_CLI_NAMESPACE),$(KIND_CLI_STATE),$$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' $$name-control-plane),--node-port-base $(KIND_CLI_NODE_PORT_BASE) --node-address $$addr,$(KIND_CLI_TARGET_DIR))
 
 # The whole outage matrix through the CLI against the twin on kind (COMPONENT= runs one);
 # the cluster is deleted whatever happens. Reports in $(KIND_MATRIX_DIR).
