@@ -89,4 +89,24 @@ func TestEvaluateCellDisturbance(t *testing.T) {
 			t.Errorf("outage %q, recovery %q", got.Outage.Reason, got.Recovery.Reason)
 		}
 	})
+	// The hand-in CI of a281ab1 failed system-redis's rate-limiting (kept) on a 403
+	// "Authentication failed" in the middle of a stall of the kind node that timed out every
+	// other cell too: APIcast denied because backend's authrep did not answer in time.
+	t.Run("a stall of the test bed accounts for an answer too, a rollout does not", func(t *testing.T) {
+		denied := Sample{Capability: RateLimiting, Time: at(13 * sec), ErrorClass: Err4xx, Status: 403, Latency: 2 * sec, Detail: "status 403: body: Authentication failed"}
+		if got := EvaluateCell(kept, w, samples(denied), nil, rollout); got.Verdict != Fail {
+			t.Fatalf("a rollout's disturbance excused a 403: %s %q", got.Verdict, got.Reason)
+		}
+		stall := Disturbance{Start: at(14 * sec), End: at(20 * sec), Capabilities: []Capability{RateLimiting}, AnyFailure: true,
+			What: "the test bed stalled: the Kubernetes API server's /readyz took 6s"}
+		got := EvaluateCell(kept, w, samples(denied), nil, stall)
+		if got.Verdict != Pass || got.Outage.Counts.Excluded != 1 || !strings.Contains(got.Reason, "not the outage's doing: the test bed stalled") {
+			t.Fatalf("got %s %+v %q", got.Verdict, got.Outage.Counts, got.Reason)
+		}
+		after := denied
+		after.Time = at(21 * sec)
+		if got := EvaluateCell(kept, w, samples(after), nil, stall); got.Verdict != Fail {
+			t.Fatalf("a 403 after the stall was excused: %s %q", got.Verdict, got.Reason)
+		}
+	})
 }
