@@ -23,5 +23,10 @@
 // retries or follows redirects; ClassifyError and ClassifyStatus turn a Go error
 // or an HTTP status into a scenario.ErrorClass for probes that do their own I/O.
 //
+// StallWatch is the test bed's canary, as origin's ci-cluster-network-liveness backend
+// tells a problem of the CI's network from a disruption of the cluster: it watches the
+// harness's clock and something no 3scale component is behind (the API server's /readyz)
+// and reports when they stalled, so that the failures under way then are not judged.
+//
 // Nothing here asserts: every function returns samples or errors.
 package probe
