@@ -1,6 +1,8 @@
 package kube
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -14,6 +16,7 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/scale"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/threescale-chaos/harness/pkg/catalog"
 )
@@ -44,6 +47,9 @@ type Client struct {
 	mu        sync.Mutex
 	discovery discovery.CachedDiscoveryInterface
 	mapper    *restmapper.DeferredDiscoveryRESTMapper
+	// health asks the API server for /readyz (Readyz); nil for a Client not built by
+	// NewClient.
+	health rest.Interface
 }
 
 // NewClient builds a Client from a REST config. It does not contact the server.
@@ -66,7 +72,29 @@ func NewClient(cfg *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scale client for %s: %w", cfg.Host, err)
 	}
-	return &Client{Kube: kube, Dynamic: dyn, Scales: scales, Host: cfg.Host, discovery: cached, mapper: mapper}, nil
+	// Readyz's client has no client-side rate limit: a check queued behind the harness's
+	// own requests would measure the harness, not the API server.
+	hcfg := rest.CopyConfig(cfg)
+	hcfg.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter()
+	health, err := discovery.NewDiscoveryClientForConfig(hcfg)
+	if err != nil {
+		return nil, fmt.Errorf("health client for %s: %w", cfg.Host, err)
+	}
+	return &Client{Kube: kube, Dynamic: dyn, Scales: scales, Host: cfg.Host, discovery: cached, mapper: mapper, health: health.RESTClient()}, nil
+}
+
+// ErrNoHealthClient is Readyz's error for a Client not built by NewClient.
+var ErrNoHealthClient = errors.New("no client for the API server's /readyz (the Client was not built by NewClient)")
+
+// Readyz asks the API server whether it is ready (GET /readyz, which every authenticated
+// user may read through the system:public-info-viewer ClusterRole). An answer other than
+// 200 is returned as an API status error (apierrors.IsForbidden and so on); no answer as
+// the transport's error.
+func (c *Client) Readyz(ctx context.Context) error {
+	if c.health == nil {
+		return ErrNoHealthClient
+	}
+	return c.health.Get().AbsPath("/readyz").Do(ctx).Error()
 }
 
 // LoadRESTConfig reads a kubeconfig file (the default loading rules when path is empty:
