@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	"github.com/threescale-chaos/harness/pkg/catalog"
 	"github.com/threescale-chaos/harness/pkg/kube"
 	"github.com/threescale-chaos/harness/pkg/probe"
@@ -34,6 +36,11 @@ type Options struct {
 	// RecoveryMargin is added to the largest recovery budget before the runner stops
 	// waiting for recovery.
 	RecoveryMargin time.Duration
+	// StallThreshold is how late the harness's clock may wake, and how long the test bed's
+	// control may take, before the failures then under way are not judged
+	// (probe.StallWatch; default probe.DefaultStallThreshold). Negative watches nothing:
+	// every failure is judged.
+	StallThreshold time.Duration
 }
 
 func (o *Options) defaults() {
@@ -54,6 +61,9 @@ func (o *Options) defaults() {
 	}
 	if o.RecoveryMargin == 0 {
 		o.RecoveryMargin = 5 * time.Second
+	}
+	if o.StallThreshold == 0 {
+		o.StallThreshold = probe.DefaultStallThreshold
 	}
 }
 
@@ -84,6 +94,12 @@ type Input struct {
 	// is restored, with its own context bounded by Options.RestoreTimeout. When Configure
 	// fails, it has put back what it changed; Run returns its error.
 	Configure func(ctx context.Context) (undo func(ctx context.Context) error, err error)
+	// Control checks the test bed beside the samplers (probe.StallWatch.Control): something
+	// every sample's path goes through that no 3scale component is behind. Nil is the
+	// Kubernetes API server's /readyz through Kube, or the harness's clock alone without
+	// Kube. ControlName names it in reports.
+	Control     func(ctx context.Context) error
+	ControlName string
 	// OnPhase, when set, hears of each phase as it starts (the suite's By).
 	OnPhase func(phase string)
 	// Logf reports progress; nil is silent.
@@ -180,6 +196,11 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	var sampling sync.WaitGroup
 	sampling.Add(1)
 	go func() { defer sampling.Done(); _ = runner.Run(sampleCtx) }()
+	stalls := stallWatch(in)
+	if stalls != nil {
+		sampling.Add(1)
+		go func() { defer sampling.Done(); stalls.Run(sampleCtx) }()
+	}
 	defer func() {
 		stopSampling()
 		sampling.Wait()
@@ -287,7 +308,8 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 		}
 	}
 
-	// The verdicts, without the failures the harness's own work caused.
+	// The verdicts, without the failures the harness's own work, or a stall of the test
+	// bed, caused.
 	stopSampling()
 	sampling.Wait()
 	var disturbances []scenario.Disturbance
@@ -295,6 +317,12 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 		if d, ok := work[c].(probe.Disturber); ok {
 			disturbances = append(disturbances, d.Disturbances()...)
 		}
+	}
+	if stalls != nil {
+		ds := stalls.Stalls()
+		n, slowest := stalls.Checks()
+		logf("%s: %s", sc.Name, stallSummary(stalls, ds, n, slowest))
+		disturbances = append(disturbances, ds...)
 	}
 	res.SetDisturbances(disturbances)
 	for _, exp := range sc.Cells() {
@@ -406,6 +434,52 @@ func capabilities(in Input) []scenario.Capability {
 		cs = append(cs, exp.Capability)
 	}
 	return cs
+}
+
+// stallWatch is the run's watch of the test bed, nil when Options.StallThreshold is negative.
+func stallWatch(in Input) *probe.StallWatch {
+	if in.Options.StallThreshold < 0 {
+		return nil
+	}
+	w := &probe.StallWatch{
+		Interval: in.Options.SampleInterval, Timeout: in.Options.SampleTimeout, Threshold: in.Options.StallThreshold,
+		Control: in.Control, ControlName: in.ControlName, Capabilities: capabilities(in),
+	}
+	if w.Control == nil && in.Kube != nil {
+		w.Control, w.ControlName = readyzControl(in.Kube), "the Kubernetes API server's /readyz"
+	}
+	if w.ControlName == "" {
+		w.ControlName = "the test bed's control"
+	}
+	return w
+}
+
+// readyzControl checks the API server's /readyz. An answer that forbids the check, or a
+// server without it, makes the control unavailable: that answer came, so it is no stall.
+func readyzControl(c *kube.Client) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		err := c.Readyz(ctx)
+		if errors.Is(err, kube.ErrNoHealthClient) || apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) {
+			return fmt.Errorf("%w: %w", probe.ErrControlUnavailable, err)
+		}
+		return err
+	}
+}
+
+// stallSummary is the log line of a run's watch of the test bed.
+func stallSummary(w *probe.StallWatch, ds []scenario.Disturbance, checks int, slowest time.Duration) string {
+	var b strings.Builder
+	if why := w.Unavailable(); why != "" {
+		fmt.Fprintf(&b, "%s given up (%s), the harness's clock watched alone", w.ControlName, why)
+	} else {
+		fmt.Fprintf(&b, "%s checked %d times, slowest %s", w.ControlName, checks, scenario.Readable(slowest))
+	}
+	var stalled time.Duration
+	for _, d := range ds {
+		stalled += d.End.Sub(d.Start)
+	}
+	fmt.Fprintf(&b, "; %d stalls of the test bed (%s in all)", len(ds), scenario.Readable(stalled))
+	return b.String()
 }
 
 func newRunner(in Input) (*probe.Runner, error) {

@@ -150,9 +150,10 @@ type ScenarioResult struct {
 	// Delays lists ticks a sampler took late because its previous sample
 	// was still running, so gaps in a timeline are explained.
 	Delays []DelayRecord `json:"delays,omitempty"`
-	// Disturbances are the intervals in which the harness's own action cut some
-	// capabilities off (scenario.Disturbance); the cells did not judge their
-	// capabilities' failures without an answer in them.
+	// Disturbances are the intervals in which something other than the fault cut some
+	// capabilities off (scenario.Disturbance: the harness's own action, or a stall of the
+	// test bed); the cells did not judge their capabilities' failures without an answer in
+	// them (any failure, for AnyFailure).
 	Disturbances []DisturbanceRecord `json:"disturbances,omitempty"`
 
 	Cells   []Cell       `json:"cells"`
@@ -194,6 +195,7 @@ type DisturbanceRecord struct {
 	Start        time.Time             `json:"start"`
 	End          time.Time             `json:"end"`
 	Capabilities []scenario.Capability `json:"capabilities"`
+	AnyFailure   bool                  `json:"anyFailure,omitempty"`
 	What         string                `json:"what"`
 }
 
@@ -201,7 +203,7 @@ type DisturbanceRecord struct {
 func (s *ScenarioResult) SetDisturbances(ds []scenario.Disturbance) {
 	s.Disturbances = nil
 	for _, d := range ds {
-		s.Disturbances = append(s.Disturbances, DisturbanceRecord{Start: d.Start.UTC(), End: d.End.UTC(), Capabilities: d.Capabilities, What: d.What})
+		s.Disturbances = append(s.Disturbances, DisturbanceRecord{Start: d.Start.UTC(), End: d.End.UTC(), Capabilities: d.Capabilities, AnyFailure: d.AnyFailure, What: d.What})
 	}
 }
 
@@ -255,8 +257,8 @@ type Counts struct {
 	OK              int `json:"ok"`
 	Failed          int `json:"failed"`
 	ToleratedPasses int `json:"toleratedPasses,omitempty"`
-	// Excluded is how many failed samples a disturbance (the harness's own action)
-	// accounted for; they are not in Total.
+	// Excluded is how many failed samples a disturbance (the harness's own action, a
+	// stall of the test bed) accounted for; they are not in Total.
 	Excluded int `json:"excluded,omitempty"`
 }
 

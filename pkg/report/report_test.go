@@ -278,7 +278,7 @@ func TestHTMLShowsEveryCell(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"staging loads its config lazily", "research/apicast.md §3", "fault-held", "<svg", "production-gateway", "Late ticks", ", grace 2s",
-		"own disturbances</h3>", "production-traffic, rate-limiting", "stopped pod apicast-production-7d9f-abcde"} {
+		"Disturbances not of the outage's doing</h3>", "without an answer", "production-traffic, rate-limiting", "stopped pod apicast-production-7d9f-abcde"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
