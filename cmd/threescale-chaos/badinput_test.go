@@ -67,6 +67,7 @@ upstream: {url: "http://127.0.0.1:1"}
 		{"bad run id", []string{"restore", "--target", target, "--run-id", "../../etc"}, "run id"},
 		{"no target", []string{"run"}, "target"},
 		{"write interval under a second", []string{"run", "--target", target, "--write-interval", "100ms"}, "--write-interval"},
+		{"stall threshold of zero", []string{"run", "--target", target, "--stall-threshold", "0s"}, "--stall-threshold 0"},
 		{"unknown timeout", []string{"run", "--target", target, "--timeout", "provison=5m"}, `"provison" is not a timeout`},
 		{"timeout that is not a duration", []string{"run", "--target", target, "--timeout", "ready=later"}, "ready: time: invalid duration"},
 		{"target file with a bad timeout", []string{"plan", "--target", badTimeouts}, "gone: 0s is not positive"},

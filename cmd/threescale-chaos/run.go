@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/threescale-chaos/harness/pkg/kube"
+	"github.com/threescale-chaos/harness/pkg/probe"
 	"github.com/threescale-chaos/harness/pkg/report"
 	"github.com/threescale-chaos/harness/pkg/session"
 	"github.com/threescale-chaos/harness/pkg/threescale/samplers"
@@ -25,6 +26,7 @@ type runFlags struct {
 	restoreFirst   bool
 	force          bool
 	sampleInterval time.Duration
+	stallThreshold time.Duration
 	steadyTimeout  time.Duration
 	timeouts       map[string]string
 	writeInterval  time.Duration
@@ -45,6 +47,7 @@ func runCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&f.restoreFirst, "restore-first", false, "restore what an interrupted run left open, and remove the 3scale objects killed runs left, before starting")
 	cmd.Flags().BoolVar(&f.force, "force-scale-subresource", false, "scale the workload even where the APIManager owns its replicas (the operator reverts it: the run is INVALID)")
 	cmd.Flags().DurationVar(&f.sampleInterval, "sample-interval", time.Second, "how often each capability is sampled")
+	cmd.Flags().DurationVar(&f.stallThreshold, "stall-threshold", probe.DefaultStallThreshold, "failures under way while the harness's clock woke this late, or the API server's /readyz took this long or did not answer, are not judged (a stall of the test bed); negative judges every failure")
 	cmd.Flags().DurationVar(&f.steadyTimeout, "steady-timeout", timing.Timeouts{}.Get(timing.Steady), "how long every capability may take to be healthy before a fault (the same as --timeout steady=)")
 	cmd.Flags().StringToStringVar(&f.timeouts, "timeout", nil,
 		"override one of the run's waits, NAME=DURATION, repeatable; over the target file's timeouts. Names: "+strings.Join(timing.Names(), ", ")+" (README: Timeouts)")
@@ -59,6 +62,9 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 	out := cmd.OutOrStdout()
 	if f.writeInterval < time.Second {
 		return bad(fmt.Errorf("--write-interval %s: want at least 1s (it bounds how often the run writes to 3scale)", f.writeInterval))
+	}
+	if f.stallThreshold == 0 {
+		return bad(errors.New("--stall-threshold 0: want a positive duration, or a negative one to judge every failure"))
 	}
 	overrides, err := timing.Parse(f.timeouts)
 	if err != nil {
@@ -103,7 +109,7 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 	}
 	fmt.Fprintf(out, "%d scenario(s) against namespace %s\n", len(scs), cl.Namespace)
 	run, err := session.Start(ctx, cl, session.Options{
-		ReportDir: f.reportDir, SampleInterval: f.sampleInterval, Timeouts: overrides,
+		ReportDir: f.reportDir, SampleInterval: f.sampleInterval, StallThreshold: f.stallThreshold, Timeouts: overrides,
 		WriteInterval: f.writeInterval, ForceScaleSubresource: f.force, ReloadProduction: f.reloadProd,
 		Logf: logf,
 	})

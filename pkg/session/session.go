@@ -105,6 +105,10 @@ type Options struct {
 	ReportDir string
 	// SampleInterval is each capability's cadence (default 1 s).
 	SampleInterval time.Duration
+	// StallThreshold is chaos.Options.StallThreshold: how late the harness's clock, or
+	// how slow the API server's /readyz, makes a stall of the test bed whose failures are
+	// not judged (default 1 s; negative judges every failure).
+	StallThreshold time.Duration
 	// Timeouts override the target file's timeouts, which override the defaults
 	// (pkg/timing).
 	Timeouts timing.Timeouts
@@ -304,7 +308,7 @@ func (r *Run) Scenario(ctx context.Context, sc scenario.Scenario, h Hooks) (repo
 	res, err := chaos.Run(ctx, chaos.Input{
 		Scenario: sc, Kube: r.cluster.Kube, Namespace: r.cluster.Namespace, Version: r.cluster.Version, RunID: r.ID,
 		Samplers: r.samplers, Work: r.work,
-		Options: chaos.Options{SampleInterval: r.opts.SampleInterval, SteadyTimeout: tm.Get(timing.Steady),
+		Options: chaos.Options{SampleInterval: r.opts.SampleInterval, SteadyTimeout: tm.Get(timing.Steady), StallThreshold: r.opts.StallThreshold,
 			Plan:           kube.PlanOptions{ForceScaleSubresource: r.opts.ForceScaleSubresource},
 			Kube:           kube.Options{Timeouts: kube.Timeouts{Gone: tm.Get(timing.Gone), Ready: tm.Get(timing.Ready)}},
 			RestoreTimeout: 2 * tm.Get(timing.Ready),
