@@ -320,8 +320,7 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	}
 	if stalls != nil {
 		ds := stalls.Stalls()
-		n, slowest := stalls.Checks()
-		logf("%s: %s", sc.Name, stallSummary(stalls, ds, n, slowest))
+		logf("%s: %s", sc.Name, stallSummary(stalls, ds))
 		disturbances = append(disturbances, ds...)
 	}
 	res.SetDisturbances(disturbances)
@@ -467,11 +466,15 @@ func readyzControl(c *kube.Client) func(ctx context.Context) error {
 }
 
 // stallSummary is the log line of a run's watch of the test bed.
-func stallSummary(w *probe.StallWatch, ds []scenario.Disturbance, checks int, slowest time.Duration) string {
+func stallSummary(w *probe.StallWatch, ds []scenario.Disturbance) string {
 	var b strings.Builder
-	if why := w.Unavailable(); why != "" {
+	checks, slowest := w.Checks()
+	switch why := w.Unavailable(); {
+	case w.Control == nil:
+		b.WriteString("no control of the test bed, the harness's clock watched alone")
+	case why != "":
 		fmt.Fprintf(&b, "%s given up (%s), the harness's clock watched alone", w.ControlName, why)
-	} else {
+	default:
 		fmt.Fprintf(&b, "%s checked %d times, slowest %s", w.ControlName, checks, scenario.Readable(slowest))
 	}
 	var stalled time.Duration
