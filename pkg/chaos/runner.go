@@ -320,7 +320,8 @@ func Run(ctx context.Context, in Input) (res report.ScenarioResult, err error) {
 	}
 	if stalls != nil {
 		ds := stalls.Stalls()
-		logf("%s: %s", sc.Name, stallSummary(stalls, ds))
+		res.TestBed = stallSummary(stalls, ds)
+		logf("%s: %s", sc.Name, res.TestBed)
 		disturbances = append(disturbances, ds...)
 	}
 	res.SetDisturbances(disturbances)

@@ -124,6 +124,9 @@ func TestRunDoesNotJudgeFailuresDuringAStallOfTheTestBed(t *testing.T) {
 		case c.want == scenario.Fail && stalled:
 			t.Errorf("%s: a stall of the control was recorded: %+v", c.name, res.Disturbances)
 		}
+		if watched := strings.Contains(res.TestBed, "the test's control checked"); watched != (c.threshold >= 0) {
+			t.Errorf("%s: the journal's test bed says %q", c.name, res.TestBed)
+		}
 		if lost := cellOf(res.Cells, scenario.ProductionTraffic); lost.Verdict != scenario.Pass {
 			t.Errorf("%s: production-traffic %s: %s", c.name, lost.Verdict, lost.Reason)
 		}

@@ -155,6 +155,10 @@ type ScenarioResult struct {
 	// test bed); the cells did not judge their capabilities' failures without an answer in
 	// them (any failure, for AnyFailure).
 	Disturbances []DisturbanceRecord `json:"disturbances,omitempty"`
+	// TestBed says how the run's watch of the test bed went (probe.StallWatch): its
+	// control, how many checks, the slowest, how many stalls. A failed cell beside a test
+	// bed that never stalled failed in 3scale, or in what the watch cannot see.
+	TestBed string `json:"testBed,omitempty"`
 
 	Cells   []Cell       `json:"cells"`
 	Work    []WorkRecord `json:"work,omitempty"`

@@ -88,6 +88,7 @@ func synthetic(t *testing.T) *Journal {
 		r.Delays = []DelayRecord{{Capability: scenario.ProductionTraffic, Due: at(12_000), Started: at(14_500), Skipped: 2}}
 		r.Disturbances = []DisturbanceRecord{{Start: at(20_000), End: at(22_500), Capabilities: []scenario.Capability{scenario.ProductionTraffic, scenario.RateLimiting},
 			What: "gateway-rollout's rollout of apicast-production stopped pod apicast-production-7d9f-abcde"}}
+		r.TestBed = "the Kubernetes API server's /readyz checked 80 times, slowest 223ms; 0 stalls of the test bed (0s in all)"
 		r.Conclude()
 		return r
 	}
@@ -278,7 +279,8 @@ func TestHTMLShowsEveryCell(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"staging loads its config lazily", "research/apicast.md §3", "fault-held", "<svg", "production-gateway", "Late ticks", ", grace 2s",
-		"Disturbances not of the outage's doing</h3>", "without an answer", "production-traffic, rate-limiting", "stopped pod apicast-production-7d9f-abcde"} {
+		"Disturbances not of the outage's doing</h3>", "without an answer", "production-traffic, rate-limiting", "stopped pod apicast-production-7d9f-abcde",
+		"Test bed: the Kubernetes API server&#39;s /readyz checked 80 times, slowest 223ms"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}

@@ -28,6 +28,8 @@ type Summary struct {
 
 // NotPassing is one scenario or cell that did not pass, with its reason. Capability is
 // empty for a scenario-level verdict (an INVALID steady state, a restore that failed).
+// Verdict is empty for the line that follows them: how the scenario's test bed fared
+// (ScenarioResult.TestBed), so that a failed CI log says whether the cluster stalled.
 type NotPassing struct {
 	RunID, Scenario string
 	Capability      scenario.Capability
@@ -148,6 +150,9 @@ func notPassing(runID, name string, sc ScenarioResult) []NotPassing {
 	if len(out) == 0 {
 		out = append(out, NotPassing{RunID: runID, Scenario: name, Verdict: sc.Verdict, Reason: sc.Reason})
 	}
+	if sc.TestBed != "" {
+		out = append(out, NotPassing{RunID: runID, Scenario: name, Reason: "test bed: " + sc.TestBed})
+	}
 	return out
 }
 
@@ -216,7 +221,11 @@ func (s Summary) WriteText(w io.Writer) error {
 			if len(s.Runs) > 1 {
 				what = n.RunID + " " + what
 			}
-			if _, err := fmt.Fprintf(w, "%s: %s: %s\n", what, n.Verdict, n.Reason); err != nil {
+			line := fmt.Sprintf("%s: %s: %s\n", what, n.Verdict, n.Reason)
+			if n.Verdict == "" {
+				line = fmt.Sprintf("%s: %s\n", what, n.Reason)
+			}
+			if _, err := io.WriteString(w, line); err != nil {
 				return err
 			}
 		}

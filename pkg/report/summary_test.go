@@ -137,6 +137,7 @@ func TestSummaryEndsWithWhatDidNotPass(t *testing.T) {
 	j.Scenarios[0].Name = "system-redis"
 	j.Scenarios[0].Cells[1].Verdict = scenario.Fail
 	j.Scenarios[0].Cells[1].Reason = "outage: 1 of 80 samples failed"
+	j.Scenarios[0].TestBed = "the Kubernetes API server's /readyz checked 201 times, slowest 262.6ms; 0 stalls of the test bed (0s in all)"
 	invalid := onsetJournal("x", dur(time.Second)).Scenarios[0]
 	invalid.Name = "backend-cron"
 	invalid.Invalid = "steady state: staging-traffic failed"
@@ -156,6 +157,7 @@ func TestSummaryEndsWithWhatDidNotPass(t *testing.T) {
 		t.Fatalf("no NOT PASSING section:\n%s", out)
 	}
 	want := "system-redis admin-api-read (kept): FAIL: outage: 1 of 80 samples failed\n" +
+		"system-redis: test bed: the Kubernetes API server's /readyz checked 201 times, slowest 262.6ms; 0 stalls of the test bed (0s in all)\n" +
 		"backend-cron: INVALID: " + j.Scenarios[1].Reason + "\n"
 	if tail != want {
 		t.Errorf("NOT PASSING section =\n%s\nwant\n%s", tail, want)
