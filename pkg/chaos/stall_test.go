@@ -104,7 +104,7 @@ func TestRunDoesNotJudgeFailuresDuringAStallOfTheTestBed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		search := cellOf(res.Cells, scenario.Search)
+		search, _ := res.Cell(scenario.Search)
 		if c.want == scenario.Fail && clockStalled(res.Disturbances) {
 			// This process was itself held up over a second (make test runs the unit tests
 			// at nice 19 beside the matrix): the watch rightly excused what was under way.
@@ -127,7 +127,7 @@ func TestRunDoesNotJudgeFailuresDuringAStallOfTheTestBed(t *testing.T) {
 		if watched := strings.Contains(res.TestBed, "the test's control checked"); watched != (c.threshold >= 0) {
 			t.Errorf("%s: the journal's test bed says %q", c.name, res.TestBed)
 		}
-		if lost := cellOf(res.Cells, scenario.ProductionTraffic); lost.Verdict != scenario.Pass {
+		if lost, _ := res.Cell(scenario.ProductionTraffic); lost.Verdict != scenario.Pass {
 			t.Errorf("%s: production-traffic %s: %s", c.name, lost.Verdict, lost.Reason)
 		}
 	}
@@ -140,13 +140,4 @@ func clockStalled(ds []report.DisturbanceRecord) bool {
 		}
 	}
 	return false
-}
-
-func cellOf(cells []report.Cell, c scenario.Capability) report.Cell {
-	for _, cell := range cells {
-		if cell.Capability == c {
-			return cell
-		}
-	}
-	return report.Cell{}
 }
