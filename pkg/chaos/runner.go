@@ -448,7 +448,7 @@ func stallWatch(in Input) *probe.StallWatch {
 	if w.Control == nil && in.Kube != nil {
 		w.Control, w.ControlName = readyzControl(in.Kube), "the Kubernetes API server's /readyz"
 	}
-	if w.ControlName == "" {
+	if w.Control != nil && w.ControlName == "" {
 		w.ControlName = "the test bed's control"
 	}
 	return w

@@ -196,7 +196,9 @@ func (w *StallWatch) Stalls() []scenario.Disturbance {
 	for _, s := range ss {
 		end := s.end.Add(tail)
 		if n := len(out); n > 0 && !s.start.After(out[n-1].End) {
-			out[n-1].End = maxTime(out[n-1].End, end)
+			if end.After(out[n-1].End) {
+				out[n-1].End = end
+			}
 			whats = append(whats, s.what)
 			continue
 		}
@@ -216,11 +218,4 @@ func (w *StallWatch) threshold() time.Duration {
 		return DefaultStallThreshold
 	}
 	return w.Threshold
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
