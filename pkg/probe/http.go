@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"time"
 
 	"github.com/threescale-chaos/harness/pkg/scenario"
@@ -130,7 +131,8 @@ func (c *HTTPCheck) Do(ctx context.Context) (scenario.Sample, []byte) {
 	if c.Body != nil {
 		body = bytes.NewReader(c.Body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.URL, body)
+	trace := newRequestTrace(s.Time)
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace.clientTrace()), method, c.URL, body)
 	if err != nil {
 		return fail(scenario.ErrOther, "building request: "+ErrorDetail(err))
 	}
@@ -150,7 +152,7 @@ func (c *HTTPCheck) Do(ctx context.Context) (scenario.Sample, []byte) {
 
 	resp, err := client.Do(req)
 	if err != nil {
-		return fail(ClassifyError(err), ErrorDetail(err))
+		return fail(ClassifyError(err), withWhere(ErrorDetail(err), trace.where(time.Since(s.Time))))
 	}
 	defer resp.Body.Close()
 	s.Status = resp.StatusCode
@@ -160,7 +162,7 @@ func (c *HTTPCheck) Do(ctx context.Context) (scenario.Sample, []byte) {
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, max))
 	if err != nil {
-		out, _ := fail(ClassifyError(err), fmt.Sprintf("status %d, reading body: %s", resp.StatusCode, ErrorDetail(err)))
+		out, _ := fail(ClassifyError(err), withWhere(fmt.Sprintf("status %d, reading body: %s", resp.StatusCode, ErrorDetail(err)), trace.where(time.Since(s.Time))))
 		return out, data
 	}
 
@@ -181,6 +183,14 @@ func (c *HTTPCheck) Do(ctx context.Context) (scenario.Sample, []byte) {
 	s.OK = true
 	s.Latency = time.Since(s.Time)
 	return s, data
+}
+
+// withWhere appends how far the request got, when known, to a failure's detail.
+func withWhere(detail, where string) string {
+	if where == "" {
+		return detail
+	}
+	return detail + " (" + where + ")"
 }
 
 // Is2xx reports whether status is 200-299.

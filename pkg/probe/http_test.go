@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -168,5 +169,78 @@ func TestHTTPCheckBadURL(t *testing.T) {
 	s := check("://nope").Sample(context.Background())
 	if s.OK || s.ErrorClass != scenario.ErrOther {
 		t.Fatalf("sample = %+v, want other", s)
+	}
+}
+
+// A request that failed without an answer says how far it got: a connect that
+// never completed (the network path) is told from a request sent and never
+// answered (the server), and from an answer cut off.
+func TestHTTPCheckSaysWhereAFailedRequestStopped(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	hang := server(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	cut := server(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := ln.Addr().String()
+	_ = ln.Close()
+	// A connect that never completes (SYNs dropped on the way): the dial
+	// reports its start as net.Dialer does, then waits.
+	stuck := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if tr := httptrace.ContextClientTrace(ctx); tr != nil && tr.ConnectStart != nil {
+				tr.ConnectStart(network, addr)
+			}
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}}}
+
+	for _, tt := range []struct {
+		name   string
+		url    string
+		client *http.Client
+		class  scenario.ErrorClass
+		want   []string
+		not    []string
+	}{
+		{"sent, never answered", hang.URL, nil, scenario.ErrTimeout,
+			[]string{"(connected to " + strings.TrimPrefix(hang.URL, "http://") + " in ", ", request sent at ", ", no response in the "}, nil},
+		{"answer cut off", cut.URL, nil, scenario.ErrTimeout, []string{"reading body", "(response began at "}, nil},
+		{"connect never completed", "http://192.0.2.1:30082/", stuck, scenario.ErrTimeout, []string{"(TCP connect to 192.0.2.1:30082 not done after "}, nil},
+		{"refused says nothing more", "http://" + refused + "/", nil, scenario.ErrRefused, nil, []string{"("}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := check(tt.url)
+			c.Client = tt.client
+			c.Timeout = 200 * time.Millisecond
+			s := c.Sample(context.Background())
+			if s.OK || s.ErrorClass != tt.class {
+				t.Fatalf("sample = %+v, want %s", s, tt.class)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(s.Detail, w) {
+					t.Errorf("detail %q does not say %q", s.Detail, w)
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(s.Detail, n) {
+					t.Errorf("detail %q says %q", s.Detail, n)
+				}
+			}
+		})
 	}
 }
