@@ -106,12 +106,29 @@ func (s *Server) Kill() {
 	s.cmd = nil
 }
 
-// Stop ends the process group with SIGTERM, and SIGKILL if it is still running 15 s later.
+// Pause stops the process group with SIGSTOP, like a frozen container: the kernel still
+// accepts connections, nothing answers them. Resume (or Stop) ends it.
+func (s *Server) Pause() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGSTOP)
+	}
+}
+
+// Resume continues a paused process group.
+func (s *Server) Resume() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGCONT)
+	}
+}
+
+// Stop ends the process group with SIGTERM (continuing it, should it be paused), and
+// SIGKILL if it is still running 15 s later.
 func (s *Server) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGCONT)
 	select {
 	case <-s.done:
 		s.cmd = nil

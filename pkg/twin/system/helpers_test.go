@@ -6,6 +6,7 @@ package system
 // the conformance suite runs the real chain.
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -176,4 +177,22 @@ func (rec *recorder) all() []recorded {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	return append([]recorded(nil), rec.reqs...)
+}
+
+// syncBuffer is a bytes.Buffer safe for the app's goroutines to log into.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

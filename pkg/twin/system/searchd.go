@@ -112,10 +112,19 @@ func (s *searchd) query(ctx context.Context, index string, tenantID int64, text 
 	if s == nil {
 		return nil, fmt.Errorf("searchd: not configured")
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT id FROM "+index+" WHERE MATCH(?) AND tenant_id = ? LIMIT 1000 OPTION max_matches=1000",
+	// The connection and the query are timed apart, so that a slow search says which it
+	// waited on: the pool (or a dial), or searchd.
+	start := time.Now()
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, sidekiq.WithErrorClass("ThinkingSphinx::ConnectionError", fmt.Errorf("searchd %s: connection after %s: %w", index, since(start), err))
+	}
+	defer conn.Close()
+	got := time.Now()
+	rows, err := conn.QueryContext(ctx, "SELECT id FROM "+index+" WHERE MATCH(?) AND tenant_id = ? LIMIT 1000 OPTION max_matches=1000",
 		escapeMatch(text), tenantID)
 	if err != nil {
-		return nil, sidekiq.WithErrorClass("ThinkingSphinx::ConnectionError", fmt.Errorf("searchd %s: %w", index, err))
+		return nil, sidekiq.WithErrorClass("ThinkingSphinx::ConnectionError", fmt.Errorf("searchd %s: query after %s (connection in %s): %w", index, since(got), got.Sub(start).Round(time.Millisecond), err))
 	}
 	defer rows.Close()
 	var ids []int64
@@ -128,6 +137,8 @@ func (s *searchd) query(ctx context.Context, index string, tenantID int64, text 
 	}
 	return ids, rows.Err()
 }
+
+func since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisecond) }
 
 // snippet is searchd's excerpt of text for the query, with ThinkingSphinx's default markers
 // (ThinkingSphinx::Excerpter::DefaultOptions: <span class="match">, </span>, " &#8230; "), as

@@ -56,6 +56,7 @@ type testEnv struct {
 	appCfg                   AppConfig
 	sidekiqCfg               SidekiqConfig
 	log                      *slog.Logger
+	logged                   syncBuffer // e.log's warnings and errors
 	stopSidekiq              context.CancelFunc
 	sidekiqDone              chan error
 	client                   *http.Client
@@ -76,7 +77,9 @@ func newEnv(t *testing.T) *testEnv {
 	if testing.Verbose() {
 		lvl = slog.LevelInfo
 	}
-	e.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	// Warnings and errors are also kept, for the tests of what the twin logs.
+	e.log = slog.New(slog.NewMultiHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}),
+		slog.NewTextHandler(&e.logged, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	e.mysql = startMariaDB(t)
 	e.sysRedis = testsupport.StartRedis(t)
 	e.beRedis = testsupport.StartRedis(t)
@@ -975,6 +978,24 @@ func TestSystemTwin(t *testing.T) {
 			}
 			return fmt.Errorf("retry set has %d entries", len(entries))
 		}))
+	})
+
+	// A search that searchd holds (a frozen searchd: connections accepted, nothing
+	// answered) fails after the driver's read timeout, and system-app logs it as a slow
+	// request after its error, which says the query, not the connection, waited.
+	t.Run("searchd frozen", func(t *testing.T) {
+		e.searchd.Pause()
+		defer e.searchd.Resume()
+		start := time.Now()
+		code, _ := e.admin("GET", "/admin/api/applications.json?account_query="+org, nil)
+		if took := time.Since(start); code != 500 || took < time.Second {
+			t.Errorf("account_query with searchd frozen: want a 500 after a second or more, got %d after %s", code, took)
+		}
+		logged := e.logged.String()
+		slow := regexp.MustCompile(`(?m)^.*msg="request failed".*path=/admin/api/applications.*searchd account_core: (query|connection) after [0-9.]+s.*\n.*msg="slow request".*path=/admin/api/applications.json took=[0-9.]+s$`)
+		if !slow.MatchString(logged) {
+			t.Errorf("system-app's log has no slow search with its error; it has:\n%s", logged)
+		}
 	})
 
 	t.Run("searchd down", func(t *testing.T) {
