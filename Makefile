@@ -302,8 +302,10 @@ LABEL_FILTER := $(if $(COMPONENT),scenario:$(COMPONENT),$(if $(filter all,$(E2E_
 ENGINE_STATUS = $(DOCKER_ENGINE) status
 # What e2e and test do at their end, whatever happened (st: the exit status so far): the
 # cluster deleted with both twins' state, the engine stopped if this run started it, and on a
-# failure the suite's cells that did not pass.
-E2E_CLEANUP = $(SUBMAKE) kind-down; rm -rf $(KIND_TWIN_STATE) $(KIND_TARGET_DIR) $(KIND_CLI_STATE) $(KIND_CLI_TARGET_DIR) $(KIND_TWIN_READY); \
+# failure the twin's pod logs kept in REPORT_DIR/twin-logs (hack/twin-logs.sh, which prints the
+# twin's slow requests) and the suite's cells that did not pass.
+E2E_CLEANUP = [ $$st -eq 0 ] || KUBECTL=$(KUBECTL) bash hack/twin-logs.sh $(KIND_KUBECONFIG) $(REPORT_DIR)/twin-logs 3scale $(KIND_CLI_NAMESPACE); \
+	$(SUBMAKE) kind-down; rm -rf $(KIND_TWIN_STATE) $(KIND_TARGET_DIR) $(KIND_CLI_STATE) $(KIND_CLI_TARGET_DIR) $(KIND_TWIN_READY); \
 	[ -n "$$engine_was_up" ] || $(SUBMAKE) docker-down; \
 	[ $$st -eq 0 ] || [ ! -f $(REPORT_DIR)/journal.json ] || bin/threescale-chaos summary $(REPORT_DIR) | sed -n "/^NOT PASSING/,\$$p"
 e2e: deps build kind-deps engine-deps
