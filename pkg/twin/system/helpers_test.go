@@ -10,6 +10,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -195,4 +196,38 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// waitingOn counts the requests a stopped server on 127.0.0.1:port holds, from the kernel's
+// TCP table: its connections with unread bytes (a query sent on a connection it accepted) and
+// its listening socket's accept queue (connections made, not accepted: a MySQL client waits
+// for the server's greeting before it sends anything).
+func waitingOn(t *testing.T, port int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := fmt.Sprintf("0100007F:%04X", port)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[1] != local {
+			continue
+		}
+		_, rx, _ := strings.Cut(f[4], ":")
+		queued, err := strconv.ParseInt(rx, 16, 64)
+		if err != nil {
+			t.Fatalf("/proc/net/tcp: %q: %v", line, err)
+		}
+		switch f[3] {
+		case "0A": // listening: rx is the accept queue's length
+			n += int(queued)
+		case "01": // established
+			if queued > 0 {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -23,9 +23,14 @@ func openSearchd(addr string) (*searchd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("searchd: %w", err)
 	}
+	// Connections are kept, as ThinkingSphinx keeps them (thinking-sphinx 5.5.1, porta's at
+	// 3scale-2.16.4-GA: an Innertube pool of persistent connections, one dropped only when a
+	// query on it fails with a connection error, then up to three attempts). database/sql
+	// likewise drops a connection the driver finds broken and tries another (twice on a pooled
+	// one, then on a new one), so a searchd restart costs one failed attempt, not an error.
+	// A searchd that is gone fails every attempt: 500 (§3.2).
 	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(2)
-	db.SetConnMaxLifetime(time.Minute)
+	db.SetMaxIdleConns(8)
 	return &searchd{db: db}, nil
 }
 

@@ -980,6 +980,51 @@ func TestSystemTwin(t *testing.T) {
 		}))
 	})
 
+	// system-app keeps its searchd connections, as ThinkingSphinx's pool does: a second burst
+	// of concurrent searches opens none. (searchd is held for the bursts, so that every search
+	// of one holds a connection at once.)
+	t.Run("searchd connections kept", func(t *testing.T) {
+		const burst = 6
+		searchBurst := func() {
+			e.searchd.Pause()
+			var wg sync.WaitGroup
+			for range burst {
+				wg.Go(func() {
+					if code, body := e.admin("GET", "/admin/api/applications.json?account_query="+org, nil); code != 200 {
+						t.Errorf("account_query: %d %s", code, body)
+					}
+				})
+			}
+			testsupport.Eventually(t, 10*time.Second, "every search waits on searchd", testsupport.NoError(func(context.Context) error {
+				if n := waitingOn(t, e.searchd.Port()); n < burst {
+					return fmt.Errorf("%d of %d searches wait on searchd", n, burst)
+				}
+				return nil
+			}))
+			e.searchd.Resume()
+			wg.Wait()
+		}
+		connections := func() int {
+			db, err := sql.Open("mysql", "root@tcp("+e.searchd.Addr()+")/?interpolateParams=true&timeout=1s")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var name, value string
+			if err := db.QueryRow("SHOW STATUS LIKE 'connections'").Scan(&name, &value); err != nil {
+				t.Fatal(err)
+			}
+			n, _ := strconv.Atoi(value)
+			return n
+		}
+		searchBurst()
+		before := connections()
+		searchBurst()
+		if opened := connections() - before - 1; opened != 0 { // -1: connections' own
+			t.Errorf("a second burst of %d searches opened %d searchd connections, want 0", burst, opened)
+		}
+	})
+
 	// A search that searchd holds (a frozen searchd: connections accepted, nothing
 	// answered) fails after the driver's read timeout, and system-app logs it as a slow
 	// request after its error, which says the query, not the connection, waited.
