@@ -76,8 +76,15 @@ func RunApp(ctx context.Context, cfg AppConfig) error {
 		return fmt.Errorf("system-mysql: %w", err)
 	}
 	defer db.Close()
+	// Connections are kept as ActiveRecord's pool keeps them (porta@3scale-2.16.4-GA:
+	// config/examples/database.yml, copied into the image by openshift/system/Dockerfile:10:
+	// pool RAILS_MAX_THREADS; activerecord 7.0.8.7's idle_timeout, 300 s by default, reaps a
+	// connection idle that long), not opened and closed around most requests: a new
+	// connection costs a DNS lookup, a TCP and a MySQL handshake, whose tail on a loaded node
+	// is hundreds of milliseconds.
 	db.SetMaxOpenConns(20)
-	db.SetConnMaxLifetime(5 * time.Minute)
+	db.SetMaxIdleConns(20)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	rdb, err := redisClient(cfg.RedisURL)
 	if err != nil {
 		return fmt.Errorf("system-redis: %w", err)

@@ -231,3 +231,43 @@ func waitingOn(t *testing.T, port int) int {
 	}
 	return n
 }
+
+// heldBurst runs n calls of do at once while srv is stopped, so that each holds one of the
+// app's connections to it (or waits for one it dials), then continues srv and waits for them.
+func heldBurst(t *testing.T, srv *testsupport.Server, n int, do func()) {
+	t.Helper()
+	srv.Pause()
+	defer srv.Resume()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(do)
+	}
+	testsupport.Eventually(t, 10*time.Second, fmt.Sprintf("%d requests wait on %s", n, srv.Name), testsupport.NoError(func(context.Context) error {
+		if got := waitingOn(t, srv.Port()); got < n {
+			return fmt.Errorf("%d of %d wait", got, n)
+		}
+		return nil
+	}))
+	srv.Resume()
+	wg.Wait()
+}
+
+// statusCounter reads a counter of SHOW STATUS from a MySQL-protocol server (MariaDB,
+// searchd) over a connection of its own, which it counts too.
+func statusCounter(t *testing.T, addr, name string) int {
+	t.Helper()
+	db, err := sql.Open("mysql", "root@tcp("+addr+")/?interpolateParams=true&timeout=1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var got, value string
+	if err := db.QueryRow("SHOW STATUS LIKE '"+name+"'").Scan(&got, &value); err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(value)
+	if err != nil {
+		t.Fatalf("SHOW STATUS %s: %q", name, value)
+	}
+	return n
+}
