@@ -1,7 +1,6 @@
 package apicast
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,30 +24,12 @@ const (
 	prodHost     = "api.example.test"
 )
 
-// syncBuffer collects logs written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runningGateway is one Run in a goroutine, with a client that keeps one connection open, as
 // a sequential caller does.
 type runningGateway struct {
 	proxy, mgmt string
 	client      *http.Client
-	logs        *syncBuffer
+	logs        *testsupport.SyncBuffer
 	done        chan error
 }
 
@@ -83,7 +63,7 @@ func startGatewayNoWait(t *testing.T, cfg Config) *runningGateway {
 	t.Helper()
 	pl, ml := listen(t), listen(t)
 	cfg.Listener, cfg.ManagementListener = pl, ml
-	logs := &syncBuffer{}
+	logs := &testsupport.SyncBuffer{}
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &runningGateway{
@@ -460,7 +440,7 @@ func TestBootFailsWithoutSystem(t *testing.T) {
 // logs do not carry the token.
 func runToExit(t *testing.T, cfg Config) error {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testsupport.SyncBuffer{}
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	cfg.Listener, cfg.ManagementListener = listen(t), listen(t)
 	done := make(chan error, 1)

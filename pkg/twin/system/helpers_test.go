@@ -6,7 +6,6 @@ package system
 // the conformance suite runs the real chain.
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -178,24 +177,6 @@ func (rec *recorder) all() []recorded {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	return append([]recorded(nil), rec.reqs...)
-}
-
-// syncBuffer is a bytes.Buffer safe for the app's goroutines to log into.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // waitingOn counts the requests a stopped server on 127.0.0.1:port holds, from the kernel's

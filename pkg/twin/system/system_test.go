@@ -56,7 +56,7 @@ type testEnv struct {
 	appCfg                   AppConfig
 	sidekiqCfg               SidekiqConfig
 	log                      *slog.Logger
-	logged                   syncBuffer // e.log's warnings and errors
+	logged                   testsupport.SyncBuffer // e.log's warnings and errors
 	stopSidekiq              context.CancelFunc
 	sidekiqDone              chan error
 	client                   *http.Client
