@@ -1,12 +1,10 @@
 package testsupport
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,7 +27,7 @@ type Server struct {
 	port int
 	cmd  *exec.Cmd
 	done chan struct{}
-	out  lockedBuffer
+	out  SyncBuffer // the child's output for failure messages, about the last MiB
 }
 
 // Launch picks a free port and starts s, on another port if the start fails (another process
@@ -62,6 +60,7 @@ func (s *Server) Output() string { return s.out.String() }
 func (s *Server) Start() error {
 	argv := s.Argv(s.port)
 	cmd := exec.Command(argv[0], argv[1:]...)
+	s.out.Limit = 1 << 20
 	cmd.Stdout, cmd.Stderr = &s.out, &s.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -135,25 +134,4 @@ func (s *Server) Stop() {
 	case <-time.After(15 * time.Second):
 		s.Kill()
 	}
-}
-
-// lockedBuffer collects a child's output for failure messages, keeping about the last MiB.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 1<<20 {
-		l.b.Reset()
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
